@@ -1,0 +1,3 @@
+from mirdata.cli import main
+
+main()

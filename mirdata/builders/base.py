@@ -1,0 +1,307 @@
+"""What every task builder shares: options, the Task interface, answer placement, and the build runner.
+
+A record is a pure function of (task, seed, index): `Task.build` gets an RNG seeded from exactly those three
+and returns a `Sample` (images, question, options, answer, regions, facts). The runner saves the images,
+makes the record, fills its five reasoning stages with the task's grounded templates, and stores it. Building
+is then a map over indices that a process pool runs; a resumed build skips the ids already stored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+import mirdata
+from mirdata.errors import MirdataError
+from mirdata.progress import progress_bar
+from mirdata.schema.record import LETTERS, Record, Region, format_options
+from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
+from mirdata.store import IMAGES, MIRStore
+
+# Attempts per index before a task gives up: a builder that cannot prove its answer asks for another draw.
+MAX_ATTEMPTS = 20
+
+
+@dataclass
+class BuildOptions:
+    """Every `mirdata build` option. Tasks read the ones that concern them."""
+
+    out: Path = Path("mir_data")
+    seed: int = 0
+    num: int = 10  # records per task
+    workers: int = 1
+    image_size: tuple[int, int] = (448, 336)  # width, height
+    image_format: str = "jpg"
+    source: Path | None = None  # real videos / images instead of the procedural default
+    steps_csv: Path | None = None  # step annotations (video, start_s, end_s, step) for cooking_process
+    on_error: str = "skip"  # a bad source file: skip it and report, or fail the build
+    renderer: str | None = None  # spatial: renderer name (None: the default)
+    views: int | None = None  # spatial: views per scene (None: the task's default)
+    device: str = "cpu"
+    editor: str = "classical"  # analytical: image editor backend
+    editor_model: Path | None = None
+    annotator: str = "template"
+    annotator_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+@dataclass
+class Sample:
+    """What a task makes for one index, before it is a stored record."""
+
+    question: str  # with one <image> per image, in order
+    options: list[str]  # "A. ..." labels
+    answer: str  # a letter
+    images: list[Image.Image]
+    regions: list[Region] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # the ground truth, kept in meta
+    generator: str = ""  # which generator made the images
+
+
+@dataclass
+class Reasoning:
+    summary: str
+    caption: list[str]
+    text2region: str
+    region2region: str
+    conclusion: str
+
+
+class Task:
+    """One MIR task. Subclasses set `name`, `category`, their templates, and implement build and reason."""
+
+    name: ClassVar[str]
+    category: ClassVar[str]
+
+    def __init__(self, options: BuildOptions):
+        self.options = options
+        # Source files a task could not use: {"file": ..., "reason": ...}; they go into build.json.
+        self.skipped: list[dict[str, str]] = []
+
+    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
+        """Make one sample, or None when this draw cannot be proven right (the runner draws again)."""
+        raise NotImplementedError
+
+    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
+        """The five reasoning stages, written from `record.meta["facts"]` and the regions."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release renderers, models, open files."""
+
+
+def place_answer(correct: str, distractors: list[str], index: int, rng: np.random.Generator) -> tuple[list[str], str]:
+    """Options with the correct text at letter `index mod n`, so letters are spread evenly over a build.
+
+    Distractors are shuffled by `rng`; duplicates of the correct text are a builder bug.
+    """
+    texts = list(distractors)
+    if correct in texts or len(set(texts)) != len(texts):
+        raise ValueError(f"duplicate option texts: {correct!r} vs {distractors!r}")
+    rng.shuffle(texts)
+    pos = index % (len(texts) + 1)
+    texts.insert(pos, correct)
+    return format_options(texts), LETTERS[pos]
+
+
+# -- the registry ---------------------------------------------------------------------------------------
+
+_CATEGORY_MODULES = {cat: f"mirdata.builders.{cat}" for cat in CATEGORIES}
+
+
+def task_class(task: str) -> type[Task]:
+    module = importlib.import_module(_CATEGORY_MODULES[TASK_CATEGORY[task]])
+    for cls in module.TASKS:
+        if cls.name == task:
+            return cls
+    raise MirdataError(f"task {task!r} has no builder in {module.__name__}")
+
+
+def resolve_tasks(category: str | None, tasks: list[str] | None) -> list[str]:
+    """The tasks to build, in the fixed task order."""
+    if tasks:
+        unknown = [t for t in tasks if t not in TASK_CATEGORY]
+        if unknown:
+            raise MirdataError(f"unknown task(s): {', '.join(unknown)}; tasks are: {', '.join(ALL_TASKS)}")
+        if category and any(TASK_CATEGORY[t] != category for t in tasks):
+            raise MirdataError(f"task(s) {', '.join(t for t in tasks if TASK_CATEGORY[t] != category)} "
+                               f"are not in category {category!r}")
+        return [t for t in ALL_TASKS if t in tasks]
+    if category is None:
+        return list(ALL_TASKS)
+    if category not in CATEGORIES:
+        raise MirdataError(f"unknown category {category!r}; categories are: {', '.join(CATEGORIES)}")
+    return list(CATEGORIES[category])
+
+
+def record_id(task: str, seed: int, index: int) -> str:
+    return f"{task}-s{seed}-{index:06d}"
+
+
+def record_rng(task: str, seed: int, index: int, attempt: int, purpose: int = 0) -> np.random.Generator:
+    """The RNG of one record: seeded by (task, seed, index, attempt) only, never by worker or order."""
+    return np.random.default_rng([zlib.crc32(task.encode()), seed, index, attempt, purpose])
+
+
+def record_sort_key(record: dict[str, Any]) -> tuple[int, str]:
+    task = record.get("task")
+    return (ALL_TASKS.index(task) if task in ALL_TASKS else len(ALL_TASKS), str(record.get("id")))
+
+
+# -- running one record -------------------------------------------------------------------------------
+
+def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | None:
+    """Build the record at `index` (drawing again while the task cannot prove an answer), reasoning included."""
+    opts = task.options
+    for attempt in range(MAX_ATTEMPTS):
+        sample = task.build(index, record_rng(task.name, opts.seed, index, attempt))
+        if sample is not None:
+            break
+    else:
+        return None
+    rid = record_id(task.name, opts.seed, index)
+    paths = [f"{IMAGES}/{task.name}/{rid}_{k}.{opts.image_format}" for k in range(len(sample.images))]
+    record = Record(
+        id=rid,
+        category=task.category,
+        task=task.name,
+        images=paths,
+        question=sample.question,
+        options=sample.options,
+        answer=sample.answer,
+        regions=sample.regions,
+        meta={
+            "generator": sample.generator,
+            "seed": opts.seed,
+            "index": index,
+            "attempt": attempt,
+            "mirdata_version": mirdata.__version__,
+            "facts": sample.facts,
+            "annotation": {"annotator": "template"},
+        },
+    )
+    stages = task.reason(record, record_rng(task.name, opts.seed, index, attempt, purpose=1))
+    record.summary, record.caption = stages.summary, stages.caption
+    record.text2region, record.region2region, record.conclusion = (
+        stages.text2region, stages.region2region, stages.conclusion)
+    return record, sample.images
+
+
+def store_record(store: MIRStore, task: Task, index: int) -> str | None:
+    """Build and store one record; images first, then the record, so a stored record's images are whole."""
+    made = make_record(task, index)
+    if made is None:
+        return None
+    record, images = made
+    for path, image in zip(record.images, images):
+        store.save_image(path, image, task.options.image_format)
+    store.put(record)
+    return record.id
+
+
+# -- the runner ------------------------------------------------------------------------------------------
+
+_worker_tasks: dict[str, Task] = {}
+_worker_options: BuildOptions | None = None
+
+
+def _worker_init(options: BuildOptions) -> None:
+    global _worker_options
+    _worker_options = options
+
+
+def _worker_task(name: str) -> Task:
+    if name not in _worker_tasks:
+        _worker_tasks[name] = task_class(name)(_worker_options)
+    return _worker_tasks[name]
+
+
+def _worker_build(name: str, index: int) -> tuple[str, int, str | None, str | None, list[dict[str, str]]]:
+    task = _worker_task(name)
+    try:
+        rid = store_record(MIRStore(_worker_options.out), task, index)
+        error = None if rid else f"no provable sample after {MAX_ATTEMPTS} attempts"
+    except MirdataError as e:
+        if _worker_options.on_error == "fail":
+            raise
+        rid, error = None, str(e)
+    skipped, task.skipped = task.skipped, []
+    return name, index, rid, error, skipped
+
+
+def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = True) -> dict[str, Any]:
+    """Build `options.num` records of each task into `options.out`; resumes a killed build. Returns the summary."""
+    if options.image_format not in ("jpg", "png"):
+        raise MirdataError(f"--format must be jpg or png, not {options.image_format!r}")
+    if options.on_error not in ("skip", "fail"):
+        raise MirdataError(f"--on-error must be skip or fail, not {options.on_error!r}")
+    store = MIRStore(options.out)
+    store.root.mkdir(parents=True, exist_ok=True)
+    done = store.done_ids()
+    todo = [(t, i) for t in tasks for i in range(options.num) if record_id(t, options.seed, i) not in done]
+    start = time.perf_counter()
+    failures: list[dict[str, Any]] = []
+    skipped_sources: dict[str, dict[str, str]] = {}
+
+    def collect(name: str, index: int, rid: str | None, error: str | None, skipped: list[dict[str, str]]) -> None:
+        if error:
+            failures.append({"task": name, "index": index, "reason": error})
+        for s in skipped:
+            skipped_sources[s["file"]] = s
+
+    with progress_bar(transient=not show_progress) as bar:
+        job = bar.add_task(f"building {', '.join(tasks)}" if len(tasks) <= 2 else f"building {len(tasks)} tasks",
+                           total=len(tasks) * options.num, completed=len(tasks) * options.num - len(todo))
+        if options.workers <= 1:
+            _worker_init(options)
+            try:
+                for name, index in todo:
+                    collect(*_worker_build(name, index))
+                    bar.advance(job)
+            finally:
+                _close_worker_tasks()
+        else:
+            with ProcessPoolExecutor(options.workers, mp_context=get_context("spawn"),
+                                     initializer=_worker_init, initargs=(options,)) as pool:
+                futures = [pool.submit(_worker_build, name, index) for name, index in todo]
+                for fut in as_completed(futures):
+                    collect(*fut.result())
+                    bar.advance(job)
+    seconds = time.perf_counter() - start
+    total = store.commit(record_sort_key)
+    counts: dict[str, int] = {}
+    for obj in store.read_raw():
+        counts[obj["task"]] = counts.get(obj["task"], 0) + 1
+    run = {
+        "tasks": tasks,
+        "options": options.to_json(),
+        "built": len(todo) - len(failures),
+        "resumed_from": len(tasks) * options.num - len(todo),
+        "seconds": round(seconds, 3),
+        "records_per_second": round((len(todo) - len(failures)) / seconds, 3) if seconds > 0 and todo else None,
+        "failed": failures,
+        "skipped_sources": sorted(skipped_sources.values(), key=lambda s: s["file"]),
+    }
+    info = store.build_info()
+    store.update_build_info(
+        package="mirbench-tools", version=mirdata.__version__, counts=counts, records=total,
+        builds=[*info.get("builds", []), run])
+    return run
+
+
+def _close_worker_tasks() -> None:
+    for task in _worker_tasks.values():
+        task.close()
+    _worker_tasks.clear()

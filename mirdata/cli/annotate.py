@@ -1,0 +1,1 @@
+"""CLI commands of this area (registered on mirdata.cli.app.app)."""

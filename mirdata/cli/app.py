@@ -1,0 +1,39 @@
+"""The typer app every command module registers on, and the one way user errors reach the terminal."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from mirdata.errors import MirdataError
+
+app = typer.Typer(
+    name="mirdata",
+    help="Rebuild, validate, release and train on MIR, the multi-image interleaved reasoning benchmark.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`app.command`, plus: a MirdataError becomes one red line on stderr and exit code 1, no traceback."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            try:
+                return fn(*args, **kw)
+            except MirdataError as e:
+                err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+
+        return app.command(name, **kwargs)(wrapper)
+
+    return decorate

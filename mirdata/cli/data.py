@@ -1,0 +1,74 @@
+"""Commands on a dataset folder: validate, import-upstream, export, stats."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from mirdata.cli.app import command, err_console, out_console
+from mirdata.errors import MirdataError
+from mirdata.schema.validate import validate_dir
+
+
+@command("validate")
+def validate(
+    dir: Annotated[Path, typer.Argument(help="Dataset folder in the MIR layout.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    files: Annotated[bool, typer.Option(help="Also check that every image exists and decodes.")] = True,
+) -> None:
+    """Check DIR against the MIR schema; print every failure at once. Exit 1 when anything fails."""
+    report = validate_dir(dir, check_files=files, show_progress=not json_out)
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for title, rows, style in (("warnings", report.warnings, "yellow"), ("failures", report.failures, "red")):
+            if not rows:
+                continue
+            table = Table(title=f"{len(rows)} {title}", title_style=f"bold {style}", show_lines=False)
+            for col in ("line", "record", "field", "what is wrong"):
+                table.add_column(col, overflow="fold")
+            for f in rows:
+                table.add_row("" if f.line is None else str(f.line), f.record, f.field, f.problem)
+            out_console.print(table)
+        verdict = "[bold green]valid[/]" if report.ok else f"[bold red]{len(report.failures)} failures[/]"
+        out_console.print(f"{dir}: {report.records} records, {verdict} "
+                          f"(schema {report.schema_seconds:.2f} s, files {report.file_seconds:.2f} s)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+class ExportFormat(str, Enum):
+    upstream = "upstream"
+    swift = "swift"
+    llamafactory = "llamafactory"
+
+
+@command("export")
+def export(
+    dir: Annotated[Path, typer.Argument(help="Dataset folder in the MIR layout.")],
+    format: Annotated[ExportFormat, typer.Option("--format", help="upstream: the original release's "
+                      "all_data_rel.json; swift / llamafactory: one curriculum stage for those trainers.")],
+    out: Annotated[Path, typer.Option(help="Output file.")],
+    stage: Annotated[Optional[int], typer.Option(min=0, max=5, help="Curriculum stage (swift, llamafactory).")]
+    = None,
+) -> None:
+    """Write DIR in another format: the original release's JSON, or a curriculum stage for ms-swift/LLaMA-Factory."""
+    if format is ExportFormat.upstream:
+        from mirdata.schema.upstream import export_upstream
+
+        n = export_upstream(dir, out)
+        out_console.print(f"wrote {n} records → {out}")
+        return
+    if stage is None:
+        raise MirdataError(f"--format {format.value} needs --stage K (0-5)")
+    from mirdata.curriculum.export import export_stage
+
+    command_line = export_stage(dir, format.value, stage, out)
+    out_console.print(f"wrote stage {stage} → {out}")
+    err_console.print("train in this order with:", style="bold")
+    typer.echo(command_line)

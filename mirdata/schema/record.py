@@ -1,0 +1,105 @@
+"""The MIR record: one multiple-choice question interleaved with images, and its five reasoning stages."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+IMAGE_TOKEN = "<image>"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+_OPTION_RE = re.compile(r"^\s*([A-Z])\s*[.)]\s*(.*)$", re.S)
+
+
+@dataclass
+class Region:
+    """A box in one image: `image` is the 0-based image index, `box` is [x0, y0, x1, y1] in pixels."""
+
+    id: str
+    image: int
+    box: list[float]
+    label: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Region":
+        return cls(id=str(d["id"]), image=int(d["image"]), box=[float(v) for v in d["box"]], label=str(d["label"]))
+
+
+@dataclass
+class Record:
+    id: str
+    category: str
+    task: str
+    images: list[str]
+    question: str
+    options: list[str]
+    answer: str
+    summary: str = ""
+    caption: list[str] = field(default_factory=list)
+    text2region: str = ""
+    region2region: str = ""
+    conclusion: str = ""
+    regions: list[Region] = field(default_factory=list)
+    difficulty: str | None = None
+    pass_rate: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["meta"] = to_jsonable(self.meta)
+        return d
+
+    def to_json(self) -> str:
+        """Canonical one-line JSON: field order fixed, so the same record always gives the same bytes."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Record":
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        kwargs["regions"] = [r if isinstance(r, Region) else Region.from_dict(r) for r in d.get("regions") or []]
+        return cls(**kwargs)
+
+    @property
+    def option_texts(self) -> list[str]:
+        return [option_text(o) for o in self.options]
+
+    @property
+    def answer_text(self) -> str:
+        return option_text(self.options[LETTERS.index(self.answer)])
+
+
+def option_label(option: str) -> str | None:
+    m = _OPTION_RE.match(option)
+    return m.group(1) if m else None
+
+
+def option_text(option: str) -> str:
+    m = _OPTION_RE.match(option)
+    return m.group(2).strip() if m else option.strip()
+
+
+def format_options(texts: list[str]) -> list[str]:
+    """["red", "blue"] -> ["A. red", "B. blue"]."""
+    return [f"{LETTERS[i]}. {t}" for i, t in enumerate(texts)]
+
+
+def to_jsonable(value: Any) -> Any:
+    """numpy scalars/arrays and tuples to plain JSON types; floats rounded so output bytes are stable."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return round(float(value), 6)
+    return value
