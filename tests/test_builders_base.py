@@ -1,0 +1,114 @@
+"""The runner's contract, on a small task defined here: record purity, letter balance, resume, user errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from mirdata.builders.base import (BuildOptions, Reasoning, Sample, Task, make_record, place_answer, record_rng,
+                                   resolve_tasks, run_build)
+from mirdata.cli import app
+from mirdata.errors import MirdataError
+from mirdata.schema.record import Region
+from mirdata.schema.validate import validate_dir
+
+
+class SquareTask(Task):
+    """Which of two images shows the brighter square; draws whose brightnesses tie are refused."""
+
+    name = "image_puzzle"
+    category = "sequential"
+
+    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
+        levels = rng.integers(0, 8, size=2) * 32
+        if levels[0] == levels[1]:
+            return None  # cannot prove an answer: the runner draws again
+        images = [Image.new("RGB", (32, 24), (int(v),) * 3) for v in levels]
+        brighter = ["the first image", "the second image"][int(np.argmax(levels))]
+        dimmer = ["the first image", "the second image"][int(np.argmin(levels))]
+        options, answer = place_answer(brighter, [dimmer, "neither image"], index, rng)
+        return Sample("Compare <image> with <image>. Which is brighter?", options, answer, images,
+                      [Region("r0", 0, [0, 0, 32, 24], "square"), Region("r1", 1, [0, 0, 32, 24], "square")],
+                      {"levels": levels}, "test")
+
+    def reason(self, record, rng):
+        a, b = record.meta["facts"]["levels"]
+        return Reasoning("Compare the grey levels.", [f"grey {a}", f"grey {b}"], "[r0] and [r1] are the squares.",
+                         f"[r0] is {a}, [r1] is {b}.", f"So the answer is {record.answer}.")
+
+
+@pytest.fixture
+def square_module(monkeypatch):
+    module = types.ModuleType("mirdata.builders.sequential")
+    module.TASKS = [SquareTask]
+    monkeypatch.setitem(sys.modules, "mirdata.builders.sequential", module)
+
+
+def test_a_record_depends_only_on_task_seed_and_index(square_module) -> None:
+    task = SquareTask(BuildOptions(seed=5))
+    first, _ = make_record(task, 7)
+    make_record(task, 3)  # other work in between changes nothing
+    again, _ = make_record(task, 7)
+    assert first.to_json() == again.to_json()
+    assert make_record(SquareTask(BuildOptions(seed=6)), 7)[0].to_json() != first.to_json()
+
+
+def test_refused_draws_are_redrawn_and_recorded(square_module) -> None:
+    attempts = [make_record(SquareTask(BuildOptions()), i)[0].meta["attempt"] for i in range(40)]
+    assert any(a > 0 for a in attempts)  # a tie happens in 1 of 8 draws
+
+
+def test_answer_letters_are_spread_evenly() -> None:
+    rng = np.random.default_rng(0)
+    letters = Counter(place_answer("yes", ["no", "maybe", "never"], i, rng)[1] for i in range(400))
+    assert letters == {"A": 100, "B": 100, "C": 100, "D": 100}
+    with pytest.raises(ValueError):
+        place_answer("yes", ["yes", "no"], 0, rng)
+
+
+def test_record_rng_is_stable() -> None:
+    a = record_rng("view_3d", 1, 2, 0).integers(0, 1 << 30, 4)
+    assert (a == record_rng("view_3d", 1, 2, 0).integers(0, 1 << 30, 4)).all()
+    assert not (a == record_rng("view_3d", 1, 3, 0).integers(0, 1 << 30, 4)).all()
+
+
+def test_build_validates_and_a_second_run_resumes(square_module, tmp_path: Path) -> None:
+    opts = BuildOptions(out=tmp_path / "d", num=12, image_format="png")
+    run = run_build(opts, ["image_puzzle"], show_progress=False)
+    assert run["built"] == 12 and run["resumed_from"] == 0
+    assert validate_dir(tmp_path / "d").ok
+    before = (tmp_path / "d" / "records.jsonl").read_bytes()
+    again = run_build(BuildOptions(out=tmp_path / "d", num=14, image_format="png"), ["image_puzzle"],
+                      show_progress=False)
+    assert again["built"] == 2 and again["resumed_from"] == 12
+    after = (tmp_path / "d" / "records.jsonl").read_bytes()
+    assert after.startswith(before) and len(after.splitlines()) == 14
+    info = json.loads((tmp_path / "d" / "build.json").read_text())
+    assert info["counts"] == {"image_puzzle": 14} and len(info["builds"]) == 2
+
+
+def test_task_selection_errors_are_clear() -> None:
+    assert resolve_tasks("spatial", None)[0] == "location_relationship"
+    with pytest.raises(MirdataError, match="unknown task"):
+        resolve_tasks(None, ["no_such_task"])
+    with pytest.raises(MirdataError, match="not in category"):
+        resolve_tasks("spatial", ["image_puzzle"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "nope"], "unknown task"),
+    (["--image-size", "big"], "--image-size must look like"),
+    (["--device", "tpu"], "--device must be cpu or cuda"),
+])
+def test_build_cli_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["build", "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
