@@ -1,0 +1,1 @@
+"""The curriculum: the adaptive difficulty filter, the staged training formats and loop, evaluation."""
