@@ -1,0 +1,114 @@
+"""`annotate_dir`: write the five reasoning stages of every record of a dataset folder, then records.jsonl.
+
+Every record gets, per stage, the text that won and an entry in meta["annotation"]["stages"]: its source
+(`llm`, `template`, or `existing` when the record's task has no template for it), and for the LLM annotator the
+rounds, the prompt hash and each round's check results. records.jsonl is replaced atomically at the end; an
+interrupted LLM run loses nothing, since every reply is already in DIR/.cache/annotate/.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from mirdata.annotate.backends import ChatBackend, GenerationParams, make_backend
+from mirdata.annotate.cache import ResponseCache
+from mirdata.annotate.check import check_stages, stage_texts
+from mirdata.annotate.llm import LLMAnnotator
+from mirdata.annotate.template import TemplateAnnotator, TemplateUnavailable
+from mirdata.errors import MirdataError
+from mirdata.progress import progress_bar
+from mirdata.schema.record import Record
+from mirdata.schema.tasks import STAGES
+from mirdata.store import MIRStore
+
+ANNOTATORS = ("template", "llm")
+
+
+def annotate_dir(root: str | Path, annotator: str = "template", backend: str | ChatBackend | None = None,
+                 model: str | None = None, base_url: str | None = None, rounds: int = 2, workers: int = 1,
+                 api_key: str | None = None, max_new_tokens: int = 512, temperature: float = 0.0,
+                 batch_size: int = 8, device: str = "cpu", timeout: float = 60.0,
+                 show_progress: bool = True) -> dict[str, Any]:
+    """Annotate every record in `root` (MIR layout) and rewrite its records.jsonl. Returns a summary.
+
+    annotator: "template" (each task's grounded templates) or "llm" (multi-round drafting, checked, with the
+    template as the fallback). backend: "openai" (base_url, model, api_key, or OPENAI_BASE_URL / OPENAI_API_KEY;
+    `workers` concurrent requests) or "transformers" (model: a folder or a .gguf file; `batch_size` prompts per
+    generate call), or a ChatBackend object.
+    """
+    if annotator not in ANNOTATORS:
+        raise MirdataError(f"--annotator must be template or llm, not {annotator!r}")
+    if rounds < 1:
+        raise MirdataError(f"--rounds must be at least 1, not {rounds}")
+    started = time.perf_counter()
+    store = MIRStore(root)
+    records = store.read()
+    fallbacks, no_template = _fallbacks(store.root, records)
+
+    summary: dict[str, Any] = {"annotator": annotator, "records": len(records)}
+    with progress_bar(transient=not show_progress) as bar:
+        job = bar.add_task(f"annotating ({annotator})", total=len(records))
+        if annotator == "template":
+            for record, (stages, source) in zip(records, fallbacks):
+                _apply(record, stages, {stage: {"source": source} for stage in STAGES}, {"annotator": "template"})
+                bar.advance(job)
+        else:
+            chat = backend if isinstance(backend, ChatBackend) else make_backend(
+                backend, model, base_url=base_url, api_key=api_key, workers=workers, device=device,
+                batch_size=batch_size, timeout=timeout)
+            llm = LLMAnnotator(chat, ResponseCache.for_dataset(store.root), rounds,
+                               GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature))
+            header = {"annotator": "llm", "backend": chat.name, "model": chat.model_id, "rounds": rounds}
+            chunk = max(8, batch_size, 4 * workers)  # records whose rounds run together, as batches
+            for start in range(0, len(records), chunk):
+                part = list(zip(records[start:start + chunk], fallbacks[start:start + chunk]))
+                drafted = llm.draft([(record, stages) for record, (stages, _) in part])
+                for (record, (_, source)), drafts in zip(part, drafted):
+                    results = {stage: d.result(source) for stage, d in drafts.items()}
+                    _apply(record, {s: text for s, (text, _) in results.items()},
+                           {s: entry for s, (_, entry) in results.items()}, header)
+                bar.advance(job, len(part))
+            summary.update(backend=chat.name, model=chat.model_id, rounds=rounds, requests=llm.asked,
+                           cached=llm.cached)
+
+    store.write(records)
+    failing = [{"id": r.id, "stage": stage, "problems": entry["problems"]}
+               for r in records for stage, entry in r.meta["annotation"]["stages"].items() if entry["problems"]]
+    sources = {stage: dict(Counter(r.meta["annotation"]["stages"][stage]["source"] for r in records))
+               for stage in STAGES}
+    summary.update(sources=sources, failing=len(failing), no_template=len(no_template),
+                   seconds=round(time.perf_counter() - started, 3))
+    store.update_build_info(annotation=summary)
+    return {**summary, "failing_stages": failing, "no_template_records": no_template}
+
+
+def _fallbacks(root: Path, records: list[Record]) -> tuple[list[tuple[dict[str, Any], str]], list[dict[str, str]]]:
+    """Per record, the stages to fall back on and their source: the task's template text, or the record's own
+    text when its task has no template for it (listed in the second value with the reason)."""
+    templates = TemplateAnnotator(root)
+    out, no_template = [], []
+    try:
+        for record in records:
+            try:
+                out.append((templates.stages(record), "template"))
+            except TemplateUnavailable as e:
+                out.append((stage_texts(record), "existing"))
+                no_template.append({"id": record.id, "reason": str(e)})
+    finally:
+        templates.close()
+    return out, no_template
+
+
+def _apply(record: Record, stages: dict[str, Any], entries: dict[str, dict[str, Any]],
+           header: dict[str, Any]) -> None:
+    """Put the stages into the record and its annotation meta, with the checker's verdict on each kept text."""
+    for stage, text in stages.items():
+        setattr(record, stage, text)
+    for problem in check_stages(record):
+        entries[problem.stage].setdefault("problems", []).append(problem.problem)
+    for entry in entries.values():
+        entry.setdefault("problems", [])
+    record.meta["annotation"] = {**header, "stages": entries}

@@ -1,0 +1,59 @@
+"""The grounded template annotator: each task's own `reason()` re-run on a stored record.
+
+The builders write the stage templates next to the facts they read (mirdata/builders/<category>.py); this module
+only replays them. A record's reasoning RNG is `record_rng(task, seed, index, attempt, purpose=1)`, seeded from
+its meta, so the text is the one the build wrote, and the same on every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mirdata.builders.base import BuildOptions, Reasoning, Task, record_rng, task_class
+from mirdata.errors import MirdataError
+from mirdata.schema.record import Record
+from mirdata.schema.tasks import STAGES
+
+
+class TemplateUnavailable(Exception):
+    """This record's task has no template text for it (no builder, or facts the builder does not know)."""
+
+
+class TemplateAnnotator:
+    """Template stages for records of any task; task objects are made once and closed by `close()`."""
+
+    def __init__(self, root: Path):
+        self.options = BuildOptions(out=Path(root))
+        self._tasks: dict[str, Task] = {}
+
+    def stages(self, record: Record) -> dict[str, Any]:
+        """The five template stages of `record` by name, or TemplateUnavailable saying why there are none."""
+        meta = record.meta
+        if "facts" not in meta or "seed" not in meta or "index" not in meta:
+            raise TemplateUnavailable("meta has no facts, seed and index to write templates from")
+        task = self._task(record.task)
+        rng = record_rng(record.task, int(meta["seed"]), int(meta["index"]), int(meta.get("attempt", 0)), purpose=1)
+        try:
+            reasoning = task.reason(record, rng)
+        except Exception as e:  # facts of another shape (an imported or hand-made record) fail in many ways
+            raise TemplateUnavailable(f"{record.task} templates do not fit this record's facts "
+                                      f"({type(e).__name__}: {e})") from e
+        return reasoning_stages(reasoning)
+
+    def _task(self, name: str) -> Task:
+        if name not in self._tasks:
+            try:
+                self._tasks[name] = task_class(name)(self.options)
+            except (ImportError, AttributeError, KeyError, MirdataError) as e:
+                raise TemplateUnavailable(f"no builder for task {name!r} ({e})") from e
+        return self._tasks[name]
+
+    def close(self) -> None:
+        for task in self._tasks.values():
+            task.close()
+        self._tasks.clear()
+
+
+def reasoning_stages(reasoning: Reasoning) -> dict[str, Any]:
+    return {stage: getattr(reasoning, stage) for stage in STAGES}
