@@ -3,6 +3,10 @@
 `check_records` runs the whole schema lazily and returns every failure at once as (record id, field, problem)
 rows. Checks that depend on another field's type (e.g. counting placeholders needs `images` to be a list) pass
 quietly when that type is wrong: the type check of that field reports it, once.
+
+Every check sees whole columns as Python lists and answers one bool per record in a single comprehension:
+no per-row dicts or pandas rows, which keeps the schema part of `mirdata validate` well under a second on the
+full release (benchmarks/bench_validate.py).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from mirdata.schema.record import IMAGE_TOKEN, LETTERS, option_label, option_text
+from mirdata.schema.record import IMAGE_TOKEN, LETTERS, is_dataset_relpath, parse_option
 from mirdata.schema.tasks import CATEGORIES, TASK_CATEGORY
 
 FIELDS = ("id", "category", "task", "images", "question", "options", "answer", "summary", "caption",
           "text2region", "region2region", "conclusion", "regions", "difficulty", "pass_rate", "meta")
 TEXT_STAGES = ("summary", "text2region", "region2region", "conclusion")
 SIZES = "_image_sizes"  # added by the file checks: [(width, height) or None] per image
+_PARSED_OPTIONS = "_parsed_options"  # derived once: [(label, text)] per record, or None when options are no str list
 
 
 @dataclass(frozen=True)
@@ -37,22 +42,39 @@ class Failure:
                 "severity": self.severity}
 
 
+class _Absent:
+    """Marks a field the record does not have, so that 'missing' and 'null' stay distinct."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
+_MISSING = "required field is missing"
+
 # -- small predicates ---------------------------------------------------------------------------------------
 
+
+# Type tests as set(map(type, ...)) run in C: the schema visits every value of 22k records several times.
+_STR = {str}
+_NUMBER = {int, float}
+
+
 def _is_str_list(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    return type(v) is list and set(map(type, v)) <= _STR
 
 
 def _nonempty_str(v: Any) -> bool:
-    return isinstance(v, str) and v.strip() != ""
+    return type(v) is str and v.strip() != ""
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return type(v) in _NUMBER
 
 
 _STATED = [
-    re.compile(r"\b(?:answer|option|choice)\s*(?:is|:|=)?\s*(?:option\s*)?\(?\b([A-Z])\b\)?", re.I),
+    # The keyword is case-insensitive, the letter must be a capital: "the answer is a red car" states nothing.
+    re.compile(r"\b(?i:answer|option|choice)\s*(?i:is|:|=)?\s*(?i:option\s*)?\(?\b([A-Z])\b\)?"),
     re.compile(r"\(([A-Z])\)"),
     re.compile(r"^\s*\(?([A-Z])\)?\s*(?:[.:)]|$)"),
 ]
@@ -63,201 +85,198 @@ def stated_letters(conclusion: str) -> set[str]:
     found = set()
     for pattern in _STATED:
         for m in pattern.finditer(conclusion):
-            found.add(m.group(1).upper())
+            found.add(m.group(1))
     return found
 
 
-def _labels(options: Any) -> list[str | None] | None:
-    return [option_label(o) for o in options] if _is_str_list(options) else None
-
-
-# -- row checks (each returns True when the row is fine) -----------------------------------------------------
-
-def _task_in_category(row: dict[str, Any]) -> bool:
-    task, cat = row["task"], row["category"]
-    if task not in TASK_CATEGORY or cat not in CATEGORIES:
-        return True  # reported by the field checks
-    return TASK_CATEGORY[task] == cat
-
-
-def _placeholders_match(row: dict[str, Any]) -> bool:
-    if not isinstance(row["question"], str) or not isinstance(row["images"], list):
-        return True
-    return row["question"].count(IMAGE_TOKEN) == len(row["images"])
-
-
-def _captions_match(row: dict[str, Any]) -> bool:
-    if not isinstance(row["caption"], list) or not isinstance(row["images"], list):
-        return True
-    return len(row["caption"]) == len(row["images"])
-
-
-def _labels_contiguous(row: dict[str, Any]) -> bool:
-    labels = _labels(row["options"])
-    return labels is None or labels == list(LETTERS[: len(labels)])
-
-
-def _option_texts_unique(row: dict[str, Any]) -> bool:
-    if not _is_str_list(row["options"]):
-        return True
-    texts = [option_text(o).casefold() for o in row["options"]]
-    return len(set(texts)) == len(texts)
-
-
-def _answer_is_label(row: dict[str, Any]) -> bool:
-    labels = _labels(row["options"])
-    return labels is None or (isinstance(row["answer"], str) and row["answer"] in labels)
-
-
-def _conclusion_states_answer(row: dict[str, Any]) -> bool:
-    if not _nonempty_str(row["conclusion"]) or not isinstance(row["answer"], str):
-        return True
-    return stated_letters(row["conclusion"]) == {row["answer"]}
-
-
-def _region_problems(row: dict[str, Any]) -> str | None:
-    regions, images = row["regions"], row["images"]
-    if not isinstance(regions, list):
+def _parse_options(options: Any) -> list[tuple[str | None, str]] | None:
+    if not _is_str_list(options):
         return None
-    sizes = row.get(SIZES)
-    n_images = len(images) if isinstance(images, list) else None
+    return [parse_option(o) for o in options]
+
+
+# -- field rules: one value at a time ------------------------------------------------------------------------
+
+def _caption_ok(v: Any) -> bool:
+    return _is_str_list(v) and all(map(str.strip, v))
+
+
+def _pass_rate_ok(v: Any) -> bool:
+    return v is None or (_is_number(v) and 0 <= v <= 1)
+
+
+def _bad_path(paths: list[str]) -> str:
+    return repr(next(p for p in paths if not is_dataset_relpath(p)))
+
+
+# field -> [(problem, rule, how to show a bad value)]; failure messages end with ", got <the value>".
+FieldRule = tuple[str, Callable[[Any], bool], Callable[[Any], str] | None]
+
+_FIELD_RULES: dict[str, list[FieldRule]] = {
+    "id": [("must be a non-empty string", _nonempty_str, None)],
+    "category": [(f"must be one of {', '.join(CATEGORIES)}", lambda v: type(v) is str and v in CATEGORIES, None)],
+    "task": [("must be one of the 12 MIR tasks", lambda v: type(v) is str and v in TASK_CATEGORY, None)],
+    "images": [
+        ("must be a list of at least 2 paths", lambda v: _is_str_list(v) and len(v) >= 2, None),
+        ("image paths must be relative and stay inside the dataset folder",
+         lambda v: not _is_str_list(v) or all(map(is_dataset_relpath, v)), _bad_path),
+    ],
+    "question": [("must be a non-empty string", _nonempty_str, None)],
+    "options": [("must be a list of at least 2 strings", lambda v: _is_str_list(v) and len(v) >= 2, None)],
+    "answer": [("must be one capital letter", lambda v: type(v) is str and len(v) == 1 and v in LETTERS, None)],
+    "caption": [("must be a list of non-empty strings", _caption_ok, None)],
+    **{stage: [("must be a non-empty string", _nonempty_str, None)] for stage in TEXT_STAGES},
+    "regions": [("must be a list", lambda v: type(v) is list, None)],
+    "difficulty": [("must be easy, hard or null",
+                    lambda v: v is None or (type(v) is str and v in ("easy", "hard")), None)],
+    "pass_rate": [("must be a number in [0, 1] or null", _pass_rate_ok, None)],
+    "meta": [("must be an object", lambda v: type(v) is dict, None)],
+}
+
+
+# -- record rules: whole columns in, one bool per record out --------------------------------------------------
+
+def _task_in_category(task: list[Any], category: list[Any]) -> list[bool]:
+    return [type(t) is not str or type(c) is not str or t not in TASK_CATEGORY or c not in CATEGORIES
+            or TASK_CATEGORY[t] == c for t, c in zip(task, category)]
+
+
+def _placeholders_match(question: list[Any], images: list[Any]) -> list[bool]:
+    return [type(q) is not str or type(im) is not list or q.count(IMAGE_TOKEN) == len(im)
+            for q, im in zip(question, images)]
+
+
+def _captions_match(caption: list[Any], images: list[Any]) -> list[bool]:
+    return [type(c) is not list or type(im) is not list or len(c) == len(im) for c, im in zip(caption, images)]
+
+
+def _labels_contiguous(parsed: list[Any]) -> list[bool]:
+    return [p is None or all(label == LETTERS[k] for k, (label, _) in enumerate(p)) for p in parsed]
+
+
+def _option_texts_unique(parsed: list[Any]) -> list[bool]:
+    return [p is None or len({text.casefold() for _, text in p}) == len(p) for p in parsed]
+
+
+def _answer_is_label(parsed: list[Any], answer: list[Any]) -> list[bool]:
+    return [p is None or (type(a) is str and any(label == a for label, _ in p)) for p, a in zip(parsed, answer)]
+
+
+def _conclusion_states_answer(conclusion: list[Any], answer: list[Any]) -> list[bool]:
+    return [not _nonempty_str(c) or type(a) is not str or stated_letters(c) == {a} for c, a in zip(conclusion, answer)]
+
+
+def _region_problem(regions: Any, images: Any, sizes: Any) -> str | None:
+    """The first thing wrong with one record's regions, or None."""
+    if type(regions) is not list:
+        return None
+    n_images = len(images) if type(images) is list else None
     seen = set()
     for k, r in enumerate(regions):
-        if not isinstance(r, dict) or not {"id", "image", "box", "label"} <= r.keys():
+        if type(r) is not dict or not {"id", "image", "box", "label"} <= r.keys():
             return f"region {k} is not an object with id, image, box, label"
-        if r["id"] in seen:
-            return f"region id {r['id']!r} is used twice"
-        seen.add(r["id"])
+        rid = r["id"]
+        if type(rid) is not str or not rid:
+            return f"region {k} id {rid!r} is not a non-empty string"
+        if rid in seen:
+            return f"region id {rid!r} is used twice"
+        seen.add(rid)
         img, box = r["image"], r["box"]
-        if not isinstance(img, int) or isinstance(img, bool) or (n_images is not None and not 0 <= img < n_images):
-            return f"region {r['id']!r} names image {img!r}, but the record has {n_images} images"
-        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
-            return f"region {r['id']!r} box {box!r} is not [x0, y0, x1, y1]"
+        if type(img) is not int or (n_images is not None and not 0 <= img < n_images):
+            return f"region {rid!r} names image {img!r}, but the record has {n_images} images"
+        if not (type(box) is list and len(box) == 4 and set(map(type, box)) <= _NUMBER):
+            return f"region {rid!r} box {box!r} is not [x0, y0, x1, y1]"
         x0, y0, x1, y1 = box
         if not (x0 < x1 and y0 < y1):
-            return f"region {r['id']!r} box {box} is empty or inverted"
-        size = sizes[img] if isinstance(sizes, list) and img < len(sizes) else None
+            return f"region {rid!r} box {box} is empty or inverted"
+        size = sizes[img] if type(sizes) is list and img < len(sizes) else None
         if size is not None:
             w, h = size
             if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-                return f"region {r['id']!r} box {box} lies outside image {img} ({w}x{h})"
+                return f"region {rid!r} box {box} lies outside image {img} ({w}x{h})"
     return None
 
 
-# (field, problem, check): field checks see one value, row checks a whole record.
-FieldCheck = tuple[str, Callable[[Any], bool]]
-
-_FIELD_CHECKS: dict[str, list[FieldCheck]] = {
-    "id": [("must be a non-empty string", _nonempty_str)],
-    "category": [(f"must be one of {', '.join(CATEGORIES)}", lambda v: v in CATEGORIES)],
-    "task": [("must be one of the 12 MIR tasks", lambda v: v in TASK_CATEGORY)],
-    "images": [("must be a list of at least 2 paths", lambda v: _is_str_list(v) and len(v) >= 2)],
-    "question": [("must be a non-empty string", _nonempty_str)],
-    "options": [("must be a list of at least 2 strings", lambda v: _is_str_list(v) and len(v) >= 2)],
-    "answer": [("must be one capital letter", lambda v: isinstance(v, str) and len(v) == 1 and v in LETTERS)],
-    "caption": [("must be a list of non-empty strings", lambda v: isinstance(v, list) and all(map(_nonempty_str, v)))],
-    **{stage: [("must be a non-empty string", _nonempty_str)] for stage in TEXT_STAGES},
-    "regions": [("must be a list", lambda v: isinstance(v, list))],
-    "difficulty": [("must be easy, hard or null", lambda v: v is None or v in ("easy", "hard"))],
-    "pass_rate": [("must be a number in [0, 1] or null", lambda v: v is None or (_is_number(v) and 0 <= v <= 1))],
-    "meta": [("must be an object", lambda v: isinstance(v, dict))],
-}
-
-_ROW_CHECKS: list[tuple[str, str, Callable[[dict[str, Any]], bool]]] = [
-    ("task", "task does not belong to its category", _task_in_category),
-    ("question", "number of <image> placeholders differs from the number of images", _placeholders_match),
-    ("caption", "number of captions differs from the number of images", _captions_match),
-    ("options", "option labels are not contiguous letters from A ('A. ...', 'B. ...')", _labels_contiguous),
-    ("options", "two options have the same text", _option_texts_unique),
-    ("answer", "answer is not one of the option labels", _answer_is_label),
-    ("conclusion", "conclusion does not state the answer letter (and only it)", _conclusion_states_answer),
-]
-
-_MISSING = "required field is missing"
+def _regions_ok(regions: list[Any], images: list[Any], sizes: list[Any]) -> list[bool]:
+    return [type(r) is not list or not r or _region_problem(r, im, s) is None
+            for r, im, s in zip(regions, images, sizes)]
 
 
-def _present(v: Any) -> bool:
-    return v is not _ABSENT
-
-
-class _Absent:
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-_ABSENT = _Absent()
-_NULLABLE = {"difficulty", "pass_rate"}
-
-
-def _field_column(name: str) -> pa.Column:
-    checks = [pa.Check(_present, element_wise=True, error=f"{name}|{_MISSING}")]
-    for problem, fn in _FIELD_CHECKS[name]:
-        checks.append(pa.Check(lambda v, fn=fn: v is _ABSENT or fn(v), element_wise=True, error=f"{name}|{problem}"))
-    return pa.Column(object, checks=checks, nullable=name in _NULLABLE, required=True)
-
-
-def _row_check_fast(field: str, problem: str, fn: Callable[[dict[str, Any]], bool]) -> pa.Check:
-    """A record-level check: `fn` sees a plain dict of the record's fields (cheaper than a pandas row)."""
-    def vectorised(df: pd.DataFrame) -> pd.Series:
-        names = list(df.columns)
-        values = [df[c].tolist() for c in names]
-        ok = [fn(_RowView(names, row)) for row in zip(*values)]
-        return pd.Series(ok, index=df.index, dtype=bool)
-    return pa.Check(vectorised, error=f"{field}|{problem}")
-
-
-class _RowView(dict):
-    def __init__(self, names: list[str], row: tuple[Any, ...]):
-        super().__init__(zip(names, row))
-
-    def __getitem__(self, key: str) -> Any:
-        v = dict.get(self, key, _ABSENT)
-        return None if v is _ABSENT else v
-
-
-def _unique(df: pd.DataFrame, key: Callable[[dict[str, Any]], Any]) -> pd.Series:
-    names = list(df.columns)
-    seen: dict[Any, int] = {}
+def _first_occurrence(keys: list[Any]) -> list[bool]:
+    """False for a key (not None) already seen in an earlier record."""
+    seen: set[Any] = set()
     ok = []
-    for row in zip(*(df[c].tolist() for c in names)):
-        k = key(_RowView(names, row))
-        if k is None:
-            ok.append(True)
-            continue
-        seen[k] = seen.get(k, 0) + 1
-        ok.append(seen[k] == 1)
-    return pd.Series(ok, index=df.index, dtype=bool)
+    for k in keys:
+        ok.append(k is None or k not in seen)
+        seen.add(k)
+    return ok
 
 
-def _id_key(r: dict[str, Any]) -> Any:
-    return r["id"] if isinstance(r["id"], str) else None
+def _ids_unique(ids: list[Any]) -> list[bool]:
+    return _first_occurrence([i if type(i) is str else None for i in ids])
 
 
-def _question_images_key(r: dict[str, Any]) -> Any:
-    if not isinstance(r["question"], str) or not _is_str_list(r["images"]):
-        return None
-    return (r["question"], tuple(r["images"]))
+def _question_images_unique(question: list[Any], images: list[Any]) -> list[bool]:
+    return _first_occurrence([(q, tuple(im)) if type(q) is str and _is_str_list(im) else None
+                              for q, im in zip(question, images)])
 
 
+# (field reported, problem, rule, the columns the rule reads)
+_RECORD_RULES: list[tuple[str, str, Callable[..., list[bool]], tuple[str, ...]]] = [
+    ("task", "task does not belong to its category", _task_in_category, ("task", "category")),
+    ("question", "number of <image> placeholders differs from the number of images", _placeholders_match,
+     ("question", "images")),
+    ("caption", "number of captions differs from the number of images", _captions_match, ("caption", "images")),
+    ("options", "option labels are not contiguous letters from A ('A. ...', 'B. ...')", _labels_contiguous,
+     (_PARSED_OPTIONS,)),
+    ("options", "two options have the same text", _option_texts_unique, (_PARSED_OPTIONS,)),
+    ("answer", "answer is not one of the option labels", _answer_is_label, (_PARSED_OPTIONS, "answer")),
+    ("conclusion", "conclusion does not state the answer letter (and only it)", _conclusion_states_answer,
+     ("conclusion", "answer")),
+    ("regions", "region check", _regions_ok, ("regions", "images", SIZES)),
+    ("id", "id is used by an earlier record", _ids_unique, ("id",)),
+    ("question", "same question and images as an earlier record", _question_images_unique, ("question", "images")),
+]
+_REGION_CHECK = "region check"  # the message comes from _region_problem, per failing record
+
+
+def _series(values: list[bool], index: pd.Index) -> pd.Series:
+    return pd.Series(values, index=index, dtype=bool)
+
+
+def _present_check(name: str) -> pa.Check:
+    return pa.Check(lambda s: _series([v is not _ABSENT for v in s.tolist()], s.index), ignore_na=False,
+                    name=f"{name}_present", error=f"{name}|{_MISSING}")
+
+
+def _field_check(name: str, problem: str, rule: Callable[[Any], bool]) -> pa.Check:
+    return pa.Check(lambda s: _series([v is _ABSENT or rule(v) for v in s.tolist()], s.index), ignore_na=False,
+                    name=f"{name}_valid", error=f"{name}|{problem}")
+
+
+def _record_check(field: str, problem: str, rule: Callable[..., list[bool]], columns: tuple[str, ...]) -> pa.Check:
+    def check(df: pd.DataFrame) -> pd.Series:
+        return _series(rule(*(df[c].tolist() for c in columns)), df.index)
+
+    return pa.Check(check, ignore_na=False, name=rule.__name__.lstrip("_"), error=f"{field}|{problem}")
+
+
+# Columns are nullable for pandera: null is a value our rules judge (and name), never silently skipped.
 RECORD_SCHEMA = pa.DataFrameSchema(
-    {name: _field_column(name) for name in FIELDS},
-    checks=[
-        *(_row_check_fast(f, p, fn) for f, p, fn in _ROW_CHECKS),
-        _row_check_fast("regions", "region check", lambda r: _region_problems(r) is None),
-        pa.Check(lambda df: _unique(df, _id_key), error="id|id is used by an earlier record"),
-        pa.Check(lambda df: _unique(df, _question_images_key),
-                 error="question|same question and images as an earlier record"),
-    ],
+    {name: pa.Column(object, checks=[_present_check(name), *(_field_check(name, p, r) for p, r, _ in rules)],
+                     nullable=True, required=True)
+     for name, rules in _FIELD_RULES.items()},
+    checks=[_record_check(*rule) for rule in _RECORD_RULES],
     strict=False,
     coerce=False,
 )
 
 
 def records_frame(raw: list[dict[str, Any]], image_sizes: list[list[Any] | None] | None = None) -> pd.DataFrame:
-    """One object column per field; absent fields hold a sentinel so 'missing' and 'null' stay distinct."""
+    """One object column per field (absent fields hold a sentinel), plus the derived columns the checks share."""
     data = {name: pd.Series([r.get(name, _ABSENT) for r in raw], dtype=object) for name in FIELDS}
-    if image_sizes is not None:
-        data[SIZES] = pd.Series(image_sizes, dtype=object)
+    data[_PARSED_OPTIONS] = pd.Series([_parse_options(o) for o in data["options"].tolist()], dtype=object)
+    data[SIZES] = pd.Series(image_sizes if image_sizes is not None else [None] * len(raw), dtype=object)
     return pd.DataFrame(data)
 
 
@@ -267,12 +286,26 @@ def check_records(raw: list[dict[str, Any]], image_sizes: list[list[Any] | None]
     `lines` are the records' line numbers in their file (default: 1, 2, ...)."""
     if not raw:
         return []
-    df = records_frame(raw, image_sizes)
     try:
-        RECORD_SCHEMA.validate(df, lazy=True)
+        RECORD_SCHEMA.validate(records_frame(raw, image_sizes), lazy=True)
     except pa.errors.SchemaErrors as e:
         return _failures(e.failure_cases, raw, image_sizes, lines)
     return []
+
+
+def describe(value: Any) -> str:
+    """A short description of a bad value for a failure message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return repr(value)
 
 
 def _failures(cases: pd.DataFrame, raw: list[dict[str, Any]], image_sizes: list[Any] | None,
@@ -283,9 +316,13 @@ def _failures(cases: pd.DataFrame, raw: list[dict[str, Any]], image_sizes: list[
             continue
         i = int(index)
         field, problem = check.split("|", 1)
-        if problem == "region check":
+        value = raw[i].get(field, _ABSENT)
+        if problem == _REGION_CHECK:
             sizes = image_sizes[i] if image_sizes is not None else None
-            problem = _region_problems(_RowView([*FIELDS, SIZES], (*(raw[i].get(f, _ABSENT) for f in FIELDS), sizes)))
+            problem = _region_problem(value, raw[i].get("images"), sizes) or problem
+        elif field in _FIELD_RULES and problem != _MISSING:
+            explain = next((e for p, _, e in _FIELD_RULES[field] if p == problem), None) or describe
+            problem = f"{problem}, got {explain(value)}"
         rid = raw[i].get("id")
         name = rid if isinstance(rid, str) else ""
         out.setdefault((i, field, problem), Failure(lines[i] if lines else i + 1, name, field, problem))

@@ -13,6 +13,8 @@ IMAGE_TOKEN = "<image>"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 _OPTION_RE = re.compile(r"^\s*([A-Z])\s*[.)]\s*(.*)$", re.S)
+_LABEL_ENDS = {".", ")"}
+_LETTER_SET = set(LETTERS)
 
 
 @dataclass
@@ -73,14 +75,27 @@ class Record:
         return option_text(self.options[LETTERS.index(self.answer)])
 
 
-def option_label(option: str) -> str | None:
+def parse_option(option: str) -> tuple[str | None, str]:
+    """"B. a red car" -> ("B", "a red car"); an option without a label -> (None, its text)."""
+    if option[1:2] in _LABEL_ENDS and option[:1] in _LETTER_SET:  # the usual "B. ..." without the regex
+        return option[0], option[2:].strip()
     m = _OPTION_RE.match(option)
-    return m.group(1) if m else None
+    return (m.group(1), m.group(2).strip()) if m else (None, option.strip())
+
+
+def option_label(option: str) -> str | None:
+    return parse_option(option)[0]
 
 
 def option_text(option: str) -> str:
-    m = _OPTION_RE.match(option)
-    return m.group(2).strip() if m else option.strip()
+    return parse_option(option)[1]
+
+
+def is_dataset_relpath(path: str) -> bool:
+    """True for a path that stays inside the dataset folder: relative, '/'-separated, no '..' part."""
+    if not path or path[0] in "/\\" or "\\" in path or path[1:2] == ":":  # "C:..." is a drive, not a name
+        return False
+    return ".." not in path or ".." not in path.split("/")
 
 
 def format_options(texts: list[str]) -> list[str]:
