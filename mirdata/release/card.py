@@ -1,0 +1,270 @@
+"""The dataset card (README.md) of a release: YAML metadata the Hub reads, then what is inside and how it was made.
+
+The YAML is written with huggingface_hub's DatasetCardData, so its keys are the ones the Hub understands:
+configs with their data_files (one glob per split), license, task categories, size category, languages.
+"""
+
+from __future__ import annotations
+
+import inspect
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+import mirdata
+from mirdata.errors import MirdataError
+from mirdata.schema.record import Record
+from mirdata.schema.tasks import CATEGORIES
+from mirdata.store import MIRStore
+
+if TYPE_CHECKING:
+    from mirdata.release.dataset import ReleaseSummary
+
+DEFAULT_REPO_ID = "ShellyCoder/MIRBench"
+
+CITATION = """\
+@article{du2025mir,
+  title   = {From Easy to Hard: The MIR Benchmark for Progressive Interleaved Multi-Image Reasoning},
+  author  = {Du, Hang and Zhang, Jiayang and Nan, Guoshun and Deng, Wendi and Chen, Zhenyan and
+             Zhang, Chenyang and Xiao, Wang and Huang, Shan and Pan, Yuqi and Qi, Tao and Leng, Sicong},
+  journal = {arXiv preprint arXiv:2509.17040},
+  year    = {2025}
+}"""
+
+# What each task asks, as the paper defines it; how mirdata makes it comes from the builder's docstring.
+TASK_QUESTIONS = {
+    "speed_comparison": "Which object moves fastest, or the order of speeds, from frames at stated time offsets.",
+    "motion_detection": "What moved between frames, and in which direction.",
+    "cooking_process": "The right order of the shuffled frames of a step-by-step process.",
+    "image_puzzle": "How tiles cut from one picture fit back together.",
+    "location_relationship": "Left/right/front/behind relations across views whose camera moves are stated.",
+    "depth_relationship": "Which object is nearer to the camera in a view, or the order by depth.",
+    "view_3d": "Which image shows the scene from a stated viewpoint.",
+    "forced_perspective": "True sizes when apparent sizes mislead, from a reference object seen in several images.",
+    "chart_analysis": "A question that needs values from two or more charts together.",
+    "yes_but_satire": "What the second panel changes that contradicts the first one's message.",
+    "weight_comparison": "The heaviest object, or the order by weight, from several balance scales.",
+    "scale_blur": "The true scale of a scene or object under blur and zoom cues.",
+}
+
+FIELDS = [
+    ("id", "string", "Stable id: the same build seed and arguments give the same id."),
+    ("category", "string", "sequential, spatial or analytical."),
+    ("task", "string", "One of the 12 tasks below (snake_case)."),
+    ("images", "list of images", "The images, in the order of the `<image>` placeholders in the question."),
+    ("question", "string", "The question, with one `<image>` placeholder where each image belongs."),
+    ("options", "list of strings", "`\"A. ...\"`, `\"B. ...\"` ... the choices."),
+    ("answer", "string", "The letter of the correct option."),
+    ("summary", "string", "Reasoning stage 1: the plan."),
+    ("caption", "list of strings", "Reasoning stage 2: one caption per image."),
+    ("text2region", "string", "Reasoning stage 3: which words of the question refer to which region, "
+                              "cited as `[r0]`, `[r1]` ..."),
+    ("region2region", "string", "Reasoning stage 4: how the regions relate across images."),
+    ("conclusion", "string", "Reasoning stage 5: the conclusion; it states the answer letter."),
+    ("regions", "list of {id, image, box, label}", "The regions the stages cite: `image` is the 0-based "
+                                                   "image index, `box` is [x0, y0, x1, y1] in pixels."),
+    ("difficulty", "string", "easy or hard (the split)."),
+    ("pass_rate", "float or null", "Fraction of the expert model's samples that answered right."),
+    ("meta", "JSON", "Provenance: generator, seed, index, package version, the ground-truth facts "
+                     "(every number the reasoning states), how the stages were annotated."),
+]
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories value for n rows."""
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < bound:
+            return name
+    return "n>10M"
+
+
+def card_data(summary: ReleaseSummary, license: str) -> DatasetCardData:
+    from mirdata.release.dataset import DEFAULT_CONFIG, config_data_files
+
+    configs = []
+    for name, splits in config_data_files(summary.counts).items():
+        entry: dict[str, Any] = {"config_name": name}
+        if name == DEFAULT_CONFIG:
+            entry["default"] = True
+        entry["data_files"] = [{"split": split, "path": pattern} for split, pattern in splits.items()]
+        configs.append(entry)
+    return DatasetCardData(
+        pretty_name="MIR: Multi-image Interleaved Reasoning",
+        license=license,
+        language=["en"],
+        task_categories=["visual-question-answering", "multiple-choice", "image-text-to-text"],
+        size_categories=[size_category(summary.records)],
+        tags=["multi-image", "interleaved", "reasoning", "chain-of-thought", "grounding", "curriculum-learning"],
+        configs=configs,
+    )
+
+
+def write_card(folder: Path, store: MIRStore, records: list[Record], summary: ReleaseSummary, *,
+               license: str, repo_id: str | None) -> Path:
+    body = render_body(store, records, summary, repo_id or DEFAULT_REPO_ID)
+    card = DatasetCard(f"---\n{card_data(summary, license).to_yaml()}\n---\n\n{body}")
+    path = folder / "README.md"
+    card.save(path)
+    return path
+
+
+# -- the body -------------------------------------------------------------------------------------------------
+
+def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary, repo_id: str) -> str:
+    from mirdata.release.dataset import DEFAULT_CONFIG, ORIGINAL, ORIGINAL_JSON, STATS_FIGURE
+
+    info = store.build_info()
+    images = [len(r.images) for r in records]
+    parts = [
+        "# MIR: Multi-image Interleaved Reasoning",
+        f"{summary.records:,} multiple-choice questions over {summary.images:,} images "
+        f"({statistics.mean(images):.1f} per question, {min(images)} to {max(images)}). Each question "
+        "interleaves its text with several images and needs reasoning *across* them. Every record carries five "
+        "reasoning stages (summary, captions, text-to-region, region-to-region, conclusion) and the image "
+        "regions they cite, so the set serves both as a benchmark and as staged curriculum training data. "
+        "The answers are ground truth by construction: each is computed from facts the generator produced, "
+        "and those facts ship with the record.",
+        "## Load it",
+        "```python\nfrom datasets import load_dataset\n\n"
+        f'mir = load_dataset("{repo_id}")                              # config "{DEFAULT_CONFIG}": '
+        "every task\n"
+        f'hard_spatial = load_dataset("{repo_id}", "spatial", split="hard")\n'
+        'record = hard_spatial[0]\nrecord["images"][0]   # a PIL image; record["question"] has one <image> '
+        "per image\n```",
+        "## Contents",
+        _counts_table(summary),
+        _configs_text(summary),
+        "## Statistics",
+        f"![Statistics of this release]({STATS_FIGURE})",
+        "## Fields",
+        _table(["field", "type", "description"], [[f"`{n}`", t, d] for n, t, d in FIELDS]),
+        "## How it was made",
+        _tasks_text(records),
+        _stages_text(records),
+        _difficulty_text(records, info),
+        _provenance_text(info),
+    ]
+    if summary.original:
+        parts += [
+            "## The original release's files",
+            f"`{ORIGINAL}/{ORIGINAL_JSON}` holds every record in the original release's JSON format (`text2img` "
+            f"and `img2img` for text-to-region and region-to-region) and `{ORIGINAL}/images/` holds the image "
+            f"files it names, relative to `{ORIGINAL}/`, so the original evaluation and training scripts run "
+            "on this release unchanged.",
+        ]
+    parts += ["## Citation", f"```bibtex\n{CITATION}\n```"]
+    return "\n\n".join(parts) + "\n"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _counts_table(summary: ReleaseSummary) -> str:
+    from mirdata.release.dataset import SPLITS
+
+    def row(label: str, keep: Any) -> list[Any]:
+        by_split = [sum(n for (c, t, s), n in summary.counts.items() if keep(c, t) and s == split)
+                    for split in SPLITS]
+        return [label, *(f"{n:,}" for n in by_split), f"{sum(by_split):,}"]
+
+    rows = []
+    for cat, tasks in CATEGORIES.items():
+        present = [t for t in tasks if any(k[1] == t for k in summary.counts)]
+        if not present:
+            continue
+        rows += [row(f"`{t}`", lambda c, tt, t=t: tt == t) for t in present]
+        rows.append(row(f"**{cat}**", lambda c, tt, cat=cat: c == cat))
+    rows.append(row("**all**", lambda c, t: True))
+    return _table(["task", *SPLITS, "total"], rows)
+
+
+def _configs_text(summary: ReleaseSummary) -> str:
+    from mirdata.release.dataset import DEFAULT_CONFIG
+
+    tasks = [c for c in summary.configs if c != DEFAULT_CONFIG and c not in CATEGORIES]
+    cats = [c for c in summary.configs if c in CATEGORIES]
+    return (f"Configs: `{DEFAULT_CONFIG}` (the default: every record), one per category "
+            f"({', '.join(f'`{c}`' for c in cats)}) and one per task ({', '.join(f'`{t}`' for t in tasks)}). "
+            "They read the same parquet files under `data/<category>/<task>/`, so nothing is stored twice. "
+            "Splits: `easy` and `hard`, the difficulty rating described below; a config lists only the splits "
+            "it has records for.")
+
+
+def _builder_definition(task: str) -> str | None:
+    """The first paragraph of the task builder's docstring, where each task's exact definition is written."""
+    from mirdata.builders.base import task_class
+
+    try:
+        doc = inspect.getdoc(task_class(task))
+    except (ImportError, AttributeError, MirdataError):
+        return None
+    return " ".join(doc.split("\n\n")[0].split()) if doc else None
+
+
+def _tasks_text(records: list[Record]) -> str:
+    generators: dict[str, Counter[str]] = {}
+    for r in records:
+        counter = generators.setdefault(r.task, Counter())
+        if r.meta.get("generator"):
+            counter[str(r.meta["generator"])] += 1
+    lines = ["**The tasks.** Each record is made from facts sampled with a seeded random generator (one record "
+             "is a pure function of task, seed and index); the answer and the distractors are computed from "
+             "those facts, and the correct letter is spread evenly over the option letters."]
+    for cat, tasks in CATEGORIES.items():
+        for task in tasks:
+            if task not in generators:
+                continue
+            text = f"- `{task}` ({cat}). {TASK_QUESTIONS[task]}"
+            made = _builder_definition(task)
+            if made:
+                text += f" {made}"
+            if generators[task]:
+                text += " Images by: " + ", ".join(f"`{g}`" for g, _ in generators[task].most_common()) + "."
+            lines.append(text)
+    return "\n".join(lines)
+
+
+def _stages_text(records: list[Record]) -> str:
+    annotators = Counter(str(a) for r in records if (a := (r.meta.get("annotation") or {}).get("annotator")))
+    text = ("**The reasoning stages.** The grounded template annotator writes the five stages from the facts, "
+            "so they agree with the answer; the multi-round LLM annotator drafts them with a language model, "
+            "checks each draft against the facts in code and keeps the template text for any stage that still "
+            "fails.")
+    if annotators:
+        used = ", ".join(f"`{a}` ({n:,} records)" for a, n in annotators.most_common())
+        text += f" Annotators used here: {used}; per-stage details are in `meta.annotation`."
+    return text
+
+
+def _difficulty_text(records: list[Record], info: dict[str, Any]) -> str:
+    lines = ["**The difficulty.** An expert vision-language model answered each question several times; "
+             "`pass_rate` is the fraction of its answers that were right, and the rating splits questions into "
+             "`easy` (the model mostly gets them right) and `hard`."]
+    settings = info.get("difficulty")
+    if isinstance(settings, dict) and settings:
+        lines.append(_table(["setting", "value"], [[f"`{k}`", f"`{v}`"] for k, v in settings.items()]))
+    rows = []
+    for split in ("easy", "hard"):
+        rates = [r.pass_rate for r in records if r.difficulty == split and r.pass_rate is not None]
+        if rates:
+            rows.append([split, f"{len(rates):,}", f"{min(rates):.2f}", f"{statistics.mean(rates):.2f}",
+                         f"{max(rates):.2f}"])
+    if rows:
+        lines.append(_table(["split", "rated", "min pass rate", "mean", "max"], rows))
+    return "\n\n".join(lines)
+
+
+def _provenance_text(info: dict[str, Any]) -> str:
+    builds = info.get("builds") or []
+    seeds = sorted({b.get("options", {}).get("seed") for b in builds if b.get("options", {}).get("seed") is not None})
+    text = (f"**Provenance.** Released with mirbench-tools {mirdata.__version__}"
+            + (f" from a build with seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else "")
+            + "; the build's settings are in each record's `meta`.")
+    return text

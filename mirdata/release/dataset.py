@@ -1,0 +1,348 @@
+"""`mirdata release DIR --out REPO_DIR`: a MIR folder as a Hugging Face dataset repository.
+
+The repository holds parquet shards with the images embedded, one file set per (category, task, split):
+
+    data/<category>/<task>/<split>-00000-of-00001.parquet
+
+so that every config is a glob over the same files and nothing is stored twice: `all` (the default) reads
+`data/*/*/`, a category config `data/<category>/*/`, a task config `data/<category>/<task>/`. The splits are
+the difficulty ratings, `easy` and `hard`; a record without a rating stops the release with a clear error
+(rate the folder with `mirdata difficulty` first), because an unrated question belongs to neither split and a
+third split would silently mix into curricula that expect exactly these two.
+
+Next to the data: the dataset card (README.md, see card.py), its statistics figure, and the original
+release's files (`original/all_data_rel.json` and `original/images/...`) for the original scripts.
+
+The release is written to a temporary folder beside REPO_DIR and moved into place at the end, so a failed
+release leaves the previous one as it was.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features, Image, Json, List, Value
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+from mirdata.errors import MirdataError
+from mirdata.progress import progress_bar
+from mirdata.schema.checks import check_records
+from mirdata.schema.record import Record
+from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
+from mirdata.store import MIRStore
+
+SPLITS = ("easy", "hard")
+DEFAULT_CONFIG = "all"
+DATA = "data"
+ORIGINAL = "original"
+ORIGINAL_JSON = "all_data_rel.json"
+STATS_FIGURE = "assets/statistics.png"
+
+# The Hub's dataset viewer reads one row group at a time: about 100 rows keeps image row groups small.
+ROW_GROUP_ROWS = 100
+# The size datasets' push_to_hub aims for; the Hub handles files of this size well.
+MAX_SHARD_BYTES = 500 * 1000**2
+# Content-defined chunking (the settings datasets uses): a re-release that changes a few records re-uploads
+# only the changed pages, because the Hub's storage deduplicates identical chunks.
+CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
+
+REGION = {"id": Value("string"), "image": Value("int32"), "box": List(Value("float64"), length=4),
+          "label": Value("string")}
+
+FEATURES = Features({
+    "id": Value("string"),
+    "category": Value("string"),
+    "task": Value("string"),
+    "images": List(Image()),
+    "question": Value("string"),
+    "options": List(Value("string")),
+    "answer": Value("string"),
+    "summary": Value("string"),
+    "caption": List(Value("string")),
+    "text2region": Value("string"),
+    "region2region": Value("string"),
+    "conclusion": Value("string"),
+    "regions": List(REGION),
+    "difficulty": Value("string"),
+    "pass_rate": Value("float64"),
+    "meta": Json(),
+})
+EMBEDDED_COLUMNS = {"images"}
+
+
+@dataclass
+class Shard:
+    category: str
+    task: str
+    split: str
+    number: int
+    of: int
+    records: list[Record]
+
+    @property
+    def path(self) -> str:
+        return f"{DATA}/{self.category}/{self.task}/{self.split}-{self.number:05d}-of-{self.of:05d}.parquet"
+
+
+@dataclass
+class ReleaseSummary:
+    out: Path
+    counts: dict[tuple[str, str, str], int]  # (category, task, split) -> records
+    images: int
+    shards: list[str]
+    configs: list[str]
+    seconds: float = 0.0
+    original: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts.values())
+
+
+def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict[str, str]]:
+    """{config: {split: glob}} for `all`, each category and each task; a config lists only splits it has."""
+    configs: dict[str, dict[str, str]] = {}
+
+    def add(name: str, pattern: str, has: dict[str, int]) -> None:
+        splits = {split: f"{DATA}/{pattern}/{split}-*.parquet" for split in SPLITS if has.get(split)}
+        if splits:
+            configs[name] = splits
+
+    def totals(keep: Any) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (cat, task, split), n in counts.items():
+            if keep(cat, task):
+                out[split] = out.get(split, 0) + n
+        return out
+
+    add(DEFAULT_CONFIG, "*/*", totals(lambda c, t: True))
+    for cat, tasks in CATEGORIES.items():
+        add(cat, f"{cat}/*", totals(lambda c, t, cat=cat: c == cat))
+    for cat, tasks in CATEGORIES.items():
+        for task in tasks:
+            add(task, f"{cat}/{task}", totals(lambda c, t, task=task: t == task))
+    return configs
+
+
+# -- reading and checking the source -------------------------------------------------------------------------
+
+def _read_source(store: MIRStore) -> list[Record]:
+    raw = store.read_raw()
+    if not raw:
+        raise MirdataError(f"{store.records_path}: no records to release")
+    failures = check_records(raw)
+    if failures:
+        shown = "; ".join(f"line {f.line} {f.record or '?'} {f.field}: {f.problem}" for f in failures[:3])
+        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+        raise MirdataError(f"{store.records_path}: {len(failures)} schema failures, e.g. {shown}{more}; "
+                           f"run `mirdata validate {store.root}`")
+    unrated = [r["id"] for r in raw if r.get("difficulty") is None]
+    if unrated:
+        raise MirdataError(
+            f"{store.records_path}: {len(unrated)} of {len(raw)} records have no difficulty rating "
+            f"(e.g. {', '.join(unrated[:3])}); the release's splits are easy and hard, so rate them first "
+            f"with `mirdata difficulty {store.root} --backend ... --model ...`")
+    return [Record.from_dict(r) for r in raw]
+
+
+def _image_bytes(store: MIRStore, relpath: str) -> bytes:
+    path = store.image_path(relpath)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MirdataError(f"{path}: no such image file (named by records.jsonl)") from None
+    try:  # the header only: enough to refuse a file that no image decoder would open
+        with PILImage.open(io.BytesIO(data)):
+            pass
+    except (UnidentifiedImageError, OSError) as e:
+        raise MirdataError(f"{path}: not an image ({e})") from None
+    return data
+
+
+def _shards(store: MIRStore, records: list[Record], max_shard_bytes: int) -> list[Shard]:
+    """Records grouped by (category, task, split) in record order, cut into shards of about equal bytes."""
+    groups: dict[tuple[str, str, str], list[Record]] = {}
+    for r in records:
+        groups.setdefault((r.category, r.task, r.difficulty), []).append(r)
+    shards = []
+    for (cat, task, split), group in sorted(groups.items(), key=lambda kv: _group_order(kv[0])):
+        sizes = []
+        for r in group:
+            try:
+                sizes.append(sum(store.image_path(p).stat().st_size for p in r.images))
+            except FileNotFoundError as e:
+                raise MirdataError(f"{e.filename}: no such image file (named by record {r.id})") from None
+        n = max(1, math.ceil(sum(sizes) / max_shard_bytes))
+        target = sum(sizes) / n
+        cut: list[list[Record]] = [[]]
+        done = 0
+        for r, size in zip(group, sizes):
+            if cut[-1] and done + size > target * len(cut) and len(cut) < n:
+                cut.append([])
+            cut[-1].append(r)
+            done += size
+        shards += [Shard(cat, task, split, k, len(cut), part) for k, part in enumerate(cut)]
+    return shards
+
+
+def _group_order(key: tuple[str, str, str]) -> tuple[int, int]:
+    _, task, split = key
+    return ALL_TASKS.index(task), SPLITS.index(split)
+
+
+# -- writing --------------------------------------------------------------------------------------------------
+
+def _row(store: MIRStore, r: Record) -> dict[str, Any]:
+    row = r.to_dict()
+    # The Image feature keeps the file name next to the bytes: decode=False gives back the record's paths.
+    row["images"] = [{"bytes": _image_bytes(store, p), "path": p} for p in r.images]
+    return row
+
+
+def _leaf_columns(name: str, pa_type: pa.DataType) -> list[str]:
+    """Parquet's leaf column paths under a top-level column (options are matched against these)."""
+    if isinstance(pa_type, pa.ExtensionType):
+        pa_type = pa_type.storage_type
+    if pa.types.is_struct(pa_type):
+        return [leaf for f in pa_type for leaf in _leaf_columns(f"{name}.{f.name}", f.type)]
+    if pa.types.is_list(pa_type) or pa.types.is_large_list(pa_type) or pa.types.is_fixed_size_list(pa_type):
+        return _leaf_columns(f"{name}.list.element", pa_type.value_type)
+    return [name]
+
+
+def _writer_options(schema: pa.Schema) -> dict[str, Any]:
+    """Image bytes are already compressed: store them plain (no codec, no dictionary) so their pages stay
+    byte-identical between releases; every other column gets snappy and dictionaries."""
+    compression: dict[str, str] = {}
+    dictionary: list[str] = []
+    encoding: dict[str, str] = {}
+    for f in schema:
+        for leaf in _leaf_columns(f.name, f.type):
+            if f.name in EMBEDDED_COLUMNS:
+                compression[leaf], encoding[leaf] = "none", "PLAIN"
+            else:
+                compression[leaf] = "snappy"
+                dictionary.append(leaf)
+    return {"compression": compression, "use_dictionary": dictionary, "column_encoding": encoding,
+            "use_content_defined_chunking": CDC_OPTIONS, "write_page_index": True}
+
+
+def _batches(items: list[Record], size: int) -> Iterator[list[Record]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def write_shard(store: MIRStore, shard: Shard, path: Path, row_group_rows: int, on_record: Any = None) -> None:
+    """One parquet file, written a row group at a time (only one row group's images are in memory)."""
+    schema = FEATURES.arrow_schema
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(path, schema, **_writer_options(schema)) as writer:
+        for batch in _batches(shard.records, row_group_rows):
+            rows = [_row(store, r) for r in batch]
+            encoded = FEATURES.encode_batch({name: [row[name] for row in rows] for name in FEATURES})
+            writer.write_table(pa.Table.from_pydict(encoded, schema=schema), row_group_size=row_group_rows)
+            if on_record:
+                on_record(len(batch))
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    if dst.exists():  # an image shared by several records
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)  # the store replaces files by rename, so a hard link never changes under us
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _write_original(store: MIRStore, records: list[Record], out: Path) -> None:
+    from mirdata.schema.upstream import export_upstream
+
+    folder = out / ORIGINAL
+    folder.mkdir(parents=True, exist_ok=True)
+    export_upstream(store.root, folder / ORIGINAL_JSON)
+    for r in records:
+        for p in r.images:
+            _link_or_copy(store.image_path(p), folder / p)
+
+
+def _write_statistics(store: MIRStore, out: Path) -> None:
+    from mirdata.stats import compute_stats, plot_stats
+
+    figure = out / STATS_FIGURE
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    plot_stats(compute_stats(store.root), figure)
+
+
+def _check_out(root: Path, out: Path, overwrite: bool) -> None:
+    src, dst = root.resolve(), out.resolve()
+    if dst == src or src.is_relative_to(dst):
+        raise MirdataError(f"{out}: the release folder must not be or contain the dataset folder {root}")
+    if dst.is_file():
+        raise MirdataError(f"{out}: is a file, not a folder")
+    if dst.is_dir() and any(dst.iterdir()) and not overwrite:
+        raise MirdataError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+
+
+def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = False, original: bool = True,
+                    license: str = "cc-by-4.0", repo_id: str | None = None,
+                    max_shard_bytes: int = MAX_SHARD_BYTES, row_group_rows: int = ROW_GROUP_ROWS,
+                    show_progress: bool = True) -> ReleaseSummary:
+    """Write the MIR folder `root` as a Hugging Face dataset repository folder `out` (see the module doc)."""
+    from mirdata.release.card import write_card
+
+    t0 = time.perf_counter()
+    root, out = Path(root), Path(out)
+    if row_group_rows < 1 or max_shard_bytes < 1:
+        raise MirdataError("row group rows and shard size must be positive")
+    store = MIRStore(root)
+    _check_out(root, out, overwrite)
+    records = _read_source(store)
+    shards = _shards(store, records, max_shard_bytes)
+
+    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        with progress_bar() as bar:
+            job = bar.add_task("writing parquet", total=len(records), visible=show_progress)
+            for shard in shards:
+                write_shard(store, shard, staging / shard.path, row_group_rows, lambda n: bar.advance(job, n))
+        if original:
+            _write_original(store, records, staging)
+        _write_statistics(store, staging)
+        counts: dict[tuple[str, str, str], int] = {}
+        for shard in shards:
+            key = (shard.category, shard.task, shard.split)
+            counts[key] = counts.get(key, 0) + len(shard.records)
+        summary = ReleaseSummary(out=out, counts=counts, images=sum(len(r.images) for r in records),
+                                 shards=[s.path for s in shards], configs=list(config_data_files(counts)),
+                                 original=original)
+        write_card(staging, store, records, summary, license=license, repo_id=repo_id)
+        _replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Move the finished release into place; the old one goes only once the new one is complete."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,79 @@
+"""`mirdata push REPO_DIR --repo-id OWNER/NAME`: upload a release folder to a dataset repository on the Hub.
+
+The token comes from the environment (HF_TOKEN) or the login cache (`hf auth login`), never from the command
+line, and it is never printed or written. `HfApi.upload_folder` does the upload: with hf_xet (a dependency of
+huggingface-hub) it streams the files, commits a large folder in several batches and, when interrupted,
+resumes on the next run: committed files are skipped and uploaded chunks deduplicated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2
+from huggingface_hub import HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+import mirdata
+from mirdata.errors import MirdataError
+
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+# Temporary files of interrupted writes and desktop litter: never part of a release.
+IGNORE = ["*.tmp", "*.DS_Store"]
+
+
+def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+                 endpoint: str | None = None) -> str:
+    """Create the dataset repo `repo_id` if needed and upload `folder` (a `mirdata release` output) to it.
+
+    Returns the URL of the dataset. Every failure is a MirdataError with one line saying what to do."""
+    folder = Path(folder)
+    if not (folder / "README.md").is_file() or not (folder / "data").is_dir():
+        raise MirdataError(f"{folder}: not a release folder (no README.md and data/); make one with "
+                           "`mirdata release DIR --out REPO_DIR`")
+    if not REPO_ID.fullmatch(repo_id):
+        raise MirdataError(f"--repo-id must look like OWNER/NAME, not {repo_id!r}")
+    token = get_token()
+    if not token:
+        raise MirdataError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
+    api = HfApi(endpoint=endpoint, token=token, library_name="mirbench-tools", library_version=mirdata.__version__)
+    with hub_errors(repo_id, api.endpoint, token):
+        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
+        api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", revision=revision,
+                          commit_message="Upload MIR release", ignore_patterns=IGNORE)
+    return str(url)
+
+
+@contextmanager
+def hub_errors(repo_id: str, endpoint: str, token: str) -> Iterator[None]:
+    """Turn what the Hub client raises into one line that says what went wrong and what to do."""
+    try:
+        yield
+    except OfflineModeIsEnabled:
+        raise MirdataError("HF_HUB_OFFLINE is set: unset it to push to the Hub") from None
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else None
+        if status == 401:
+            message = (f"{endpoint} refused the token (401 Unauthorized): it is invalid or expired; set HF_TOKEN "
+                       "or log in again with `hf auth login`")
+        elif status == 403:
+            message = (f"{endpoint} refused permission to write to {repo_id} (403 Forbidden): use a token with "
+                       "write access to that namespace")
+        elif status == 404:
+            message = f"{endpoint}: {repo_id} or the revision was not found (404), or the token cannot see it"
+        else:
+            detail = (e.server_message or str(e)).splitlines()[0] if (e.server_message or str(e)) else ""
+            message = f"{endpoint} answered {status} while pushing {repo_id}: {detail}"
+        raise MirdataError(_scrub(message, token)) from None
+    except httpx2.TransportError as e:
+        raise MirdataError(_scrub(f"network failure talking to {endpoint} ({type(e).__name__}: {e}); check the "
+                                  "connection or HF_ENDPOINT and run push again: it resumes", token)) from None
+
+
+def _scrub(text: str, token: str) -> str:
+    return text.replace(token, "***") if token else text
