@@ -48,6 +48,13 @@ def annotate_dir(root: str | Path, annotator: str = "template", backend: str | C
     records = store.read()
     fallbacks, no_template = _fallbacks(store.root, records)
 
+    if annotator == "llm":  # the backend first: a bad option or model fails before any work
+        chat = backend if isinstance(backend, ChatBackend) else make_backend(
+            backend, model, base_url=base_url, api_key=api_key, workers=workers, device=device,
+            batch_size=batch_size, timeout=timeout)
+        llm = LLMAnnotator(chat, ResponseCache.for_dataset(store.root), rounds,
+                           GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature))
+
     summary: dict[str, Any] = {"annotator": annotator, "records": len(records)}
     with progress_bar(transient=not show_progress) as bar:
         job = bar.add_task(f"annotating ({annotator})", total=len(records))
@@ -56,11 +63,6 @@ def annotate_dir(root: str | Path, annotator: str = "template", backend: str | C
                 _apply(record, stages, {stage: {"source": source} for stage in STAGES}, {"annotator": "template"})
                 bar.advance(job)
         else:
-            chat = backend if isinstance(backend, ChatBackend) else make_backend(
-                backend, model, base_url=base_url, api_key=api_key, workers=workers, device=device,
-                batch_size=batch_size, timeout=timeout)
-            llm = LLMAnnotator(chat, ResponseCache.for_dataset(store.root), rounds,
-                               GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature))
             header = {"annotator": "llm", "backend": chat.name, "model": chat.model_id, "rounds": rounds}
             chunk = max(8, batch_size, 4 * workers)  # records whose rounds run together, as batches
             for start in range(0, len(records), chunk):
