@@ -245,8 +245,13 @@ class SceneObject:
 
     def to_facts(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "colour": self.colour,
-                "material": self.material, "size_m": list(self.size), "position_m": self.centre.tolist(),
-                "yaw_deg": math.degrees(self.yaw)}
+                "material": self.material, "size_m": list(self.size), "ground_position_m": list(self.position),
+                "centre_m": self.centre.tolist(), "yaw_rad": self.yaw}
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, Any]) -> "SceneObject":
+        return cls(int(facts["id"]), facts["kind"], facts["colour"], facts["material"],
+                   tuple(facts["size_m"]), tuple(facts["ground_position_m"]), float(facts["yaw_rad"]))
 
 
 @dataclass
@@ -284,6 +289,12 @@ class Scene:
 
     def to_facts(self) -> dict[str, Any]:
         return {"objects": [o.to_facts() for o in self.objects], "light_direction": list(self.light.direction)}
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, Any]) -> "Scene":
+        """The scene a record's facts describe (the facts hold every number the renderers use)."""
+        return cls([SceneObject.from_facts(o) for o in facts["objects"]],
+                   Light(direction=tuple(facts["light_direction"])))
 
 
 @dataclass(frozen=True)
@@ -331,7 +342,12 @@ class Camera:
 
     def to_facts(self) -> dict[str, Any]:
         return {"position_m": list(self.position), "target_m": list(self.target), "fov_y_deg": self.fov_y,
-                "size_px": [self.width, self.height], "intrinsics": self.intrinsics().tolist()}
+                "size_px": [self.width, self.height], "focal_px": self.focal}
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, Any]) -> "Camera":
+        return cls(tuple(facts["position_m"]), tuple(facts["target_m"]), int(facts["size_px"][0]),
+                   int(facts["size_px"][1]), float(facts["fov_y_deg"]))
 
 
 def orbit_camera(scene: Scene, azimuth: float, elevation: float, distance: float, size: tuple[int, int],
@@ -343,7 +359,9 @@ def orbit_camera(scene: Scene, azimuth: float, elevation: float, distance: float
     a, e = math.radians(azimuth), math.radians(elevation)
     position = c + distance * np.array([math.sin(a) * math.cos(e), -math.cos(a) * math.cos(e), math.sin(e)])
     look_at = c + np.array([0.0, 0.0, 0.5])
-    return Camera(tuple(position.tolist()), tuple(look_at.tolist()), size[0], size[1], fov_y)
+    # Rounded so that the camera written into the facts rebuilds exactly this camera.
+    return Camera(tuple(round(v, 4) for v in position.tolist()), tuple(round(v, 4) for v in look_at.tolist()),
+                  size[0], size[1], fov_y)
 
 
 # -- layout sampling --------------------------------------------------------------------------------------
@@ -439,9 +457,9 @@ def view_facts(scene: Scene, camera: Camera, depth: np.ndarray, instance: np.nda
             "box": box,
             "visible_pixels": pixels,
             "visible": pixels >= min_pixels,
-            "median_depth_m": float(np.median(depth[mask])) if pixels else None,
-            "mask_centroid_x": float(np.nonzero(mask)[1].mean() + 0.5) if pixels else None,
-            "centre_px": [float(px), float(py)],
-            "centre_depth_m": float(pz),
+            "median_depth_m": round(float(np.median(depth[mask])), 1) if pixels else None,
+            "mask_centroid_x": round(float(np.nonzero(mask)[1].mean() + 0.5), 1) if pixels else None,
+            "centre_px": [round(float(px), 1), round(float(py), 1)],
+            "centre_depth_m": round(float(pz), 1),
         }
     return {"camera": camera.to_facts(), "objects": objects}
