@@ -1,4 +1,4 @@
-"""Tiny models for tests and smoke runs on machines without weights.
+"""Tiny models for tests and smoke runs on machines without weights, and a scripted runner.
 
 `make_tiny_vlm` writes a randomly initialised Idefics3 model (the SmolVLM architecture) and its processor to a
 folder that `AutoModelForImageTextToText.from_pretrained` and `AutoProcessor.from_pretrained` load like any
@@ -10,7 +10,11 @@ a forward pass on CPU takes milliseconds. The same seed writes the same weights.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+
+from mirdata.inference.prompt import Prompt
+from mirdata.inference.runners import Runner, Sampling
 
 # The chat format of SmolVLM: images sit where their {"type": "image"} parts are, turns end with <end_of_utterance>.
 CHAT_TEMPLATE = (
@@ -88,3 +92,22 @@ def make_tiny_vlm(path: str | os.PathLike[str], seed: int = 0, image_size: int =
                                   chat_template=CHAT_TEMPLATE)
     processor.save_pretrained(out)
     return out
+
+
+class ScriptedRunner(Runner):
+    """A runner that answers from a function instead of a model, for tests and dry runs of the pipelines.
+
+    `respond(prompt, sample_index, seed)` returns one response text. Every `generate` call is logged in `calls`
+    (the number of prompts in it), so tests can see what was asked.
+    """
+
+    backend = "scripted"
+
+    def __init__(self, respond: Callable[[Prompt, int, int], str], model: str = "scripted"):
+        self.respond = respond
+        self.model = model
+        self.calls: list[int] = []
+
+    def generate(self, prompts: list[Prompt], sampling: Sampling, seeds: list[int]) -> list[list[str]]:
+        self.calls.append(len(prompts))
+        return [[self.respond(p, k, seed) for k in range(sampling.n)] for p, seed in zip(prompts, seeds)]
