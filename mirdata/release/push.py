@@ -41,7 +41,8 @@ def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, rev
         raise MirdataError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
     api = HfApi(endpoint=endpoint, token=token, library_name="mirbench-tools", library_version=mirdata.__version__)
     with hub_errors(repo_id, api.endpoint, token):
-        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        # private=None leaves a new repo to its namespace's default visibility
+        url = api.create_repo(repo_id, repo_type="dataset", private=private or None, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
         api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", revision=revision,
@@ -70,6 +71,11 @@ def hub_errors(repo_id: str, endpoint: str, token: str) -> Iterator[None]:
             detail = (e.server_message or str(e)).splitlines()[0] if (e.server_message or str(e)) else ""
             message = f"{endpoint} answered {status} while pushing {repo_id}: {detail}"
         raise MirdataError(_scrub(message, token)) from None
+    except ValueError as e:
+        if not str(e).startswith("Invalid metadata in README.md"):
+            raise
+        problems = "; ".join(line.lstrip("- ") for line in str(e).splitlines()[1:] if line.strip())
+        raise MirdataError(f"README.md: the Hub refused the card's metadata: {problems or e}") from None
     except httpx2.TransportError as e:
         raise MirdataError(_scrub(f"network failure talking to {endpoint} ({type(e).__name__}: {e}); check the "
                                   "connection or HF_ENDPOINT and run push again: it resumes", token)) from None
