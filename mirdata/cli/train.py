@@ -1,1 +1,61 @@
-"""CLI commands of this area (registered on mirdata.cli.app.app)."""
+"""`mirdata curriculum-train`: the staged easy-to-hard fine-tuning loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from mirdata.cli.app import command, out_console
+
+
+@command("curriculum-train")
+def curriculum_train(
+    data: Annotated[Path, typer.Option(help="A MIR folder (records.jsonl) or a released dataset folder; records "
+                                       "need a difficulty (see `mirdata difficulty`).")],
+    model: Annotated[str, typer.Option(help="Local folder of the vision-language model to fine-tune.")],
+    output_dir: Annotated[Path, typer.Option(help="Writes OUT/stage-K/ (model, manifest.json) per stage.")],
+    stages: Annotated[str, typer.Option(help="Stages to train, as ranges and lists: 0-5, 1-3, 0,2,4.")] = "0-5",
+    hard_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the hard records sampled for "
+                                                 "stages 1-5.")] = 0.4,
+    seed: Annotated[int, typer.Option(help="Seeds the hard sample, the order within a level and training.")] = 0,
+    epochs_per_stage: Annotated[float, typer.Option(help="Epochs over each stage's samples.")] = 1.0,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", "--lr")] = 2e-5,
+    per_device_train_batch_size: Annotated[int, typer.Option(min=1)] = 1,
+    gradient_accumulation_steps: Annotated[int, typer.Option(min=1)] = 1,
+    max_length: Annotated[int, typer.Option(min=1, help="Longest sample in tokens, images included; longer "
+                                            "samples stop the run before training.")] = 4096,
+    max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Shrink images to at most this many pixels "
+                                                      "(width x height).")] = None,
+    lora: Annotated[bool, typer.Option(help="Train a LoRA adapter (peft) instead of all weights.")] = False,
+    lora_r: Annotated[int, typer.Option(min=1)] = 16,
+    lora_alpha: Annotated[int, typer.Option(min=1)] = 32,
+    bf16: Annotated[bool, typer.Option(help="Load the weights in bfloat16 and train in bf16.")] = False,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
+    logging_steps: Annotated[int, typer.Option(min=1)] = 10,
+    save_steps: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps within a stage.")] = 500,
+    resume: Annotated[bool, typer.Option(help="Skip finished stages; continue an unfinished one from its last "
+                                         "checkpoint.")] = False,
+    report_to: Annotated[str, typer.Option(help="Trainer loggers: none, tensorboard, wandb, ...")] = "none",
+) -> None:
+    """Fine-tune on easy questions first, then on a sample of the hard ones, moving the reasoning steps from the
+    model's input to its output stage by stage. Multi-GPU: torchrun --nproc_per_node N -m mirdata curriculum-train …"""
+    from mirdata.curriculum.train import CurriculumTrainOptions, parse_stages, train_curriculum
+
+    results = train_curriculum(CurriculumTrainOptions(
+        data=data, model=model, output_dir=output_dir, stages=parse_stages(stages), hard_fraction=hard_fraction,
+        seed=seed, epochs_per_stage=epochs_per_stage, learning_rate=learning_rate,
+        per_device_train_batch_size=per_device_train_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps, max_length=max_length, max_pixels=max_pixels,
+        lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, bf16=bf16, gradient_checkpointing=gradient_checkpointing,
+        logging_steps=logging_steps, save_steps=save_steps, resume=resume, report_to=report_to,
+    ))
+    table = Table(title="curriculum stages")
+    for column in ("stage", "status", "samples", "train loss", "checkpoint"):
+        table.add_column(column)
+    for r in results:
+        loss = "" if r.train_loss is None else f"{r.train_loss:.4f}"
+        table.add_row(str(r.stage), r.status, str(r.samples), loss, str(r.path))
+    out_console.print(table)
