@@ -72,3 +72,42 @@ def export(
     out_console.print(f"wrote stage {stage} → {out}")
     err_console.print("train in this order with:", style="bold")
     typer.echo(command_line)
+
+
+@command("import-upstream")
+def import_upstream(
+    json_path: Annotated[Path, typer.Argument(metavar="JSON", help="The original release's all_data_rel.json "
+                                              "(a JSON array of items, or JSON Lines).")],
+    images: Annotated[Path, typer.Argument(metavar="IMAGES", help="images.zip or a folder holding the images "
+                                           "the items name.")],
+    out: Annotated[Path, typer.Option(help="Dataset folder to write (MIR layout); records already there with "
+                                           "other ids are kept.")],
+    task: Annotated[Optional[str], typer.Option(help="Task of items that have no task/category/type field, "
+                                                     "e.g. forced_perspective or 'Forced Perspective'.")] = None,
+    max_entry_mb: Annotated[int, typer.Option(min=1, help="Refuse zip entries larger than this many MiB.")] = 256,
+) -> None:
+    """Import the original release's JSON and images into the MIR layout at OUT."""
+    from mirdata.schema.upstream import import_upstream as run_import
+
+    n = run_import(json_path, images, out, task=task, max_entry_bytes=max_entry_mb * 1024 * 1024)
+    out_console.print(f"imported {n} records → {out}")
+
+
+@command("stats")
+def stats(
+    dir: Annotated[Path, typer.Argument(help="Dataset folder in the MIR layout.")],
+    plot: Annotated[Optional[Path], typer.Option(help="Also draw the statistics figure to this PNG file.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON on stdout.")] = False,
+) -> None:
+    """Counts per category and task, images per record, answer-letter balance and annotation lengths of DIR."""
+    from mirdata.stats import compute_stats, plot_stats, stats_tables
+
+    result = compute_stats(dir)
+    if json_out:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for table in stats_tables(result):
+            out_console.print(table)
+    if plot is not None:
+        plot_stats(result, plot)
+        err_console.print(f"figure → {plot}")
