@@ -39,7 +39,7 @@ from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import check_records
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
+from mirdata.schema.tasks import ALL_TASKS, CATEGORIES
 from mirdata.store import MIRStore
 
 SPLITS = ("easy", "hard")
@@ -128,7 +128,7 @@ def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict
         return out
 
     add(DEFAULT_CONFIG, "*/*", totals(lambda c, t: True))
-    for cat, tasks in CATEGORIES.items():
+    for cat in CATEGORIES:
         add(cat, f"{cat}/*", totals(lambda c, t, cat=cat: c == cat))
     for cat, tasks in CATEGORIES.items():
         for task in tasks:
@@ -188,7 +188,7 @@ def _shards(store: MIRStore, records: list[Record], max_shard_bytes: int) -> lis
         target = sum(sizes) / n
         cut: list[list[Record]] = [[]]
         done = 0
-        for r, size in zip(group, sizes):
+        for r, size in zip(group, sizes, strict=True):
             if cut[-1] and done + size > target * len(cut) and len(cut) < n:
                 cut.append([])
             cut[-1].append(r)
