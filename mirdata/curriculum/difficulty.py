@@ -158,7 +158,7 @@ def label_adaptive(pass_rates: dict[str, float], tasks: dict[str, str], quantile
         if n == 1:  # one record cannot hold both levels: fall back to the middle
             n_hard = 1 if pass_rates[ranked[0]] < 0.5 else 0
         else:
-            n_hard = min(max(round(quantile * n), 1), n - 1)
+            n_hard = min(max(int(quantile * n + 0.5), 1), n - 1)  # half rounds up
         for k, rid in enumerate(ranked):
             labels[rid] = "hard" if k < n_hard else "easy"
         hard_max = pass_rates[ranked[n_hard - 1]] if n_hard else None
