@@ -50,6 +50,9 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list
     root = base / "mir"
     write_simple_dataset(root, per_task=PER_TASK)
     raw = rate(root)
+    MIRStore(root).update_build_info(difficulty={  # what `mirdata difficulty` leaves in build.json
+        "backend": "transformers", "model": "expert-vlm", "samples": 10, "temperature": 0.7, "top_p": 0.8,
+        "rule": "threshold", "threshold": 0.5, "counts": {"view_3d": {"easy": 2, "hard": 1}}, "seconds": 1.5})
     repo = base / "repo"
     release_dataset(root, repo, repo_id="someone/mir-test", show_progress=False)
     return root, repo, raw
@@ -141,6 +144,10 @@ def test_card_body_counts_figure_fields_and_citation(released):
         assert f"| `{field}` |" in body
     assert 'load_dataset("someone/mir-test", "spatial", split="hard")' in body
     assert "arXiv:2509.17040" in body and "@article{" in body
+    assert ("`expert-vlm` answered 10 times per question; a question is easy when its pass rate is at least 0.5"
+            in body)
+    assert "| `temperature` | `0.7` |" in body and "| `seconds` |" not in body and "| `counts` |" not in body
+    assert "| hard | 12 | 0.20 | 0.20 | 0.20 |" in body
 
 
 def test_parquet_files_have_feature_metadata_and_small_row_groups(tmp_path):

@@ -202,10 +202,10 @@ def _builder_definition(task: str) -> str | None:
     from mirdata.builders.base import task_class
 
     try:
-        doc = inspect.getdoc(task_class(task))
+        doc = task_class(task).__dict__.get("__doc__")  # its own docstring, not the Task base class's
     except (ImportError, AttributeError, MirdataError):
         return None
-    return " ".join(doc.split("\n\n")[0].split()) if doc else None
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split()) if doc else None
 
 
 def _tasks_text(records: list[Record]) -> str:
@@ -243,13 +243,28 @@ def _stages_text(records: list[Record]) -> str:
     return text
 
 
+# build.json["difficulty"] entries that describe one run rather than the rating
+_RUN_ONLY = {"asked_this_run", "seconds", "records", "counts", "cuts", "unanswered_share"}
+
+
 def _difficulty_text(records: list[Record], info: dict[str, Any]) -> str:
-    lines = ["**The difficulty.** An expert vision-language model answered each question several times; "
-             "`pass_rate` is the fraction of its answers that were right, and the rating splits questions into "
-             "`easy` (the model mostly gets them right) and `hard`."]
+    lines = ["**The difficulty.** An expert vision-language model answered each question several times (sampled, "
+             "not greedy); `pass_rate` is the fraction of its answers that were right, and the rating puts the "
+             "questions it mostly got right in `easy` and the others in `hard`."]
     settings = info.get("difficulty")
     if isinstance(settings, dict) and settings:
-        lines.append(_table(["setting", "value"], [[f"`{k}`", f"`{v}`"] for k, v in settings.items()]))
+        model, samples = settings.get("model"), settings.get("samples")
+        if settings.get("rule") == "threshold":
+            rule = f"a question is easy when its pass rate is at least {settings.get('threshold')}"
+        elif settings.get("rule") == "adaptive":
+            rule = (f"within each task, the {settings.get('quantile')} share of questions with the lowest pass "
+                    "rates is hard (so every task keeps both levels)")
+        else:
+            rule = f"rule `{settings.get('rule')}`"
+        lines.append(f"Here: `{model}` answered {samples} times per question; {rule}.")
+        rows = [[f"`{k}`", f"`{v}`"] for k, v in settings.items()
+                if k not in _RUN_ONLY and not isinstance(v, (dict, list))]
+        lines.append(_table(["setting", "value"], rows))
     rows = []
     for split in ("easy", "hard"):
         rates = [r.pass_rate for r in records if r.difficulty == split and r.pass_rate is not None]
