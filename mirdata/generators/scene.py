@@ -387,6 +387,8 @@ def sample_identities(rng: np.random.Generator, kinds: list[str], taken: set[tup
     colours = list(COLOURS)
     for kind in kinds:
         free = [c for c in colours if (c, kind) not in used]
+        if not free:
+            raise ValueError(f"more than {len(colours)} objects of kind {kind!r}: their names would repeat")
         colour = free[int(rng.integers(len(free)))]
         used.add((colour, kind))
         out.append((colour, kind))
