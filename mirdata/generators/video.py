@@ -524,10 +524,11 @@ class ProcessScene:
             canvas = _Canvas(image, self.size)
             canvas.draw.rounded_rectangle(canvas.box(self.board), radius=6, fill=(226, 196, 150), outline=(150, 110, 70))
             bx, by, br = self.bowl
-            canvas.draw.ellipse(canvas.box((bx - br, by - br, bx + br, by + br)), fill=(236, 238, 242),
-                                outline=(150, 156, 170), width=2)
+            # A dark blue glazed bowl: pale liquids and ingredients stand out against it.
+            canvas.draw.ellipse(canvas.box((bx - br, by - br, bx + br, by + br)), fill=(66, 84, 124),
+                                outline=(40, 50, 80), width=2)
             ri = br * 0.88
-            canvas.draw.ellipse(canvas.box((bx - ri, by - ri, bx + ri, by + ri)), fill=(214, 218, 226))
+            canvas.draw.ellipse(canvas.box((bx - ri, by - ri, bx + ri, by + ri)), fill=(86, 108, 152))
             self._counter[video] = image
         return self._counter[video]
 
