@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,25 @@ PARTS = ".parts"
 IMAGE_FORMATS = {"jpg": "JPEG", "png": "PNG"}
 
 
+TMP_SUFFIX = ".tmp"
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
+    """Write `data` to `path` through a temporary file in the same folder and an atomic rename.
+
+    The temporary name is hidden (leading dot), ends in .tmp and is unique per process and thread, so
+    concurrent writers never share one and readers that glob for records or images never see it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def encode_image(image: Image.Image, fmt: str) -> bytes:
@@ -147,6 +161,8 @@ class MIRStore:
 
     def put(self, record: Record) -> None:
         """Store one finished record (its images must already be saved)."""
+        if not _SAFE_ID.fullmatch(record.id):
+            raise MirdataError(f"record id {record.id!r}: use letters, digits, '.', '_' or '-' (ids name files)")
         atomic_write(self.parts_dir / f"{record.id}.json", record.to_json().encode("utf-8"))
 
     def done_ids(self) -> set[str]:
@@ -162,7 +178,7 @@ class MIRStore:
         if self.records_path.is_file():
             merged.update((r["id"], r) for r in self.read_raw())
         if self.parts_dir.is_dir():
-            for part in self.parts_dir.glob("*.json"):
+            for part in sorted(self.parts_dir.glob("*.json")):
                 try:
                     rec = json.loads(part.read_bytes())
                 except json.JSONDecodeError as e:  # cannot happen with atomic writes, but never merge garbage
@@ -170,7 +186,15 @@ class MIRStore:
                 merged[rec["id"]] = rec
         n = self.write(sorted(merged.values(), key=sort_key))
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self.remove_temporaries()
         return n
+
+    def remove_temporaries(self) -> int:
+        """Delete the temporary files a killed writer left behind (call when no writer runs). Returns how many."""
+        stale = [p for p in self.root.rglob(f".*{TMP_SUFFIX}") if p.is_file()] if self.root.is_dir() else []
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
 
 
 def _dump(d: dict[str, Any]) -> str:

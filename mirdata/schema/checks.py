@@ -320,8 +320,8 @@ def _failures(cases: pd.DataFrame, raw: list[dict[str, Any]], image_sizes: list[
         if problem == _REGION_CHECK:
             sizes = image_sizes[i] if image_sizes is not None else None
             problem = _region_problem(value, raw[i].get("images"), sizes) or problem
-        elif field in _FIELD_RULES and problem != _MISSING:
-            explain = next((e for p, _, e in _FIELD_RULES[field] if p == problem), None) or describe
+        elif any(p == problem for p, _, _ in _FIELD_RULES.get(field, ())):  # a field rule: show the value
+            explain = next(e for p, _, e in _FIELD_RULES[field] if p == problem) or describe
             problem = f"{problem}, got {explain(value)}"
         rid = raw[i].get("id")
         name = rid if isinstance(rid, str) else ""

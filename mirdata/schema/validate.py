@@ -13,6 +13,7 @@ from PIL import Image
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import Failure, check_records
+from mirdata.schema.record import is_dataset_relpath
 from mirdata.store import IMAGES, MIRStore, iter_jsonl
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -71,6 +72,8 @@ def validate_dir(root: str | Path, check_files: bool = True, show_progress: bool
             raw.append(obj)
             lines.append(lineno)
     report.records = len(raw)
+    if not raw and not report.failures:
+        report.failures.append(Failure(None, "", "(file)", f"{store.records_path.name} holds no records"))
 
     sizes = None
     if check_files:
@@ -91,7 +94,7 @@ def _check_files(store: MIRStore, raw: list[dict[str, Any]], lines: list[int], r
     for r in raw:
         if isinstance(r.get("images"), list):
             for p in r["images"]:
-                if isinstance(p, str):
+                if isinstance(p, str) and is_dataset_relpath(p):  # the schema reports the others
                     paths.setdefault(p, store.root / p)
     results: dict[str, tuple[tuple[int, int] | None, str | None]] = {}
     with progress_bar(transient=True) as bar, ThreadPoolExecutor(4) as pool:
