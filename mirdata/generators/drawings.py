@@ -245,12 +245,12 @@ def draw_sign(image: Image.Image, text: str, centre_x: int, ground_y: int, heigh
     bw = int(max(widths) + fnt.size * 1.2)
     bh = int(line_h * len(lines) + fnt.size * 0.9)
     top = ground_y - height
-    x0 = int(centre_x - bw / 2)
+    x0 = int(min(max(2, centre_x - bw / 2), image.width - bw - 3))  # the board stays inside the picture
     d.rectangle([centre_x - 3, top + bh, centre_x + 3, ground_y], fill=(90, 90, 95))
     d.rounded_rectangle([x0, top, x0 + bw, top + bh], radius=max(2, bh // 8), fill=COLOURS[board],
                         outline=COLOURS[ink], width=max(2, fnt.size // 5))
     for k, line in enumerate(lines):
-        d.text((centre_x, top + fnt.size * 0.45 + line_h * (k + 0.5)), line, font=fnt, fill=COLOURS[ink], anchor="mm")
+        d.text((x0 + bw / 2, top + fnt.size * 0.45 + line_h * (k + 0.5)), line, font=fnt, fill=COLOURS[ink], anchor="mm")
     return clip_box((x0, top, x0 + bw + 1, top + bh + 1), image.size)
 
 
@@ -293,7 +293,7 @@ def tilt_angle(left_weight: float, right_weight: float, max_angle: float = 22.0,
     if left_weight == right_weight:
         return 0.0
     ratio = abs(math.log(left_weight / right_weight))
-    angle = min_angle + (max_angle - min_angle) * math.tanh(ratio * 1.5)
+    angle = min_angle + (max_angle - min_angle) * math.tanh(ratio * 0.8)
     return angle if left_weight > right_weight else -angle
 
 
