@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -53,18 +54,20 @@ def _runner(backend: Backend, model: str, root: Path, device: str, dtype: str, b
 
 
 def _judge(backend: Backend | None, model: str | None, base_url: str | None, api_key: str | None,
-           device: str, dtype: str) -> Judge | None:
+           device: str, dtype: str, models: ExitStack) -> Judge | None:
+    """The LLM judge, if asked for; its model is closed with `models`."""
     if backend is None and model is None:
         return None
     if backend is None or model is None:
         raise MirdataError("a judge needs both --judge-backend and --judge-model")
-    return Judge(make_runner(backend.value, model, device=device, dtype=dtype, base_url=base_url, api_key=api_key,
-                             max_images=1))
+    runner = make_runner(backend.value, model, device=device, dtype=dtype, base_url=base_url, api_key=api_key,
+                         max_images=1)
+    return Judge(models.enter_context(runner))
 
 
 @command("difficulty")
 def difficulty(
-    root: Annotated[Path, typer.Argument(help="MIR dataset folder.")],
+    root: Annotated[Path, typer.Argument(metavar="DIR", help="Dataset folder in the MIR layout.")],
     backend: BackendOpt,
     model: ModelOpt,
     samples: Annotated[int, typer.Option(min=1, help="Samples per question.")] = 10,
@@ -98,11 +101,10 @@ def difficulty(
         rule="threshold" if threshold is not None else "adaptive",
         threshold=threshold if threshold is not None else 0.5, quantile=quantile, batch_size=batch_size, seed=seed,
         min_pixels=min_pixels, max_pixels=max_pixels)
-    judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype)
-    with _runner(backend, model, root, device, dtype, base_url, api_key, batch_size) as runner:
+    with ExitStack() as models:
+        judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models)
+        runner = models.enter_context(_runner(backend, model, root, device, dtype, base_url, api_key, batch_size))
         summary = rate_difficulty(root, runner, settings, judge)
-    if judge is not None:
-        judge.runner.close()
     table = Table(title=f"difficulty ({summary['rule']}) by {summary['model']}")
     for col in ("task", "easy", "hard"):
         table.add_column(col, justify="left" if col == "task" else "right")
@@ -116,7 +118,7 @@ def difficulty(
 
 @command("predict")
 def predict(
-    root: Annotated[Path, typer.Argument(help="MIR dataset folder.")],
+    root: Annotated[Path, typer.Argument(metavar="DIR", help="Dataset folder in the MIR layout.")],
     backend: BackendOpt,
     model: ModelOpt,
     out: Annotated[Path, typer.Option(help="Predictions file (JSON lines); an existing one is resumed.")],
@@ -134,7 +136,7 @@ def predict(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
 ) -> None:
-    """Write a model's response to every question of ROOT to --out, one JSON line each."""
+    """Write a model's response to every question of DIR to --out, one JSON line each; resumable."""
     from mirdata.inference.predict import PredictSettings
     from mirdata.inference.predict import predict as run_predict
 
@@ -150,8 +152,9 @@ def predict(
 
 @command("evaluate")
 def evaluate(
-    root: Annotated[Path, typer.Argument(help="MIR dataset folder.")],
-    predictions: Annotated[Path, typer.Argument(help="Predictions file from `mirdata predict`.")],
+    root: Annotated[Path, typer.Argument(metavar="DIR", help="Dataset folder in the MIR layout.")],
+    predictions: Annotated[Path, typer.Argument(metavar="PREDICTIONS", help="Predictions file (JSON lines) "
+                                                "from `mirdata predict`.")],
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the accuracies as JSON here.")]
     = None,
     circular: Annotated[bool, typer.Option(help="CircularEval: right only if every rotation of the options is "
@@ -168,12 +171,9 @@ def evaluate(
     from mirdata.curriculum.evaluate import evaluate as run_evaluate
     from mirdata.curriculum.evaluate import write_json
 
-    judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype)
-    try:
+    with ExitStack() as models:
+        judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models)
         result = run_evaluate(root, predictions, circular=circular, judge=judge)
-    finally:
-        if judge is not None:
-            judge.runner.close()
     table = Table(title="accuracy" + (" (circular)" if circular else ""))
     for col in ("", "n", "correct", "accuracy", "unanswered"):
         table.add_column(col, justify="left" if not col else "right")
