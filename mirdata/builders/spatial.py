@@ -20,7 +20,7 @@ from PIL import Image
 
 from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, place_answer
 from mirdata.errors import MirdataError
-from mirdata.generators.render import Renderer, RenderResult, create_renderer
+from mirdata.generators.render import Renderer, RenderResult, check_renderer_name, create_renderer
 from mirdata.generators.scene import (
     COMPOSITES, PRIMITIVES, Camera, Scene, SceneObject, orbit_camera, sample_identities, sample_layout,
     sample_light, sample_size, view_facts,
@@ -86,6 +86,7 @@ class SpatialTask(Task):
 
     def __init__(self, options: BuildOptions):
         super().__init__(options)
+        check_renderer_name(options.renderer)
         self._renderer: Renderer | None = None
 
     @property

@@ -44,8 +44,24 @@ class Renderer:
         """Free the context, the process-wide state, the models."""
 
 
+def check_renderer_name(name: str | None) -> None:
+    """Fail early, before any work, on a renderer name that `create_renderer` would not accept."""
+    name = name or DEFAULT_RENDERER
+    if name in ("raster", "cycles"):
+        return
+    if name.startswith("restyle"):
+        _, _, folder = name.partition(":")
+        if not folder:
+            raise MirdataError("--renderer restyle needs the pipeline folder: restyle:PATH")
+        if not (Path(folder) / "model_index.json").is_file():
+            raise MirdataError(f"{folder}: not a diffusers pipeline folder (no model_index.json)")
+        return
+    raise MirdataError(f"unknown renderer {name!r}; renderers are: {', '.join(RENDERERS)}")
+
+
 def create_renderer(name: str | None = None, device: str = "cpu") -> Renderer:
     """The renderer called `name` (None: the default)."""
+    check_renderer_name(name)
     name = name or DEFAULT_RENDERER
     if name == "raster":
         from mirdata.generators.render.raster import RasterRenderer
@@ -55,12 +71,8 @@ def create_renderer(name: str | None = None, device: str = "cpu") -> Renderer:
         from mirdata.generators.render.cycles import CyclesRenderer
 
         return CyclesRenderer(device=device)
-    if name.startswith("restyle"):
-        _, _, folder = name.partition(":")
-        if not folder:
-            raise MirdataError("--renderer restyle needs the pipeline folder: restyle:PATH")
-        from mirdata.generators.render.raster import RasterRenderer
-        from mirdata.generators.render.restyle import RestyleRenderer
+    _, _, folder = name.partition(":")  # restyle:PATH
+    from mirdata.generators.render.raster import RasterRenderer
+    from mirdata.generators.render.restyle import RestyleRenderer
 
-        return RestyleRenderer(RasterRenderer(), Path(folder), device=device)
-    raise MirdataError(f"unknown renderer {name!r}; renderers are: {', '.join(RENDERERS)}")
+    return RestyleRenderer(RasterRenderer(), Path(folder), device=device)

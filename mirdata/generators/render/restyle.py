@@ -52,8 +52,6 @@ class RestyleRenderer(Renderer):
         self.steps, self.strength, self.guidance, self.control_scale = steps, strength, guidance, control_scale
         self.name = f"restyle({base.name})"
         self._pipe = None
-        if not (self.folder / "model_index.json").is_file():
-            raise MirdataError(f"{self.folder}: not a diffusers pipeline folder (no model_index.json)")
 
     def _pipeline(self):
         if self._pipe is None:
