@@ -28,7 +28,8 @@ class Region:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Region":
-        return cls(id=str(d["id"]), image=int(d["image"]), box=[float(v) for v in d["box"]], label=str(d["label"]))
+        box = [v if type(v) in (int, float) else float(v) for v in d["box"]]  # ints stay ints: same JSON back
+        return cls(id=str(d["id"]), image=int(d["image"]), box=box, label=str(d["label"]))
 
 
 @dataclass

@@ -74,7 +74,8 @@ def load_items(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]
     except json.JSONDecodeError as e:
         if text.lstrip().startswith("{"):
             return list(_json_lines(path, text))
-        ending = " (the file ends early: truncated?)" if e.pos >= len(text.rstrip()) else ""
+        at_end = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
+        ending = " (the file ends early: truncated?)" if at_end else ""
         raise MirdataError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{ending}") from None
     if isinstance(data, dict):
         data = [data]
