@@ -60,10 +60,13 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
         stream = None
         for k, frame in enumerate(frames):
             if stream is None:
-                stream = container.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
+                # Same frames, same bytes: one x264 thread, and no lookahead (with it, x264 gave run-to-run
+                # differences here even on one thread).
+                stream = container.add_stream("libx264", rate=fps, options={
+                    "crf": "18", "preset": "veryfast", "x264-params": "bframes=0:rc-lookahead=0"})
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = "yuv420p"
-                stream.codec_context.thread_count = 1  # one x264 thread: the same frames give the same bytes
+                stream.codec_context.thread_count = 1
                 stream.codec_context.gop_size = fps  # a key frame each second, so sampling seeks cheaply
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             video_frame.pts, video_frame.time_base = k, Fraction(1, fps)
