@@ -34,10 +34,11 @@ class CyclesRenderer(Renderer):
 
     name = "cycles"
 
-    def __init__(self, samples: int = 8, device: str = "cpu", denoise: bool = True):
+    def __init__(self, samples: int = 8, device: str = "cpu", denoise: bool = True, threads: int | None = None):
         self.samples = samples
         self.device = device
         self.denoise = denoise
+        self.threads = threads  # None: all cores
         self._bpy = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
@@ -82,6 +83,8 @@ class CyclesRenderer(Renderer):
         else:
             cycles.device = "CPU"
         r = scene.render
+        if self.threads:
+            r.threads_mode, r.threads = "FIXED", self.threads
         r.resolution_x, r.resolution_y, r.resolution_percentage = width, height, 100
         r.film_transparent = False
         r.use_stamp = False
