@@ -189,6 +189,24 @@ def test_original_release_files_name_images_that_are_there(released):
             assert (repo / ORIGINAL / p).read_bytes() == (root / p).read_bytes()
 
 
+def test_records_imported_from_the_original_release_keep_its_file_and_image_names(tmp_path):
+    from mirdata.schema.upstream import import_upstream
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    root = tmp_path / "imported"
+    import_upstream(examples / "all_data_rel.json", examples / "images.zip", root, show_progress=False)
+    raw = rate(root)
+    repo = tmp_path / "repo"
+    release_dataset(root, repo, show_progress=False)
+    items = json.loads((repo / ORIGINAL / ORIGINAL_JSON).read_text())
+    assert [item["images"] for item in items] == [item["images"] for item in
+                                                  json.loads((examples / "all_data_rel.json").read_text())]
+    for record, item in zip(raw, items, strict=True):
+        for ours, theirs in zip(record["images"], item["images"], strict=True):
+            assert ours != theirs  # the original names, not the MIR layout's
+            assert (repo / ORIGINAL / theirs).read_bytes() == (root / ours).read_bytes()
+
+
 def test_unrated_records_are_refused_and_nothing_is_written(tmp_path):
     root = tmp_path / "mir"
     write_simple_dataset(root, per_task=1)

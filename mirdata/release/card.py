@@ -103,9 +103,9 @@ def card_data(summary: ReleaseSummary, license: str) -> DatasetCardData:
     )
 
 
-def write_card(folder: Path, store: MIRStore, records: list[Record], summary: ReleaseSummary, *,
-               license: str, repo_id: str | None) -> Path:
-    body = render_body(store, records, summary, repo_id or DEFAULT_REPO_ID)
+def write_card(folder: Path, store: MIRStore, records: list[Record], summary: ReleaseSummary,
+               stats: dict[str, Any], *, license: str, repo_id: str | None) -> Path:
+    body = render_body(store, records, summary, stats, repo_id or DEFAULT_REPO_ID)
     card = DatasetCard(f"---\n{card_data(summary, license).to_yaml()}\n---\n\n{body}")
     path = folder / "README.md"
     card.save(path)
@@ -114,8 +114,9 @@ def write_card(folder: Path, store: MIRStore, records: list[Record], summary: Re
 
 # -- the body -------------------------------------------------------------------------------------------------
 
-def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary, repo_id: str) -> str:
-    from mirdata.release.dataset import DEFAULT_CONFIG, ORIGINAL, ORIGINAL_JSON, STATS_FIGURE
+def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary, stats: dict[str, Any],
+                repo_id: str) -> str:
+    from mirdata.release.dataset import DEFAULT_CONFIG, ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, STATS_JSON
 
     info = store.build_info()
     images = [len(r.images) for r in records]
@@ -140,6 +141,7 @@ def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary,
         _configs_text(summary),
         "## Statistics",
         f"![Statistics of this release]({STATS_FIGURE})",
+        _stats_text(stats, STATS_JSON),
         "## Fields",
         _table(["field", "type", "description"], [[f"`{n}`", t, d] for n, t, d in FIELDS]),
         "## How it was made",
@@ -183,6 +185,24 @@ def _counts_table(summary: ReleaseSummary) -> str:
         rows.append(row(f"**{cat}**", lambda c, tt, cat=cat: c == cat))
     rows.append(row("**all**", lambda c, t: True))
     return _table(["task", *SPLITS, "total"], rows)
+
+
+def _stats_text(stats: dict[str, Any], json_path: str) -> str:
+    """The figure's numbers that a reader wants at a glance; all of them are in `json_path`."""
+    per = stats["images_per_record"]
+    rows = [["images", f"{stats['images']:,} ({stats['unique_images']:,} distinct files)"],
+            ["images per question", f"{per['mean']} on average, {per['min']} to {per['max']}"],
+            ["options per question", ", ".join(f"{k}: {v:,}" for k, v in stats["options_per_record"].items())],
+            ["answer letters", ", ".join(f"{k} {100 * v:.1f}%" for k, v in stats["answer_shares"].items())]]
+    if stats.get("majority_letter_accuracy") is not None:
+        rows.append(["always answering the commonest letter",
+                     f"{100 * stats['majority_letter_accuracy']:.1f}% right (chance: "
+                     f"{100 * stats['chance_accuracy']:.1f}%)"])
+    for name, words in stats["annotation_words"].items():
+        if words["n"]:
+            rows.append([f"words in {name}", f"mean {words['mean']}, median {words['median']:g}, "
+                                             f"90th percentile {words['p90']:g}"])
+    return _table(["statistic", "value"], rows) + f"\n\nEvery number behind the figure: `{json_path}`."
 
 
 def _configs_text(summary: ReleaseSummary) -> str:

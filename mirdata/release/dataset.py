@@ -20,6 +20,7 @@ release leaves the previous one as it was.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import shutil
@@ -48,6 +49,7 @@ DATA = "data"
 ORIGINAL = "original"
 ORIGINAL_JSON = "all_data_rel.json"
 STATS_FIGURE = "assets/statistics.png"
+STATS_JSON = "assets/statistics.json"
 
 # The Hub's dataset viewer reads one row group at a time: about 100 rows keeps image row groups small.
 ROW_GROUP_ROWS = 100
@@ -268,22 +270,34 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _write_original(store: MIRStore, records: list[Record], out: Path) -> None:
+    """all_data_rel.json, and each image under the name that file gives it (records imported from the original
+    release keep their original image names)."""
     from mirdata.schema.upstream import export_upstream
 
     folder = out / ORIGINAL
     folder.mkdir(parents=True, exist_ok=True)
     export_upstream(store.root, folder / ORIGINAL_JSON)
-    for r in records:
-        for p in r.images:
-            _link_or_copy(store.image_path(p), folder / p)
+    items = json.loads((folder / ORIGINAL_JSON).read_text(encoding="utf-8"))
+    for record, item in zip(records, items, strict=True):
+        names = item.get("images", record.images)
+        for src, name in zip(record.images, names, strict=True):
+            dst = (folder / name).resolve()
+            if not dst.is_relative_to(folder.resolve()):
+                raise MirdataError(f"{store.records_path}: record {record.id} names its original image {name!r}, "
+                                   "which would land outside the release folder")
+            _link_or_copy(store.image_path(src), dst)
 
 
-def _write_statistics(store: MIRStore, out: Path) -> None:
+def _write_statistics(store: MIRStore, out: Path) -> dict[str, Any]:
+    """The statistics figure and its numbers (as JSON) under assets/; returns the numbers."""
     from mirdata.stats import compute_stats, plot_stats
 
-    figure = out / STATS_FIGURE
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    plot_stats(compute_stats(store.root), figure)
+    stats = compute_stats(store.root)
+    stats["dataset"] = "MIR"  # not the path on the releasing machine: the figure's title shows it
+    (out / STATS_JSON).parent.mkdir(parents=True, exist_ok=True)
+    (out / STATS_JSON).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    plot_stats(stats, out / STATS_FIGURE)
+    return stats
 
 
 def _check_out(root: Path, out: Path, overwrite: bool) -> None:
@@ -322,7 +336,7 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
                 write_shard(store, shard, staging / shard.path, row_group_rows, lambda n: bar.advance(job, n))
         if original:
             _write_original(store, records, staging)
-        _write_statistics(store, staging)
+        stats = _write_statistics(store, staging)
         counts: dict[tuple[str, str, str], int] = {}
         for shard in shards:
             key = (shard.category, shard.task, shard.split)
@@ -330,7 +344,7 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
         summary = ReleaseSummary(out=out, counts=counts, images=sum(len(r.images) for r in records),
                                  shards=[s.path for s in shards], configs=list(config_data_files(counts)),
                                  original=original)
-        write_card(staging, store, records, summary, license=license, repo_id=repo_id)
+        write_card(staging, store, records, summary, stats, license=license, repo_id=repo_id)
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
