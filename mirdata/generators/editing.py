@@ -289,6 +289,7 @@ class DiffusersEditor(Editor):
     def _load(self) -> dict[str, Any]:
         if self._pipelines is not None:
             return self._pipelines
+        sources = self._sources()  # a bad folder fails before the heavy imports
         import torch
         from diffusers import DiffusionPipeline, StableDiffusionInpaintPipeline, StableDiffusionInstructPix2PixPipeline
 
@@ -296,7 +297,7 @@ class DiffusersEditor(Editor):
             raise MirdataError("--device cuda: no CUDA device is available")
         dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         pipelines = {}
-        for kind, source in self._sources().items():
+        for kind, source in sources.items():
             try:
                 pipe = DiffusionPipeline.from_pretrained(source, dtype=dtype, safety_checker=None,
                                                          requires_safety_checker=False)
@@ -389,6 +390,7 @@ def _with_paste(image: Image.Image, e: Edit) -> Image.Image:
 def _composite(original: Image.Image, edited: Image.Image, mask: np.ndarray) -> Image.Image:
     """The edited pixels inside a softened mask, the original outside it."""
     soft = cv2.GaussianBlur(cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32), (0, 0), 2)
+    soft[soft < 0.02] = 0.0  # the far tail of the blur would only add rounding noise to untouched pixels
     soft = np.maximum(soft, mask.astype(np.float32))[..., None]
     a, b = np.asarray(original).astype(np.float32), np.asarray(edited).astype(np.float32)
     return Image.fromarray(np.clip(a * (1 - soft) + b * soft, 0, 255).astype(np.uint8))
