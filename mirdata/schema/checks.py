@@ -72,21 +72,18 @@ def _is_number(v: Any) -> bool:
     return type(v) in _NUMBER
 
 
-_STATED = [
-    # The keyword is case-insensitive, the letter must be a capital: "the answer is a red car" states nothing.
-    re.compile(r"\b(?i:answer|option|choice)\s*(?i:is|:|=)?\s*(?i:option\s*)?\(?\b([A-Z])\b\)?"),
-    re.compile(r"\(([A-Z])\)"),
-    re.compile(r"^\s*\(?([A-Z])\)?\s*(?:[.:)]|$)"),
-]
+# One pass over the text; each alternative captures the letter. The keyword is case-insensitive, the letter
+# must be a capital: "the answer is a red car" states nothing.
+_STATED = re.compile(r"""
+      \b(?i:answer|option|choice) \s* (?i:is|:|=)? \s* (?i:option\s*)? \(? \b([A-Z])\b \)?   # answer is B
+    | \(([A-Z])\)                                                                   # (B)
+    | ^\s* \(? ([A-Z]) \)? \s* (?:[.:)]|$)                                           # B. ... / B
+""", re.X)
 
 
 def stated_letters(conclusion: str) -> set[str]:
     """Option letters a conclusion states as its answer ('... the answer is B.', '(B)', 'B. ...', 'B')."""
-    found = set()
-    for pattern in _STATED:
-        for m in pattern.finditer(conclusion):
-            found.add(m.group(1))
-    return found
+    return {a or b or c for a, b, c in _STATED.findall(conclusion)}
 
 
 def _parse_options(options: Any) -> list[tuple[str | None, str]] | None:
