@@ -241,10 +241,10 @@ def _tasks_text(records: list[Record]) -> str:
         for task in tasks:
             if task not in generators:
                 continue
-            text = f"- `{task}` ({cat}). {TASK_QUESTIONS[task]}"
+            text = f"- `{task}` ({cat}). *Asks:* {TASK_QUESTIONS[task]}"
             made = _builder_definition(task)
             if made:
-                text += f" {made}"
+                text += f" *Made:* {made}"
             if generators[task]:
                 text += " Images by: " + ", ".join(f"`{g}`" for g, _ in generators[task].most_common()) + "."
             lines.append(text)

@@ -53,6 +53,7 @@ figcaption { font-size: 12px; color: #555; text-align: center; }
 .frame rect { fill: none; stroke-width: 2.5; vector-effect: non-scaling-stroke; }
 .box-label { position: absolute; font: bold 11px system-ui, sans-serif; background: rgba(255,255,255,.8);
              padding: 0 3px; border-radius: 2px; transform: translateY(-100%); white-space: nowrap; }
+.box-label.inside { transform: none; }
 ul.options { margin: 8px 0; padding-left: 12px; list-style: none; }
 ul.options li.answer { font-weight: bold; color: #11691b; }
 ul.options li.answer::after { content: "  ✓ answer"; font-size: 12px; }
@@ -143,7 +144,10 @@ def _figure(record: Record, k: int, image: tuple[str, int, int], colours: dict[s
         boxes.append(f'<rect data-region="{_esc(region.id)}" x="{x0:g}" y="{y0:g}" width="{x1 - x0:g}" '
                      f'height="{y1 - y0:g}" stroke="{colour}"><title>{_esc(region.id)}: {_esc(region.label)}</title>'
                      "</rect>")
-        labels.append(f'<span class="box-label" style="left:{100 * x0 / width:.2f}%;top:{100 * y0 / height:.2f}%;'
+        # above the box's top-left corner; inside the box at the top edge, right-aligned near the right edge
+        across = (f"right:{100 * (1 - x1 / width):.2f}%" if x0 > 0.55 * width else f"left:{100 * x0 / width:.2f}%")
+        inside = " inside" if y0 < 0.08 * height else ""
+        labels.append(f'<span class="box-label{inside}" style="{across};top:{100 * y0 / height:.2f}%;'
                       f'color:{colour}">{_esc(region.id)} {_esc(region.label)}</span>')
     return (f'<figure><div class="frame"><img src="{url}" width="{width}" height="{height}" '
             f'alt="image {k + 1} of {_esc(record.id)}"><svg viewBox="0 0 {width} {height}" '
@@ -152,7 +156,9 @@ def _figure(record: Record, k: int, image: tuple[str, int, int], colours: dict[s
 
 
 def _article(record: Record, images: list[tuple[str, int, int]]) -> str:
-    colours = {r.id: PALETTE[i % len(PALETTE)] for i, r in enumerate(record.regions)}
+    # one colour per label, so the same object has the same colour in every image and in the citations
+    labels = list(dict.fromkeys(r.label for r in record.regions))
+    colours = {r.id: PALETTE[labels.index(r.label) % len(PALETTE)] for r in record.regions}
     pieces = record.question.split(IMAGE_TOKEN)
     question = []
     for k, piece in enumerate(pieces):
