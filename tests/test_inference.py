@@ -7,6 +7,7 @@ import io
 import json
 import sys
 import threading
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -155,6 +156,40 @@ def test_vllm_absent_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm now raises ImportError
     with pytest.raises(MirdataError, match="pip install vllm"):
         make_runner("vllm", str(tmp_path))
+
+
+def test_vllm_runner_sends_a_batch_and_all_its_samples_in_one_chat_call(monkeypatch: pytest.MonkeyPatch,
+                                                                         tiny_vlm: Path) -> None:
+    """Against a stand-in `vllm` module with the documented LLM.chat / SamplingParams interface."""
+    calls: dict[str, list] = {"init": [], "chat": []}
+
+    class SamplingParams:
+        def __init__(self, **kwargs: object):
+            self.kwargs = kwargs
+
+    class LLM:
+        def __init__(self, **kwargs: object):
+            calls["init"].append(kwargs)
+
+        def chat(self, messages, sampling_params, use_tqdm):
+            calls["chat"].append((messages, sampling_params))
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"Your option: A ({k}, {j})")
+                                                   for j in range(p.kwargs["n"])])
+                    for k, p in enumerate(sampling_params)]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    runner = make_runner("vllm", str(tiny_vlm), max_images=3)
+    assert calls["init"] == [{"model": str(tiny_vlm), "dtype": "auto", "limit_mm_per_prompt": {"image": 3}}]
+    prompts = [build_prompt(_record("<image> or <image>?", 2, ["a", "b"]), [Image.new("RGB", (4, 4))] * 2)] * 3
+    out = runner.generate(prompts, Sampling(n=4, temperature=0.7, top_p=0.8, max_new_tokens=9), [5, 6, 7])
+    assert out == [[f"Your option: A ({k}, {j})" for j in range(4)] for k in range(3)]
+    ((messages, params),) = calls["chat"]
+    assert len(messages) == 3 and [c["type"] for c in messages[0][0]["content"]] == \
+        ["image_url", "text", "image_url", "text"]
+    assert [p.kwargs for p in params] == [{"n": 4, "temperature": 0.7, "top_p": 0.8, "max_tokens": 9, "seed": s}
+                                          for s in (5, 6, 7)]
+    greedy = runner.generate(prompts[:1], Sampling(n=3), [1])
+    assert greedy == [["Your option: A (0, 0)"] * 3] and calls["chat"][-1][1][0].kwargs["n"] == 1
 
 
 # -- the OpenAI-compatible runner, against a local server ----------------------------------------------------
