@@ -90,7 +90,8 @@ def card_data(summary: ReleaseSummary, license: str) -> DatasetCardData:
         entry: dict[str, Any] = {"config_name": name}
         if name == DEFAULT_CONFIG:
             entry["default"] = True
-        entry["data_files"] = [{"split": split, "path": pattern} for split, pattern in splits.items()]
+        entry["data_files"] = [{"split": split, "path": globs[0] if len(globs) == 1 else globs}
+                               for split, globs in splits.items()]
         configs.append(entry)
     return DatasetCardData(
         pretty_name="MIR: Multi-image Interleaved Reasoning",
@@ -136,6 +137,7 @@ def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary,
         f'hard_spatial = load_dataset("{repo_id}", "spatial", split="hard")\n'
         'record = hard_spatial[0]\nrecord["images"][0]   # a PIL image; record["question"] has one <image> '
         "per image\n```",
+        "This needs `datasets` 4.7 or later: `meta` uses its `Json` feature type.",
         "## Contents",
         _counts_table(summary),
         _configs_text(summary),

@@ -4,8 +4,8 @@ The repository holds parquet shards with the images embedded, one file set per (
 
     data/<category>/<task>/<split>-00000-of-00001.parquet
 
-so that every config is a glob over the same files and nothing is stored twice: `all` (the default) reads
-`data/*/*/`, a category config `data/<category>/*/`, a task config `data/<category>/<task>/`. The splits are
+so that every config reads the same files and nothing is stored twice: `all` (the default) lists the folders
+of every task, a category config those of its tasks, a task config its own, always in the task order. The splits are
 the difficulty ratings, `easy` and `hard`; a record without a rating stops the release with a clear error
 (rate the folder with `mirdata difficulty` first), because an unrated question belongs to neither split and a
 third split would silently mix into curricula that expect exactly these two.
@@ -40,7 +40,7 @@ from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import check_records
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES
+from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import MIRStore
 
 SPLITS = ("easy", "hard")
@@ -113,28 +113,26 @@ class ReleaseSummary:
         return sum(self.counts.values())
 
 
-def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict[str, str]]:
-    """{config: {split: glob}} for `all`, each category and each task; a config lists only splits it has."""
-    configs: dict[str, dict[str, str]] = {}
+def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict[str, list[str]]]:
+    """{config: {split: [glob per task]}} for `all`, each category and each task. One glob per task, in the task
+    order, so that a config reads its records in the order of the source; a config lists only splits it has."""
+    configs: dict[str, dict[str, list[str]]] = {}
 
-    def add(name: str, pattern: str, has: dict[str, int]) -> None:
-        splits = {split: f"{DATA}/{pattern}/{split}-*.parquet" for split in SPLITS if has.get(split)}
+    def add(name: str, keep: Any) -> None:
+        splits = {}
+        for split in SPLITS:
+            globs = [f"{DATA}/{cat}/{task}/{split}-*.parquet" for task in ALL_TASKS
+                     if keep(cat := TASK_CATEGORY[task], task) and counts.get((cat, task, split))]
+            if globs:
+                splits[split] = globs
         if splits:
             configs[name] = splits
 
-    def totals(keep: Any) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for (cat, task, split), n in counts.items():
-            if keep(cat, task):
-                out[split] = out.get(split, 0) + n
-        return out
-
-    add(DEFAULT_CONFIG, "*/*", totals(lambda c, t: True))
+    add(DEFAULT_CONFIG, lambda c, t: True)
     for cat in CATEGORIES:
-        add(cat, f"{cat}/*", totals(lambda c, t, cat=cat: c == cat))
-    for cat, tasks in CATEGORIES.items():
-        for task in tasks:
-            add(task, f"{cat}/{task}", totals(lambda c, t, task=task: t == task))
+        add(cat, lambda c, t, cat=cat: c == cat)
+    for task in ALL_TASKS:
+        add(task, lambda c, t, task=task: t == task)
     return configs
 
 
@@ -316,11 +314,14 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
                     show_progress: bool = True) -> ReleaseSummary:
     """Write the MIR folder `root` as a Hugging Face dataset repository folder `out` (see the module doc)."""
     from mirdata.release.card import write_card
+    from mirdata.release.push import REPO_ID
 
     t0 = time.perf_counter()
     root, out = Path(root), Path(out)
     if row_group_rows < 1 or max_shard_bytes < 1:
         raise MirdataError("row group rows and shard size must be positive")
+    if repo_id is not None and not REPO_ID.fullmatch(repo_id):
+        raise MirdataError(f"--repo-id must look like OWNER/NAME, not {repo_id!r}")
     store = MIRStore(root)
     _check_out(root, out, overwrite)
     records = _read_source(store)
