@@ -139,6 +139,7 @@ def test_card_body_counts_figure_fields_and_citation(released):
     n_easy = sum(r["difficulty"] == "easy" for r in raw)
     assert f"| **all** | {n_easy} | {len(raw) - n_easy} | {len(raw)} |" in body
     assert f"]({STATS_FIGURE})" in body
+    assert "Every record is rated: the release refuses a folder with unrated records" in body
     with Image.open(repo / STATS_FIGURE) as figure:
         assert figure.format == "PNG" and figure.size[0] > 100
     for field in ("text2region", "region2region", "pass_rate", "regions"):

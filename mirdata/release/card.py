@@ -216,7 +216,8 @@ def _configs_text(summary: ReleaseSummary) -> str:
             f"({', '.join(f'`{c}`' for c in cats)}) and one per task ({', '.join(f'`{t}`' for t in tasks)}). "
             "They read the same parquet files under `data/<category>/<task>/`, so nothing is stored twice. "
             "Splits: `easy` and `hard`, the difficulty rating described below; a config lists only the splits "
-            "it has records for.")
+            "it has records for. Every record is rated: the release refuses a folder with unrated records rather "
+            "than put them in a third split that a curriculum would have to know to skip.")
 
 
 def _builder_definition(task: str) -> str | None:
