@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from mirdata.errors import MirdataError
 from mirdata.schema.record import LETTERS
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import MIRStore
@@ -204,6 +205,9 @@ def plot_stats(stats: dict[str, Any], path: str | os.PathLike[str]) -> Path:
         ax.set_major_locator(MaxNLocator(integer=True))
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    except (OSError, ValueError) as e:  # an unwritable folder, or a suffix matplotlib has no writer for
+        raise MirdataError(f"{path}: cannot write the figure ({e})") from None
     return path

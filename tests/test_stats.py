@@ -81,6 +81,8 @@ def test_stats_of_an_empty_dataset_and_missing_folder(tmp_path: Path) -> None:
     assert stats["records"] == 0 and stats["answer_letters"] == {} and stats["majority_letter_accuracy"] is None
     plot_stats(stats, tmp_path / "empty.png")
     assert (tmp_path / "empty.png").stat().st_size > 0
+    with pytest.raises(MirdataError, match=r"empty.xyz: cannot write the figure \(Format 'xyz' is not supported"):
+        plot_stats(stats, tmp_path / "empty.xyz")
     with pytest.raises(MirdataError, match="no such file"):
         compute_stats(tmp_path / "nowhere")
     result = runner.invoke(app, ["stats", str(tmp_path / "nowhere")])

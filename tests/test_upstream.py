@@ -206,6 +206,9 @@ def test_native_records_round_trip(tmp_path: Path) -> None:
         export_upstream(out, tmp_path / f"re_{name}")
         assert (tmp_path / f"re_{name}").read_text() == (tmp_path / name).read_text()
     assert len((tmp_path / "native.jsonl").read_text().splitlines()) == 12
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(MirdataError, match=r"a_file/out.json: cannot write"):
+        export_upstream(built, tmp_path / "a_file" / "out.json")
 
 
 # -- malformed input ----------------------------------------------------------------------------------------

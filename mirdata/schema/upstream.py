@@ -520,5 +520,8 @@ def export_upstream(root: str | os.PathLike[str], out_file: str | os.PathLike[st
         text = "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items)
     else:
         text = json.dumps(items, ensure_ascii=False, indent=2) + "\n"
-    atomic_write(out_file, text.encode("utf-8"))
+    try:
+        atomic_write(out_file, text.encode("utf-8"))
+    except OSError as e:
+        raise MirdataError(f"{out_file}: cannot write ({e.strerror})") from None
     return len(items)
