@@ -25,8 +25,8 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,6 @@ class ReleaseSummary:
     configs: list[str]
     seconds: float = 0.0
     original: bool = True
-    notes: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -244,7 +243,8 @@ def _batches(items: list[Record], size: int) -> Iterator[list[Record]]:
         yield items[start:start + size]
 
 
-def write_shard(store: MIRStore, shard: Shard, path: Path, row_group_rows: int, on_record: Any = None) -> None:
+def write_shard(store: MIRStore, shard: Shard, path: Path, row_group_rows: int,
+                on_rows: Callable[[int], Any] | None = None) -> None:
     """One parquet file, written a row group at a time (only one row group's images are in memory)."""
     schema = FEATURES.arrow_schema
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,8 +253,8 @@ def write_shard(store: MIRStore, shard: Shard, path: Path, row_group_rows: int, 
             rows = [_row(store, r) for r in batch]
             encoded = FEATURES.encode_batch({name: [row[name] for row in rows] for name in FEATURES})
             writer.write_table(pa.Table.from_pydict(encoded, schema=schema), row_group_size=row_group_rows)
-            if on_record:
-                on_record(len(batch))
+            if on_rows:
+                on_rows(len(batch))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -267,7 +267,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _write_original(store: MIRStore, records: list[Record], out: Path) -> None:
+def _write_original(store: MIRStore, records: list[Record], out: Path, on_record: Callable[[], Any]) -> None:
     """all_data_rel.json, and each image under the name that file gives it (records imported from the original
     release keep their original image names)."""
     from mirdata.schema.upstream import export_upstream
@@ -284,6 +284,7 @@ def _write_original(store: MIRStore, records: list[Record], out: Path) -> None:
                 raise MirdataError(f"{store.records_path}: record {record.id} names its original image {name!r}, "
                                    "which would land outside the release folder")
             _link_or_copy(store.image_path(src), dst)
+        on_record()
 
 
 def _write_statistics(store: MIRStore, out: Path) -> dict[str, Any]:
@@ -335,8 +336,9 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
             job = bar.add_task("writing parquet", total=len(records), visible=show_progress)
             for shard in shards:
                 write_shard(store, shard, staging / shard.path, row_group_rows, lambda n: bar.advance(job, n))
-        if original:
-            _write_original(store, records, staging)
+            if original:
+                job = bar.add_task("original release files", total=len(records), visible=show_progress)
+                _write_original(store, records, staging, lambda: bar.advance(job))
         stats = _write_statistics(store, staging)
         counts: dict[tuple[str, str, str], int] = {}
         for shard in shards:
