@@ -54,7 +54,7 @@ def one_core(name: str, size: tuple[int, int], views: int, processes: int = 1) -
         out, _ = p.communicate()
         if p.returncode != 0:
             raise SystemExit(f"{name} benchmark child failed (exit {p.returncode})")
-        rates.append(json.loads(out.strip().splitlines()[-1])["views_per_s"])
+        rates.append(json.loads(next(line for line in out.splitlines() if line.startswith("{")))["views_per_s"])
     return sum(rates)
 
 

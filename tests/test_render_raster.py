@@ -8,7 +8,13 @@ import pytest
 from mirdata.errors import MirdataError
 from mirdata.generators.render import create_renderer
 from mirdata.generators.render.raster import RasterRenderer
-from mirdata.generators.scene import Camera, Scene, SceneObject, orbit_camera, sample_layout
+from mirdata.generators.scene import (
+    Camera,
+    Scene,
+    SceneObject,
+    orbit_camera,
+    sample_layout,
+)
 
 
 @pytest.fixture(scope="module")

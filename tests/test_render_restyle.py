@@ -11,7 +11,7 @@ import pytest
 from mirdata.errors import MirdataError
 from mirdata.generators.render import create_renderer
 from mirdata.generators.render.restyle import depth_control
-from mirdata.generators.scene import SceneObject, Scene, orbit_camera
+from mirdata.generators.scene import Scene, SceneObject, orbit_camera
 
 
 def _tiny_tokenizer(folder: Path):
@@ -38,8 +38,13 @@ def _tiny_tokenizer(folder: Path):
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory) -> Path:
     import torch
-    from diffusers import (AutoencoderKL, ControlNetModel, DDIMScheduler, StableDiffusionControlNetImg2ImgPipeline,
-                           UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        ControlNetModel,
+        DDIMScheduler,
+        StableDiffusionControlNetImg2ImgPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     root = tmp_path_factory.mktemp("restyle")

@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from mirdata.generators.scene import (
-    COMPOSITES, KINDS, PRIMITIVES, Camera, Scene, SceneObject, object_boxes, orbit_camera, overlaps, sample_layout,
-    unit_mesh, view_facts,
+    COMPOSITES,
+    KINDS,
+    PRIMITIVES,
+    Camera,
+    Scene,
+    SceneObject,
+    object_boxes,
+    orbit_camera,
+    overlaps,
+    sample_layout,
+    unit_mesh,
+    view_facts,
 )
 
 

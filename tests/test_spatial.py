@@ -152,9 +152,9 @@ def test_location_answers_match_the_hidden_view(records, renderer):
             assert r.answer_text == f"to the {side} of {scene.by_id(b).name} and {near} you"
         else:
             cands = [ids[t] for t in r.option_texts]
-            key = {"leftmost": lambda o: m.x[o], "rightmost": lambda o: -m.x[o],
-                   "nearest": lambda o: m.depth[o], "farthest": lambda o: -m.depth[o]}[ans["extreme"]]
-            assert ids[r.answer_text] == min(cands, key=key)
+            score = {"leftmost": m.x, "rightmost": {o: -x for o, x in m.x.items()},
+                     "nearest": m.depth, "farthest": {o: -d for o, d in m.depth.items()}}[ans["extreme"]]
+            assert ids[r.answer_text] == min(cands, key=score.__getitem__)
         # The hidden view is not one of the photos.
         assert all(v["camera"] != f["query_view"]["camera"] for v in f["views"])
 

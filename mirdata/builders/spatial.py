@@ -20,10 +20,23 @@ from PIL import Image
 
 from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, place_answer
 from mirdata.errors import MirdataError
-from mirdata.generators.render import Renderer, RenderResult, check_renderer_name, create_renderer
+from mirdata.generators.render import (
+    Renderer,
+    RenderResult,
+    check_renderer_name,
+    create_renderer,
+)
 from mirdata.generators.scene import (
-    COMPOSITES, PRIMITIVES, Camera, Scene, SceneObject, orbit_camera, sample_identities, sample_layout,
-    sample_light, sample_size, view_facts,
+    PRIMITIVES,
+    Camera,
+    Scene,
+    SceneObject,
+    orbit_camera,
+    sample_identities,
+    sample_layout,
+    sample_light,
+    sample_size,
+    view_facts,
 )
 from mirdata.schema.record import Record, Region, option_text
 
@@ -204,16 +217,16 @@ LOCATION_TEMPLATES = {
         "{image} The {ordinal} photo is taken {move}, facing the centre again.",
     ],
     "pair": [
-        "Now imagine you start again at the first photo's spot and walk {query_move}, then face the centre. "
-        "From there, where is {a} relative to {b}?",
-        "Suppose you go back to where the first photo was taken and move {query_move}, looking at the centre. "
-        "How would {a} appear relative to {b}?",
+        ("Now imagine you start again at the first photo's spot and walk {query_move}, then face the centre. "
+        "From there, where is {a} relative to {b}?"),
+        ("Suppose you go back to where the first photo was taken and move {query_move}, looking at the centre. "
+        "How would {a} appear relative to {b}?"),
     ],
     "extreme": [
-        "Now imagine you start again at the first photo's spot and walk {query_move}, then face the centre. "
-        "Which of these objects would look {extreme} to you?",
-        "Suppose you go back to where the first photo was taken and move {query_move}, looking at the centre. "
-        "Which object would appear {extreme}?",
+        ("Now imagine you start again at the first photo's spot and walk {query_move}, then face the centre. "
+        "Which of these objects would look {extreme} to you?"),
+        ("Suppose you go back to where the first photo was taken and move {query_move}, looking at the centre. "
+        "Which object would appear {extreme}?"),
     ],
 }
 PAIR_OPTIONS = {(lr, fb): f"to the {lr} of {{b}} and {'closer to' if fb == 'near' else 'farther from'} you"
@@ -349,10 +362,10 @@ class LocationRelationship(SpatialTask):
         turn = f["query_move_deg"]
         side = "left" if turn < 0 else "right"
         summary = _pick(rng, [
-            "The photos are taken from known spots around one group of objects; the question asks how the "
-            "objects would line up from a spot no photo shows, {place}.",
-            "Several views of the same objects with the walking between them stated; I need to picture the "
-            "scene {place} and read off the asked relation.",
+            ("The photos are taken from known spots around one group of objects; the question asks how the "
+            "objects would line up from a spot no photo shows, {place}."),
+            ("Several views of the same objects with the walking between them stated; I need to picture the "
+            "scene {place} and read off the asked relation."),
         ]).format(place=f["query_place"])
         summary += " I match the objects across the photos, place them on the floor, then turn the view."
         seen = []
@@ -433,7 +446,7 @@ class DepthRelationship(SpatialTask):
         k = int(rng.integers(len(views)))
         view = views[k]
         visible = [o.id for o in scene.objects if view.visible(o.id)]
-        name = lambda oid: scene.by_id(oid).name  # noqa: E731
+        name = lambda oid: scene.by_id(oid).name
         wording: dict[str, Any] = {"k": k + 1}
         if family in ("nearest", "farthest"):
             if len(visible) < 3:
@@ -506,7 +519,7 @@ class DepthRelationship(SpatialTask):
                   if t <= 180 else f"after walking {360 - t} degrees to the left around the objects"
                   for t in f["view_turns_deg"]]
         captions = [self.caption_of(v, objects, p, rng) for v, p in zip(f["views"], places)]
-        nm = lambda i: objects[str(i)]["name"]  # noqa: E731
+        nm = lambda i: objects[str(i)]["name"]
         if ans["family"] == "which_image":
             ids = [ans["object"]]
             summary = (f"The question follows {nm(ans['object'])} through {len(f['views'])} photos and asks "
@@ -523,10 +536,10 @@ class DepthRelationship(SpatialTask):
             view = f["views"][ans["image"]]["objects"]
             verb = {"nearest": "closest to", "farthest": "farthest from", "order": "ordered by distance from"}
             summary = _pick(rng, [
-                "The question asks which objects are {v} the camera of image {k}; I estimate each one's distance "
-                "from its size, its contact with the floor and what it hides.",
-                "I need the distance of each listed object from the camera of image {k} ({v}); the floor and "
-                "the overlaps between objects tell their depth.",
+                ("The question asks which objects are {v} the camera of image {k}; I estimate each one's distance "
+                "from its size, its contact with the floor and what it hides."),
+                ("I need the distance of each listed object from the camera of image {k} ({v}); the floor and "
+                "the overlaps between objects tell their depth."),
             ]).format(v=verb[ans["family"]], k=ans["image"] + 1)
             rid = {r.label: r.id for r in record.regions}
             steps = [f"{nm(i)} [{rid[_short(nm(i))]}] lies about {view[str(i)]['median_depth_m']:.1f} m away"
@@ -555,10 +568,10 @@ VIEWPOINTS: dict[str, tuple[int, float | None]] = {
 
 VIEW3D_TEMPLATES = {
     "pick_image": [
-        "{ref} This photo shows a group of objects from the front. Which of the next images shows the same "
-        "objects {viewpoint}? {candidates}",
-        "{ref} Here is the front view of a scene. Look at these views: {candidates} Which one shows this same "
-        "scene {viewpoint}?",
+        ("{ref} This photo shows a group of objects from the front. Which of the next images shows the same "
+        "objects {viewpoint}? {candidates}"),
+        ("{ref} Here is the front view of a scene. Look at these views: {candidates} Which one shows this same "
+        "scene {viewpoint}?"),
     ],
     "name_view": [
         "{ref} This is the front view of a scene. {others} From where was image {k} taken?",
@@ -659,10 +672,10 @@ class View3D(SpatialTask):
             ids = sorted((i for i, o in v["objects"].items() if o["visible"]), key=lambda i: v["objects"][i]["mask_centroid_x"])
             orders.append([objects[i]["name"] for i in ids])
         summary = _pick(rng, [
-            "The first photo fixes the front of the scene; I rotate that layout in my mind to the asked side and "
-            "compare the left-to-right order of the objects with each other image.",
-            "I work out how the objects of the front view would line up when seen {asked}, then look for the "
-            "image that matches.",
+            ("The first photo fixes the front of the scene; I rotate that layout in my mind to the asked side and "
+            "compare the left-to-right order of the objects with each other image."),
+            ("I work out how the objects of the front view would line up when seen {asked}, then look for the "
+            "image that matches."),
         ]).format(asked=asked)
         turn = VIEWPOINTS[asked][0]
         expect = {
@@ -856,10 +869,10 @@ class ForcedPerspective(SpatialTask):
                 "{O} and {car} on an open floor, seen from standing height; {o} is {c} the car.",
             ]).format(o=im["object"], O=im["object"].capitalize(), c=closer, car=car))
         summary = _pick(rng, [
-            "Apparent size depends on distance, so pixel heights cannot be compared directly. The same car is in "
-            "every photo: I measure each object against the car and correct for how much farther or nearer it is.",
-            "This is a forced-perspective question: near things look big. I use {car} as a yardstick in each "
-            "photo, scaling by the distances, to recover true heights.",
+            ("Apparent size depends on distance, so pixel heights cannot be compared directly. The same car is in "
+            "every photo: I measure each object against the car and correct for how much farther or nearer it is."),
+            ("This is a forced-perspective question: near things look big. I use {car} as a yardstick in each "
+            "photo, scaling by the distances, to recover true heights."),
         ]).format(car=car)
         lines = []
         for k, im in enumerate(images):

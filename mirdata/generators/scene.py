@@ -249,7 +249,7 @@ class SceneObject:
                 "centre_m": self.centre.tolist(), "yaw_rad": self.yaw}
 
     @classmethod
-    def from_facts(cls, facts: dict[str, Any]) -> "SceneObject":
+    def from_facts(cls, facts: dict[str, Any]) -> SceneObject:
         return cls(int(facts["id"]), facts["kind"], facts["colour"], facts["material"],
                    tuple(facts["size_m"]), tuple(facts["ground_position_m"]), float(facts["yaw_rad"]))
 
@@ -291,7 +291,7 @@ class Scene:
         return {"objects": [o.to_facts() for o in self.objects], "light_direction": list(self.light.direction)}
 
     @classmethod
-    def from_facts(cls, facts: dict[str, Any]) -> "Scene":
+    def from_facts(cls, facts: dict[str, Any]) -> Scene:
         """The scene a record's facts describe (the facts hold every number the renderers use)."""
         return cls([SceneObject.from_facts(o) for o in facts["objects"]],
                    Light(direction=tuple(facts["light_direction"])))
@@ -345,7 +345,7 @@ class Camera:
                 "size_px": [self.width, self.height], "focal_px": self.focal}
 
     @classmethod
-    def from_facts(cls, facts: dict[str, Any]) -> "Camera":
+    def from_facts(cls, facts: dict[str, Any]) -> Camera:
         return cls(tuple(facts["position_m"]), tuple(facts["target_m"]), int(facts["size_px"][0]),
                    int(facts["size_px"][1]), float(facts["fov_y_deg"]))
 
@@ -440,7 +440,7 @@ def object_boxes(instance: np.ndarray) -> dict[int, tuple[list[int], int]]:
         if oid == 0:
             continue
         ys, xs = np.nonzero(instance == oid)
-        out[int(oid)] = ([int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1], int(len(xs)))
+        out[int(oid)] = ([int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1], len(xs))
     return out
 
 

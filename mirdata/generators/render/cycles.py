@@ -10,7 +10,10 @@ are hard-edged like the rasterizer's.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +26,21 @@ from mirdata.generators.render.raster import GROUND_HALF_SIZE
 from mirdata.generators.scene import Camera, Scene, unit_mesh
 
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where a ray leaves the scene
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Blender prints a line per render tile and pass to the process's stdout; keep the terminal clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(devnull)
+        os.close(saved)
 
 
 def _linear(srgb: tuple[int, int, int]) -> tuple[float, float, float, float]:
@@ -64,6 +82,9 @@ class CyclesRenderer(Renderer):
         cycles.seed = 0
         cycles.use_animated_seed = False
         cycles.use_denoising = self.denoise
+        cycles.denoiser = "OPENIMAGEDENOISE"
+        cycles.denoising_prefilter = "FAST"  # few samples: the fast denoiser is what they can afford
+        cycles.denoising_quality = "FAST"
         cycles.max_bounces = 4
         if self.device.startswith("cuda"):
             prefs = bpy.context.preferences.addons["cycles"].preferences
@@ -186,7 +207,8 @@ class CyclesRenderer(Renderer):
 
         colour_path = folder / "colour.png"
         bl_scene.render.filepath = str(colour_path)
-        bpy.ops.render.render(write_still=True)
+        with _quiet_stdout():
+            bpy.ops.render.render(write_still=True)
         color = np.array(Image.open(colour_path).convert("RGB"))
         depth = self._read_pass(folder, "depth", camera)
         index = self._read_pass(folder, "index", camera)
