@@ -140,6 +140,7 @@ def test_card_body_counts_figure_fields_and_citation(released):
     assert f"| **all** | {n_easy} | {len(raw) - n_easy} | {len(raw)} |" in body
     assert f"]({STATS_FIGURE})" in body
     assert "Every record is rated: the release refuses a folder with unrated records" in body
+    assert "The answers are ground truth by construction" in body and "original release (imported" not in body
     with Image.open(repo / STATS_FIGURE) as figure:
         assert figure.format == "PNG" and figure.size[0] > 100
     for field in ("text2region", "region2region", "pass_rate", "regions"):
@@ -207,6 +208,8 @@ def test_records_imported_from_the_original_release_keep_its_file_and_image_name
         for ours, theirs in zip(record["images"], item["images"], strict=True):
             assert ours != theirs  # the original names, not the MIR layout's
             assert (repo / ORIGINAL / theirs).read_bytes() == (root / ours).read_bytes()
+    body = (repo / "README.md").read_text()
+    assert f"{len(raw)} questions come from the original release (imported with `mirdata import-upstream`" in body
 
 
 def test_unrated_records_are_refused_and_nothing_is_written(tmp_path):

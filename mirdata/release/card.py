@@ -128,8 +128,7 @@ def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary,
         "interleaves its text with several images and needs reasoning *across* them. Every record carries five "
         "reasoning stages (summary, captions, text-to-region, region-to-region, conclusion) and the image "
         "regions they cite, so the set serves both as a benchmark and as staged curriculum training data. "
-        "The answers are ground truth by construction: each is computed from facts the generator produced, "
-        "and those facts ship with the record.",
+        + _origin_text(records),
         "## Load it",
         "```python\nfrom datasets import load_dataset\n\n"
         f'mir = load_dataset("{repo_id}")                              # config "{DEFAULT_CONFIG}": '
@@ -162,6 +161,22 @@ def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary,
         ]
     parts += ["## Citation", f"```bibtex\n{CITATION}\n```"]
     return "\n\n".join(parts) + "\n"
+
+
+def _imported(record: Record) -> bool:
+    return "upstream" in record.meta  # set by `mirdata import-upstream`
+
+
+def _origin_text(records: list[Record]) -> str:
+    imported = sum(map(_imported, records))
+    built = len(records) - imported
+    by_construction = ("answers are ground truth by construction: each is computed from facts the generator "
+                       "produced, and those facts ship with the record")
+    if not imported:
+        return f"The {by_construction}."
+    text = (f"{imported:,} questions come from the original release (imported with `mirdata import-upstream`; "
+            "their text, answers and reasoning as published)")
+    return text + (f"; the other {built:,} were built, and their {by_construction}." if built else ".")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -237,9 +252,10 @@ def _tasks_text(records: list[Record]) -> str:
         counter = generators.setdefault(r.task, Counter())
         if r.meta.get("generator"):
             counter[str(r.meta["generator"])] += 1
-    lines = ["**The tasks.** Each record is made from facts sampled with a seeded random generator (one record "
+    lines = ["**The tasks.** A built record is made from facts sampled with a seeded random generator (one record "
              "is a pure function of task, seed and index); the answer and the distractors are computed from "
-             "those facts, and the correct letter is spread evenly over the option letters."]
+             "those facts, and the correct letter is spread evenly over the option letters."
+             + (" Imported records keep the original release's content." if any(map(_imported, records)) else "")]
     for cat, tasks in CATEGORIES.items():
         for task in tasks:
             if task not in generators:
