@@ -211,6 +211,13 @@ def test_network_failure_is_one_line(token, release_dir):
     assert TOKEN not in str(err.value)
 
 
+def test_offline_mode_is_named(hub, token, release_dir, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(MirdataError, match="^HF_HUB_OFFLINE is set: unset it to push to the Hub$"):
+        push_dataset(release_dir, "someone/mir", endpoint=hub.url)
+    assert hub.requests == []
+
+
 def test_cli_push_reports_refused_permission(hub, token, release_dir, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)  # what HF_ENDPOINT sets
     hub.refuse["/api/repos/create"] = 403
