@@ -187,3 +187,18 @@ def test_bad_settings_and_rules_are_clear_errors(simple_dataset: Path) -> None:
     missing = CliRunner().invoke(app, ["difficulty", str(simple_dataset / "nope"), "--backend", "openai",
                                        "--model", "m", "--base-url", "http://127.0.0.1:9"])
     assert missing.exit_code == 1 and "records.jsonl: no such file" in missing.output
+
+
+def test_a_rebuilt_record_is_asked_again(simple_dataset: Path) -> None:
+    settings = DifficultySettings(samples=3, batch_size=4)
+    rate_difficulty(simple_dataset, ScriptedRunner(_skill), settings, show_progress=False)
+    store = MIRStore(simple_dataset)
+    records = store.read()
+    changed = records[5]
+    changed.options = list(reversed([o.split(". ", 1)[1] for o in changed.options]))
+    changed.options = [f"{letter}. {text}" for letter, text in zip("AB", changed.options)]
+    changed.answer = "B" if changed.answer == "A" else "A"
+    store.write(records)
+    runner = ScriptedRunner(_skill)
+    summary = rate_difficulty(simple_dataset, runner, settings, show_progress=False)
+    assert runner.calls == [1] and summary["asked_this_run"] == 1

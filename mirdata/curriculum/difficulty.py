@@ -86,24 +86,33 @@ def _cache_file(folder: Path, record_id: str) -> Path:
     return folder / (urllib.parse.quote(record_id, safe="") + ".json")
 
 
-def _read_cached(path: Path, samples: int) -> dict[str, Any] | None:
+def fingerprint(record: Record) -> str:
+    """What the expert was asked: a cached result counts only while the record still asks the same."""
+    asked = [record.question, record.options, record.answer, record.images]
+    return hashlib.sha256(json.dumps(asked, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _read_cached(path: Path, record: Record, samples: int) -> dict[str, Any] | None:
     try:
         entry = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None  # cannot happen with atomic writes; asking again is always safe
-    return entry if isinstance(entry, dict) and len(entry.get("answers", [])) == samples else None
+    if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint(record):
+        return None  # the record was rebuilt since: ask again
+    return entry if len(entry.get("answers", [])) == samples else None
 
 
 def sample_pass_rates(root: Path, records: list[Record], runner: Runner, settings: DifficultySettings,
-                      judge: Judge | None = None, show_progress: bool = True) -> tuple[dict[str, dict[str, Any]], int]:
+                      judge: Judge | None = None,
+                      show_progress: bool = True) -> tuple[dict[str, dict[str, Any]], int]:
     """Ask the expert about every record not cached yet. Returns ({id: {"pass_rate", "correct", ...}}, the
     number of records asked now)."""
     folder = cache_dir(root, runner, settings, judge)
     results: dict[str, dict[str, Any]] = {}
     for r in records:
-        cached = _read_cached(_cache_file(folder, r.id), settings.samples)
+        cached = _read_cached(_cache_file(folder, r.id), r, settings.samples)
         if cached is not None:
             results[r.id] = cached
     asked = 0
@@ -122,8 +131,8 @@ def sample_pass_rates(root: Path, records: list[Record], runner: Runner, setting
             for k, r in enumerate(todo):
                 mine = answers[k * settings.samples:(k + 1) * settings.samples]
                 correct = sum(a == r.answer for a in mine)
-                entry = {"id": r.id, "answer": r.answer, "answers": mine, "responses": responses[k],
-                         "correct": correct, "unanswered": sum(a is None for a in mine),
+                entry = {"id": r.id, "fingerprint": fingerprint(r), "answer": r.answer, "answers": mine,
+                         "responses": responses[k], "correct": correct, "unanswered": sum(a is None for a in mine),
                          "pass_rate": round(correct / settings.samples, 6)}
                 atomic_write(_cache_file(folder, r.id), json.dumps(entry, ensure_ascii=False).encode())
                 results[r.id] = entry

@@ -72,7 +72,8 @@ def read_predictions(path: Path, records: dict[str, Record], circular: bool) -> 
                 or not 0 <= rotation < len(records[rid].options):
             raise MirdataError(f"{where}: rotation {rotation!r} of {rid} is not in 0..{len(records[rid].options) - 1}")
         if rotation in preds[rid]:
-            raise MirdataError(f"{where}: a second prediction for {rid}" + (f" rotation {rotation}" if circular else ""))
+            which = f"{rid} rotation {rotation}" if circular else rid
+            raise MirdataError(f"{where}: a second prediction for {which}")
         preds[rid][rotation] = response
     return preds
 
