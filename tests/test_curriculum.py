@@ -148,11 +148,13 @@ def test_resume_skips_finished_stages(full_run, tiny_model, rated_data, tmp_path
     done, _ = full_run
     out = tmp_path / "out"
     shutil.copytree(done, out)
-    for stage in (4, 5):
-        shutil.rmtree(out / f"stage-{stage}")
-    before = {s: (out / f"stage-{s}" / "model.safetensors").read_bytes() for s in range(4)}
     args = ["--data", str(rated_data), "--model", str(tiny_model), "--output-dir", str(out), "--hard-fraction", "0.5",
             *FAST]
+    shutil.rmtree(out / "stage-4")
+    stale = CliRunner().invoke(app, ["curriculum-train", *args, "--resume"])
+    assert stale.exit_code == 1 and "stage 4 is not finished but later stage(s) 5 are" in stale.output
+    shutil.rmtree(out / "stage-5")
+    before = {s: (out / f"stage-{s}" / "model.safetensors").read_bytes() for s in range(4)}
 
     refused = CliRunner().invoke(app, ["curriculum-train", *args])
     assert refused.exit_code == 1 and "--resume" in refused.output

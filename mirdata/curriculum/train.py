@@ -194,6 +194,13 @@ def _finished_stages(out: Path, plan: dict[int, list[StageExample]], resume: boo
     if finished and not resume:
         raise MirdataError(f"{out}: stage(s) {', '.join(map(str, finished))} are already trained there; pass --resume "
                            "to skip them, or choose another --output-dir")
+    stages = sorted(plan)
+    if finished != stages[:len(finished)]:  # a finished stage after an unfinished one grew from an older model
+        unfinished = next(s for s in stages if s not in finished)
+        stale = [s for s in finished if s > unfinished]
+        raise MirdataError(f"{out}: stage {unfinished} is not finished but later stage(s) "
+                           f"{', '.join(map(str, stale))} are; remove "
+                           f"{', '.join(str(stage_dir(out, s)) for s in stale)} and resume")
     for s in finished:
         manifest = read_manifest(stage_dir(out, s))
         if manifest.get("sha256") != examples_sha256(plan[s]):
