@@ -218,6 +218,8 @@ def _question_images_unique(question: list[Any], images: list[Any]) -> list[bool
                               for q, im in zip(question, images)])
 
 
+_REGION_CHECK = "region check"  # the message comes from _region_problem, per failing record
+
 # (field reported, problem, rule, the columns the rule reads)
 _RECORD_RULES: list[tuple[str, str, Callable[..., list[bool]], tuple[str, ...]]] = [
     ("task", "task does not belong to its category", _task_in_category, ("task", "category")),
@@ -230,11 +232,10 @@ _RECORD_RULES: list[tuple[str, str, Callable[..., list[bool]], tuple[str, ...]]]
     ("answer", "answer is not one of the option labels", _answer_is_label, (_PARSED_OPTIONS, "answer")),
     ("conclusion", "conclusion does not state the answer letter (and only it)", _conclusion_states_answer,
      ("conclusion", "answer")),
-    ("regions", "region check", _regions_ok, ("regions", "images", SIZES)),
+    ("regions", _REGION_CHECK, _regions_ok, ("regions", "images", SIZES)),
     ("id", "id is used by an earlier record", _ids_unique, ("id",)),
     ("question", "same question and images as an earlier record", _question_images_unique, ("question", "images")),
 ]
-_REGION_CHECK = "region check"  # the message comes from _region_problem, per failing record
 
 
 def _series(values: list[bool], index: pd.Index) -> pd.Series:
