@@ -108,7 +108,9 @@ def test_bad_edits_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(MirdataError, match="unknown editor"):
         make_editor("photoshop")
     with pytest.raises(MirdataError, match="not a diffusers pipeline folder"):
-        DiffusersEditor(tmp_path).edit([im], ["x"])
+        DiffusersEditor(tmp_path)
+    with pytest.raises(MirdataError, match="no such diffusers pipeline folder"):
+        DiffusersEditor(tmp_path / "nowhere")
 
 
 # -- diffusers, from a tiny pipeline saved to a folder ------------------------------------------------------

@@ -469,8 +469,7 @@ class ChartAnalysis(Task):
 
     def _steps_projection(self, f: dict[str, Any], charts: list[dict[str, Any]], computed: dict[str, float]) -> list[str]:
         sales, rate = self._series(charts[0]), self._series(charts[1])
-        return [f"{a}: {num(sales[a])} × (1 {'+' if rate[a] >= 0 else '−'} {num(abs(rate[a]))}%) = {num(computed[a])}."
-                for a in sales]
+        return [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(computed[a])}." for a in sales]
 
     def _steps_revenue_change(self, f: dict[str, Any], charts: list[dict[str, Any]], computed: dict[str, float]) -> list[str]:
         before, after = self._series(charts[0], f["year0"]), self._series(charts[0], f["year"])
@@ -1038,19 +1037,12 @@ class YesButSatire(Task):
         super().__init__(options)
         if options.editor not in EDITORS:
             raise MirdataError(f"--editor must be one of {', '.join(EDITORS)}, not {options.editor!r}")
-        self._editor: Editor | None = None
+        # Checks the model folder now; a diffusers pipeline itself loads on the first edit.
+        self.editor: Editor = make_editor(options.editor, options.editor_model, options.device)
         self._rows: list[dict[str, str]] | None = None
 
-    @property
-    def editor(self) -> Editor:
-        if self._editor is None:
-            self._editor = make_editor(self.options.editor, self.options.editor_model, self.options.device)
-        return self._editor
-
     def close(self) -> None:
-        if self._editor is not None:
-            self._editor.close()
-            self._editor = None
+        self.editor.close()
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         if self.options.source is not None:

@@ -268,6 +268,7 @@ class DiffusersEditor(Editor):
         self.guidance_scale = guidance_scale
         self.image_guidance_scale = image_guidance_scale
         self._pipelines: dict[str, Any] | None = None
+        self._sources()  # a missing or wrong folder is an error now, not at the first edit
 
     # Loading --------------------------------------------------------------------------------------------
 
@@ -289,7 +290,7 @@ class DiffusersEditor(Editor):
     def _load(self) -> dict[str, Any]:
         if self._pipelines is not None:
             return self._pipelines
-        sources = self._sources()  # a bad folder fails before the heavy imports
+        sources = self._sources()
         import torch
         from diffusers import DiffusionPipeline, StableDiffusionInpaintPipeline, StableDiffusionInstructPix2PixPipeline
 
