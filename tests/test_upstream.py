@@ -346,3 +346,30 @@ def test_regions_of_native_items_are_checked(tmp_path: Path) -> None:
     import_upstream(path, folder, tmp_path / "mir", show_progress=False)
     [failure] = validate_dir(tmp_path / "mir").failures
     assert failure.field == "regions" and "lies outside image 1 (32x24)" in failure.problem
+
+
+def test_interrupted_import_resumes_in_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mirdata.schema import upstream
+
+    real_read = upstream.ImageSource.read
+    reads: list[str] = []
+
+    def failing_read(self: upstream.ImageSource, name: str) -> bytes:
+        if len(reads) == 7:  # the fourth item's images: three records are stored by then
+            raise MirdataError("disk went away")
+        reads.append(name)
+        return real_read(self, name)
+
+    monkeypatch.setattr(upstream.ImageSource, "read", failing_read)
+    out = tmp_path / "mir"
+    with pytest.raises(MirdataError, match="disk went away"):
+        import_upstream(EXAMPLES / "all_data_rel.json", EXAMPLES / "images.zip", out, show_progress=False)
+    assert not (out / "records.jsonl").exists() and len(MIRStore(out).done_ids()) == 3
+    monkeypatch.setattr(upstream.ImageSource, "read", real_read)
+    reads.clear()
+    assert import_upstream(EXAMPLES / "all_data_rel.json", EXAMPLES / "images.zip", out, show_progress=False) == 6
+    ids = [r["id"] for r in MIRStore(out).read_raw()]
+    assert ids == [f"{t}-u{k:06d}" for k, t in enumerate(["speed_comparison", "location_relationship",
+                                                           "chart_analysis", "image_puzzle", "depth_relationship",
+                                                           "weight_comparison"])]
+    assert validate_dir(out).ok
