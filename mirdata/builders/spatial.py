@@ -198,12 +198,14 @@ MOVES: list[tuple[int, str, str]] = [
     (-90, "after walking around to the left side of the scene, a quarter turn", "from the left side"),
     (90, "after walking around to the right side of the scene, a quarter turn", "from the right side"),
     (180, "after walking around to the far side of the scene, half a turn", "from the far side"),
-    (-45, "after walking an eighth of a turn around the scene to the left", "an eighth of a turn to the left"),
-    (45, "after walking an eighth of a turn around the scene to the right", "an eighth of a turn to the right"),
+    (-45, "after walking an eighth of a turn around the scene to the left",
+     "from an eighth of a turn to the left"),
+    (45, "after walking an eighth of a turn around the scene to the right",
+     "from an eighth of a turn to the right"),
     (-135, "after walking three eighths of a turn around the scene to the left",
-     "three eighths of a turn to the left"),
+     "from three eighths of a turn to the left"),
     (135, "after walking three eighths of a turn around the scene to the right",
-     "three eighths of a turn to the right"),
+     "from three eighths of a turn to the right"),
 ]
 
 LOCATION_TEMPLATES = {
@@ -363,7 +365,7 @@ class LocationRelationship(SpatialTask):
         side = "left" if turn < 0 else "right"
         summary = _pick(rng, [
             ("The photos are taken from known spots around one group of objects; the question asks how the "
-            "objects would line up from a spot no photo shows, {place}."),
+            "objects would line up seen {place}, a spot no photo shows."),
             ("Several views of the same objects with the walking between them stated; I need to picture the "
             "scene {place} and read off the asked relation."),
         ]).format(place=f["query_place"])
@@ -377,7 +379,8 @@ class LocationRelationship(SpatialTask):
                 seen.append(f"in image {k + 1} ({f['view_places'][k]}) they run left to right as {_listing(order)}")
         moves = "; ".join(seen) if seen else "each photo shows some of them"
         lines = [f"The same objects appear across the photos: {moves}."]
-        lines.append(f"Walking {abs(turn)} degrees to the {side} from the first spot puts the camera {f['query_place']}.")
+        lines.append(f"After walking {abs(turn)} degrees to the {side} from the first spot, the camera looks at the "
+                     f"objects {f['query_place']}.")
         for i in ids:
             o = q[str(i)]
             lines.append(f"From there {objects[str(i)]['name']} would be about {o['median_depth_m']:.1f} m away, "
@@ -659,14 +662,8 @@ class View3D(SpatialTask):
         objects = {str(o["id"]): o for o in f["scene"]["objects"]}
         ans = f["answer"]
         asked = ans["asked"]
-        if ans["family"] == "pick_image":
-            places = ["from the front"] + ["" for _ in ans["candidates"]]
-        else:
-            places = ["from the front"] + ["from an unstated side" for _ in ans["shown"]]
-        captions = []
-        for k, v in enumerate(f["views"]):
-            where = places[k] or "from an unknown viewpoint"
-            captions.append(self.caption_of(v, objects, where, rng))
+        places = ["from the front"] + ["from an unstated viewpoint"] * (len(f["views"]) - 1)
+        captions = [self.caption_of(v, objects, where, rng) for v, where in zip(f["views"], places)]
         orders = []
         for k, v in enumerate(f["views"]):
             ids = sorted((i for i, o in v["objects"].items() if o["visible"]), key=lambda i: v["objects"][i]["mask_centroid_x"])

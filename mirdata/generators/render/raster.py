@@ -1,8 +1,8 @@
 """The default renderer: OpenGL 3.3 through moderngl on a headless EGL context.
 
-Two passes per view: a shadow map from the sun, then the scene into three targets at once (colour, eye
-depth + object id, a depth buffer), supersampled `supersample`^2 times. Colour is box-filtered down; depth
-and ids take the centre sample of each block, so masks stay hard-edged and agree with depth. With no GPU,
+Three passes per view: a shadow map from the sun; the shaded scene into a multisampled (anti-aliased) colour
+buffer; and a data pass of eye depth and object id with one sample at each pixel centre, so masks stay
+hard-edged and agree with depth. With no GPU,
 Mesa's llvmpipe rasterizes on the CPU; the output is a pure function of the scene and camera there.
 """
 
@@ -29,15 +29,12 @@ in vec3 in_normal;
 out vec3 v_world;
 out vec3 v_normal;
 out vec4 v_light;
-out float v_depth;
 void main() {
     vec4 world = model * vec4(in_position, 1.0);
-    vec4 eye = view * world;
     v_world = world.xyz;
     v_normal = normal_matrix * in_normal;
     v_light = light_matrix * world;
-    v_depth = -eye.z;
-    gl_Position = projection * eye;
+    gl_Position = projection * view * world;
 }
 """
 
@@ -46,7 +43,6 @@ _FRAGMENT = """
 uniform vec3 base_color;      // linear RGB
 uniform float specular;
 uniform float shininess;
-uniform float object_id;
 uniform vec3 sun_direction;   // towards the sun
 uniform vec3 sun_color;
 uniform vec3 sky_light;
@@ -57,21 +53,19 @@ uniform sampler2DShadow shadow_map;
 in vec3 v_world;
 in vec3 v_normal;
 in vec4 v_light;
-in float v_depth;
 layout(location = 0) out vec4 out_color;
-layout(location = 1) out vec2 out_depth_id;
 void main() {
     vec3 n = normalize(v_normal);
     vec3 to_eye = normalize(eye_position - v_world);
     vec3 p = v_light.xyz / v_light.w * 0.5 + 0.5;
-    float bias = max(0.0025 * (1.0 - dot(n, sun_direction)), 0.0006);
+    float bias = max(0.004 * (1.0 - dot(n, sun_direction)), 0.0008);
     float lit = 1.0;
     if (all(greaterThan(p.xy, vec2(0.0))) && all(lessThan(p.xyz, vec3(1.0)))) {  // outside: no caster
-        lit = 0.0;
-        for (int i = -1; i <= 1; ++i)
-            for (int j = -1; j <= 1; ++j)
-                lit += texture(shadow_map, vec3(p.xy + vec2(i, j) * shadow_texel, p.z - bias));
-        lit /= 9.0;
+        lit = 0.0;  // 4 bilinear comparisons: a 3x3-texel percentage-closer filter
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j)
+                lit += texture(shadow_map, vec3(p.xy + (vec2(i, j) - 0.5) * shadow_texel, p.z - bias));
+        lit *= 0.25;
     }
     float diffuse = max(dot(n, sun_direction), 0.0);
     vec3 half_vector = normalize(sun_direction + to_eye);
@@ -79,8 +73,30 @@ void main() {
     vec3 ambient = mix(ground_light, sky_light, 0.5 + 0.5 * n.z);
     vec3 color = base_color * (ambient + sun_color * diffuse * lit) + sun_color * highlight * lit;
     out_color = vec4(pow(clamp(color, 0.0, 1.0), vec3(1.0 / 2.2)), 1.0);
-    out_depth_id = vec2(v_depth, object_id);
 }
+"""
+
+# The data pass: eye depth and object id per pixel, one sample each, so masks stay hard-edged.
+_ID_VERTEX = """
+#version 330
+uniform mat4 model;
+uniform mat4 view;
+uniform mat4 projection;
+in vec3 in_position;
+out float v_depth;
+void main() {
+    vec4 eye = view * model * vec4(in_position, 1.0);
+    v_depth = -eye.z;
+    gl_Position = projection * eye;
+}
+"""
+
+_ID_FRAGMENT = """
+#version 330
+uniform float object_id;
+in float v_depth;
+out vec2 out_depth_id;
+void main() { out_depth_id = vec2(v_depth, object_id); }
 """
 
 _SHADOW_VERTEX = """
@@ -108,12 +124,8 @@ _SKY_FRAGMENT = """
 uniform vec3 horizon;
 uniform vec3 zenith;
 in float v_height;
-layout(location = 0) out vec4 out_color;
-layout(location = 1) out vec2 out_depth_id;
-void main() {
-    out_color = vec4(mix(horizon, zenith, clamp(v_height * 0.5 + 0.5, 0.0, 1.0)), 1.0);
-    out_depth_id = vec2(0.0, 0.0);
-}
+out vec4 out_color;
+void main() { out_color = vec4(mix(horizon, zenith, clamp(v_height * 0.5 + 0.5, 0.0, 1.0)), 1.0); }
 """
 
 GROUND_HALF_SIZE = 200.0
@@ -138,10 +150,10 @@ class RasterRenderer(Renderer):
 
     name = "raster"
 
-    def __init__(self, supersample: int = 2):
-        self.supersample = supersample
+    def __init__(self, samples: int = 4):
+        self.samples = samples  # multisample anti-aliasing of the colour pass
         self._ctx = None
-        self._targets: dict[tuple[int, int], object] = {}
+        self._targets: dict[tuple[int, int], tuple] = {}
 
     # -- GL state, made on first use ---------------------------------------------------------------------
 
@@ -153,26 +165,30 @@ class RasterRenderer(Renderer):
         except ImportError as e:
             raise MirdataError("the raster renderer needs moderngl: pip install moderngl") from e
         try:
-            ctx = moderngl.create_standalone_context(backend="egl", require=330)
+            # The versioned sonames come with the runtime packages (libegl1, libgl1); the bare .so names only
+            # with the -dev packages, which glcontext would otherwise look for.
+            ctx = moderngl.create_standalone_context(backend="egl", require=330, libgl="libGL.so.1",
+                                                     libegl="libEGL.so.1")
         except Exception as e:  # glcontext raises plain Exceptions when EGL or Mesa is missing
             raise MirdataError(f"no headless OpenGL 3.3 context ({e}); install Mesa's EGL driver: "
-                               "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri") from e
+                               "apt-get install libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri") from e
         self._moderngl = moderngl
         self._program = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self._id_program = ctx.program(vertex_shader=_ID_VERTEX, fragment_shader=_ID_FRAGMENT)
         self._shadow_program = ctx.program(vertex_shader=_SHADOW_VERTEX, fragment_shader=_SHADOW_FRAGMENT)
         self._sky_program = ctx.program(vertex_shader=_SKY_VERTEX, fragment_shader=_SKY_FRAGMENT)
-        self._shapes = {}
-        for shape in PRIMITIVES:
-            vbo = ctx.buffer(unit_mesh(shape).interleaved().tobytes())
-            self._shapes[shape] = (
-                ctx.vertex_array(self._program, [(vbo, "3f 3f", "in_position", "in_normal")]),
-                ctx.vertex_array(self._shadow_program, [(vbo, "3f 12x", "in_position")]),
-            )
+
+        def arrays(data: np.ndarray) -> tuple:
+            """The same triangles bound to each program: (shaded, data pass, shadow pass)."""
+            vbo = ctx.buffer(data.tobytes())
+            return (ctx.vertex_array(self._program, [(vbo, "3f 3f", "in_position", "in_normal")]),
+                    ctx.vertex_array(self._id_program, [(vbo, "3f 12x", "in_position")]),
+                    ctx.vertex_array(self._shadow_program, [(vbo, "3f 12x", "in_position")]))
+
+        self._shapes = {shape: arrays(unit_mesh(shape).interleaved()) for shape in PRIMITIVES}
         h = GROUND_HALF_SIZE
-        ground = np.array([[-h, -h, 0, 0, 0, 1], [h, -h, 0, 0, 0, 1], [h, h, 0, 0, 0, 1],
-                           [-h, -h, 0, 0, 0, 1], [h, h, 0, 0, 0, 1], [-h, h, 0, 0, 0, 1]], np.float32)
-        self._ground = ctx.vertex_array(self._program, [(ctx.buffer(ground.tobytes()), "3f 3f", "in_position",
-                                                         "in_normal")])
+        self._ground = arrays(np.array([[-h, -h, 0, 0, 0, 1], [h, -h, 0, 0, 0, 1], [h, h, 0, 0, 0, 1],
+                                        [-h, -h, 0, 0, 0, 1], [h, h, 0, 0, 0, 1], [-h, h, 0, 0, 0, 1]], np.float32))
         corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, -1], [1, 1], [-1, 1]], np.float32)
         self._sky = ctx.vertex_array(self._sky_program, [(ctx.buffer(corners.tobytes()), "2f", "in_corner")])
         self._shadow_map = ctx.depth_texture((SHADOW_SIZE, SHADOW_SIZE))
@@ -182,12 +198,16 @@ class RasterRenderer(Renderer):
         self._ctx = ctx
         return ctx
 
-    def _target(self, size: tuple[int, int]):
+    def _target(self, size: tuple[int, int]) -> tuple:
+        """(multisampled colour framebuffer, its resolve target, the one-sample data framebuffer) per size."""
         if size not in self._targets:
             ctx = self._ctx
-            self._targets[size] = ctx.framebuffer(
-                color_attachments=[ctx.texture(size, 4, dtype="f1"), ctx.texture(size, 2, dtype="f4")],
-                depth_attachment=ctx.depth_renderbuffer(size))
+            msaa = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4, samples=self.samples)],
+                                   depth_attachment=ctx.depth_renderbuffer(size, samples=self.samples))
+            resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4)])
+            data = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 2, dtype="f4")],
+                                   depth_attachment=ctx.depth_renderbuffer(size))
+            self._targets[size] = (msaa, resolved, data)
         return self._targets[size]
 
     # -- rendering -----------------------------------------------------------------------------------------
@@ -195,8 +215,9 @@ class RasterRenderer(Renderer):
     def render(self, scene: Scene, camera: Camera) -> RenderResult:
         ctx = self._context()
         mgl = self._moderngl
-        parts = [part for obj in scene.objects for part in ((obj.id, *p) for p in obj.parts())]
+        parts = [(obj.id, *part) for obj in scene.objects for part in obj.parts()]
         light_matrix = self._light_matrix(scene)
+        view, projection = _gl(camera.view_matrix()), _gl(camera.projection_matrix())
 
         # Pass 1: the shadow map.
         self._shadow_fbo.use()
@@ -206,14 +227,13 @@ class RasterRenderer(Renderer):
         self._shadow_program["light_matrix"].write(_gl(light_matrix))
         for _, shape, model, _, _ in parts:
             self._shadow_program["model"].write(_gl(model))
-            self._shapes[shape][1].render()
+            self._shapes[shape][2].render()
 
-        # Pass 2: sky, ground and objects into colour + (depth, id).
-        ss = self.supersample
-        size = (camera.width * ss, camera.height * ss)
-        fbo = self._target(size)
-        fbo.use()
-        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        # Pass 2: sky, ground and objects, shaded, multisampled.
+        size = (camera.width, camera.height)
+        msaa, resolved, data = self._target(size)
+        msaa.use()
+        msaa.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
         ctx.disable(mgl.DEPTH_TEST)
         sky = np.array(scene.sky_colour) / 255.0
         self._sky_program["horizon"].value = tuple(sky)
@@ -222,8 +242,8 @@ class RasterRenderer(Renderer):
         ctx.enable(mgl.DEPTH_TEST | mgl.CULL_FACE)
         prog = self._program
         light = scene.light
-        prog["view"].write(_gl(camera.view_matrix()))
-        prog["projection"].write(_gl(camera.projection_matrix()))
+        prog["view"].write(view)
+        prog["projection"].write(projection)
         prog["light_matrix"].write(_gl(light_matrix))
         prog["sun_direction"].value = tuple(light.unit_direction())
         prog["sun_color"].value = light.sun
@@ -233,28 +253,38 @@ class RasterRenderer(Renderer):
         prog["shadow_texel"].value = 1.0 / SHADOW_SIZE
         prog["shadow_map"].value = 0
         self._shadow_map.use(location=0)
-        self._draw(np.eye(4), scene.ground_colour, "rubber", 0, self._ground)
-        for oid, shape, model, colour, material in parts:
-            self._draw(model, colour, material, oid, self._shapes[shape][0])
+        self._shade(np.eye(4), scene.ground_colour, "rubber", self._ground[0])
+        for _, shape, model, colour, material in parts:
+            self._shade(model, colour, material, self._shapes[shape][0])
+        ctx.copy_framebuffer(resolved, msaa)
+
+        # Pass 3: eye depth and object id, one sample per pixel centre.
+        data.use()
+        data.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        ids = self._id_program
+        ids["view"].write(view)
+        ids["projection"].write(projection)
+        ids["model"].write(_gl(np.eye(4)))
+        ids["object_id"].value = 0.0
+        self._ground[1].render()
+        for oid, shape, model, _, _ in parts:
+            ids["model"].write(_gl(model))
+            ids["object_id"].value = float(oid)
+            self._shapes[shape][1].render()
 
         w, h = size
-        color = np.frombuffer(fbo.read(components=3, attachment=0), np.uint8).reshape(h, w, 3)[::-1]
-        aux = np.frombuffer(fbo.read(components=2, attachment=1, dtype="f4"), np.float32).reshape(h, w, 2)[::-1]
-        if ss > 1:
-            blocks = color.reshape(camera.height, ss, camera.width, ss, 3).astype(np.uint32).sum(axis=(1, 3))
-            color = ((blocks + ss * ss // 2) // (ss * ss)).astype(np.uint8)
-            aux = aux[ss // 2::ss, ss // 2::ss]
+        color = np.frombuffer(resolved.read(components=3), np.uint8).reshape(h, w, 3)[::-1]
+        aux = np.frombuffer(data.read(components=2, dtype="f4"), np.float32).reshape(h, w, 2)[::-1]
         depth = np.where(aux[..., 0] > 0, aux[..., 0], np.inf).astype(np.float32)
         instance = np.rint(aux[..., 1]).astype(np.int32)
         return RenderResult(np.ascontiguousarray(color), np.ascontiguousarray(depth), np.ascontiguousarray(instance))
 
-    def _draw(self, model: np.ndarray, colour: tuple[int, int, int], material: str, oid: int, vao) -> None:
+    def _shade(self, model: np.ndarray, colour: tuple[int, int, int], material: str, vao) -> None:
         prog = self._program
         prog["model"].write(_gl(model))
         prog["normal_matrix"].write(_gl(np.linalg.inv(model[:3, :3]).T))
         prog["base_color"].value = _linear(colour)
         prog["specular"].value, prog["shininess"].value = MATERIAL_SPECULAR[material]
-        prog["object_id"].value = float(oid)
         vao.render()
 
     @staticmethod
