@@ -12,7 +12,6 @@ from rich.table import Table
 
 from mirdata.cli.app import command, err_console, out_console
 from mirdata.errors import MirdataError
-from mirdata.schema.validate import validate_dir
 
 
 @command("validate")
@@ -22,6 +21,8 @@ def validate(
     files: Annotated[bool, typer.Option(help="Also check that every image exists and decodes.")] = True,
 ) -> None:
     """Check DIR against the MIR schema; print every failure at once. Exit 1 when anything fails."""
+    from mirdata.schema.validate import validate_dir  # pandas and pandera load only when validating
+
     report = validate_dir(dir, check_files=files, show_progress=not json_out)
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
