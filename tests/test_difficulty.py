@@ -8,11 +8,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import write_simple_dataset
 from typer.testing import CliRunner
 
 from mirdata.cli import app
-from mirdata.curriculum.difficulty import (CACHE, DifficultySettings, label_adaptive, label_threshold,
-                                           rate_difficulty)
+from mirdata.curriculum.difficulty import CACHE, DifficultySettings, label_adaptive, label_threshold, rate_difficulty
 from mirdata.errors import MirdataError
 from mirdata.inference.prompt import Prompt
 from mirdata.inference.runners import Runner, Sampling, make_runner
@@ -20,7 +20,6 @@ from mirdata.schema.tasks import ALL_TASKS
 from mirdata.schema.validate import validate_dir
 from mirdata.store import MIRStore
 from mirdata.testing import ScriptedRunner, make_tiny_vlm
-from conftest import write_simple_dataset
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +122,7 @@ def test_label_adaptive_splits_ties_by_seed_not_by_order() -> None:
 
 
 def test_label_adaptive_edge_sizes() -> None:
-    labels, cuts = label_adaptive({"a": 1.0, "b": 1.0}, {"a": "x", "b": "x"}, quantile=0.01)
+    labels, _ = label_adaptive({"a": 1.0, "b": 1.0}, {"a": "x", "b": "x"}, quantile=0.01)
     assert sorted(labels.values()) == ["easy", "hard"]  # at least one of each
     labels, _ = label_adaptive({"a": 0.0, "b": 0.0}, {"a": "x", "b": "x"}, quantile=0.99)
     assert sorted(labels.values()) == ["easy", "hard"]

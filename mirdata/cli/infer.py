@@ -167,9 +167,8 @@ def evaluate(
     dtype: DtypeOpt = "auto",
 ) -> None:
     """Accuracy per task, per category and overall, with the number of unanswered questions."""
-    from mirdata.curriculum.evaluate import Tally
+    from mirdata.curriculum.evaluate import Tally, write_json
     from mirdata.curriculum.evaluate import evaluate as run_evaluate
-    from mirdata.curriculum.evaluate import write_json
 
     with ExitStack() as models:
         judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models)

@@ -84,12 +84,8 @@ class _Options:
     def by_text_prefix(self, text: str) -> str | None:
         """The option whose text the phrase starts with (the longest such text), followed by a word boundary."""
         key = _key(text)
-        best = None
-        for t, letter in self.by_text.items():
-            if key.startswith(t) and (len(key) == len(t) or not key[len(t)].isalnum()):
-                if best is None or len(t) > len(best[0]):
-                    best = (t, letter)
-        return best[1] if best else None
+        matches = [t for t in self.by_text if key.startswith(t) and (len(key) == len(t) or not key[len(t)].isalnum())]
+        return self.by_text[max(matches, key=len)] if matches else None
 
 
 def _phrase_answer(phrase: str, opts: _Options) -> str | None:
