@@ -348,6 +348,8 @@ def test_predict_circular_writes_every_rotation_and_resumes_after_a_torn_line(si
     lines = _lines(out)
     assert len(lines) == summary["prompts"]
     assert len({(line["id"], line["rotation"]) for line in lines}) == len(lines)
+    with pytest.raises(MirdataError, match="holds responses of another model"):
+        predict(simple_dataset, ScriptedRunner(runner.respond, model="other"), out, settings, show_progress=False)
 
 
 def test_predict_rejects_bad_settings() -> None:

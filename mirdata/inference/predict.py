@@ -43,7 +43,7 @@ class PredictSettings:
         return Sampling(n=1, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens)
 
 
-def _done_keys(out: Path) -> set[tuple[str, int]]:
+def _done_keys(out: Path, model: str) -> set[tuple[str, int]]:
     """(id, rotation) pairs already in `out`; a torn or bad line is dropped so appending starts clean."""
     if not out.is_file():
         return set()
@@ -54,6 +54,9 @@ def _done_keys(out: Path) -> set[tuple[str, int]]:
             good.append(obj)
         else:
             dropped = True
+    others = sorted({str(o.get("model")) for o in good} - {model})
+    if others:
+        raise MirdataError(f"{out}: holds responses of another model ({others[0]}); choose another --out")
     if dropped or not out.read_bytes().endswith(b"\n") and good:
         atomic_write(out, "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in good).encode())
     return {(o["id"], int(o.get("rotation", 0))) for o in good}
@@ -65,7 +68,7 @@ def predict(root: str | Path, runner: Runner, out: str | Path, settings: Predict
     store = MIRStore(root)
     records = store.read()
     out = Path(out)
-    done = _done_keys(out)
+    done = _done_keys(out, runner.model)
     jobs: list[tuple[Record, int]] = [
         (r, rot) for r in records for rot in (range(len(r.options)) if settings.circular else [0])]
     todo = [(r, rot) for r, rot in jobs if (r.id, rot) not in done]
