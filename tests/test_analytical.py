@@ -169,8 +169,9 @@ def test_weight_answers_by_brute_force(dataset: Path) -> None:
         names, weights = f["objects"], f["weights_g"]
         # Read each scale as a viewer would: the side that is down is heavier.
         seen = [(s["left"], s["right"]) if s["angle"] > 0 else (s["right"], s["left"]) for s in f["scales"]]
-        assert all(weights[h] > weights[l] for h, l in seen)  # the drawings tilt by the true weights
-        fits = [o for o in itertools.permutations(names) if all(o.index(h) < o.index(l) for h, l in seen)]
+        assert all(weights[heavy] > weights[light] for heavy, light in seen)  # tilted by the true weights
+        fits = [o for o in itertools.permutations(names)
+                if all(o.index(heavy) < o.index(light) for heavy, light in seen)]
         if f["kind"] == "order":
             expected = " > ".join(fits[0]) if len(fits) == 1 else "Cannot be determined"
         else:

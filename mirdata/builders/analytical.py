@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import csv
 import itertools
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from mirdata.builders.base import Reasoning, Sample, Task, place_answer
 from mirdata.errors import MirdataError
-from mirdata.generators.charts import SCATTER_X, ChartSpec, render_chart
+from mirdata.generators.charts import ChartSpec, render_chart
 from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
                                          mask_box, paste_sprite, sprite, tilt_angle)
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
@@ -38,6 +37,7 @@ from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import IMAGE_TOKEN, Record, Region
 
 CANNOT = "Cannot be determined"
+Facts = dict[str, Any]
 
 
 # -- shared helpers ---------------------------------------------------------------------------------------------
@@ -400,7 +400,8 @@ class ChartAnalysis(Task):
             return None
         y0, y1 = str(year - 1), str(year)
         specs = [
-            ChartSpec("grouped_bar", "Units sold", items, {y0: [before[p] for p in items], y1: [after[p] for p in items]},
+            ChartSpec("grouped_bar", "Units sold", items,
+                      {y0: [before[p] for p in items], y1: [after[p] for p in items]},
                       "product", "units sold", "{:.0f}"),
             ChartSpec(pick(rng, ("bar", "line")), "Price per unit", items, {"price": [price[p] for p in items]},
                       "product", "price (USD)", "${:.2f}"),
@@ -452,26 +453,26 @@ class ChartAnalysis(Task):
         values = chart["series"][name] if name else next(iter(chart["series"].values()))
         return dict(zip(chart["categories"], values))
 
-    def _steps_top_revenue(self, f: dict[str, Any], charts: list[dict[str, Any]], computed: dict[str, float]) -> list[str]:
+    def _steps_top_revenue(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
         units, price = self._series(charts[0]), self._series(charts[1])
         return [f"{p}: {num(units[p])} × ${num(price[p])} = {num(computed[p])}." for p in units]
 
-    def _steps_profit(self, f: dict[str, Any], charts: list[dict[str, Any]], computed: dict[str, float]) -> list[str]:
+    def _steps_profit(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
         roles = f["roles"]
         units, price, margin = (self._series(charts[roles[r] - 1]) for r in ("units", "price", "margin"))
         return [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(computed[p])}." for p in units]
 
-    def _steps_share_of_total(self, f: dict[str, Any], charts: list[dict[str, Any]], computed: dict[str, float]) -> list[str]:
+    def _steps_share_of_total(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
         return [f"The {f['company']} wedge reads {f['share']}% and the {f['year']} market is {f['total']} thousand "
                 f"units: {f['share']}% × {f['total']} = {num(computed[f['company']])} thousand units.",
                 f"Reading another year ({f['slips']['other_year']}) or another company's wedge "
                 f"({f['slips']['other_company']}) would give a wrong figure."]
 
-    def _steps_projection(self, f: dict[str, Any], charts: list[dict[str, Any]], computed: dict[str, float]) -> list[str]:
+    def _steps_projection(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
         sales, rate = self._series(charts[0]), self._series(charts[1])
         return [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(computed[a])}." for a in sales]
 
-    def _steps_revenue_change(self, f: dict[str, Any], charts: list[dict[str, Any]], computed: dict[str, float]) -> list[str]:
+    def _steps_revenue_change(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
         before, after = self._series(charts[0], f["year0"]), self._series(charts[0], f["year"])
         price = self._series(charts[1])
         return [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(computed[p])}." for p in price]
@@ -504,7 +505,7 @@ def consistent_orders(names: list[str], comparisons: list[tuple[str, str]]) -> l
     out = []
     for order in itertools.permutations(names):
         rank = {n: k for k, n in enumerate(order)}
-        if all(rank[h] < rank[l] for h, l in comparisons):
+        if all(rank[heavy] < rank[light] for heavy, light in comparisons):
             out.append(order)
     return out
 
@@ -550,7 +551,8 @@ class WeightComparison(Task):
         shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
         colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
         items = {m: ScaleItem(m, shapes[m], colours[m]) for m in names}
-        style = {"backdrop": pick(rng, ["white", "white", "yellow"]), "metal": "grey", "table": bool(rng.random() < 0.7)}
+        style = {"backdrop": pick(rng, ["white", "white", "yellow"]), "metal": "grey",
+                 "table": bool(rng.random() < 0.7)}
         images, regions, scales = [], RegionList(), []
         for k, (a, b) in enumerate(chosen):
             left, right = (a, b) if rng.random() < 0.5 else (b, a)
@@ -609,7 +611,8 @@ class WeightComparison(Task):
             ]).format(left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
                       rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=down, deg=num(abs(s["angle"]))))
         text2region = "; ".join(
-            f"'{s[side]}' → {cite(regions[rid])}" for s in f["scales"] for side, rid in zip(("left", "right"), s["regions"])
+            f"'{s[side]}' → {cite(regions[rid])}"
+            for s in f["scales"] for side, rid in zip(("left", "right"), s["regions"])
         ) + "."
         facts = []
         for s in f["scales"]:
@@ -624,7 +627,8 @@ class WeightComparison(Task):
             chain = (f"Together they still allow {n_orders} different orders of the {len(f['objects'])} objects, "
                      f"because some pairs are never compared, directly or through a chain.")
         if correct == CANNOT:
-            what = {"heaviest": "the heaviest object", "lightest": "the lightest object", "order": "the full order"}[kind]
+            what = {"heaviest": "the heaviest object", "lightest": "the lightest object",
+                    "order": "the full order"}[kind]
             body = f"Those orders disagree on {what}, so no single option is forced; it cannot be determined"
         elif kind == "order":
             body = f"The scales force the order {correct}"
@@ -721,7 +725,8 @@ def load_photo(key: str) -> np.ndarray:
     return np.ascontiguousarray(data[..., :3])
 
 
-def aspect_crop(width: int, height: int, aspect: float, centre: tuple[float, float], scale: float = 1.0) -> tuple[int, int, int, int]:
+def aspect_crop(width: int, height: int, aspect: float, centre: tuple[float, float],
+                scale: float = 1.0) -> tuple[int, int, int, int]:
     """The largest box of `aspect` (w/h) inside the photo, shrunk by `scale`, centred near `centre`."""
     cw = min(width, height * aspect) / scale
     ch = cw / aspect
@@ -730,7 +735,8 @@ def aspect_crop(width: int, height: int, aspect: float, centre: tuple[float, flo
     return int(round(x0)), int(round(y0)), int(round(x0 + cw)), int(round(y0 + ch))
 
 
-def map_box(box: tuple[float, float, float, float], crop: tuple[int, int, int, int], size: tuple[int, int]) -> list[float]:
+def map_box(box: tuple[float, float, float, float], crop: tuple[int, int, int, int],
+            size: tuple[int, int]) -> list[float]:
     """A box in photo pixels to output pixels, for a crop resized to `size`; clipped to the image."""
     sx, sy = size[0] / (crop[2] - crop[0]), size[1] / (crop[3] - crop[1])
     x0, y0 = (box[0] - crop[0]) * sx, (box[1] - crop[1]) * sy
@@ -821,7 +827,8 @@ class ScaleBlur(Task):
         facts = {"family": "zoom", "kind": kind, "photo": key, "scene": photo.scene, "subject": photo.subject,
                  "zooms": zooms, "blur_sigmas": blurs, "crops": crops, "patch_widths_px": patch_widths,
                  "answer_text": correct}
-        return Sample(question, options, answer, images, regions.items, facts, generator="scikit-image photos, zoom+blur")
+        return Sample(question, options, answer, images, regions.items, facts,
+                      generator="scikit-image photos, zoom+blur")
 
     def _true_scale(self, kind: str, index: int, rng: np.random.Generator) -> Sample | None:
         keys = rng.choice(list(PHOTOS), size=3, replace=False).tolist()
@@ -849,8 +856,8 @@ class ScaleBlur(Task):
         if kind == "size_order":
             correct = ", ".join(f"Image {k + 1}" for k in by_size)
             distractors = []
-            for order in [list(reversed(by_size)), [k for k in range(3) if tilted[k]] + [k for k in range(3) if not tilted[k]]] \
-                    + [rng.permutation(3).tolist() for _ in range(20)]:
+            blurred_first = [k for k in range(3) if tilted[k]] + [k for k in range(3) if not tilted[k]]
+            for order in [list(reversed(by_size)), blurred_first] + [rng.permutation(3).tolist() for _ in range(20)]:
                 text = ", ".join(f"Image {k + 1}" for k in order)
                 if text != correct and text not in distractors:
                     distractors.append(text)
@@ -876,7 +883,8 @@ class ScaleBlur(Task):
             captions = [
                 f"{f['scene'].capitalize()}, {self._zoom_word(z, f['zooms'])}; "
                 f"{self._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
-            text2region = "; ".join(f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions.values()) + "."
+            text2region = "; ".join(
+                f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions.values()) + "."
             base = min(f["patch_widths_px"])
             steps = [f"[r{k}] is {num(w)} px wide ({num(w / base)}× the smallest) under blur sigma "
                      f"{num(s)} px." for k, (w, s) in enumerate(zip(f["patch_widths_px"], f["blur_sigmas"]))]
@@ -1068,7 +1076,8 @@ class YesButSatire(Task):
         on_left = bool(rng.random() < 0.5)
         toward = 1 if on_left else -1
         sign_x = int(w * (0.5 - 0.32 * toward))
-        target_x = sign_x + toward * int(w * 0.1) if s.by_sign else int(w * 0.5) + int(rng.integers(-w // 25, w // 25 + 1))
+        jitter = int(rng.integers(-w // 25, w // 25 + 1))
+        target_x = sign_x + toward * int(w * 0.1) if s.by_sign else int(w * 0.5) + jitter
         sign_text = pick(rng, s.signs)
         sign_box = draw_sign(panel, sign_text, sign_x, int(h * horizon + h * 0.12), int(h * 0.45))
         edge = int(w * (0.5 + 0.44 * toward))
@@ -1258,9 +1267,11 @@ class YesButSatire(Task):
         regions.add(0, [0, 0, panels[0].width, panels[0].height], "the whole 'yes' panel")
         regions.add(1, [0, 0, panels[1].width, panels[1].height], "the whole 'but' panel")
         question = pick(rng, SOURCE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
-        facts = {"source": "folder", "file": row["image"], "gutter_x": gutter, "panel_sizes": [list(p.size) for p in panels],
+        facts = {"source": "folder", "file": row["image"], "gutter_x": gutter,
+                 "panel_sizes": [list(p.size) for p in panels],
                  "explanation": row["explanation"], "distractors": distractors, "answer_text": row["explanation"]}
-        return Sample(question, options, answer, panels, regions.items, facts, generator="two-panel images from --source")
+        return Sample(question, options, answer, panels, regions.items, facts,
+                      generator="two-panel images from --source")
 
     # -- reasoning -------------------------------------------------------------------------------------------------
 
@@ -1281,7 +1292,8 @@ class YesButSatire(Task):
                        + (f"'{f['target_name']}' → {cite(regions[ids[2]])}; " if len(ids) == 4 else "")
                        + f"'{regions[ids[-1]]['label']}' → {cite(regions[ids[-1]])}.")
         diff = (f"[{ids[0]}] and [{ids[1]}] are the same sign, so the message '{f['sign_text']}' holds in both "
-                f"panels. Comparing " + (f"[{ids[2]}] with [{ids[-1]}]" if len(ids) == 4 else f"the area at [{ids[-1]}]")
+                f"panels. Comparing "
+                + (f"[{ids[2]}] with [{ids[-1]}]" if len(ids) == 4 else f"the area at [{ids[-1]}]")
                 + f": {f['change']}. That is the contradiction: {f['contradiction']}. ")
         ruled_out = " ".join(f"'{d.capitalize()}' does not happen: the rest of the scene is unchanged."
                              for d in f["distractors"])
@@ -1304,7 +1316,8 @@ class YesButSatire(Task):
         if stated_letters(region2region):
             region2region = ("[r0] sets up the situation and [r1] contradicts it; only one explanation ties the "
                              "two together, the others describe other pictures.")
-        return Reasoning(summary, captions, text2region, region2region, conclude(f"The irony is: {quoted}", record.answer))
+        return Reasoning(summary, captions, text2region, region2region,
+                         conclude(f"The irony is: {quoted}", record.answer))
 
 
 def _two_panel_problem(path: Path) -> str | None:

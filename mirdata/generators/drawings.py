@@ -85,7 +85,8 @@ def _car(w: int, colour: tuple[int, int, int]) -> Image.Image:
     h = int(w * 0.55)
     im, d = _canvas(w, h)
     body_top, body_bottom = int(h * 0.42), int(h * 0.82)
-    d.rounded_rectangle([0, body_top, w - 1, body_bottom], radius=int(h * 0.12), fill=colour, outline=shade(colour, 0.6))
+    d.rounded_rectangle([0, body_top, w - 1, body_bottom], radius=int(h * 0.12), fill=colour,
+                        outline=shade(colour, 0.6))
     d.polygon([(w * 0.2, body_top), (w * 0.32, h * 0.08), (w * 0.7, h * 0.08), (w * 0.84, body_top)],
               fill=shade(colour, 0.85), outline=shade(colour, 0.6))
     d.polygon([(w * 0.27, body_top - 2), (w * 0.35, h * 0.15), (w * 0.5, h * 0.15), (w * 0.5, body_top - 2)],
@@ -250,7 +251,8 @@ def draw_sign(image: Image.Image, text: str, centre_x: int, ground_y: int, heigh
     d.rounded_rectangle([x0, top, x0 + bw, top + bh], radius=max(2, bh // 8), fill=COLOURS[board],
                         outline=COLOURS[ink], width=max(2, fnt.size // 5))
     for k, line in enumerate(lines):
-        d.text((x0 + bw / 2, top + fnt.size * 0.45 + line_h * (k + 0.5)), line, font=fnt, fill=COLOURS[ink], anchor="mm")
+        d.text((x0 + bw / 2, top + fnt.size * 0.45 + line_h * (k + 0.5)), line, font=fnt, fill=COLOURS[ink],
+               anchor="mm")
     return clip_box((x0, top, x0 + bw + 1, top + bh + 1), image.size)
 
 

@@ -102,8 +102,11 @@ def edit(images: Sequence[Image.Image], instructions: Sequence[Edit | str],
         backend.close()
 
 
+Job = tuple[Image.Image, Edit, "np.ndarray | None"]  # an image, its edit, and its mask (None: the whole image)
+
+
 def _normalise(images: Sequence[Image.Image], instructions: Sequence[Edit | str],
-               masks: Sequence[np.ndarray | Image.Image | None] | None) -> list[tuple[Image.Image, Edit, np.ndarray | None]]:
+               masks: Sequence[np.ndarray | Image.Image | None] | None) -> list[Job]:
     if len(instructions) != len(images):
         raise ValueError(f"{len(images)} images but {len(instructions)} instructions")
     if masks is not None and len(masks) != len(images):
@@ -234,7 +237,8 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
             filled[y, start:stop] = left * (1 - t[:, None]) + right * t[:, None]
     smooth = cv2.GaussianBlur(filled, (1, 0), sigmaX=0.1, sigmaY=2.0)
     filled[grown] = smooth[grown]
-    seam = (cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8)) - cv2.erode(grown.astype(np.uint8), np.ones((3, 3), np.uint8)))
+    ring = np.ones((3, 3), np.uint8)
+    seam = cv2.dilate(grown.astype(np.uint8), ring) - cv2.erode(grown.astype(np.uint8), ring)
     return cv2.inpaint(np.clip(filled, 0, 255).astype(np.uint8), seam * 255, 3, cv2.INPAINT_TELEA)
 
 
@@ -281,7 +285,8 @@ class DiffusersEditor(Editor):
             return {"hub": self.model}  # a hub id: the kind is known once loaded
         if (root / "model_index.json").is_file():
             return {_pipeline_kind(root / "model_index.json"): str(root)}
-        found = {kind: str(root / kind) for kind in (PIX2PIX_DIR, INPAINT_DIR) if (root / kind / "model_index.json").is_file()}
+        found = {kind: str(root / kind) for kind in (PIX2PIX_DIR, INPAINT_DIR)
+                 if (root / kind / "model_index.json").is_file()}
         if not found:
             raise MirdataError(f"{root}: not a diffusers pipeline folder (no model_index.json, "
                                f"nor {PIX2PIX_DIR}/ or {INPAINT_DIR}/ subfolders holding one)")
@@ -350,7 +355,7 @@ class DiffusersEditor(Editor):
                     out[k] = image
         return out  # type: ignore[return-value]
 
-    def _run(self, kind: str, pipe: Any, batch: list[tuple[Image.Image, Edit, np.ndarray | None]]) -> list[Image.Image]:
+    def _run(self, kind: str, pipe: Any, batch: list[Job]) -> list[Image.Image]:
         import torch
 
         size = batch[0][0].size
@@ -444,7 +449,8 @@ def write_tiny_pipeline(folder: str | Path, kinds: Sequence[str] = (PIX2PIX_DIR,
             eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]))
         unet = UNet2DConditionModel(
             block_out_channels=(16, 32), layers_per_block=1, sample_size=8, in_channels=in_channels, out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             cross_attention_dim=32, norm_num_groups=8, attention_head_dim=4)
         # Four VAE levels: the usual 8x downsampling, so latents stay small at real image sizes.
         vae = AutoencoderKL(block_out_channels=[16] * 4, in_channels=3, out_channels=3, latent_channels=4,
