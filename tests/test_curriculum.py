@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,3 +208,21 @@ def test_unrated_data_is_refused(tiny_model, tmp_path):
     result = CliRunner().invoke(app, ["curriculum-train", "--data", str(tmp_path / "d"), "--model", str(tiny_model),
                                       "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 1 and "rate them first with `mirdata difficulty`" in result.output
+
+
+def test_torchrun_two_processes_share_each_stage_in_order(full_run, tiny_model, rated_data, tmp_path):
+    """The same command under torchrun (DDP over gloo on CPU): each stage's batches are split across the two
+    processes, so a stage takes half the steps, and the manifests match the single-process run."""
+    done, _ = full_run
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "mirdata", "curriculum-train", "--data", str(rated_data), "--model", str(tiny_model),
+               "--output-dir", str(out), "--hard-fraction", "0.5", "--stages", "0-1",
+               "--per-device-train-batch-size", "1", "--logging-steps", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    for stage, samples in ((0, 6), (1, 3)):
+        m = manifest(out, stage)
+        assert m["sample_ids"] == manifest(done, stage)["sample_ids"] and m["sha256"] == manifest(done, stage)["sha256"]
+        assert m["global_step"] == math.ceil(samples / 2)
+    assert manifest(out, 1)["started_from"] == str(out / "stage-0")

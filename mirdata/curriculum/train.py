@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -299,6 +300,8 @@ def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageE
         remove_unused_columns=False,  # the collator needs the raw rows
         bf16=opts.bf16,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # torchrun on CPU-only machines: the Trainer runs DDP over gloo only when told to use the CPU
+        use_cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
         logging_steps=opts.logging_steps,
         save_strategy="steps",
         save_steps=opts.save_steps,
