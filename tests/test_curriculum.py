@@ -226,3 +226,15 @@ def test_torchrun_two_processes_share_each_stage_in_order(full_run, tiny_model, 
         assert m["sample_ids"] == manifest(done, stage)["sample_ids"] and m["sha256"] == manifest(done, stage)["sha256"]
         assert m["global_step"] == math.ceil(samples / 2)
     assert manifest(out, 1)["started_from"] == str(out / "stage-0")
+
+
+def test_max_pixels_shrinks_images_before_tokenizing(tiny_model, rated_data):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    collator = train._collator_class()(processor=processor, completion_only_loss=True, image_root=rated_data,
+                                       max_pixels=1500)
+    record = MIRStore(rated_data).read()[0]
+    image = collator.load_image(record.images[0])
+    assert image.size[0] * image.size[1] <= 1500 and image.size[0] / image.size[1] == pytest.approx(96 / 64, rel=0.05)
+    assert train._collator_class()(processor=processor, image_root=rated_data).load_image(record.images[0]).size == (96, 64)

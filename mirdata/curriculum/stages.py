@@ -102,7 +102,8 @@ def stage_example(record: Record, stage: int) -> StageExample:
     parts = [record.question, "Options:\n" + "\n".join(record.options)]
     if given:
         parts.append(tagged(record, given))
-    parts.append(f"Continue the reasoning with {_join_words([STEP_REQUESTS[s] for s in target])}.")
+    opening = "Continue the reasoning with" if given else "Answer with"
+    parts.append(f"{opening} {_join_words([STEP_REQUESTS[s] for s in target])}.")
     return StageExample(id=record.id, stage=stage, images=tuple(record.images), prompt="\n".join(parts),
                         completion=tagged(record, target))
 
