@@ -22,22 +22,31 @@ if not (DATA / "tree.avi").is_file():
 
 
 def pyav_frames(path: Path) -> tuple[list[np.ndarray], list[float]]:
-    """Every frame and its presentation time, decoded independently with PyAV."""
-    frames, times = [], []
+    """Every frame and its presentation time, decoded independently with PyAV, in presentation order."""
+    decoded = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            times.append(float(frame.pts * stream.time_base))
-    return frames, times
+            decoded.append((float(frame.pts * stream.time_base), frame.to_ndarray(format="rgb24")))
+    decoded.sort(key=lambda d: d[0])
+    return [f for _, f in decoded], [t for t, _ in decoded]
+
+
+def gunzip(name: str, folder: Path) -> Path:
+    out = folder / name.removesuffix(".gz")
+    with gzip.open(HTML / name) as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return out
 
 
 @pytest.fixture(scope="module")
 def box_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("gz") / "box.mp4"
-    with gzip.open(HTML / "box.mp4.gz") as src, open(out, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    return out
+    return gunzip("box.mp4.gz", tmp_path_factory.mktemp("gz"))
+
+
+@pytest.fixture(scope="module")
+def cup_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return gunzip("cup.mp4.gz", tmp_path_factory.mktemp("gz"))
 
 
 def test_variable_frame_rate_times_match_the_container() -> None:
@@ -59,6 +68,33 @@ def test_frames_by_index_are_the_exact_frames() -> None:
         assert np.abs(image.astype(int) - frames[k].astype(int)).mean() < 2.0
     # Another frame really is different: the comparison above can fail.
     assert np.abs(got.images[1].astype(int) - frames[40].astype(int)).mean() > 5.0
+
+
+def test_decoding_everything_gives_the_same_frames(cup_mp4: Path) -> None:
+    reference, _ = pyav_frames(cup_mp4)
+    with FrameSampler(cup_mp4) as sampler:
+        some = sampler.read([0, 1, 100, 216])
+        every = [f for batch in sampler.iter_all(batch_size=100) for f in batch.images]
+        again = sampler.read([100])  # sampling still works after a full pass
+    assert len(every) == len(reference) == 217
+    for image, k in zip(some.images, some.indices):
+        assert np.array_equal(image, every[k]) and np.array_equal(image, reference[k])
+    assert np.array_equal(again.images[0], every[100])
+
+
+def test_over_reported_frames_at_the_end_are_dropped(box_mp4: Path) -> None:
+    # box.mp4 indexes 456 frames, but its last packet yields no picture, and for the next-to-last index decord
+    # hands back the picture before it: the sampler keeps the 454 frames that come back right.
+    reference, times = pyav_frames(box_mp4)
+    assert len(reference) == 455
+    with FrameSampler(box_mp4) as sampler:
+        assert (sampler.frame_count, sampler.info.reported_frames) == (454, 456)
+        last = sampler.read([453]).images[0].astype(int)
+        assert sampler.time_of(453) == pytest.approx(times[453] - times[0], abs=1e-3)
+    # The stream is damaged from its first picture on, so decoders conceal errors a little differently:
+    # the last frame is the nearest of the neighbouring pictures, not an exact copy.
+    differences = [np.abs(last - reference[k]).mean() for k in (452, 453, 454)]
+    assert differences[1] == min(differences) and differences[1] < 1.5
 
 
 def test_times_evenly_spaced_and_random() -> None:
@@ -88,10 +124,13 @@ def test_avi_without_usable_timestamps_falls_back_to_the_frame_rate() -> None:
     assert info.timestamps[100] == pytest.approx(100 / info.fps, abs=1e-5)
 
 
-def test_gzipped_mp4_from_opencv_doc(box_mp4: Path) -> None:
-    with FrameSampler(box_mp4) as sampler:
+def test_gzipped_mp4_from_opencv_doc(cup_mp4: Path) -> None:
+    with FrameSampler(cup_mp4) as sampler:
         frames = sampler.read_evenly(8)
+        whole = [f for batch in sampler.iter_all() for f in batch.images]
     assert frames.images.shape == (8, 480, 640, 3)
+    for image, k in zip(frames.images, frames.indices):
+        assert np.array_equal(image, whole[k])
     assert frames.indices[0] == 0 and frames.indices[-1] == sampler.frame_count - 1
 
 

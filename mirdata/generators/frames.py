@@ -211,20 +211,67 @@ def _info(path: str, reader, count: int, reported: int) -> VideoInfo:
 
     if count < 2:
         raise _Unusable(f"only {count} decodable frame{'s' if count != 1 else ''}: not a video")
-    try:
-        ends = reader.get_batch([0, count - 1]).asnumpy()
-    except decord.DECORDError as e:
-        raise _Unusable(f"frame {count - 1} of {reported} does not decode ({_first_line(e)})", recount=True) from None
     fps = float(reader.get_avg_fps())
     if not np.isfinite(fps) or fps <= 0:
         raise _Unusable(f"no usable frame rate ({fps})")
     stamps = reader.get_frame_timestamp(np.arange(count))[:, 0].astype(np.float64)
-    if not (np.all(np.isfinite(stamps)) and stamps[0] >= -1e-3 and np.all(np.diff(stamps) > 0)):
-        stamps = np.arange(count) / fps  # the container's times are missing or garbage (common in AVI)
-    stamps = stamps - stamps[0]
-    height, width = ends.shape[1:3]
+    valid_times = bool(np.all(np.isfinite(stamps)) and stamps[0] >= -1e-3 and np.all(np.diff(stamps) > 0))
+    stamps = stamps - stamps[0] if valid_times else np.arange(count) / fps  # AVI often has no usable times
+    try:
+        first = reader.get_batch([0]).asnumpy()
+        if valid_times:
+            count = _agree_at_end(path, reader, stamps, reported)
+            stamps = stamps[:count]
+        else:
+            reader.get_batch([count - 1])
+    except decord.DECORDError as e:
+        raise _Unusable(f"frame {count - 1} of {reported} does not decode ({_first_line(e)})", recount=True) from None
+    if count < 2:
+        raise _Unusable(f"only {count} decodable frame{'s' if count != 1 else ''}: not a video")
+    height, width = first.shape[1:3]
     return VideoInfo(path=path, frames=count, width=int(width), height=int(height), fps=round(fps, 6),
                      timestamps=tuple(round(float(t), 6) for t in stamps), reported_frames=reported)
+
+
+def _agree_at_end(path: str, reader, stamps: np.ndarray, reported: int) -> int:
+    """How many of the indexed frames (shown at `stamps`, from 0) decord returns correctly.
+
+    The last group of pictures is decoded independently with PyAV. Indexed frames after the last picture it
+    yields are dropped (a packet that yields no picture, as in a cut-off file); then decord's last frame must
+    be the picture PyAV shows at that time, else it is dropped too (near such an end, decord can hand back
+    the previous picture for the last index)."""
+    tail = _tail_pictures(path, stamps[-1])
+    if not tail:
+        reader.get_batch([len(stamps) - 1])  # no independent view of the end: decord must at least decode it
+        return len(stamps)
+    times = np.array(sorted(tail))
+    count = int(np.searchsorted(stamps, times[-1] + 1e-4, side="right"))
+    for _ in range(4):
+        k = count - 1
+        match = np.flatnonzero(np.abs(times - stamps[k]) < 1e-3)
+        if count < 2 or match.size == 0:
+            return count
+        ours = reader.get_batch([k]).asnumpy()[0].astype(np.int16)
+        if np.abs(ours - tail[float(times[match[0]])].to_ndarray(format="rgb24")).mean() <= 1.0:
+            return count
+        count -= 1
+    raise _Unusable(f"its last frames do not decode to the pictures at their times ({reported} indexed)")
+
+
+def _tail_pictures(path: str, last: float) -> dict[float, object]:
+    """The pictures PyAV decodes from the last two seconds or so, by time from the first frame ({} if PyAV
+    cannot walk the file)."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            start = stream.start_time or 0
+            container.seek(start + int(max(0.0, last - 2.0) / stream.time_base), stream=stream, backward=True)
+            return {float((frame.pts - start) * stream.time_base): frame for frame in container.decode(stream)
+                    if frame.pts is not None}
+    except (av.error.FFmpegError, IndexError, ValueError, ZeroDivisionError):
+        return {}
 
 
 def _first_line(error: BaseException) -> str:
@@ -310,18 +357,22 @@ class FrameSampler:
         bad = [i for i in indices if not 0 <= i < self.frame_count]
         if bad:
             raise MirdataError(f"{self.path}: frame(s) {bad} outside 0..{self.frame_count - 1}")
-        if self._reader is None:
-            raise MirdataError(f"{self.path}: the sampler is closed")
+        reader = self._open()
         distinct = sorted(set(indices))
         import decord
 
         try:
-            batch = self._reader.get_batch(distinct).asnumpy()
+            batch = reader.get_batch(distinct).asnumpy()
         except decord.DECORDError as e:
             raise MirdataError(f"{self.path}: frames {distinct} do not decode ({_first_line(e)})") from None
         where = {index: k for k, index in enumerate(distinct)}
         images = batch[[where[i] for i in indices]]
         return Frames(images=images, indices=indices, times=[self.time_of(i) for i in indices])
+
+    def _open(self):
+        if self._reader is None:
+            raise MirdataError(f"{self.path}: the sampler is closed")
+        return self._reader
 
     def read_evenly(self, k: int) -> Frames:
         return self.read(self.evenly_spaced(k))
@@ -333,6 +384,11 @@ class FrameSampler:
         return self.read(self.random(k, rng, min_gap))
 
     def iter_all(self, batch_size: int = 32) -> Iterator[Frames]:
-        """Every frame, in order, `batch_size` at a time (consecutive frames decode without seeking)."""
+        """Every frame, in order, `batch_size` at a time, decoded straight through from the start (for a
+        whole file this is much faster than batches of indices, which decord treats as seeks)."""
+        reader = self._open()
+        reader.seek(0)
         for start in range(0, self.frame_count, batch_size):
-            yield self.read(range(start, min(start + batch_size, self.frame_count)))
+            stop = min(start + batch_size, self.frame_count)
+            images = np.stack([reader.next().asnumpy() for _ in range(start, stop)])
+            yield Frames(images=images, indices=list(range(start, stop)), times=self._times[start:stop].tolist())
