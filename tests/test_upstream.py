@@ -277,9 +277,10 @@ def test_text_file_named_png_is_caught_by_validate(tmp_path: Path) -> None:
     (folder / "pics" / "b.jpg").write_text("not an image at all")
     import_upstream(path, folder, tmp_path / "mir", show_progress=False)
     report = validate_dir(tmp_path / "mir")
-    assert [(f.field, f.problem.split(": ", 1)[1]) for f in report.failures] == [
-        ("images[1]", "does not decode as an image (UnidentifiedImageError: cannot identify image file "
-                      f"'{tmp_path / 'mir' / 'images/forced_perspective/pics/b.jpg'}')")]
+    [failure] = report.failures
+    assert failure.field == "images[1]"
+    assert failure.problem.startswith("images/forced_perspective/pics/b.jpg: does not decode as an image "
+                                      "(UnidentifiedImageError")
 
 
 # -- archives -----------------------------------------------------------------------------------------------
