@@ -49,7 +49,8 @@ def write_dataset(root: Path, count: int, seed: int = 0) -> None:
             options=format_options([f"frame {k + 1}" for k in range(n_images)]), answer="ABCD"[left],
             summary="Find the box in every frame and compare how far left each one sits.",
             caption=captions,
-            text2region=" ".join(f"'the box' → [r{k}] in image {k + 1}, box {regions[k].box}." for k in range(n_images)),
+            text2region=" ".join(f"'the box' → [r{k}] in image {k + 1}, box {regions[k].box}."
+                                 for k in range(n_images)),
             region2region=" ".join(f"[r{k}] starts at x = {regions[k].box[0]:.0f}." for k in range(n_images)),
             conclusion=f"The box of frame {left + 1} is furthest left, so the answer is {'ABCD'[left]}.",
             regions=regions, difficulty="easy", pass_rate=1.0,
@@ -105,7 +106,8 @@ def main() -> None:
         write_dataset(tmp_path / "data", args.samples)
         model = (make_tiny_vlm(tmp_path / "model") if args.size == "tiny"
                  else make_smolvlm_256m_shape(tmp_path / "model"))
-        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+        device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                  else f"CPU, {torch.get_num_threads()} threads")
         runs = [(b, False) for b in args.batch_sizes] + [(max(args.batch_sizes), True)]
         figures = {}
         for batch_size, lora in runs:

@@ -39,7 +39,7 @@ def flags(command: str) -> dict[str, str]:
 def check_rows(rows: list[dict], root: Path, stage: int) -> None:
     examples = build_curriculum(MIRStore(root).read()).examples(stage)
     assert [r["id"] for r in rows] == [e.id for e in examples]  # training order kept
-    for row, ex in zip(rows, examples):
+    for row, ex in zip(rows, examples, strict=True):
         user, assistant = row["messages"]
         assert (user["role"], assistant["role"]) == ("user", "assistant")
         assert user["content"] == ex.prompt and assistant["content"] == ex.completion

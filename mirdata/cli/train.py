@@ -41,7 +41,9 @@ def curriculum_train(
     report_to: Annotated[str, typer.Option(help="Trainer loggers: none, tensorboard, wandb, ...")] = "none",
 ) -> None:
     """Fine-tune on easy questions first, then on a sample of the hard ones, moving the reasoning steps from the
-    model's input to its output stage by stage. Multi-GPU: torchrun --nproc_per_node N -m mirdata curriculum-train …"""
+    model's input to its output stage by stage.
+
+    Multi-GPU: torchrun --nproc_per_node N -m mirdata curriculum-train …"""
     from mirdata.curriculum.train import CurriculumTrainOptions, parse_stages, train_curriculum
 
     results = train_curriculum(CurriculumTrainOptions(

@@ -3,14 +3,14 @@
 Stage 0 trains on the easy questions with the whole reasoning chain as its target. Stages 1-5 train on one seeded
 sample of the hard questions and move the reasoning steps from the model's input to its target, last step first:
 
-| stage | records      | input (besides question and options)              | target                                  |
-| ----- | ------------ | ------------------------------------------------- | --------------------------------------- |
-| 0     | easy         | -                                                 | summary, caption, text2region, region2region, conclusion |
-| 1     | hard sample  | summary, caption, text2region, region2region      | conclusion                              |
-| 2     | hard sample  | summary, caption, text2region                     | region2region, conclusion               |
-| 3     | hard sample  | summary, caption                                  | text2region, region2region, conclusion  |
-| 4     | hard sample  | summary                                           | caption, text2region, region2region, conclusion |
-| 5     | hard sample  | -                                                 | the whole chain                         |
+| stage | records     | input (besides question and options)         | target                                          |
+| ----- | ----------- | -------------------------------------------- | ----------------------------------------------- |
+| 0     | easy        | -                                            | the whole chain                                 |
+| 1     | hard sample | summary, caption, text2region, region2region | conclusion                                      |
+| 2     | hard sample | summary, caption, text2region                | region2region, conclusion                       |
+| 3     | hard sample | summary, caption                             | text2region, region2region, conclusion          |
+| 4     | hard sample | summary                                      | caption, text2region, region2region, conclusion |
+| 5     | hard sample | -                                            | the whole chain                                 |
 
 Every step is wrapped in its tag (`<summary>…</summary>` … `<conclusion>…</conclusion>`), in the input as in the
 target, so a model's answer can be split back into steps (`parse_chain`). A stage's input never holds a step of its

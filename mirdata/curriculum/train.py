@@ -132,7 +132,8 @@ def _collator_class() -> type:
 
 
 def _row(example: StageExample) -> dict[str, Any]:
-    return {"id": example.id, "prompt": example.prompt, "completion": example.completion, "images": list(example.images)}
+    return {"id": example.id, "prompt": example.prompt, "completion": example.completion,
+            "images": list(example.images)}
 
 
 def _dataset(examples: list[StageExample]):
