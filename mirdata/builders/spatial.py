@@ -605,22 +605,25 @@ class View3D(SpatialTask):
             return None
         base, elevation, distance = self.frame(scene, rng)
 
-        def at(viewpoint: str, target: Scene = scene) -> View:
+        def camera(viewpoint: str, target: Scene = scene) -> Camera:
             turn, elev = VIEWPOINTS[viewpoint]
-            return self.shoot(target, self.orbit(target, base + turn, elev or elevation, distance))
+            return self.orbit(target, base + turn, elev or elevation, distance)
 
-        reference = self.shoot(scene, self.orbit(scene, base, elevation, distance))
-        every = {vp: at(vp) for vp in VIEWPOINTS}
-        if any(len(v.left_to_right()) < 3 for v in [reference, *every.values()]):
+        # Cheap first test on projected centres; the rendered masks decide below.
+        if len({projected_order(scene, camera(vp)) for vp in VIEWPOINTS}) != len(VIEWPOINTS):
             return None
-        orders = [tuple(v.left_to_right()) for v in every.values()] + [tuple(reference.left_to_right())]
-        if len(set(orders)) != len(orders):
+        every = {vp: self.shoot(scene, camera(vp)) for vp in VIEWPOINTS}
+        orders = [tuple(v.left_to_right()) for v in every.values()]
+        if min(len(o) for o in orders) < 3 or len(set(orders)) != len(orders):
+            return None
+        reference = self.shoot(scene, self.orbit(scene, base, elevation, distance))
+        if len(reference.left_to_right()) < 3:
             return None
         family = "pick_image" if rng.uniform() < 0.6 else "name_view"
         asked = _pick(rng, list(VIEWPOINTS))
         if family == "pick_image":
             mirrored = mirror(scene)
-            decoy = at(asked, mirrored)
+            decoy = self.shoot(mirrored, camera(asked, mirrored))
             if len(decoy.left_to_right()) < 3 or tuple(decoy.left_to_right()) in orders:
                 return None
             n_candidates = min(max(self.views - 1, 2), 4)
@@ -700,6 +703,14 @@ class View3D(SpatialTask):
         return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines), conclusion)
 
 
+def projected_order(scene: Scene, camera: Camera) -> tuple[int, ...]:
+    """Object ids left to right by their projected centres, among those whose centre lands in the frame."""
+    points = camera.project(np.array([o.centre for o in scene.objects]))
+    inside = [(x, o.id) for o, (x, y, d) in zip(scene.objects, points)
+              if d > 0 and 0 <= x < camera.width and 0 <= y < camera.height]
+    return tuple(oid for _, oid in sorted(inside))
+
+
 def mirror(scene: Scene) -> Scene:
     """The scene reflected across the vertical plane x = centre x (objects keep their ids)."""
     cx = float(scene.centre()[0])
@@ -761,11 +772,28 @@ class ForcedPerspective(SpatialTask):
         kinds = [k for _, k in identities]
         family = "tallest" if rng.uniform() < 0.5 else "ratio"
         heights = [sample_size(k, rng) for k in kinds]
+        # Planned apparent heights (shares of the image height) of each object and its car, chosen so that
+        # pixels mislead; the renders below decide whether they did.
+        looks, car_looks = rng.uniform(0.15, 0.65, n), rng.uniform(0.08, 0.2, n)
+        if family == "tallest":
+            top = int(np.argmax([h[2] for h in heights]))
+            small = int(np.argmin(looks / car_looks))
+            looks[[top, small]], car_looks[[top, small]] = looks[[small, top]], car_looks[[small, top]]
+        else:
+            k = int(rng.integers(n))
+            true_bin = _ratio_bin(heights[k][2] / car_size[2])
+            if true_bin is None:
+                return None
+            lo, hi, _ = RATIO_BINS[_pick(rng, [b for b in range(len(RATIO_BINS)) if b != true_bin])]
+            seen = float(rng.uniform(max(lo, 0.3) * 1.1, min(hi, 6.0) * 0.9))
+            car_looks[k] = float(np.clip(0.3 / seen, 0.08, 0.2))
+            looks[k] = seen * car_looks[k]
         views, scenes = [], []
         pitch = math.radians(float(rng.uniform(3, 7)))
         light = sample_light(rng)
         for k in range(n):
-            shot = self._shoot(rng, car_colour, car_size, identities[k], heights[k], pitch, light)
+            shot = self._shoot(rng, car_colour, car_size, identities[k], heights[k], pitch, light,
+                               float(looks[k]), float(car_looks[k]))
             if shot is None:
                 return None
             scenes.append(shot[0])
@@ -797,7 +825,6 @@ class ForcedPerspective(SpatialTask):
                 distractors.append(SAME_HEIGHT)
             answer_facts = {"family": family, "answer_image": top + 1}
         else:
-            k = int(rng.integers(n))
             ratio, seen_ratio, est_ratio = true[k] / car_h, apparent[k] / car_px[k], estimate[k] / car_h
             bin_true, bin_seen, bin_est = (_ratio_bin(r) for r in (ratio, seen_ratio, est_ratio))
             if bin_true is None or bin_est != bin_true or bin_seen == bin_true:
@@ -826,26 +853,52 @@ class ForcedPerspective(SpatialTask):
         return Sample(question, options, answer, [v.image() for v in views], regions, facts, self.generator_name())
 
     def _shoot(self, rng: np.random.Generator, car_colour: str, car_size: tuple[float, float, float],
-               identity: tuple[str, str], size: tuple[float, float, float], pitch: float, light
-               ) -> tuple[Scene, View] | None:
-        """One eye-level photo: the car on one side, the object on the other, each fully in frame."""
+               identity: tuple[str, str], size: tuple[float, float, float], pitch: float, light, look: float,
+               car_look: float) -> tuple[Scene, View] | None:
+        """One eye-level photo: the car on one side, the object on the other, each fully in frame; `look` and
+        `car_look` are the planned apparent heights as shares of the image height (jittered per try)."""
         w, h = self.size
         camera = Camera((0.0, 0.0, EYE_HEIGHT), (0.0, 30.0, round(EYE_HEIGHT - 30.0 * math.tan(pitch), 4)), w, h)
         f = camera.focal
-        half_x = math.atan(math.tan(math.radians(camera.fov_y / 2)) * w / h)
         side = 1 if rng.uniform() < 0.5 else -1
+        horizon = h / 2 - f * math.tan(pitch)  # image row of the horizon
+
+        def fits(height: float) -> float:
+            """The least depth at which an object this tall fits between the image's top and bottom rows."""
+            below = f * EYE_HEIGHT / (0.92 * (h - horizon))
+            above = f * (height - EYE_HEIGHT) / (0.92 * horizon)
+            return max(below, above)
+
+        def placed(oid: int, kind: str, colour: str, material: str, size: tuple[float, float, float], depth: float,
+                   yaw: float, side: int) -> SceneObject | None:
+            """The object at `depth`, shifted sideways into its half of the picture; None if it cannot fit."""
+            probe = SceneObject(oid, kind, colour, material, size, (0.0, round(depth, 3)), round(yaw, 4))
+            box = projected_box(probe, camera)
+            half_width = max(w / 2 - box[0], box[2] - w / 2)
+            low, high = half_width + 0.04 * w, w / 2 - half_width - 0.08 * w  # seen obliquely it widens
+            if low > high:
+                return None
+            shift = float(rng.uniform(low, high)) * depth / f
+            return SceneObject(oid, kind, colour, material, size, (round(side * shift, 3), round(depth, 3)),
+                               round(yaw, 4))
+
         for _ in range(8):
-            target_px = float(rng.uniform(0.15, 0.65)) * h
-            depth = min(max(f * size[2] / target_px, 2.5 + size[1]), 120.0)
-            car_depth = min(max(f * car_size[2] / (float(rng.uniform(0.1, 0.35)) * h), 5.0), 60.0)
-            obj = SceneObject(2, identity[1], identity[0], _pick(rng, ["rubber", "metal"]) if identity[1] in PRIMITIVES
-                              else "rubber", size,
-                              (round(side * depth * math.tan(half_x) * float(rng.uniform(0.2, 0.5)), 3), round(depth, 3)),
-                              round(float(rng.uniform(0, 2 * math.pi)), 4))
-            car = SceneObject(1, "car", car_colour, "metal", car_size,
-                              (round(-side * car_depth * math.tan(half_x) * float(rng.uniform(0.2, 0.5)), 3),
-                               round(car_depth, 3)), round(float(rng.uniform(0, 2 * math.pi)), 4))
+            jitter = float(rng.uniform(0.9, 1.1))
+            depth = min(max(f * size[2] / (look * jitter * h), fits(size[2]) + 0.5 * math.hypot(*size[:2]),
+                            2.5 + size[1]), 120.0)
+            car_depth = min(max(f * car_size[2] / (car_look * jitter * h),
+                                fits(car_size[2]) + 0.5 * math.hypot(*car_size[:2]), 8.0), 60.0)
+            material = _pick(rng, ["rubber", "metal"]) if identity[1] in PRIMITIVES else "rubber"
+            obj = placed(2, identity[1], identity[0], material, size, depth, float(rng.uniform(0, 2 * math.pi)), side)
+            # The car points roughly along the view (its long side would fill half the picture otherwise).
+            car_yaw = math.pi / 2 + float(rng.uniform(-0.6, 0.6)) + math.pi * int(rng.integers(2))
+            car = placed(1, "car", car_colour, "metal", car_size, car_depth, car_yaw, -side)
+            if obj is None or car is None:
+                continue
             if math.dist(obj.position, car.position) < obj.footprint_radius + car.footprint_radius + 0.5:
+                continue
+            predicted = [projected_box(o, camera) for o in (car, obj)]  # size boxes: cheap, a little generous
+            if not all(_inside(b, w, h) for b in predicted) or _boxes_overlap(*predicted):
                 continue
             scene = Scene([car, obj], light)
             view = self.shoot(scene, camera)
@@ -895,6 +948,13 @@ class ForcedPerspective(SpatialTask):
         names = {_short(car): car}
         names.update({_short(im["object"]): im["object"] for im in images})
         return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines), conclusion)
+
+
+def projected_box(obj: SceneObject, camera: Camera) -> list[int]:
+    """The image box of an object's projected size box (it holds the object's silhouette)."""
+    points = camera.project(obj.corners())
+    return [int(np.floor(points[:, 0].min())), int(np.floor(points[:, 1].min())),
+            int(np.ceil(points[:, 0].max())), int(np.ceil(points[:, 1].max()))]
 
 
 def _ratio_bin(ratio: float) -> int | None:

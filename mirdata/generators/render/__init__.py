@@ -2,7 +2,7 @@
 
 Backends:
   raster   the default: OpenGL through moderngl on a headless EGL context (Mesa llvmpipe on CPU), with
-           shadow mapping and supersampling; fast and byte-identical for the same input on one machine.
+           shadow mapping and 4x multisampling; fast and byte-identical for the same input on one machine.
   cycles   Blender's Cycles path tracer through the `bpy` module (CPU, or CUDA/OptiX with device="cuda").
   restyle:PATH  the raster render, repainted by a local diffusers ControlNet-depth pipeline folder PATH that
            keeps the geometry; depth and masks stay those of the raster render.

@@ -2,8 +2,8 @@
 
 Three passes per view: a shadow map from the sun; the shaded scene into a multisampled (anti-aliased) colour
 buffer; and a data pass of eye depth and object id with one sample at each pixel centre, so masks stay
-hard-edged and agree with depth. With no GPU,
-Mesa's llvmpipe rasterizes on the CPU; the output is a pure function of the scene and camera there.
+hard-edged and agree with depth. With no GPU, Mesa's llvmpipe rasterizes on the CPU; the output is a pure
+function of the scene and camera there.
 """
 
 from __future__ import annotations
