@@ -1,7 +1,8 @@
 """Benchmark the analytical category: records per second on 2 workers against 1 worker (same run), and image
 edits per second for the classical editor and for a tiny diffusers pipeline on CPU.
 
-    python benchmarks/bench_analytical.py [--num 25] [--size 448x336] [--edits 40] [--model-edits 4] [--steps 20]
+    python benchmarks/bench_analytical.py [--num 25] [--size 448x336] [--edits 36] [--model-edits 4]
+        [--steps 20] [--threads 1]
 """
 
 from __future__ import annotations
@@ -60,7 +61,14 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=36, help="classical edits to time")
     parser.add_argument("--model-edits", type=int, default=4, help="tiny-diffusers edits to time")
     parser.add_argument("--steps", type=int, default=20, help="diffusion steps per model edit")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch and OpenCV threads for the edit figures (1 suits a shared machine)")
     args = parser.parse_args()
+    import cv2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
@@ -79,15 +87,16 @@ def main() -> None:
 
         images, edits, masks = edit_jobs(args.edits, size)
         classical = edits_per_second(ClassicalEditor(), images, edits, masks)
-        print(f"classical editor: {classical:.1f} edits/s ({args.edits} edits, all six ops, {args.size})")
+        print(f"classical editor: {classical:.1f} edits/s ({args.edits} edits, all six ops, {args.size}, "
+              f"{args.threads} thread(s))")
 
         model = write_tiny_pipeline(root / "tiny-editor")
         editor = DiffusersEditor(model, device="cpu", steps=args.steps, batch_size=4)
         k = args.model_edits
         diffusers = edits_per_second(editor, images[:k], edits[:k], masks[:k])
         editor.close()
-        print(f"tiny diffusers editor on CPU: {diffusers:.2f} edits/s ({k} edits, {args.steps} steps, {args.size}); "
-              f"classical is x{classical / diffusers:.0f} faster")
+        print(f"tiny diffusers editor on CPU: {diffusers:.2f} edits/s ({k} edits, {args.steps} steps, {args.size}, "
+              f"{args.threads} thread(s)); classical is x{classical / diffusers:.0f} faster")
 
 
 if __name__ == "__main__":
