@@ -78,7 +78,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=8, help="records per spatial task for the build figure")
     args = parser.parse_args()
 
-    print(f"spatial benchmark on {os.cpu_count()} cores")
+    print(f"spatial benchmark on {os.cpu_count()} cores, load average before: "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     for size in SIZES:
         label = f"{size[0]}x{size[1]}"
         raster = one_core("raster", size, args.views)
@@ -91,6 +92,8 @@ def main() -> None:
     print(f"spatial build, 2 workers, 320x240, default raster: {rate:.2f} records/s ({image_rate:.1f} images/s)")
     hours = 58_000 / image_rate / 3600
     print(f"-> the original release's ~58,000 spatial images would take {hours:.2f} h on this machine")
+    print(f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (other work on the machine "
+          "lowers every figure)")
 
 
 if __name__ == "__main__":

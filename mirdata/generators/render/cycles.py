@@ -181,7 +181,7 @@ class CyclesRenderer(Renderer):
                 add_mesh(f"o{obj.id}_{k}", world, mesh.faces, material(colour, kind), obj.id, shape != "cube")
 
         sun = bpy.data.lights.new("sun", "SUN")
-        sun.energy = 3.5
+        sun.energy = 2.4
         sun.angle = math.radians(3.0)
         sun_obj = bpy.data.objects.new("sun", sun)
         d = scene.light.unit_direction()
