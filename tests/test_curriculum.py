@@ -239,3 +239,32 @@ def test_max_pixels_shrinks_images_before_tokenizing(tiny_model, rated_data):
     assert image.size[0] * image.size[1] <= 1500 and image.size[0] / image.size[1] == pytest.approx(96 / 64, rel=0.05)
     unlimited = train._collator_class()(processor=processor, image_root=rated_data)
     assert unlimited.load_image(record.images[0]).size == (96, 64)
+
+
+def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_model, rated_data, tmp_path):
+    out = tmp_path / "out"
+    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_model), "--output-dir", str(out),
+            "--stages", "1", "--hard-fraction", "0.34", "--save-steps", "1", "--logging-steps", "1"]
+    trainer_class = train._trainer_class()
+    original = trainer_class.training_step
+    steps = []
+
+    def crash_on_second_step(self, *a, **kw):
+        steps.append(1)
+        if len(steps) == 2:
+            raise KeyboardInterrupt
+        return original(self, *a, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer_class, "training_step", crash_on_second_step)
+        crashed = CliRunner().invoke(app, args)
+    assert crashed.exit_code != 0
+    assert (out / "stage-1" / "checkpoints" / "checkpoint-1").is_dir()
+    assert not (out / "stage-1" / "manifest.json").exists()
+
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.output and "checkpoint-1" in result.output
+    m = manifest(out, 1)
+    assert m["global_step"] == 2 and len(m["sample_ids"]) == 2
+    assert not (out / "stage-1" / "checkpoints").exists()

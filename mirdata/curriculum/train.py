@@ -176,7 +176,7 @@ def train_curriculum(opts: CurriculumTrainOptions) -> list[StageResult]:
     model = _load_model(opts, start)
     for stage in to_train:
         results[stage] = _train_stage(opts, stage, plan[stage], model, processor, collator, start)
-        start = stage_dir(out, stage)
+        start = str(stage_dir(out, stage))
     return [results[s] for s in stages]
 
 
@@ -325,7 +325,7 @@ def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageE
             "level": stage_level(stage),
             "sample_ids": [ex.id for ex in examples],
             "sha256": examples_sha256(examples),
-            "started_from": str(start),
+            "started_from": start,
             "epochs": opts.epochs_per_stage,
             "global_step": trainer.state.global_step,
             "train_loss": output.training_loss,
