@@ -561,14 +561,15 @@ class WeightComparison(Task):
             images.append(drawing.image)
             rl = regions.add(k, drawing.left_box, f"{left} ({colours[left]} {shapes[left]}) on the left pan")
             rr = regions.add(k, drawing.right_box, f"{right} ({colours[right]} {shapes[right]}) on the right pan")
-            scales.append({"left": left, "right": right, "angle": round(angle, 1), "regions": [rl, rr],
+            scales.append({"left": left, "right": right, "angle": round(angle, 1), "tilt_deg": round(abs(angle), 1),
+                           "down": "left" if angle > 0 else "right", "regions": [rl, rr],
                            "heavier": left if angle > 0 else right})
         question = pick(rng, WEIGHT_QUESTIONS[kind]).format(
             names=join_and(names), images=" ".join(IMAGE_TOKEN for _ in images))
         facts = {
             "kind": kind, "objects": names, "weights_g": weights,
             "shapes": shapes, "colours": colours, "scales": scales,
-            "comparisons": [list(c) for c in comparisons], "consistent_orders": len(orders),
+            "comparisons": [list(c) for c in comparisons], "consistent_orders": len(orders), "n_objects": n,
             "true_order": sorted(names, key=lambda m: -weights[m]), "answer_text": correct,
         }
         return Sample(question, options, answer, images, regions.items, facts, generator="balance-scale drawings")
@@ -601,15 +602,14 @@ class WeightComparison(Task):
         f = record.meta["facts"]
         regions = region_map(record)
         captions = []
-        for k, s in enumerate(f["scales"]):
-            down = "left" if s["angle"] > 0 else "right"
+        for s in f["scales"]:
             captions.append(pick(rng, [
                 "A balance scale with {left} ({lc} {ls}) on the left pan and {right} ({rc} {rs}) on the right; "
                 "the beam tips down on the {down} by about {deg}°.",
                 "{left}, a {lc} {ls}, sits on the left pan and {right}, a {rc} {rs}, on the right; the {down} side "
                 "hangs lower (about {deg}°).",
             ]).format(left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
-                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=down, deg=num(abs(s["angle"]))))
+                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"], deg=num(s["tilt_deg"])))
         text2region = "; ".join(
             f"'{s[side]}' → {cite(regions[rid])}"
             for s in f["scales"] for side, rid in zip(("left", "right"), s["regions"])
@@ -885,9 +885,9 @@ class ScaleBlur(Task):
                 f"{self._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
             text2region = "; ".join(
                 f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions.values()) + "."
-            base = min(f["patch_widths_px"])
-            steps = [f"[r{k}] is {num(w)} px wide ({num(w / base)}× the smallest) under blur sigma "
-                     f"{num(s)} px." for k, (w, s) in enumerate(zip(f["patch_widths_px"], f["blur_sigmas"]))]
+            steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole photo, under blur sigma "
+                     f"{num(s)} px." for k, (w, z, s) in enumerate(zip(f["patch_widths_px"], f["zooms"],
+                                                                        f["blur_sigmas"]))]
             ranked = sorted(range(len(f["zooms"])), key=lambda k: f["zooms"][k])
             steps.append("By patch size, from widest view to closest: "
                          + ", ".join(f"image {k + 1}" for k in ranked) + "; the blur order is unrelated.")
