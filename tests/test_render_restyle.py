@@ -52,8 +52,8 @@ def tiny_pipeline(tmp_path_factory) -> Path:
     tok_dir.mkdir()
     tokenizer, vocab_size = _tiny_tokenizer(tok_dir)
     torch.manual_seed(0)
-    blocks = dict(block_out_channels=(8, 16), layers_per_block=1, in_channels=4, cross_attention_dim=16,
-                  norm_num_groups=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"))
+    blocks = {"block_out_channels": (8, 16), "layers_per_block": 1, "in_channels": 4, "cross_attention_dim": 16,
+              "norm_num_groups": 4, "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D")}
     unet = UNet2DConditionModel(sample_size=16, out_channels=4, up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
                                 **blocks)
     controlnet = ControlNetModel(conditioning_embedding_out_channels=(8, 16), **blocks)

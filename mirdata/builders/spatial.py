@@ -537,13 +537,14 @@ class DepthRelationship(SpatialTask):
         else:
             ids = ans["candidates"]
             view = f["views"][ans["image"]]["objects"]
-            verb = {"nearest": "closest to", "farthest": "farthest from", "order": "ordered by distance from"}
+            goal = {"nearest": "find the one closest to it", "farthest": "find the one farthest from it",
+                    "order": "sort them from nearest to farthest"}
             summary = _pick(rng, [
-                ("The question asks which objects are {v} the camera of image {k}; I estimate each one's distance "
-                "from its size, its contact with the floor and what it hides."),
-                ("I need the distance of each listed object from the camera of image {k} ({v}); the floor and "
-                "the overlaps between objects tell their depth."),
-            ]).format(v=verb[ans["family"]], k=ans["image"] + 1)
+                ("The question is about the camera of image {k}: I estimate each listed object's distance from its "
+                 "size, where it meets the floor and what it hides, then {goal}."),
+                ("I need the distance of each listed object from the camera of image {k} to {goal}; the floor and "
+                 "the overlaps between objects tell their depth."),
+            ]).format(goal=goal[ans["family"]], k=ans["image"] + 1)
             rid = {r.label: r.id for r in record.regions}
             steps = [f"{nm(i)} [{rid[_short(nm(i))]}] lies about {view[str(i)]['median_depth_m']:.1f} m away"
                      for i in ans["ranked"]]
@@ -732,7 +733,7 @@ EYE_HEIGHT = 1.6
 
 FORCED_TEMPLATES = {
     "intro": [
-        "{images} The same {car} appears in every photo, next to one other object.",
+        "{images} The same {car_short} appears in every photo, next to one other object.",
         "{images} Each photo shows {car} and one other object; the car is the same one every time.",
     ],
     "tallest": [
@@ -835,7 +836,8 @@ class ForcedPerspective(SpatialTask):
             answer_facts = {"family": family, "answer_image": k + 1, "true_ratio": round(ratio, 2),
                             "apparent_ratio": round(seen_ratio, 2), "estimated_ratio": round(est_ratio, 2)}
         options, answer = place_answer(correct, distractors, index, rng)
-        intro = _pick(rng, FORCED_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views), car=car_name)
+        intro = _pick(rng, FORCED_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views), car=car_name,
+                                                                   car_short=_short(car_name))
         question = f"{intro} {_pick(rng, FORCED_TEMPLATES[family]).format(**wording)}"
         regions: list[Region] = []
         for k, view in enumerate(views):
@@ -924,15 +926,15 @@ class ForcedPerspective(SpatialTask):
             ("This is a forced-perspective question: near things look big. I use {car} as a yardstick in each "
             "photo, scaling by the distances, to recover true heights."),
         ]).format(car=car)
-        lines = []
+        cars = ", ".join(f"[r{2 * k}]" for k in range(len(images)))
+        lines = [f"{cars} are the same {_short(car)}, {ref['height_m']:g} m tall: it sets the scale of each photo."]
         for k, im in enumerate(images):
             rc, ro = f"r{2 * k}", f"r{2 * k + 1}"
             lines.append(
                 f"Image {k + 1}: {im['object']} [{ro}] is {im['apparent_height_px']} px tall at about "
                 f"{im['object_depth_m']:.1f} m, the car [{rc}] {im['car_height_px']} px at about {im['car_depth_m']:.1f} m, "
                 f"so the object is about {ref['height_m']:g} m × {im['apparent_height_px']}/{im['car_height_px']} × "
-                f"{im['object_depth_m']:.1f}/{im['car_depth_m']:.1f} ≈ {im['estimated_height_m']:.2f} m tall "
-                f"(the car regions [{rc}] are all the same {_short(car)}).")
+                f"{im['object_depth_m']:.1f}/{im['car_depth_m']:.1f} ≈ {im['estimated_height_m']:.2f} m tall.")
         if ans["family"] == "tallest":
             k = ans["answer_image"] - 1
             lines.append(f"The largest estimate belongs to {images[k]['object']}, although it does not look the "
