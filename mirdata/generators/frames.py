@@ -183,9 +183,9 @@ def _open_reader(path: str, num_threads: int = 1):
         raise _Unusable(f"not a readable video ({_first_line(e)})") from None
 
 
-def _check(path: str, reader=None) -> VideoInfo:
+def _check(path: str) -> VideoInfo:
     """Open `path`, and decode its first and last frames; raises _Unusable."""
-    reader = reader if reader is not None else _open_reader(path)
+    reader = _open_reader(path)
     count = len(reader)
     return _info(path, reader, count, count)
 
@@ -286,18 +286,16 @@ def _first_line(error: BaseException) -> str:
 class FrameSampler:
     """Frames of one video by index, by time, evenly spaced or at random, decoded in one batch per request.
 
-    `info` is the video's checked VideoInfo (from `probe_videos`); without it the file is probed in a child
-    first, unless `trusted` (a file this package wrote itself), when it is checked in this process.
+    `info` is what the video is known to hold: from `probe_videos`, or from the writer of a file this package
+    made itself; without it the file is probed in a child process first.
     """
 
-    def __init__(self, path: str | os.PathLike[str], info: VideoInfo | None = None, *, trusted: bool = False,
-                 num_threads: int = 1, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, path: str | os.PathLike[str], info: VideoInfo | None = None, *, num_threads: int = 1,
+                 timeout: float = DEFAULT_TIMEOUT):
         self.path = Path(path)
-        if info is None and not trusted:
-            info = probe_video(self.path, timeout)
+        self.info = info if info is not None else probe_video(self.path, timeout)
         try:
             self._reader = _open_reader(str(self.path), num_threads)
-            self.info = info if info is not None else _check(str(self.path), self._reader)
         except _Unusable as e:
             raise MirdataError(f"{self.path}: {e}") from None
         self._times = np.asarray(self.info.timestamps, dtype=np.float64)
@@ -390,5 +388,7 @@ class FrameSampler:
         reader.seek(0)
         for start in range(0, self.frame_count, batch_size):
             stop = min(start + batch_size, self.frame_count)
-            images = np.stack([reader.next().asnumpy() for _ in range(start, stop)])
+            images = np.empty((stop - start, self.info.height, self.info.width, 3), dtype=np.uint8)
+            for k in range(stop - start):
+                images[k] = reader.next().asnumpy()
             yield Frames(images=images, indices=list(range(start, stop)), times=self._times[start:stop].tolist())

@@ -30,7 +30,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mirdata.generators.frames import FrameSampler
+from mirdata.generators.frames import FrameSampler, VideoInfo
 
 MAX_VIDEO_WIDTH = 320
 
@@ -94,10 +94,14 @@ def frame_count(scene: Scene) -> int:
 def open_clip(scene: Scene) -> Iterator[FrameSampler]:
     """Render `scene` to a temporary H.264 file and sample it; the file is gone when the block ends."""
     video = video_size(scene.size)
+    count = frame_count(scene)
     with tempfile.TemporaryDirectory(prefix="mirdata-clip-") as tmp:
-        path = write_video(Path(tmp) / "clip.mp4",
-                           (scene.render(k / scene.fps, video) for k in range(frame_count(scene))), scene.fps)
-        with FrameSampler(path, trusted=True) as sampler:
+        path = write_video(Path(tmp) / "clip.mp4", (scene.render(k / scene.fps, video) for k in range(count)),
+                           scene.fps)
+        # What the file holds is known from writing it: no probe needed.
+        info = VideoInfo(path=str(path), frames=count, width=video[0], height=video[1], fps=float(scene.fps),
+                         timestamps=tuple(round(k / scene.fps, 6) for k in range(count)), reported_frames=count)
+        with FrameSampler(path, info) as sampler:
             yield sampler
 
 
