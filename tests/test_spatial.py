@@ -224,8 +224,10 @@ def test_cli_builds_spatial_and_names_a_bad_renderer(tmp_path: Path):
                              "--image-size", "128x96", "--views", "2"])
     assert ok.exit_code == 0, ok.output
     assert len((out / "records.jsonl").read_text().splitlines()) == 4
-    first = json.loads((out / "records.jsonl").read_text().splitlines()[0])
-    assert len(first["images"]) == 2
+    assert all(len(json.loads(line)["images"]) == 2 for line in (out / "records.jsonl").read_text().splitlines())
+    too_many = runner.invoke(app, ["build", "--task", "view_3d", "--num", "1", "--out", str(tmp_path / "many"),
+                                   "--views", "6"])
+    assert too_many.exit_code == 1 and "at most 5 views" in too_many.output
     bad = runner.invoke(app, ["build", "--category", "spatial", "--num", "1", "--out", str(tmp_path / "bad"),
                               "--renderer", "povray"])
     assert bad.exit_code == 1

@@ -431,6 +431,11 @@ class DepthRelationship(SpatialTask):
     name = "depth_relationship"
     default_views = 3
 
+    def __init__(self, options: BuildOptions):
+        super().__init__(options)
+        if self.views > 12:
+            raise MirdataError(f"depth_relationship takes at most 12 views (30 degrees apart), not {self.views}")
+
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         for _ in range(LAYOUT_TRIES):
             sample = self._try(index, rng)
@@ -443,7 +448,7 @@ class DepthRelationship(SpatialTask):
         if scene is None:
             return None
         base, elevation, distance = self.frame(scene, rng)
-        turns = np.sort(rng.choice(np.arange(0, 360, 30), size=self.views - 1, replace=False) + 30) % 360
+        turns = np.sort(rng.choice(np.arange(30, 360, 30), size=self.views - 1, replace=False))
         views = [self.shoot(scene, self.orbit(scene, base + t, elevation, distance)) for t in [0, *turns.tolist()]]
         family = _pick(rng, ["nearest", "farthest", "which_image", "order"])
         k = int(rng.integers(len(views)))
@@ -593,6 +598,12 @@ class View3D(SpatialTask):
     name = "view_3d"
     default_views = 4
 
+    def __init__(self, options: BuildOptions):
+        super().__init__(options)
+        if self.views > len(VIEWPOINTS) + 1:
+            raise MirdataError(f"view_3d takes at most {len(VIEWPOINTS) + 1} views (the front and "
+                               f"{len(VIEWPOINTS)} viewpoints), not {self.views}")
+
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         for _ in range(LAYOUT_TRIES):
             sample = self._try(index, rng)
@@ -620,14 +631,15 @@ class View3D(SpatialTask):
         reference = self.shoot(scene, self.orbit(scene, base, elevation, distance))
         if len(reference.left_to_right()) < 3:
             return None
-        family = "pick_image" if rng.uniform() < 0.6 else "name_view"
+        # Picking among candidates needs at least two of them beside the front view.
+        family = "pick_image" if self.views >= 3 and rng.uniform() < 0.6 else "name_view"
         asked = _pick(rng, list(VIEWPOINTS))
         if family == "pick_image":
             mirrored = mirror(scene)
             decoy = self.shoot(mirrored, camera(asked, mirrored))
             if len(decoy.left_to_right()) < 3 or tuple(decoy.left_to_right()) in orders:
                 return None
-            n_candidates = min(max(self.views - 1, 2), 4)
+            n_candidates = self.views - 1
             others = [vp for vp in VIEWPOINTS if vp != asked]
             pool = {"decoy": decoy, **{vp: every[vp] for vp in (others[i] for i in rng.permutation(3))}}
             keys = list(pool)[: n_candidates - 1]
@@ -641,7 +653,7 @@ class View3D(SpatialTask):
             answer_facts = {"family": family, "asked": asked, "answer_image": order.index(asked) + 2,
                             "candidates": ["mirror image of the scene " + asked if k == "decoy" else k for k in order]}
         else:
-            k_views = max(self.views, 2)
+            k_views = self.views
             shown = [asked] + [vp for vp in VIEWPOINTS if vp != asked][: k_views - 2]
             shown = [shown[i] for i in rng.permutation(len(shown))]
             views = [reference, *[every[vp] for vp in shown]]
