@@ -57,6 +57,9 @@ def export(
     out: Annotated[Path, typer.Option(help="Output file.")],
     stage: Annotated[Optional[int], typer.Option(min=0, max=5, help="Curriculum stage (swift, llamafactory).")]
     = None,
+    hard_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the hard records sampled for "
+                                                 "stages 1-5 (swift, llamafactory).")] = 0.4,
+    seed: Annotated[int, typer.Option(help="Seeds the hard sample and the order within a level.")] = 0,
 ) -> None:
     """Write DIR in another format: the original release's JSON, or a curriculum stage for ms-swift/LLaMA-Factory."""
     if format is ExportFormat.upstream:
@@ -69,7 +72,7 @@ def export(
         raise MirdataError(f"--format {format.value} needs --stage K (0-5)")
     from mirdata.curriculum.export import export_stage
 
-    command_line = export_stage(dir, format.value, stage, out)
+    command_line = export_stage(dir, format.value, stage, out, hard_fraction=hard_fraction, seed=seed)
     out_console.print(f"wrote stage {stage} → {out}")
     err_console.print("train in this order with:", style="bold")
     typer.echo(command_line)
