@@ -551,7 +551,7 @@ class WeightComparison(Task):
         shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
         colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
         items = {m: ScaleItem(m, shapes[m], colours[m]) for m in names}
-        style = {"backdrop": pick(rng, ["white", "white", "yellow"]), "metal": "grey",
+        style = {"backdrop": pick(rng, ["white", "cream", "sky"]), "metal": "grey",
                  "table": bool(rng.random() < 0.7)}
         images, regions, scales = [], RegionList(), []
         for k, (a, b) in enumerate(chosen):

@@ -31,6 +31,10 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (30, 30, 30),
 }
 
+# Pale backdrops for scale drawings: none can hide an object of any colour in COLOURS.
+BACKDROPS: dict[str, tuple[int, int, int]] = {
+    "white": (250, 250, 250), "cream": (250, 244, 226), "sky": (226, 238, 250)}
+
 # The shapes an object on a scale can have; scenes use the sprite kinds in SPRITES.
 SCALE_SHAPES = ("cube", "ball", "cylinder", "sack")
 
@@ -303,11 +307,11 @@ def draw_balance_scale(size: tuple[int, int], left: ScaleItem, right: ScaleItem,
                        style: dict[str, object] | None = None) -> ScaleDrawing:
     """An equal-arm balance with `left` and `right` on its pans, the beam rotated by `angle` degrees.
 
-    `style` may set "backdrop" and "metal" colour names and "table" (a bool) for variety between images.
+    `style` may set "backdrop" (a name in BACKDROPS), "metal" (a name in COLOURS) and "table" (a bool).
     """
     style = style or {}
     w, h = size
-    image = Image.new("RGB", size, COLOURS.get(str(style.get("backdrop", "white")), COLOURS["white"]))
+    image = Image.new("RGB", size, BACKDROPS[str(style.get("backdrop", "white"))])
     d = ImageDraw.Draw(image)
     metal = COLOURS.get(str(style.get("metal", "grey")), COLOURS["grey"])
     s = min(w / 448, h / 336)
