@@ -173,6 +173,9 @@ def test_weight_answers_by_brute_force(dataset: Path) -> None:
         # Read each scale as a viewer would: the side that is down is heavier.
         seen = [(s["left"], s["right"]) if s["angle"] > 0 else (s["right"], s["left"]) for s in f["scales"]]
         assert all(weights[heavy] > weights[light] for heavy, light in seen)  # tilted by the true weights
+        for s in f["scales"]:  # and the heavier object's region really sits lower in its image
+            left, right = (r["regions"][int(rid[1:])]["box"] for rid in s["regions"])
+            assert (left[3] > right[3]) == (s["heavier"] == s["left"])
         fits = [o for o in itertools.permutations(names)
                 if all(o.index(heavy) < o.index(light) for heavy, light in seen)]
         if f["kind"] == "order":
