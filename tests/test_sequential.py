@@ -73,6 +73,33 @@ def test_same_seed_same_bytes_and_letters_spread(procedural: Path, tmp_path: Pat
     assert len(variants) == 13  # so the answer checks below see every variant
 
 
+def numbers_in(value: object) -> set[float]:
+    if isinstance(value, dict):
+        return set().union(*(numbers_in(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(numbers_in(v) for v in value)) if value else set()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {round(float(value), 6), round(abs(float(value)), 6)}
+    if isinstance(value, str):
+        return {round(float(n), 6) for n in re.findall(r"\d+(?:\.\d+)?", value)}
+    return set()
+
+
+def assert_numbers_are_facts(r: dict) -> None:
+    """Every number the five stages state is in the facts (or a region box), or a small count or ordinal."""
+    known = numbers_in(r["meta"]["facts"]) | numbers_in([reg["box"] for reg in r["regions"]])
+    text = " ".join([r["summary"], *r["caption"], r["text2region"], r["region2region"], r["conclusion"]])
+    text = re.sub(r"\[r\d+\]", "", text)  # region ids are names, not numbers
+    for n in re.findall(r"\d+(?:\.\d+)?", text):
+        value = round(float(n), 6)
+        assert value in known or (value.is_integer() and value <= 12), (r["id"], n, text)
+
+
+def test_every_number_in_the_reasoning_is_a_fact(procedural: Path) -> None:
+    for r in records(procedural):
+        assert_numbers_are_facts(r)
+
+
 def test_speed_answers_follow_from_positions(procedural: Path) -> None:
     for r in by_task(procedural, "speed_comparison"):
         f = r["meta"]["facts"]
@@ -205,9 +232,10 @@ def test_real_videos_with_a_corrupt_file(video_folder: Path, tmp_path: Path) -> 
     info = json.loads((out / "build.json").read_text())
     skipped = info["builds"][-1]["skipped_sources"]
     assert [s["file"] for s in skipped] == [str(video_folder / "clips" / "broken.mp4")]
-    assert skipped[0]["reason"].startswith("not a readable video")
+    assert skipped[0]["reason"] == "not a readable video (no video stream that ffmpeg can open)"
     videos = set()
     for r in records(out):
+        assert_numbers_are_facts(r)
         f = r["meta"]["facts"]
         assert f["source"] == "video"
         videos.add(f["video"])
@@ -244,6 +272,7 @@ def test_steps_csv_builds_cooking_process_from_annotated_video(tmp_path: Path) -
     texts = ["people enter from the left", "a couple crosses the square", "two walkers pass each other",
              "the square empties"]
     for r in records(out):
+        assert_numbers_are_facts(r)
         f = r["meta"]["facts"]
         assert f["source"] == "annotated video"
         for m in f["images"]:

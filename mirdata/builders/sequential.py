@@ -62,7 +62,8 @@ def _box_text(box: list[int] | tuple[int, ...]) -> str:
 
 
 def _seconds(t: float) -> str:
-    return f"{t:.1f} s"
+    """A time as the facts hold it: '1.2 s', '0.0 s', '23.13 s'."""
+    return f"{t:.1f} s" if round(t, 1) == t else f"{t:g} s"
 
 
 def _where(x: float, y: float, size: tuple[int, int]) -> str:
@@ -319,9 +320,10 @@ class SpeedComparison(SequentialTask):
                 return None  # a shape seen in fewer than two frames has no measurable speed
             a, b = seen[0], seen[-1]
             dist = math.dist(a["world"], b["world"])
-            objects.append({"name": thing.name, "speed_px_s": round(dist / (b["time_s"] - a["time_s"]), 1),
-                            "track": track, "measured_from": [a["image"], b["image"]],
-                            "distance_px": round(dist, 1)})
+            elapsed = round(b["time_s"] - a["time_s"], 1)
+            objects.append({"name": thing.name, "speed_px_s": round(dist / elapsed, 1), "track": track,
+                            "measured_from": [a["image"], b["image"]], "distance_px": round(dist, 1),
+                            "elapsed_s": elapsed})
         ranked = sorted(objects, key=lambda o: -o["speed_px_s"])
         for faster, slower in zip(ranked, ranked[1:]):
             if faster["speed_px_s"] < MIN_SPEED_RATIO * slower["speed_px_s"] * 0.97:
@@ -338,7 +340,8 @@ class SpeedComparison(SequentialTask):
             "ranking": names, "occluders": [{"label": o.label, "x": [round(o.box[0], 1), round(o.box[2], 1)]}
                                             for o in occluders],
             "camera": {"pans": pans, "velocity_px_s": round(cam_v, 1),
-                       "offsets_x": [round(scene.camera_at(t)[0], 1) for t in times]},
+                       "offsets_x": [round(scene.camera_at(t)[0], 1) for t in times],
+                       "shift_px": round(scene.camera_at(times[-1])[0] - scene.camera_at(times[0])[0], 1)},
         }
         fmt: dict[str, str] = {}
         if variant == "fastest":
@@ -408,8 +411,7 @@ class SpeedComparison(SequentialTask):
             t2r.append(f"'the {o['name']}' → " + "; ".join(cites))
         r2r = []
         if cam["pans"]:
-            offs = cam["offsets_x"]
-            shift = round(offs[-1] - offs[0], 1)
+            shift = cam["shift_px"]
             way = "right" if shift > 0 else "left"
             r2r.append(f"The backdrop slides {abs(shift):g} px to the {'left' if shift > 0 else 'right'} between "
                        f"image 1 and image {len(times)}, so the camera pans {way} at {abs(cam['velocity_px_s']):g} px/s; "
@@ -423,7 +425,7 @@ class SpeedComparison(SequentialTask):
             else:
                 move = f"from ({a['center'][0]:g}, {a['center'][1]:g}) to ({b['center'][0]:g}, {b['center'][1]:g})"
             r2r.append(f"[{ra}] → [{rb}]: the {o['name']} moves {move}, {o['distance_px']:g} px in "
-                       f"{_seconds(b['time_s'] - a['time_s'])}, about {o['speed_px_s']:g} px/s.")
+                       f"{_seconds(o['elapsed_s'])}, about {o['speed_px_s']:g} px/s.")
         ranked = f["ranking"]
         speed_of = {o["name"]: o["speed_px_s"] for o in objects}
         r2r.append("From fastest to slowest: " + " > ".join(f"{n} ({speed_of[n]:g} px/s)" for n in ranked) + ".")
@@ -662,15 +664,17 @@ class CookingProcess(SequentialTask):
         shown = self._shuffle(rng, len(chosen)) if variant != "between" else [0, 1]
         regions = _Regions(self.size)
         images_meta = []
-        with open_clip(scene) as sampler:
-            frames = sampler.read(sampler.at_times([times[i] for i in shown]))
         for j, k in enumerate(shown):
             step = scene.steps[chosen[k]]
             box = scene.focus_box(step, times[k])
             label = self._focus_label(step)
+            rid = regions.add(j, box, label)
+            if rid is None:
+                return None  # what the step acts on is not in view: nothing to ground the answer on
             images_meta.append({"image": j, "step": chosen[k], "step_text": step.text, "time_s": times[k],
-                                "focus": label, "box": [int(round(v)) for v in box],
-                                "region": regions.add(j, box, label)})
+                                "focus": label, "box": regions.items[-1].box, "region": rid})
+        with open_clip(scene) as sampler:
+            frames = sampler.read(sampler.at_times([times[i] for i in shown]))
         images = [to_image(f, self.size) for f in frames.images]
         steps = [{"index": k, "action": s.action, "thing": s.thing, "text": s.text, "start_s": s.start,
                   "end_s": s.end} for k, s in enumerate(scene.steps)]

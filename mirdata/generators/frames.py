@@ -180,6 +180,8 @@ def _open_reader(path: str, num_threads: int = 1):
     try:
         return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
     except (RuntimeError, decord.DECORDError) as e:
+        if str(e).startswith("Error reading"):  # decord's words for "ffmpeg found no video stream in it"
+            raise _Unusable("not a readable video (no video stream that ffmpeg can open)") from None
         raise _Unusable(f"not a readable video ({_first_line(e)})") from None
 
 
