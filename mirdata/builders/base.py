@@ -9,6 +9,7 @@ is then a map over indices that a process pool runs; a resumed build skips the i
 from __future__ import annotations
 
 import importlib
+import os
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -217,9 +218,13 @@ _worker_tasks: dict[str, Task] = {}
 _worker_options: BuildOptions | None = None
 
 
-def _worker_init(options: BuildOptions) -> None:
+def _worker_init(options: BuildOptions, threads: int | None = None) -> None:
     global _worker_options
     _worker_options = options
+    if threads is not None:
+        # Before any torch/OpenCV import in this process: W workers each using every core thrash.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, str(threads))
 
 
 def _worker_task(name: str) -> Task:
@@ -274,7 +279,8 @@ def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = Tru
                 _close_worker_tasks()
         else:
             with ProcessPoolExecutor(options.workers, mp_context=get_context("spawn"),
-                                     initializer=_worker_init, initargs=(options,)) as pool:
+                                     initializer=_worker_init,
+                                     initargs=(options, max(1, (os.cpu_count() or 1) // options.workers))) as pool:
                 futures = [pool.submit(_worker_build, name, index) for name, index in todo]
                 for fut in as_completed(futures):
                     collect(*fut.result())
