@@ -32,6 +32,7 @@ from mirdata.generators.scene import (
     Scene,
     SceneObject,
     orbit_camera,
+    sample_backdrop,
     sample_identities,
     sample_layout,
     sample_light,
@@ -133,6 +134,7 @@ class SpatialTask(Task):
         scene = sample_layout(rng, kinds, area=2.2 + 0.55 * n)
         if scene is not None:
             scene.light = sample_light(rng)
+            scene.ground, scene.sky_colour = sample_backdrop(rng)
         return scene
 
     def orbit(self, scene: Scene, azimuth: float, elevation: float, distance: float) -> Camera:
@@ -178,7 +180,7 @@ class SpatialTask(Task):
         return " ".join(lines)
 
     @staticmethod
-    def caption_of(view_facts: dict[str, Any], objects: dict[str, dict[str, Any]], where: str,
+    def caption_of(view_facts: dict[str, Any], objects: dict[str, dict[str, Any]], where: str, ground: str,
                    rng: np.random.Generator) -> str:
         visible = [(o["mask_centroid_x"], objects[k]["name"], o["median_depth_m"])
                    for k, o in view_facts["objects"].items() if o["visible"]]
@@ -186,7 +188,7 @@ class SpatialTask(Task):
         names = [n for _, n, _ in visible]
         nearest = min(visible, key=lambda t: t[2])
         opener = _pick(rng, ["A view {where}", "The scene seen {where}", "A photo taken {where}"]).format(where=where)
-        return (f"{opener}: from left to right, {_listing(names)} stand on a grey floor; "
+        return (f"{opener}: from left to right, {_listing(names)} stand on {ground} ground; "
                 f"{nearest[1]} is nearest to the camera ({nearest[2]:.1f} m).")
 
 
@@ -358,7 +360,7 @@ class LocationRelationship(SpatialTask):
         f = record.meta["facts"]
         objects = {str(o["id"]): o for o in f["scene"]["objects"]}
         ans, q = f["answer"], f["query_view"]["objects"]
-        captions = [self.caption_of(v, objects, place, rng) for v, place in zip(f["views"], f["view_places"])]
+        captions = [self.caption_of(v, objects, place, f["scene"]["ground"], rng) for v, place in zip(f["views"], f["view_places"])]
         ids = [ans["a"], ans["b"]] if ans["family"] == "pair" else ans["candidates"]
         names = {_short(objects[str(i)]["name"]): objects[str(i)]["name"] for i in ids}
         turn = f["query_move_deg"]
@@ -526,7 +528,7 @@ class DepthRelationship(SpatialTask):
         places = ["from the first spot" if t == 0 else f"after walking {t} degrees to the right around the objects"
                   if t <= 180 else f"after walking {360 - t} degrees to the left around the objects"
                   for t in f["view_turns_deg"]]
-        captions = [self.caption_of(v, objects, p, rng) for v, p in zip(f["views"], places)]
+        captions = [self.caption_of(v, objects, p, f["scene"]["ground"], rng) for v, p in zip(f["views"], places)]
         nm = lambda i: objects[str(i)]["name"]
         if ans["family"] == "which_image":
             ids = [ans["object"]]
@@ -679,7 +681,7 @@ class View3D(SpatialTask):
         ans = f["answer"]
         asked = ans["asked"]
         places = ["from the front"] + ["from an unstated viewpoint"] * (len(f["views"]) - 1)
-        captions = [self.caption_of(v, objects, where, rng) for v, where in zip(f["views"], places)]
+        captions = [self.caption_of(v, objects, where, f["scene"]["ground"], rng) for v, where in zip(f["views"], places)]
         orders = []
         for k, v in enumerate(f["views"]):
             ids = sorted((i for i, o in v["objects"].items() if o["visible"]), key=lambda i: v["objects"][i]["mask_centroid_x"])
@@ -729,7 +731,7 @@ def mirror(scene: Scene) -> Scene:
     cx = float(scene.centre()[0])
     objs = [SceneObject(o.id, o.kind, o.colour, o.material, o.size, (round(2 * cx - o.position[0], 3), o.position[1]),
                         round(math.pi - o.yaw, 4)) for o in scene.objects]
-    return Scene(objs, scene.light, scene.ground_colour, scene.sky_colour)
+    return Scene(objs, scene.light, scene.ground, scene.sky_colour)
 
 
 # -- forced_perspective --------------------------------------------------------------------------------
@@ -803,9 +805,9 @@ class ForcedPerspective(SpatialTask):
             looks[k] = seen * car_looks[k]
         views, scenes = [], []
         pitch = math.radians(float(rng.uniform(3, 7)))
-        light = sample_light(rng)
+        setting = Scene([], sample_light(rng), *sample_backdrop(rng))  # light, ground and sky of every photo
         for k in range(n):
-            shot = self._shoot(rng, car_colour, car_size, identities[k], heights[k], pitch, light,
+            shot = self._shoot(rng, car_colour, car_size, identities[k], heights[k], pitch, setting,
                                float(looks[k]), float(car_looks[k]))
             if shot is None:
                 return None
@@ -867,7 +869,7 @@ class ForcedPerspective(SpatialTask):
         return Sample(question, options, answer, [v.image() for v in views], regions, facts, self.generator_name())
 
     def _shoot(self, rng: np.random.Generator, car_colour: str, car_size: tuple[float, float, float],
-               identity: tuple[str, str], size: tuple[float, float, float], pitch: float, light, look: float,
+               identity: tuple[str, str], size: tuple[float, float, float], pitch: float, setting: Scene, look: float,
                car_look: float) -> tuple[Scene, View] | None:
         """One eye-level photo: the car on one side, the object on the other, each fully in frame; `look` and
         `car_look` are the planned apparent heights as shares of the image height (jittered per try)."""
@@ -914,7 +916,7 @@ class ForcedPerspective(SpatialTask):
             predicted = [projected_box(o, camera) for o in (car, obj)]  # size boxes: cheap, a little generous
             if not all(_inside(b, w, h) for b in predicted) or _boxes_overlap(*predicted):
                 continue
-            scene = Scene([car, obj], light)
+            scene = Scene([car, obj], setting.light, setting.ground, setting.sky_colour)
             view = self.shoot(scene, camera)
             if all(view.visible(i) and _inside(view.box(i), w, h) for i in (1, 2)) and not _boxes_overlap(
                     view.box(1), view.box(2)):
@@ -929,9 +931,9 @@ class ForcedPerspective(SpatialTask):
         for k, im in enumerate(images):
             closer = "closer than" if im["object_depth_m"] < im["car_depth_m"] else "farther away than"
             captions.append(_pick(rng, [
-                "An eye-level photo of {o} standing {c} {car} on a flat grey floor.",
-                "{O} and {car} on an open floor, seen from standing height; {o} is {c} the car.",
-            ]).format(o=im["object"], O=im["object"].capitalize(), c=closer, car=car))
+                "An eye-level photo of {o} standing {c} {car} on flat {g} ground.",
+                "{O} and {car} on open {g} ground, seen from standing height; {o} is {c} the car.",
+            ]).format(o=im["object"], O=im["object"].capitalize(), c=closer, car=car, g=im["scene"]["ground"]))
         summary = _pick(rng, [
             ("Apparent size depends on distance, so pixel heights cannot be compared directly. The same car is in "
             "every photo: I measure each object against the car and correct for how much farther or nearer it is."),

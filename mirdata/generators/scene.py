@@ -39,6 +39,13 @@ PART_COLOURS: dict[str, tuple[int, int, int]] = {
     "trousers": (45, 50, 70), "roof": (70, 44, 40),
 }
 
+# Ground surfaces (sRGB), light enough that every object colour stands out from them.
+GROUNDS: dict[str, tuple[int, int, int]] = {
+    "grey concrete": (150, 150, 146), "sandy": (178, 162, 128), "pale green": (132, 150, 112),
+    "slate blue": (132, 140, 154), "light stone": (182, 178, 170),
+}
+SKIES: list[tuple[int, int, int]] = [(196, 210, 226), (214, 222, 232), (188, 204, 228), (226, 214, 200)]
+
 # Size ranges in metres: (width, depth, height) low and high; primitives keep width == depth.
 SIZE_RANGES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "cube": ((0.7, 0.7, 0.7), (1.6, 1.6, 1.6)),
@@ -272,8 +279,12 @@ class Light:
 class Scene:
     objects: list[SceneObject]
     light: Light = field(default_factory=Light)
-    ground_colour: tuple[int, int, int] = (150, 150, 146)
+    ground: str = "grey concrete"  # a key of GROUNDS
     sky_colour: tuple[int, int, int] = (196, 210, 226)
+
+    @property
+    def ground_colour(self) -> tuple[int, int, int]:
+        return GROUNDS[self.ground]
 
     def by_id(self, object_id: int) -> SceneObject:
         return next(o for o in self.objects if o.id == object_id)
@@ -288,13 +299,14 @@ class Scene:
         return max(math.dist(c, o.position) + o.footprint_radius for o in self.objects)
 
     def to_facts(self) -> dict[str, Any]:
-        return {"objects": [o.to_facts() for o in self.objects], "light_direction": list(self.light.direction)}
+        return {"objects": [o.to_facts() for o in self.objects], "light_direction": list(self.light.direction),
+                "ground": self.ground, "sky_colour": list(self.sky_colour)}
 
     @classmethod
     def from_facts(cls, facts: dict[str, Any]) -> Scene:
         """The scene a record's facts describe (the facts hold every number the renderers use)."""
         return cls([SceneObject.from_facts(o) for o in facts["objects"]],
-                   Light(direction=tuple(facts["light_direction"])))
+                   Light(direction=tuple(facts["light_direction"])), facts["ground"], tuple(facts["sky_colour"]))
 
 
 @dataclass(frozen=True)
@@ -419,6 +431,12 @@ def sample_layout(rng: np.random.Generator, kinds: list[str], area: float = 5.0,
 def overlaps(a: SceneObject, b: SceneObject, gap: float = 0.0) -> bool:
     """Whether two footprints (their bounding circles) come closer than `gap`."""
     return math.dist(a.position, b.position) < a.footprint_radius + b.footprint_radius + gap
+
+
+def sample_backdrop(rng: np.random.Generator) -> tuple[str, tuple[int, int, int]]:
+    """A ground surface and a sky tint."""
+    names = list(GROUNDS)
+    return names[int(rng.integers(len(names)))], SKIES[int(rng.integers(len(SKIES)))]
 
 
 def sample_light(rng: np.random.Generator) -> Light:
