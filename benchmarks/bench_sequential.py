@@ -42,7 +42,8 @@ def best_of_each(fns: list, repeat: int) -> list[float]:
 
 
 def make_clip(path: Path, seconds: int = 60) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={seconds}",
+    source = f"testsrc2=size=640x360:rate=30:duration={seconds}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source,
                     "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p", str(path)], check=True)
 
 
@@ -77,9 +78,11 @@ def main() -> None:
         for path in files:
             info = probe_video(path)
             n = info.frames
-            t_ffmpeg, t_sampler = best_of_each([lambda: ffmpeg_decode(path, args.threads),
-                                                lambda: sampler_decode(path, info, args.threads)], args.repeat)
-            print(f"   {path.name:12s} {n} frames: sampler {n / t_sampler:7.1f} frames/s, ffmpeg CLI {n / t_ffmpeg:7.1f} "
+            t_ffmpeg, t_sampler = best_of_each([lambda p=path: ffmpeg_decode(p, args.threads),
+                                                lambda p=path, i=info: sampler_decode(p, i, args.threads)],
+                                               args.repeat)
+            print(f"   {path.name:12s} {n} frames: sampler {n / t_sampler:7.1f} frames/s, "
+                  f"ffmpeg CLI {n / t_ffmpeg:7.1f} "
                   f"frames/s -> {t_ffmpeg / t_sampler:.2f}x ffmpeg (goal >= 0.70x)")
 
         print("2. 8 evenly spaced frames of the 60 s clip vs a full decode (same sampler, same threads)")
@@ -91,7 +94,8 @@ def main() -> None:
                 sampler.read_evenly(8)
 
         t_sample, t_full = best_of_each([sample8, lambda: sampler_decode(clip, info, args.threads)], args.repeat)
-        print(f"   sample 8: {t_sample * 1000:.0f} ms, full decode: {t_full * 1000:.0f} ms -> {t_sample / t_full:.1%} of a "
+        print(f"   sample 8: {t_sample * 1000:.0f} ms, full decode: {t_full * 1000:.0f} ms -> "
+              f"{t_sample / t_full:.1%} of a "
               f"full decode (goal <= 25%); the one-off hang-guard probe of the file: {t_probe * 1000:.0f} ms")
 
         print(f"3. sequential records/s, {args.records} per task, default options (448x336 jpg)")
@@ -100,7 +104,8 @@ def main() -> None:
             options = BuildOptions(out=Path(tmp) / f"mir{workers}", num=args.records, workers=workers, seed=0)
             run = run_build(options, resolve_tasks("sequential", None), show_progress=False)
             rates[workers] = run["built"] / run["seconds"]
-            print(f"   {workers} worker(s): {run['built']} records in {run['seconds']:.1f} s -> {rates[workers]:.2f} records/s")
+            print(f"   {workers} worker(s): {run['built']} records in {run['seconds']:.1f} s -> "
+                  f"{rates[workers]:.2f} records/s")
         print(f"   2 workers vs 1: {rates[2] / rates[1]:.2f}x")
 
 

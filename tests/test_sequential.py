@@ -4,6 +4,7 @@ from the procedural default and from real videos (Debian's opencv-doc), with a c
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -115,9 +116,10 @@ def test_speed_answers_follow_from_positions(procedural: Path) -> None:
         if f["variant"] == "ratio":
             fast, slow = f["ratio_pair"]
             want = f"about {float(answer_text(r).split()[1]):g} times as fast"
-            assert abs(speeds[fast] / speeds[slow] - float(answer_text(r).split()[1])) < 0.2 * speeds[fast] / speeds[slow]
+            ratio = speeds[fast] / speeds[slow]
+            assert abs(ratio - float(answer_text(r).split()[1])) < 0.2 * ratio
         assert answer_text(r) == want, r["id"]
-        for a, b in zip(ranking, ranking[1:]):
+        for a, b in itertools.pairwise(ranking):
             assert speeds[a] > 1.25 * speeds[b]
 
 
@@ -276,7 +278,7 @@ def test_steps_csv_builds_cooking_process_from_annotated_video(tmp_path: Path) -
         f = r["meta"]["facts"]
         assert f["source"] == "annotated video"
         for m in f["images"]:
-            start, end = [(s["start_s"], s["end_s"]) for s in f["steps"] if s["text"] == m["step_text"]][0]
+            start, end = next((s["start_s"], s["end_s"]) for s in f["steps"] if s["text"] == m["step_text"])
             assert start <= m["time_s"] <= end
         order = [m["image"] + 1 for m in sorted(f["images"], key=lambda m: texts.index(m["step_text"]))]
         if f["variant"] == "order":

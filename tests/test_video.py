@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from mirdata.generators.video import (
-    COLORS, RECIPES, MotionScene, Occluder, ProcessScene, Thing, Trajectory, open_clip, to_image, video_size,
+    COLORS,
+    RECIPES,
+    MotionScene,
+    Occluder,
+    ProcessScene,
+    Thing,
+    Trajectory,
+    open_clip,
+    to_image,
+    video_size,
     write_video,
 )
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,8 +36,16 @@ from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, place_a
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
 from mirdata.generators.video import (
-    INGREDIENTS, LIQUIDS, RECIPES, STEP_TEXT, MotionScene, Occluder, ProcessScene, Thing, Trajectory, open_clip,
-    random_looks, to_image,
+    RECIPES,
+    STEP_TEXT,
+    MotionScene,
+    Occluder,
+    ProcessScene,
+    Thing,
+    Trajectory,
+    open_clip,
+    random_looks,
+    to_image,
 )
 from mirdata.schema.record import Record, Region
 
@@ -253,10 +260,10 @@ SPEED_QUESTIONS = {
               "The {fast} and the {slow} both move. Roughly how many times the {slow}'s speed is the {fast}'s speed?"],
 }
 SPEED_SUMMARIES = [
-    "The task is to compare how fast the shapes move. I find every shape in each frame, take the distance it "
-    "covers between its first and last visible frame, and divide by the time between those frames{pan}.",
-    "To compare speeds I track each shape across the {k} frames ({times}), measure its displacement and divide "
-    "by the elapsed time{pan}.",
+    ("The task is to compare how fast the shapes move. I find every shape in each frame, take the distance it "
+     "covers between its first and last visible frame, and divide by the time between those frames{pan}."),
+    ("To compare speeds I track each shape across the {k} frames ({times}), measure its displacement and divide "
+     "by the elapsed time{pan}."),
 ]
 RATIOS = [1.5, 2.0, 3.0, 4.0]
 MIN_SPEED_RATIO = 1.3
@@ -325,7 +332,7 @@ class SpeedComparison(SequentialTask):
                             "measured_from": [a["image"], b["image"]], "distance_px": round(dist, 1),
                             "elapsed_s": elapsed})
         ranked = sorted(objects, key=lambda o: -o["speed_px_s"])
-        for faster, slower in zip(ranked, ranked[1:]):
+        for faster, slower in itertools.pairwise(ranked):
             if faster["speed_px_s"] < MIN_SPEED_RATIO * slower["speed_px_s"] * 0.97:
                 return None
 
@@ -414,7 +421,8 @@ class SpeedComparison(SequentialTask):
             shift = cam["shift_px"]
             way = "right" if shift > 0 else "left"
             r2r.append(f"The backdrop slides {abs(shift):g} px to the {'left' if shift > 0 else 'right'} between "
-                       f"image 1 and image {len(times)}, so the camera pans {way} at {abs(cam['velocity_px_s']):g} px/s; "
+                       f"image 1 and image {len(times)}, so the camera pans {way} at "
+                       f"{abs(cam['velocity_px_s']):g} px/s; "
                        "positions in the scene are frame positions plus the camera's offset.")
         for o in objects:
             a, b = (o["track"][k] for k in o["measured_from"])
@@ -454,18 +462,18 @@ MOTION_INTROS = [
 ]
 MOTION_FRAME_LINES = ["Frame {n} ({t}): <image>", "At {t}: <image>", "Image {n}, taken at {t}: <image>"]
 MOTION_QUESTIONS = {
-    "which_moved": ["Which shape moved between the two frames?", "One shape changed position between the frames. "
-                    "Which one?"],
+    "which_moved": ["Which shape moved between the two frames?",
+                    "One shape changed position between the frames. Which one?"],
     "direction": ["In which direction did the {mover} move between the two frames?",
                   "Between the first and the second frame, which way did the {mover} go?"],
     "which_interval": ["Between which two consecutive frames does a shape move?",
                        "All shapes stay put except during one interval. When does something move?"],
 }
 MOTION_SUMMARIES = [
-    "The question is about what changed between frames. I locate every shape in each frame and compare its "
-    "position from frame to frame; a shape whose box stays the same did not move.",
-    "Since the camera is still, any change of a shape's position between frames is motion. I compare each "
-    "shape's box across the {k} frames.",
+    ("The question is about what changed between frames. I locate every shape in each frame and compare its "
+     "position from frame to frame; a shape whose box stays the same did not move."),
+    ("Since the camera is still, any change of a shape's position between frames is motion. I compare each "
+     "shape's box across the {k} frames."),
 ]
 MIN_MOVE = 0.18  # of the shorter image side
 
@@ -525,7 +533,8 @@ class MotionDetection(SequentialTask):
         facts: dict[str, Any] = {
             "source": "procedural", "variant": variant, "fps": FPS, "frame_indices": frames.indices, "times_s": times,
             "image_size": list(self.size), "objects": objects, "mover": mover_name, "direction": direction,
-            "shift_px": shift, "distance_px": round(dist, 1), "moving_interval": [moving_interval + 1, moving_interval + 2],
+            "shift_px": shift, "distance_px": round(dist, 1),
+            "moving_interval": [moving_interval + 1, moving_interval + 2],
             "motion_s": [round(t0, 1), round(t1, 1)],
         }
         fmt: dict[str, str] = {}
@@ -686,8 +695,8 @@ class CookingProcess(SequentialTask):
             pool = [STEP_TEXT[a].format(thing=t) for r in sorted(RECIPES) for a, t in RECIPES[r]]
             pool = [t for t in dict.fromkeys(pool) if t != middle.text and t not in others]
             distractors = [others[i] for i in rng.permutation(len(others))[:2]] + [_pick(rng, pool)]
-            return self._sample(index, rng, "procedural pair", variant, images, regions, facts, middle.text, distractors,
-                                {"recipe": recipe}, GENERATOR)
+            return self._sample(index, rng, "procedural pair", variant, images, regions, facts, middle.text,
+                                distractors, {"recipe": recipe}, GENERATOR)
         return self._ordering(index, rng, "procedural", variant, images, regions, facts, shown, {"recipe": recipe},
                               GENERATOR)
 
@@ -711,8 +720,8 @@ class CookingProcess(SequentialTask):
             t = round(frames.times[j], 2)
             images_meta.append({"image": j, "rank": kk, "time_s": t, "frame": frames.indices[j],
                                 "region": regions.add(j, (0, 0, *self.size), f"frame at {t:g} s")})
-        facts = {"source": "video", "video": Path(info.path).name, "fps": info.fps, "duration_s": round(info.duration, 2),
-                 "images": images_meta, "frame_indices": frames.indices}
+        facts = {"source": "video", "video": Path(info.path).name, "fps": info.fps,
+                 "duration_s": round(info.duration, 2), "images": images_meta, "frame_indices": frames.indices}
         variant = _pick(rng, ["order", "next"])
         return self._ordering(index, rng, "time", variant, images, regions, facts, shown, {}, REAL_GENERATOR)
 
@@ -737,7 +746,8 @@ class CookingProcess(SequentialTask):
                                 "time_s": round(frames.times[j], 2), "frame": frames.indices[j],
                                 "region": regions.add(j, (0, 0, *self.size), s.text)})
         facts = {"source": "annotated video", "video": Path(path).name, "images": images_meta,
-                 "steps": [{"index": i, "text": s.text, "start_s": s.start, "end_s": s.end} for i, s in enumerate(steps)],
+                 "steps": [{"index": i, "text": s.text, "start_s": s.start, "end_s": s.end}
+                           for i, s in enumerate(steps)],
                  "frame_indices": frames.indices}
         variant = _pick(rng, ["order", "next", "which_step"])
         if variant == "which_step":
@@ -833,7 +843,7 @@ class CookingProcess(SequentialTask):
         chain = " → ".join(f"[{m['region']}] ({_seconds(m['time_s'])})" for m in by_time)
         r2r.append(f"In time order: {chain}.")
         if source == "procedural":
-            for a, b in zip(by_time, by_time[1:]):
+            for a, b in itertools.pairwise(by_time):
                 new = [s["text"] for s in f["steps"][a["step"] + 1: b["step"] + 1]]
                 done = _listing([f"'{t}'" for t in new])
                 r2r.append(f"[{a['region']}] → [{b['region']}]: image {b['image'] + 1} keeps everything of image "
@@ -862,14 +872,15 @@ def _distinct_frames(images: np.ndarray, threshold: float = 2.0) -> bool:
 
 PUZZLE_INTROS = [
     "One picture was cut into {n} pieces ({rows} rows × {cols} columns) and the pieces were shuffled:",
-    "The following {n} images are the pieces of a single video frame cut into a {rows} × {cols} grid, in a "
-    "random order:",
+    ("The following {n} images are the pieces of a single video frame cut into a {rows} × {cols} grid, in a "
+     "random order:"),
 ]
 PUZZLE_IMAGE_LINES = ["Piece {n}: <image>", "Image {n}: <image>"]
 PUZZLE_QUESTIONS = {
-    "arrangement": ["Which arrangement restores the picture (rows listed from top to bottom, pieces from left to "
-                    "right)?", "How must the pieces be placed to rebuild the frame (top row first, each row from "
-                    "left to right)?"],
+    "arrangement": [
+        "Which arrangement restores the picture (rows listed from top to bottom, pieces from left to right)?",
+        "How must the pieces be placed to rebuild the frame (top row first, each row from left to right)?",
+    ],
     "corner": ["Which piece belongs in the {corner} corner?", "Which image is the {corner} corner of the picture?"],
     "neighbour": ["Which piece goes directly to the right of piece {ref}?",
                   "In the restored picture, which piece sits immediately right of piece {ref}?"],
@@ -1057,7 +1068,8 @@ class ImagePuzzle(SequentialTask):
                 pb = {p["name"]: p["region"] for p in f["images"][b - 1]["parts"]}
                 common = [name for name in pa if name in pb]
                 if common:
-                    shared = "; " + ", ".join(f"the {name} continues from [{pa[name]}] into [{pb[name]}]" for name in common)
+                    shared = "; " + ", ".join(f"the {name} continues from [{pa[name]}] into [{pb[name]}]"
+                                              for name in common)
             r2r.append(f"Piece {b} goes {rel} piece {a}: the pixels across that edge differ by "
                        f"{s['difference']:g} grey levels on average{shared}.")
         r2r.append("Restored grid: " + _arrangement_text(grid) + ".")

@@ -91,7 +91,8 @@ def probe_video(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT) 
     return result
 
 
-def probe_videos(paths: Sequence[str | os.PathLike[str]], timeout: float = DEFAULT_TIMEOUT) -> dict[str, VideoInfo | str]:
+def probe_videos(paths: Sequence[str | os.PathLike[str]],
+                 timeout: float = DEFAULT_TIMEOUT) -> dict[str, VideoInfo | str]:
     """Check many videos with one child process (restarted after a file hangs or crashes it).
 
     Returns, per path as given, its VideoInfo or the reason it cannot be used.
@@ -302,7 +303,7 @@ class FrameSampler:
             raise MirdataError(f"{self.path}: {e}") from None
         self._times = np.asarray(self.info.timestamps, dtype=np.float64)
 
-    def __enter__(self) -> "FrameSampler":
+    def __enter__(self) -> FrameSampler:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -178,16 +178,16 @@ class Trajectory:
     points: tuple[tuple[float, float], ...]
 
     @classmethod
-    def still(cls, point: tuple[float, float]) -> "Trajectory":
+    def still(cls, point: tuple[float, float]) -> Trajectory:
         return cls((0.0,), (tuple(point),))
 
     @classmethod
-    def line(cls, start: tuple[float, float], velocity: tuple[float, float], duration: float) -> "Trajectory":
+    def line(cls, start: tuple[float, float], velocity: tuple[float, float], duration: float) -> Trajectory:
         end = (start[0] + velocity[0] * duration, start[1] + velocity[1] * duration)
         return cls((0.0, duration), (tuple(start), end))
 
     @classmethod
-    def move(cls, start: tuple[float, float], end: tuple[float, float], t0: float, t1: float) -> "Trajectory":
+    def move(cls, start: tuple[float, float], end: tuple[float, float], t0: float, t1: float) -> Trajectory:
         """Still at `start` until t0, moving at constant speed to `end` by t1, still afterwards."""
         return cls((0.0, t0, t1), (tuple(start), tuple(start), tuple(end)))
 
@@ -327,7 +327,8 @@ def _draw_backdrop(world: tuple[int, int], size: tuple[int, int], video: tuple[i
             shade = int(rng.integers(90, 170))
             draw.rectangle(canvas.box((x, hy - h, x + w, hy)), fill=(shade, shade - 10, shade - 20))
         else:
-            draw.ellipse(canvas.box((x, hy - h, x + w, hy + 0.01 * size[1])), fill=(50, int(rng.integers(100, 140)), 60))
+            green = (50, int(rng.integers(100, 140)), 60)
+            draw.ellipse(canvas.box((x, hy - h, x + w, hy + 0.01 * size[1])), fill=green)
         x += w + rng.uniform(0.0, 0.05) * size[0]
     for _ in range(int(world[0] * world[1] / 900)):  # pebbles and grass on the ground
         px, py = rng.uniform(0, world[0]), rng.uniform(hy + 4, world[1])
@@ -428,7 +429,7 @@ class ProcessScene:
 
     @classmethod
     def make(cls, recipe: str, steps: list[tuple[str, str]], step_seconds: float, size: tuple[int, int],
-             fps: int, seed: int) -> "ProcessScene":
+             fps: int, seed: int) -> ProcessScene:
         timed = [Step(a, th, round(k * step_seconds, 6), round((k + 1) * step_seconds, 6))
                  for k, (a, th) in enumerate(steps)]
         return cls(size=size, recipe=recipe, steps=timed, fps=fps, seed=seed)
@@ -529,7 +530,8 @@ class ProcessScene:
             column = (base[None, :] + grain).clip(0, 255).astype(np.uint8)  # wood grain runs across the counter
             image = Image.fromarray(np.repeat(column[:, None, :], video[0], axis=1))
             canvas = _Canvas(image, self.size)
-            canvas.draw.rounded_rectangle(canvas.box(self.board), radius=6, fill=(226, 196, 150), outline=(150, 110, 70))
+            canvas.draw.rounded_rectangle(canvas.box(self.board), radius=6, fill=(226, 196, 150),
+                                          outline=(150, 110, 70))
             bx, by, br = self.bowl
             # A dark blue glazed bowl: pale liquids and ingredients stand out against it.
             canvas.draw.ellipse(canvas.box((bx - br, by - br, bx + br, by + br)), fill=(66, 84, 124),
@@ -549,18 +551,19 @@ class ProcessScene:
         for step in self.steps:
             if step.action == "pour" and self._done(step, t) > 0:
                 r = br * 0.86 * self._done(step, t)
-                canvas.draw.ellipse(canvas.box((bx - r, by - r, bx + r, by + r)), fill=_cooked(LIQUIDS[step.thing], cook))
+                liquid = _cooked(LIQUIDS[step.thing], cook)
+                canvas.draw.ellipse(canvas.box((bx - r, by - r, bx + r, by + r)), fill=liquid)
         if mix > 0 and in_bowl:  # the mixture takes over the bowl as mixing goes on
             colors = [INGREDIENTS[n].inside for n in in_bowl] + [LIQUIDS[s.thing] for s in self.steps
                                                                   if s.action == "pour" and self._done(s, t) >= 1]
             blend = tuple(int(v) for v in np.mean(colors, axis=0))
             r = br * 0.86 * mix
             canvas.draw.ellipse(canvas.box((bx - r, by - r, bx + r, by + r)), fill=_cooked(blend, cook))
-        for step in self.steps:
-            if step.action in ("cut", "add"):
-                if step.action == "add" or self._step("add", step.thing) is None:
-                    self._draw_item(canvas, step.thing, t, shrink=mix * 0.6, cook=cook)
-        cut = next((s for s in self.steps if s.action == "cut" and 0.05 < (t - s.start) / (s.end - s.start) < 0.8), None)
+        for step in self.steps:  # each item once: through its "add" step, or its "cut" when it stays on the board
+            if step.action == "add" or (step.action == "cut" and self._step("add", step.thing) is None):
+                self._draw_item(canvas, step.thing, t, shrink=mix * 0.6, cook=cook)
+        cut = next((s for s in self.steps
+                    if s.action == "cut" and 0.05 < (t - s.start) / (s.end - s.start) < 0.8), None)
         if cut is not None:  # the knife over the item being cut
             x0, y0, x1, y1 = self.item_box(cut.thing, t) or self.focus_box(cut, t)
             p = (t - cut.start) / (cut.end - cut.start)
