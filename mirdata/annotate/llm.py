@@ -42,6 +42,10 @@ STAGE_GUIDES = {
                   "name no other option letter.",
 }
 
+# Facts can hold a whole scene; past this many characters the prompt shows their start (the reference text
+# already states the numbers that matter).
+FACTS_BUDGET = 4000
+
 REVISION_PROMPT = "Your {stage} has these problems:\n{problems}\nWrite it again with every problem fixed. {reply_as}"
 
 
@@ -63,7 +67,7 @@ def first_prompt(record: Record, stage: str, reference: Any) -> Messages:
         "Options:",
         *record.options,
         f"Correct answer: {record.answer}",
-        f"Ground-truth facts (JSON): {json.dumps(record.meta.get('facts', {}), ensure_ascii=False)}",
+        f"Ground-truth facts (JSON): {facts_text(record.meta.get('facts', {}))}",
         "Regions:",
         regions,
         f"Reference {stage} (correct; say it in your own clear words and keep every fact, region and number):",
@@ -73,6 +77,13 @@ def first_prompt(record: Record, stage: str, reference: Any) -> Messages:
         reply_shape(stage, len(record.images)),
     ])
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def facts_text(facts: Any) -> str:
+    text = json.dumps(facts, ensure_ascii=False)
+    if len(text) <= FACTS_BUDGET:
+        return text
+    return f"{text[:FACTS_BUDGET]} ... (cut here; {len(text)} characters in all)"
 
 
 def revision_prompt(conversation: Messages, reply: str, stage: str, problems: list[str], n_images: int) -> Messages:
