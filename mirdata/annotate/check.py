@@ -41,7 +41,7 @@ TEXT_STAGES = ("summary", "text2region", "region2region", "conclusion")
 
 # A number not glued to a word before it (so "r0", "H100", "SmolLM2" are names, not numbers). A run of
 # comma-separated three-digit groups is kept whole; `_number_readings` decides what it means.
-_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-−]?(\d{1,3}(?:,\d{3})+(?![\d.])|\d+(?:\.\d+)?)(%?)")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-−]?(\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?)(%?)")
 _REGION_ID = re.compile(r"(?<![A-Za-z0-9_])r(\d+)\b")
 _IMAGE_REF = re.compile(r"\bimages?\s+(\d+(?:\s*(?:,|and|or|to|-|–)\s*\d+)*)\b", re.I)
 _REGION_IN_IMAGE = re.compile(r"\[(r\d+)\]\s*\(?\s*(?:(?:is|lies)\s+)?(?:in|of|on|from)?\s*(?:the\s+)?image\s+(\d+)",
@@ -190,12 +190,12 @@ def _matches(stated: float, decimals: int, fact: float) -> bool:
 
 
 def _number_readings(digits: str) -> list[list[tuple[float, int]]]:
-    """The ways to read a token: "12,500" is 12500 or the list 12, 500; "3.5" is just 3.5."""
+    """The ways to read a token: "12,500.5" is 12500.5 or the list 12, 500.5; "3.5" is just 3.5."""
     if "," not in digits:
         parsed = _parse_number(digits)
         return [[parsed]] if parsed else []
-    parts = digits.split(",")
-    return [[(float("".join(parts)), 0)], [(float(p), 0) for p in parts]]
+    readings = [[_parse_number(digits.replace(",", ""))], [_parse_number(part) for part in digits.split(",")]]
+    return [r for r in readings if None not in r]
 
 
 class Grounding:

@@ -2,11 +2,13 @@
 
 The builders write the stage templates next to the facts they read (mirdata/builders/<category>.py); this module
 only replays them. A record's reasoning RNG is `record_rng(task, seed, index, attempt, purpose=1)`, seeded from
-its meta, so the text is the one the build wrote, and the same on every run.
+its meta, and each task gets the options of the build that made it (from build.json: the image size, for one,
+shapes some texts), so the text is the one the build wrote, and the same on every run.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,9 @@ from mirdata.builders.base import BuildOptions, Reasoning, Task, record_rng, tas
 from mirdata.errors import MirdataError
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import STAGES
+from mirdata.store import MIRStore
+
+_PATH_OPTIONS = {"out", "source", "steps_csv", "editor_model"}
 
 
 class TemplateUnavailable(Exception):
@@ -24,7 +29,8 @@ class TemplateAnnotator:
     """Template stages for records of any task; task objects are made once and closed by `close()`."""
 
     def __init__(self, root: Path):
-        self.options = BuildOptions(out=Path(root))
+        self.root = Path(root)
+        self.builds = MIRStore(root).build_info().get("builds") or []
         self._tasks: dict[str, Task] = {}
 
     def stages(self, record: Record) -> dict[str, Any]:
@@ -44,10 +50,22 @@ class TemplateAnnotator:
     def _task(self, name: str) -> Task:
         if name not in self._tasks:
             try:
-                self._tasks[name] = task_class(name)(self.options)
+                self._tasks[name] = task_class(name)(self.build_options(name))
             except (ImportError, AttributeError, KeyError, MirdataError) as e:
                 raise TemplateUnavailable(f"no builder for task {name!r} ({e})") from e
         return self._tasks[name]
+
+    def build_options(self, task: str) -> BuildOptions:
+        """The options of the latest build in build.json that made `task` (the defaults when none did)."""
+        stored = next((b.get("options") or {} for b in reversed(self.builds) if task in b.get("tasks", [])), {})
+        known = {f.name for f in fields(BuildOptions)}
+        values = {k: v for k, v in stored.items() if k in known}
+        for k in _PATH_OPTIONS & values.keys():
+            values[k] = None if values[k] is None else Path(values[k])
+        if "image_size" in values:
+            values["image_size"] = tuple(values["image_size"])
+        values["out"] = self.root  # the folder may have moved since it was built
+        return BuildOptions(**values)
 
     def close(self) -> None:
         for task in self._tasks.values():

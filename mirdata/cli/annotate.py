@@ -51,7 +51,7 @@ def annotate(
                            base_url=base_url, rounds=rounds, workers=workers, batch_size=batch_size,
                            max_new_tokens=max_new_tokens, device=device)
     sources = sorted({s for counts in summary["sources"].values() for s in counts})
-    table = Table(title=f"{summary['records']} records annotated ({summary['annotator']})", title_style="bold")
+    table = Table(title="where each stage's text came from", title_style="bold")
     table.add_column("stage")
     for source in sources:
         table.add_column(source, justify="right")
@@ -68,4 +68,5 @@ def annotate(
     for failing in summary["failing_stages"]:
         out_console.print(f"[red]fails the checker[/] {failing['id']} {failing['stage']}: "
                           f"{'; '.join(failing['problems'])}", highlight=False)
-    out_console.print(f"done in {summary['seconds']:.1f} s → {dir / 'records.jsonl'}")
+    out_console.print(f"{summary['records']} records annotated ({summary['annotator']}) in {summary['seconds']:.1f} s "
+                      f"→ {dir / 'records.jsonl'}", highlight=False)
