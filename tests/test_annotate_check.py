@@ -129,3 +129,13 @@ def test_ungrounded_numbers_fail(record, text, bad):
 
 def test_names_with_digits_are_not_numbers(record):
     assert stage_problems(record, summary="Compare H100 frames in 3D with SmolLM2 notes.") == []
+
+
+def test_positions_in_a_listed_sequence_count_from_one(record):
+    steps = [{"index": i, "text": f"step text {i}"} for i in range(7)]
+    listed = replace(record, meta={"facts": {**record.meta["facts"], "steps": steps}})
+    assert stage_problems(listed, summary="Step 7 comes after the 6th step.") == []
+    assert stage_problems(listed, summary="Step 9 comes last.") == [
+        "summary: states 9, which no fact, region box or question number backs"]
+    assert stage_problems(record, summary="Step 7 comes last.") == [  # no list that long in these facts
+        "summary: states 7, which no fact, region box or question number backs"]

@@ -265,3 +265,26 @@ def test_killed_run_resumes_from_the_cache_and_no_key_is_written_or_printed(tmp_
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(".cache" in p.parts for p in written)
     assert not [p for p in written if API_KEY.encode() in p.read_bytes()]
+
+
+def test_build_with_the_llm_annotator_annotates_what_it_built(tmp_path):
+    from typer.testing import CliRunner
+
+    from mirdata.cli import app
+
+    out = tmp_path / "built"
+    with ChatServer(answer=_good_model) as server:
+        result = CliRunner().invoke(app, ["build", "--task", "chart_analysis", "--task", "view_3d", "--num", "1",
+                                          "--image-size", "224x168", "--out", str(out), "--annotator", "llm",
+                                          "--backend", "openai", "--model", "fake-model", "--base-url", server.url,
+                                          "--rounds", "3"])
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 2 * 5  # the template text passes at once: one draft per stage
+    records = MIRStore(out).read()
+    assert [r.task for r in records] == ["view_3d", "chart_analysis"]
+    for record in records:
+        annotation = record.meta["annotation"]
+        assert (annotation["annotator"], annotation["model"], annotation["rounds"]) == ("llm", "fake-model", 3)
+        assert {e["source"] for e in annotation["stages"].values()} == {"llm"}
+    assert json.loads((out / "build.json").read_text())["annotation"]["requests"] == 10
+    assert validate_dir(out).ok

@@ -75,3 +75,11 @@ def test_cache_key_depends_on_backend_prompt_and_params(tmp_path):
     assert cache.get(key) == "reply ✓"
     (tmp_path / key[:2] / f"{key}.json").write_text("{garbage")
     assert cache.get(key) is None
+
+
+def test_long_facts_are_cut_in_the_prompt_and_short_ones_are_whole():
+    from mirdata.annotate.llm import FACTS_BUDGET, facts_text
+
+    assert facts_text({"a": [1, 2]}) == '{"a": [1, 2]}'
+    long = facts_text({"values": list(range(5000))})
+    assert len(long) < FACTS_BUDGET + 80 and long.endswith("characters in all)")

@@ -18,7 +18,10 @@
     - a region's box coordinates, width, height or centre;
     - a number written in the question or the options;
     - the number of images, options or regions, or a small count/index: an integer up to
-      max(4, images, options, regions), so "image 3", "the 2 cars" or "3D" need no fact behind them.
+      max(4, images, options, regions), so "image 3", "the 2 cars" or "3D" need no fact behind them;
+    - a position in a sequence the facts hold: "step 6", "frame 7", "the 5th object" is grounded up to the
+      length of the longest list in the facts (facts count from 0, texts from 1, so the number itself need
+      not appear).
   Signs are ignored ("moved 3 px left" for an offset of -3). "12,500" is grounded when 12500 is, or when 12 and
   500 both are (a list written without spaces). Derived numbers (a difference, a ratio) are not worked out
   here: the builders put every number their reasoning states into the facts, and a drafting model has to stay
@@ -44,6 +47,8 @@ TEXT_STAGES = ("summary", "text2region", "region2region", "conclusion")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-−]?(\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?)(%?)")
 _REGION_ID = re.compile(r"(?<![A-Za-z0-9_])r(\d+)\b")
 _IMAGE_REF = re.compile(r"\bimages?\s+(\d+(?:\s*(?:,|and|or|to|-|–)\s*\d+)*)\b", re.I)
+_ORDINAL = re.compile(r"\b(?:(?:step|frame|photo|picture|view|panel|chart|option|object|item|row|column|piece|part|"
+                      r"stage|round|position|place|slot)s?\s+(?:number\s+)?(\d+)|(\d+)(?:st|nd|rd|th))\b", re.I)
 _REGION_IN_IMAGE = re.compile(r"\[(r\d+)\]\s*\(?\s*(?:(?:is|lies)\s+)?(?:in|of|on|from)?\s*(?:the\s+)?image\s+(\d+)",
                               re.I)
 _REGION_BOX = re.compile(r"\[(r\d+)\][^\[\]\n;]{0,60}?\bbox(?:es)?\s*\[([^\[\]]*)\]", re.I)
@@ -212,6 +217,7 @@ class Grounding:
         values += _numbers_in(record.question) + _numbers_in(record.options)
         values += [len(record.images), len(record.options), len(record.regions)]
         self.small = max(4, len(record.images), len(record.options), len(record.regions))
+        self.positions = max(self.small, _longest_list(record.meta.get("facts", {})))
         self.values = sorted({abs(v) for v in values if math.isfinite(v)})
         self.percents = sorted({abs(v) * 100 for v in facts if math.isfinite(v)})
 
@@ -229,8 +235,10 @@ class Grounding:
     def ungrounded(self, text: str, skip: list[tuple[int, int]] = ()) -> list[str]:
         """One problem per number in `text` that no fact, box or question number backs."""
         bad: list[str] = []
+        positions = {m.start(1) if m.group(1) else m.start(2) for m in _ORDINAL.finditer(text)
+                     if int(m.group(1) or m.group(2)) <= self.positions}
         for m in _NUMBER.finditer(text):
-            if any(a <= m.start(1) < b for a, b in skip):
+            if m.start(1) in positions or any(a <= m.start(1) < b for a, b in skip):
                 continue
             percent = m.group(2) == "%"
             readings = _number_readings(m.group(1))
@@ -240,6 +248,14 @@ class Grounding:
         if not bad:
             return []
         return [f"states {', '.join(bad)}, which no fact, region box or question number backs"]
+
+
+def _longest_list(value: Any) -> int:
+    if isinstance(value, dict):
+        return max((_longest_list(v) for v in value.values()), default=0)
+    if isinstance(value, (list, tuple)):
+        return max([len(value), *(_longest_list(v) for v in value)])
+    return 0
 
 
 def _numbers_in(value: Any) -> list[float]:
