@@ -19,6 +19,7 @@ files), or index / fps where a container carries none that make sense.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import selectors
@@ -36,6 +37,9 @@ from mirdata.errors import MirdataError
 # Seconds a child may take to open one file and decode its last frame; counting frames gets a few times more.
 DEFAULT_TIMEOUT = 30.0
 RECOUNT_FACTOR = 4
+# Seconds of frames left out before a damaged end: decoding near it can fail, depending on how far decord's
+# decoder thread has read ahead.
+DAMAGED_END_MARGIN_S = 0.5
 _LOG_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\]\s*\S+:\d+:\s*")
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 
@@ -206,10 +210,12 @@ def _recount(path: str) -> VideoInfo:
                 decoded += 1
     except (av.error.FFmpegError, IndexError, ValueError):
         pass  # frames decoded before the damage still count
-    return _info(path, reader, min(reported, decoded), reported)
+    return _info(path, reader, min(reported, decoded), reported, damaged=True)
 
 
-def _info(path: str, reader, count: int, reported: int) -> VideoInfo:
+def _info(path: str, reader, count: int, reported: int, damaged: bool = False) -> VideoInfo:
+    """What the file holds, its first `count` of `reported` indexed frames checked; `damaged`: decoding its
+    end has already failed once."""
     import decord
 
     if count < 2:
@@ -222,11 +228,13 @@ def _info(path: str, reader, count: int, reported: int) -> VideoInfo:
     stamps = stamps - stamps[0] if valid_times else np.arange(count) / fps  # AVI often has no usable times
     try:
         first = reader.get_batch([0]).asnumpy()
-        if valid_times:
+        if valid_times and not damaged:
             count = _agree_at_end(path, reader, stamps, reported)
-            stamps = stamps[:count]
-        else:
+        if damaged or count < reported:  # keep clear of a damaged end: decord's decoder thread reads ahead
+            count = _verified_before(reader, count - math.ceil(DAMAGED_END_MARGIN_S * fps))
+        elif not valid_times:
             reader.get_batch([count - 1])
+        stamps = stamps[:count]
     except decord.DECORDError as e:
         raise _Unusable(f"frame {count - 1} of {reported} does not decode ({_first_line(e)})", recount=True) from None
     if count < 2:
@@ -236,19 +244,28 @@ def _info(path: str, reader, count: int, reported: int) -> VideoInfo:
                      timestamps=tuple(round(float(t), 6) for t in stamps), reported_frames=reported)
 
 
+def _verified_before(reader, count: int) -> int:
+    """`count` (at least 2), once its last frame has decoded."""
+    count = max(2, count)
+    reader.get_batch([count - 1])
+    return count
+
+
 def _agree_at_end(path: str, reader, stamps: np.ndarray, reported: int) -> int:
     """How many of the indexed frames (shown at `stamps`, from 0) decord returns correctly.
 
     The last group of pictures is decoded independently with PyAV. Indexed frames after the last picture it
-    yields are dropped (a packet that yields no picture, as in a cut-off file); then decord's last frame must
-    be the picture PyAV shows at that time, else it is dropped too (near such an end, decord can hand back
-    the previous picture for the last index)."""
+    yields are dropped (a packet that yields no picture, as in a cut-off file). Otherwise decord's last frame
+    must be the picture PyAV shows at that time, else it is dropped too (near a broken end decord can hand
+    back the previous picture for the last index)."""
     tail = _tail_pictures(path, stamps[-1])
     if not tail:
         reader.get_batch([len(stamps) - 1])  # no independent view of the end: decord must at least decode it
         return len(stamps)
     times = np.array(sorted(tail))
     count = int(np.searchsorted(stamps, times[-1] + 1e-4, side="right"))
+    if count < len(stamps):
+        return count  # the end is damaged: decord is not asked near it
     for _ in range(4):
         k = count - 1
         match = np.flatnonzero(np.abs(times - stamps[k]) < 1e-3)
