@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from conftest import write_simple_dataset
 from mirdata.annotate import annotate_dir, check_stages
 from mirdata.annotate.check import stage_texts
+from mirdata.builders.base import BuildOptions, run_build
 from mirdata.cli import app
 from mirdata.schema.tasks import STAGES
 from mirdata.schema.validate import validate_dir
@@ -45,20 +46,20 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def small_set(root: Path, keep: int = 2) -> None:
+def small_set(root: Path, keep: int) -> None:
     """A few schema-valid records (two images each, small facts) so the prompts stay short on a CPU."""
     records = write_simple_dataset(root, per_task=1)[:keep]
     MIRStore(root).write(records)
 
 
 def test_smollm2_multi_round_loop(tmp_path, smollm2_gguf):
-    small_set(tmp_path)
+    small_set(tmp_path, keep=1)
     annotate_dir(tmp_path, annotator="template", show_progress=False)
     fallback = {r.id: stage_texts(r) for r in MIRStore(tmp_path).read()}
     templated = (tmp_path / "records.jsonl").read_bytes()
 
     summary = annotate_dir(tmp_path, annotator="llm", backend="transformers", model=str(smollm2_gguf), rounds=2,
-                           max_new_tokens=32, batch_size=10, show_progress=False)
+                           max_new_tokens=32, batch_size=5, show_progress=False)
     assert summary["model"] == GGUF_NAME and summary["backend"] == "transformers"
     assert summary["cached"] == 0 and summary["failing"] == 0
 
@@ -89,13 +90,14 @@ def test_smollm2_multi_round_loop(tmp_path, smollm2_gguf):
     annotated = (tmp_path / "records.jsonl").read_bytes()
     (tmp_path / "records.jsonl").write_bytes(templated)
     again = annotate_dir(tmp_path, annotator="llm", backend="transformers", model=str(smollm2_gguf), rounds=2,
-                         max_new_tokens=32, batch_size=10, show_progress=False)
+                         max_new_tokens=32, batch_size=5, show_progress=False)
     assert again["requests"] == 0 and again["cached"] == asked
     assert (tmp_path / "records.jsonl").read_bytes() == annotated
 
 
-def test_cli_annotate_with_a_gguf_then_validate(tmp_path, smollm2_gguf):
-    small_set(tmp_path, keep=1)
+def test_cli_annotate_a_built_record_with_a_gguf_then_validate(tmp_path, smollm2_gguf):
+    # scale_blur: the task with the shortest prompts, so one real record stays quick on a CPU
+    run_build(BuildOptions(out=tmp_path, num=1, seed=2, image_size=(224, 168)), ["scale_blur"], show_progress=False)
     runner = CliRunner()
     result = runner.invoke(app, ["annotate", str(tmp_path), "--annotator", "llm", "--backend", "transformers",
                                  "--model", str(smollm2_gguf), "--rounds", "2", "--max-new-tokens", "24"])
