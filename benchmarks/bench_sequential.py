@@ -1,7 +1,7 @@
 """Sequential category benchmark: the frame sampler against the ffmpeg command-line decoder, sparse sampling
 against a full decode, and records built per second.
 
-    python benchmarks/bench_sequential.py [--threads 2] [--records 16] [--repeat 3]
+    python benchmarks/bench_sequential.py [--threads 2] [--records 48] [--repeat 5]
 
 1. Full decode of one file, frames/s: FrameSampler.iter_all (decord, RGB out) vs `ffmpeg -i FILE -f rawvideo
    -pix_fmt rgb24 /dev/null` with the same thread count (goal: >= 0.7x ffmpeg). The file is a 60 s H.264 clip
@@ -63,7 +63,7 @@ def sampler_decode(path: Path, info: VideoInfo, threads: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--records", type=int, default=16, help="records per task for the build figure")
+    parser.add_argument("--records", type=int, default=48, help="records per task for the build figure")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
