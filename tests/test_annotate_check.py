@@ -56,6 +56,7 @@ def test_conclusion_must_state_exactly_the_answer(record, text, expected):
 def test_other_stages_must_not_state_another_answer(record):
     problems = stage_problems(record, summary="Comparing speeds shows the answer is A.")
     assert problems == ["summary: says the answer is A, but it is B"]
+    assert stage_problems(record, summary="The answer is a matter of speed: Answer: B.") == []
 
 
 @pytest.mark.parametrize("stage, text, expected", [

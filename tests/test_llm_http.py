@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from conftest import write_simple_dataset
+
 from mirdata.annotate import annotate_dir, check_stages
 from mirdata.annotate.backends import BackendError, GenerationParams, OpenAIChat
 from mirdata.schema.record import Record
@@ -91,7 +91,7 @@ class ChatServer:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
 
-    def __enter__(self) -> "ChatServer":
+    def __enter__(self) -> ChatServer:  # noqa: PYI034 (a plain class, never subclassed)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         return self
 
@@ -122,16 +122,15 @@ def test_retries_429_500_timeout_and_malformed_json_then_succeeds():
 
 
 def test_gives_up_after_the_last_retry_and_says_why():
-    with ChatServer(script=("500",) * 3) as server:
-        with pytest.raises(BackendError, match=r"no answer after 3 tries \(last: HTTP 500\)"):
-            _client(server, max_retries=2).complete(MESSAGES, GenerationParams())
+    with ChatServer(script=("500",) * 3) as server, \
+            pytest.raises(BackendError, match=r"no answer after 3 tries \(last: HTTP 500\)"):
+        _client(server, max_retries=2).complete(MESSAGES, GenerationParams())
     assert len(server.requests) == 3
 
 
 def test_client_errors_are_not_retried_and_never_show_the_key():
-    with ChatServer(script=("401",)) as server:
-        with pytest.raises(BackendError) as err:
-            _client(server).complete(MESSAGES, GenerationParams())
+    with ChatServer(script=("401",)) as server, pytest.raises(BackendError) as err:
+        _client(server).complete(MESSAGES, GenerationParams())
     assert len(server.requests) == 1
     assert "HTTP 401" in str(err.value) and "Bearer ***" in str(err.value)
     assert API_KEY not in str(err.value) and API_KEY not in repr(_client(server))
@@ -167,7 +166,7 @@ def _stage(body: dict) -> str:
 
 def _reference(body: dict, stage: str) -> str:
     prompt = body["messages"][1]["content"]
-    return re.search(rf"Reference {stage} \(.*?\):\n(.*?)\n\n", prompt, re.S).group(1)
+    return re.search(rf"Reference {stage} \(.*?\):\n(.*?)\n\n", prompt, re.DOTALL).group(1)
 
 
 def _answer_letter(body: dict) -> str:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mirdata.annotate.cache import ResponseCache, conversation_hash
 from mirdata.annotate.backends import GenerationParams
-from mirdata.annotate.llm import extract_json, first_prompt, parse_stage_reply, revision_prompt
+from mirdata.annotate.cache import ResponseCache, conversation_hash
+from mirdata.annotate.llm import (
+    extract_json,
+    first_prompt,
+    parse_stage_reply,
+    revision_prompt,
+)
 from mirdata.schema.record import Record, Region
 
 

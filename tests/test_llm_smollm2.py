@@ -10,9 +10,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import write_simple_dataset
 from typer.testing import CliRunner
 
-from conftest import write_simple_dataset
 from mirdata.annotate import annotate_dir, check_stages
 from mirdata.annotate.check import stage_texts
 from mirdata.builders.base import BuildOptions, run_build

@@ -31,7 +31,7 @@ class ResponseCache:
         self.folder = Path(folder)
 
     @classmethod
-    def for_dataset(cls, root: Path) -> "ResponseCache":
+    def for_dataset(cls, root: Path) -> ResponseCache:
         return cls(Path(root) / CACHE_DIR)
 
     @staticmethod

@@ -40,19 +40,17 @@ from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import STAGES
 
-TEXT_STAGES = ("summary", "text2region", "region2region", "conclusion")
-
 # A number not glued to a word before it (so "r0", "H100", "SmolLM2" are names, not numbers). A run of
 # comma-separated three-digit groups is kept whole; `_number_readings` decides what it means.
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-−]?(\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?)(%?)")
 _REGION_ID = re.compile(r"(?<![A-Za-z0-9_])r(\d+)\b")
-_IMAGE_REF = re.compile(r"\bimages?\s+(\d+(?:\s*(?:,|and|or|to|-|–)\s*\d+)*)\b", re.I)
+_IMAGE_REF = re.compile(r"\bimages?\s+(\d+(?:\s*(?:,|and|or|to|-|–)\s*\d+)*)\b", re.IGNORECASE)
 _ORDINAL = re.compile(r"\b(?:(?:step|frame|photo|picture|view|panel|chart|option|object|item|row|column|piece|part|"
-                      r"stage|round|position|place|slot)s?\s+(?:number\s+)?(\d+)|(\d+)(?:st|nd|rd|th))\b", re.I)
+                      r"stage|round|position|place|slot)s?\s+(?:number\s+)?(\d+)|(\d+)(?:st|nd|rd|th))\b", re.IGNORECASE)
 _REGION_IN_IMAGE = re.compile(r"\[(r\d+)\]\s*\(?\s*(?:(?:is|lies)\s+)?(?:in|of|on|from)?\s*(?:the\s+)?image\s+(\d+)",
-                              re.I)
-_REGION_BOX = re.compile(r"\[(r\d+)\][^\[\]\n;]{0,60}?\bbox(?:es)?\s*\[([^\[\]]*)\]", re.I)
-_STATED_ANSWER = re.compile(r"\banswer\s*(?:is|:|=)\s*(?:option\s*)?\(?\b([A-Z])\b", re.I)
+                              re.IGNORECASE)
+_REGION_BOX = re.compile(r"\[(r\d+)\][^\[\]\n;]{0,60}?\bbox(?:es)?\s*\[([^\[\]]*)\]", re.IGNORECASE)
+_STATED_ANSWER = re.compile(r"\b(?i:answer)\s*(?:is|:|=)\s*(?:(?i:option)\s*)?\(?\b([A-Z])\b")  # a capital letter
 _SENTENCE_END = ".!?…)]\"”’'"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -87,7 +85,7 @@ def check_stages(record: Record, stages: tuple[str, ...] = STAGES) -> list[Probl
     return problems
 
 
-def _caption_problems(record: Record, captions: Any, grounding: "Grounding") -> list[Problem]:
+def _caption_problems(record: Record, captions: Any, grounding: Grounding) -> list[Problem]:
     if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
         return [Problem("caption", "must be a list of strings, one per image")]
     problems = []
@@ -99,7 +97,7 @@ def _caption_problems(record: Record, captions: Any, grounding: "Grounding") -> 
     return problems
 
 
-def _text_problems(record: Record, stage: str, text: Any, grounding: "Grounding") -> list[str]:
+def _text_problems(record: Record, stage: str, text: Any, grounding: Grounding) -> list[str]:
     if not isinstance(text, str) or not text.strip():
         return ["is empty"]
     problems = []
@@ -112,7 +110,7 @@ def _text_problems(record: Record, stage: str, text: Any, grounding: "Grounding"
             stated = ", ".join(sorted(letters)) or "no letter"
             problems.append(f"states {stated} as the answer, but the answer is {record.answer}")
     else:
-        wrong = sorted({m.group(1).upper() for m in _STATED_ANSWER.finditer(text)} - {record.answer})
+        wrong = sorted({m.group(1) for m in _STATED_ANSWER.finditer(text)} - {record.answer})
         if wrong:
             problems.append(f"says the answer is {', '.join(wrong)}, but it is {record.answer}")
     problems += _region_problems(record, stage, text)
@@ -242,9 +240,9 @@ class Grounding:
                 continue
             percent = m.group(2) == "%"
             readings = _number_readings(m.group(1))
-            if not any(all(self.grounded(v, d, percent) for v, d in reading) for reading in readings):
-                if m.group(0) not in bad:
-                    bad.append(m.group(0))
+            grounded = any(all(self.grounded(v, d, percent) for v, d in reading) for reading in readings)
+            if not grounded and m.group(0) not in bad:
+                bad.append(m.group(0))
         if not bad:
             return []
         return [f"states {', '.join(bad)}, which no fact, region box or question number backs"]

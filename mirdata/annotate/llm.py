@@ -94,7 +94,7 @@ def revision_prompt(conversation: Messages, reply: str, stage: str, problems: li
 
 # -- reading a chatty model's reply --------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```[\w-]*\s*\n?(.*?)```", re.S)
+_FENCE = re.compile(r"```[\w-]*\s*\n?(.*?)```", re.DOTALL)
 
 
 def extract_json(text: str) -> dict[str, Any]:
@@ -215,11 +215,11 @@ class StageDraft:
 
 class LLMAnnotator:
     def __init__(self, backend: ChatBackend, cache: ResponseCache, rounds: int = 2,
-                 params: GenerationParams = GenerationParams()):
+                 params: GenerationParams | None = None):
         self.backend = backend
         self.cache = cache
         self.rounds = rounds
-        self.params = params
+        self.params = params or GenerationParams()
         self.asked = 0  # requests sent to the backend
         self.cached = 0  # replies read from the cache
 

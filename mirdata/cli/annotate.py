@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -29,12 +29,12 @@ def annotate(
     annotator: Annotated[Annotator, typer.Option(help="template: each task's grounded templates; llm: drafts "
                                                       "checked against the facts, templates as the fallback.")]
     = Annotator.template,
-    backend: Annotated[Optional[Backend], typer.Option(help="LLM backend: an OpenAI-compatible server, or a local "
+    backend: Annotated[Backend | None, typer.Option(help="LLM backend: an OpenAI-compatible server, or a local "
                                                             "transformers model (default: from the other options).")]
     = None,
-    model: Annotated[Optional[str], typer.Option(help="The served model id (openai), or a model folder or .gguf "
+    model: Annotated[str | None, typer.Option(help="The served model id (openai), or a model folder or .gguf "
                                                       "file (transformers).")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 "
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 "
                                                          "(default: $OPENAI_BASE_URL). The key is read from "
                                                          "$OPENAI_API_KEY.")] = None,
     rounds: Annotated[int, typer.Option(min=1, help="Drafting rounds: later rounds send the failed checks back.")]
