@@ -287,3 +287,23 @@ def test_build_with_the_llm_annotator_annotates_what_it_built(tmp_path):
         assert {e["source"] for e in annotation["stages"].values()} == {"llm"}
     assert json.loads((out / "build.json").read_text())["annotation"]["requests"] == 10
     assert validate_dir(out).ok
+
+
+def test_the_backend_follows_from_the_options(tmp_path, monkeypatch):
+    from mirdata.annotate.backends import make_backend
+    from mirdata.errors import MirdataError
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(MirdataError, match="needs --backend"):
+        make_backend(None, "some-model")
+    chat = make_backend(None, "served-model", base_url="http://127.0.0.1:9/v1/")
+    assert (chat.name, chat.url, chat.model_id) == ("openai", "http://127.0.0.1:9/v1/chat/completions", "served-model")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://10.0.0.1:8000/v1")
+    assert make_backend(None, "served-model").url == "http://10.0.0.1:8000/v1/chat/completions"
+    with pytest.raises(MirdataError, match="needs --model"):
+        make_backend("openai", None)
+    with pytest.raises(MirdataError, match="no such model file"):
+        make_backend("transformers", str(tmp_path / "missing.gguf"))
+    with pytest.raises(MirdataError, match="must be openai or transformers"):
+        make_backend("vllm", "m")

@@ -205,12 +205,15 @@ def _load_model(path: str, device: str) -> tuple[Any, Any]:
 
 def make_backend(backend: str | None, model: str | None, base_url: str | None = None, api_key: str | None = None,
                  workers: int = 1, device: str = "cpu", batch_size: int = 8, timeout: float = 60.0) -> ChatBackend:
-    """The backend the options name; without --backend, a base URL means openai and a local path transformers."""
+    """The backend the options name. Without --backend: a base URL given means openai, then a model that is a
+    local path means transformers, then OPENAI_BASE_URL in the environment means openai."""
     if backend is None:
-        if base_url or os.environ.get("OPENAI_BASE_URL"):
+        if base_url:
             backend = "openai"
         elif model and Path(model).expanduser().exists():
             backend = "transformers"
+        elif os.environ.get("OPENAI_BASE_URL"):
+            backend = "openai"
         else:
             raise MirdataError("the llm annotator needs --backend openai (with --base-url or OPENAI_BASE_URL, "
                                "and --model) or --backend transformers (with --model PATH)")
