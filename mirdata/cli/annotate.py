@@ -51,7 +51,7 @@ def annotate(
                            base_url=base_url, rounds=rounds, workers=workers, batch_size=batch_size,
                            max_new_tokens=max_new_tokens, device=device)
     sources = sorted({s for counts in summary["sources"].values() for s in counts})
-    table = Table(title="where each stage's text came from", title_style="bold")
+    table = Table(title="source of each stage", title_style="bold")
     table.add_column("stage")
     for source in sources:
         table.add_column(source, justify="right")
