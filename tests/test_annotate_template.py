@@ -16,13 +16,13 @@ from mirdata.schema.tasks import ALL_TASKS, STAGES
 from mirdata.schema.validate import validate_dir
 from mirdata.store import MIRStore
 
-PER_TASK = 2
+PER_TASK = 6
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("built")
-    run = run_build(BuildOptions(out=root, num=PER_TASK, seed=11, image_size=(224, 168)), list(ALL_TASKS),
+    run = run_build(BuildOptions(out=root, num=PER_TASK, seed=0, image_size=(224, 168), workers=2), list(ALL_TASKS),
                     show_progress=False)
     assert run["failed"] == [], run["failed"]
     return root

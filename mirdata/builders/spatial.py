@@ -507,7 +507,10 @@ class DepthRelationship(SpatialTask):
         intro = _pick(rng, DEPTH_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views))
         question = f"{intro} {_pick(rng, DEPTH_TEMPLATES[family]).format(**wording)}"
         facts = {"scene": scene.to_facts(), "views": self.view_list_facts(views),
-                 "view_turns_deg": [0, *turns.tolist()], "answer": answer_facts}
+                 "view_turns_deg": [0, *turns.tolist()],
+                 # The walk as the captions state it: degrees right (+) or left (-) from the first spot.
+                 "view_walks_deg": [0, *(t if t <= 180 else t - 360 for t in turns.tolist())],
+                 "answer": answer_facts}
         return Sample(question, options, answer, [v.image() for v in views], regions, facts, self.generator_name())
 
     @staticmethod
@@ -525,9 +528,8 @@ class DepthRelationship(SpatialTask):
         f = record.meta["facts"]
         objects = {str(o["id"]): o for o in f["scene"]["objects"]}
         ans = f["answer"]
-        places = ["from the first spot" if t == 0 else f"after walking {t} degrees to the right around the objects"
-                  if t <= 180 else f"after walking {360 - t} degrees to the left around the objects"
-                  for t in f["view_turns_deg"]]
+        places = ["from the first spot" if w == 0 else f"after walking {abs(w)} degrees to the "
+                  f"{'right' if w > 0 else 'left'} around the objects" for w in f["view_walks_deg"]]
         captions = [self.caption_of(v, objects, p, f["scene"]["ground"], rng) for v, p in zip(f["views"], places)]
         nm = lambda i: objects[str(i)]["name"]
         if ans["family"] == "which_image":
