@@ -103,18 +103,35 @@ class Task:
         """Release renderers, models, open files."""
 
 
-def place_answer(correct: str, distractors: list[str], index: int, rng: np.random.Generator) -> tuple[list[str], str]:
-    """Options with the correct text at letter `index mod n`, so letters are spread evenly over a build.
+# Keeps the position hash apart from every other seeded stream.
+_ANSWER_STREAM = zlib.crc32(b"answer position")
 
-    Distractors are shuffled by `rng`; duplicates of the correct text are a builder bug.
+
+def answer_position(index: int, n_options: int) -> int:
+    """Where the correct option goes at `index` when a question has `n_options` options.
+
+    Each run of `n_options` consecutive indices takes the positions in an order drawn from a hash of the run
+    (not from the record's RNG), so over a build every letter is the answer equally often, while the
+    position does not follow `index mod n` and so cannot line up with other choices a task makes from
+    the index (a question variant picked by `index mod k`, say).
+    """
+    run = np.random.default_rng([_ANSWER_STREAM, n_options, index // n_options])
+    return int(run.permutation(n_options)[index % n_options])
+
+
+def place_answer(correct: str, distractors: list[str], index: int, rng: np.random.Generator) -> tuple[list[str], str]:
+    """Options with the correct text at `answer_position(index, n)`; returns the "A. ..." labels and the letter.
+
+    `distractors` are all the other options, special ones such as "Cannot be determined" included: they are
+    shuffled by `rng`, so no option keeps a fixed place. Duplicate texts are a builder bug.
     """
     texts = list(distractors)
     if correct in texts or len(set(texts)) != len(texts):
         raise ValueError(f"duplicate option texts: {correct!r} vs {distractors!r}")
     rng.shuffle(texts)
-    pos = index % (len(texts) + 1)
-    texts.insert(pos, correct)
-    return format_options(texts), LETTERS[pos]
+    position = answer_position(index, len(texts) + 1)
+    texts.insert(position, correct)
+    return format_options(texts), LETTERS[position]
 
 
 # -- the registry ---------------------------------------------------------------------------------------
