@@ -10,7 +10,8 @@ import pytest
 
 from mirdata.errors import MirdataError
 from mirdata.generators.render import create_renderer
-from mirdata.generators.render.restyle import depth_control
+from mirdata.generators.render.raster import RasterRenderer
+from mirdata.generators.render.restyle import RestyleRenderer, depth_control
 from mirdata.generators.scene import Scene, SceneObject, orbit_camera
 
 
@@ -87,15 +88,17 @@ def test_depth_control_is_bright_near_and_black_sky():
 def test_restyle_repaints_colour_keeps_geometry_and_is_seeded(tiny_pipeline: Path):
     scene = _scene()
     camera = orbit_camera(scene, 20, 30, 9, (64, 48))
-    restyle = create_renderer(f"restyle:{tiny_pipeline}")
-    raster = create_renderer("raster")
+    named = create_renderer(f"restyle:{tiny_pipeline}")
+    assert isinstance(named, RestyleRenderer) and named.folder == tiny_pipeline and named.base.name == "raster"
+    named.close()
+    # four steps at strength 0.6 run two denoising steps: enough to repaint, quick on a CPU
+    restyle = RestyleRenderer(RasterRenderer(), tiny_pipeline, steps=4)
     try:
-        base = raster.render(scene, camera)
+        base = restyle.base.render(scene, camera)
         out = restyle.render(scene, camera)
         again = restyle.render(scene, camera)
     finally:
         restyle.close()
-        raster.close()
     assert out.color.shape == (48, 64, 3) and out.color.dtype == np.uint8
     assert not np.array_equal(out.color, base.color)  # the pipeline repainted it
     assert np.array_equal(out.depth, base.depth) and np.array_equal(out.instance, base.instance)
