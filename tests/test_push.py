@@ -33,6 +33,7 @@ class StandInHub(ThreadingHTTPServer):
         self.branches: list[str] = []
         self.commits: list[dict] = []  # {"revision", "header", "files": {path: bytes}}
         self.refuse: dict[str, int] = {}  # path prefix -> status to answer instead
+        self.lfs = False  # True: ask for every file through the large-file (hf_xet) path
 
     @property
     def url(self) -> str:
@@ -57,6 +58,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests.append(("GET", self.path, self.headers.get("Authorization")))
+        for prefix, status in self.server.refuse.items():
+            if self.path.startswith(prefix):
+                return self._reply(status, {"error": f"refused with {status}"})
         self._reply(404, {"error": "not served by the stand-in"})
 
     def do_POST(self) -> None:
@@ -85,7 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(200, {})
         if parts[:2] == ["api", "datasets"] and parts[4] == "preupload":
             files = json.loads(body)["files"]
-            return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+            return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "lfs" if hub.lfs else "regular",
+                                                "shouldIgnore": False,
                                                 "oid": None} for f in files]})
         if parts[:2] == ["api", "datasets"] and parts[4] == "commit":
             commit = {"revision": "/".join(parts[5:]), "files": {}}
@@ -234,3 +239,25 @@ def test_bad_arguments_are_refused_before_any_request(hub, token, release_dir, t
     with pytest.raises(MirdataError, match="OWNER/NAME"):
         push_dataset(release_dir, "just-a-name", endpoint=hub.url)
     assert hub.requests == []
+
+
+@pytest.mark.parametrize("status, expected", [
+    (401, "refused the token (401 Unauthorized)"),
+    (403, "refused permission to write to someone/mir (403 Forbidden)"),
+])
+def test_refusals_inside_the_large_file_transfer_are_one_line_too(hub, token, release_dir, monkeypatch, status,
+                                                                   expected):
+    """Large files go through hf_xet, which raises its own errors (ConnectionError with the status in the text)."""
+    hub.lfs = True
+    hub.refuse["/api/datasets/someone/mir/xet-write-token/"] = status
+    with pytest.raises(MirdataError) as err:
+        push_dataset(release_dir, "someone/mir", endpoint=hub.url)
+    message = str(err.value)
+    assert expected in message and "\n" not in message and TOKEN not in message
+    assert any("xet-write-token" in path for _, path, _ in hub.requests)  # the transfer layer was reached
+    assert hub.commits == []
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    result = CliRunner().invoke(app, ["push", str(release_dir), "--repo-id", "someone/mir"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error: {message}"]

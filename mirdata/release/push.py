@@ -23,6 +23,8 @@ from mirdata.errors import MirdataError
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 # Temporary files of interrupted writes and desktop litter: never part of a release.
 IGNORE = ["*.tmp", "*.DS_Store"]
+# hf_xet names an HTTP refusal only in its message: "HTTP status client error (401 Unauthorized), domain: …"
+XET_STATUS = re.compile(r"HTTP status (?:client|server) error \((\d{3})\b")
 
 
 def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
@@ -59,26 +61,50 @@ def hub_errors(repo_id: str, endpoint: str, token: str) -> Iterator[None]:
         raise MirdataError("HF_HUB_OFFLINE is set: unset it to push to the Hub") from None
     except HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else None
-        if status == 401:
-            message = (f"{endpoint} refused the token (401 Unauthorized): it is invalid or expired; set HF_TOKEN "
-                       "or log in again with `hf auth login`")
-        elif status == 403:
-            message = (f"{endpoint} refused permission to write to {repo_id} (403 Forbidden): use a token with "
-                       "write access to that namespace")
-        elif status == 404:
-            message = f"{endpoint}: {repo_id} or the revision was not found (404), or the token cannot see it"
-        else:
-            detail = (e.server_message or str(e)).splitlines()[0] if (e.server_message or str(e)) else ""
-            message = f"{endpoint} answered {status} while pushing {repo_id}: {detail}"
-        raise MirdataError(_scrub(message, token)) from None
+        raise MirdataError(_scrub(_refusal(status, e.server_message or str(e), repo_id, endpoint), token)) from None
     except ValueError as e:
-        if not str(e).startswith("Invalid metadata in README.md"):
-            raise
-        problems = "; ".join(line.lstrip("- ") for line in str(e).splitlines()[1:] if line.strip())
-        raise MirdataError(f"README.md: the Hub refused the card's metadata: {problems or e}") from None
+        if str(e).startswith("Invalid metadata in README.md"):
+            problems = "; ".join(line.lstrip("- ") for line in str(e).splitlines()[1:] if line.strip())
+            raise MirdataError(f"README.md: the Hub refused the card's metadata: {problems or e}") from None
+        raise MirdataError(_scrub(f"{endpoint} sent an answer the Hub client cannot use while pushing {repo_id}: "
+                                  f"{_first_line(e)}", token)) from None
     except httpx2.TransportError as e:
-        raise MirdataError(_scrub(f"network failure talking to {endpoint} ({type(e).__name__}: {e}); check the "
-                                  "connection or HF_ENDPOINT and run push again: it resumes", token)) from None
+        raise MirdataError(_network_failure(e, endpoint, token)) from None
+    except (OSError, RuntimeError) as e:
+        # The file transfer runs in hf_xet (Rust): its HTTP refusals and network failures arrive as OSError
+        # subclasses (ConnectionError, PermissionError) or RuntimeError with the status only in the text.
+        status = XET_STATUS.search(str(e))
+        if status:
+            message = _refusal(int(status.group(1)), str(e), repo_id, endpoint)
+        elif type(e).__name__ == "XetAuthenticationError":
+            message = _refusal(401, str(e), repo_id, endpoint)
+        elif isinstance(e, (ConnectionError, TimeoutError)) or type(e).__module__ == "hf_xet":
+            message = _network_failure(e, endpoint, token)
+        else:
+            message = f"upload to {repo_id} failed ({type(e).__name__}: {_first_line(e)}); run push again: it resumes"
+        raise MirdataError(_scrub(message, token)) from None
+
+
+def _refusal(status: int | None, detail: str, repo_id: str, endpoint: str) -> str:
+    if status == 401:
+        return (f"{endpoint} refused the token (401 Unauthorized): it is invalid or expired; set HF_TOKEN "
+                "or log in again with `hf auth login`")
+    if status == 403:
+        return (f"{endpoint} refused permission to write to {repo_id} (403 Forbidden): use a token with "
+                "write access to that namespace")
+    if status == 404:
+        return f"{endpoint}: {repo_id} or the revision was not found (404), or the token cannot see it"
+    return f"{endpoint} answered {status} while pushing {repo_id}: {_first_line(detail)}"
+
+
+def _network_failure(error: BaseException, endpoint: str, token: str) -> str:
+    return _scrub(f"network failure talking to {endpoint} ({type(error).__name__}: {_first_line(error)}); check the "
+                  "connection or HF_ENDPOINT and run push again: it resumes", token)
+
+
+def _first_line(error: BaseException | str) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _scrub(text: str, token: str) -> str:
