@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mirdata.builders.base import Reasoning, Sample, Task, place_answer
+from mirdata.builders.base import Reasoning, Sample, Task, conclude, distinct_distractors, place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import ChartSpec, render_chart
 from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
@@ -53,14 +53,6 @@ def box_text(box: list[float]) -> str:
 def cite(region: dict[str, Any] | Region) -> str:
     r = region if isinstance(region, dict) else {"id": region.id, "image": region.image, "box": region.box}
     return f"[{r['id']}] in image {r['image'] + 1}, box {box_text(r['box'])}"
-
-
-def conclude(body: str, letter: str) -> str:
-    """`body` ending in '... so the answer is X.'; a body that would state another letter is a builder bug."""
-    text = f"{body.rstrip('. ')}, so the answer is {letter}."
-    if stated_letters(text) != {letter}:
-        raise ValueError(f"conclusion states {sorted(stated_letters(text))}, not {letter}: {text!r}")
-    return text
 
 
 def num(value: float) -> str:
@@ -198,13 +190,19 @@ def _argmax(values: dict[str, float]) -> str:
     return max(values, key=values.get)
 
 
+def _units_chart(rng: np.random.Generator, year: int, items: list[str], units: dict[str, int]) -> ChartSpec:
+    return ChartSpec(pick(rng, ("bar", "line")), f"Units sold in {year}", items, {"units": [units[p] for p in items]},
+                     "product", "units sold", "{:.0f}")
+
+
+def _price_chart(rng: np.random.Generator, items: list[str], price: dict[str, float]) -> ChartSpec:
+    return ChartSpec(pick(rng, ("bar", "line")), "Price per unit", items, {"price": [price[p] for p in items]},
+                     "product", "price (USD)", "${:.2f}")
+
+
 def _which_options(rng: np.random.Generator, answer: str, items: list[str], traps: list[str]) -> list[str]:
     """Up to three distractor items, the single-chart traps first."""
-    out = []
-    for t in traps + [i for i in rng.permutation(items).tolist()]:
-        if t != answer and t not in out:
-            out.append(t)
-    return out[:3]
+    return distinct_distractors(answer, traps + rng.permutation(items).tolist(), 3)
 
 
 class ChartAnalysis(Task):
@@ -258,24 +256,24 @@ class ChartAnalysis(Task):
         n = int(rng.integers(lo, hi + 1))
         return sorted(rng.choice(names, size=n, replace=False).tolist(), key=names.index)
 
+    def _products(self, rng: np.random.Generator) -> tuple[list[str], dict[str, int], dict[str, float]]:
+        """Products with units sold and a price per unit each."""
+        items = self._items(rng, PRODUCTS)
+        units = {p: int(rng.integers(10, 100)) * 5 for p in items}
+        price = {p: _money(rng, 2, 40) for p in items}
+        return items, units, price
+
     def _top_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2016, 2025))
         for _ in range(50):
-            items = self._items(rng, PRODUCTS)
-            units = {p: int(rng.integers(10, 100)) * 5 for p in items}
-            price = {p: _money(rng, 2, 40) for p in items}
+            items, units, price = self._products(rng)
             revenue = {p: units[p] * price[p] for p in items}
             best = _winner(revenue, 0.06)
             if best and best != _argmax(units) and best != _argmax(price):
                 break
         else:
             return None
-        specs = [
-            ChartSpec(pick(rng, ("bar", "line")), f"Units sold in {year}", items, {"units": [units[p] for p in items]},
-                      "product", "units sold", "{:.0f}"),
-            ChartSpec(pick(rng, ("bar", "line")), "Price per unit", items, {"price": [price[p] for p in items]},
-                      "product", "price (USD)", "${:.2f}"),
-        ]
+        specs = [_units_chart(rng, year, items, units), _price_chart(rng, items, price)]
         runner = sorted(revenue, key=revenue.get)[-2]
         return ChartProblem(
             "top_revenue", specs, pick(rng, CHART_QUESTIONS["top_revenue"]).format(year=year), best,
@@ -286,9 +284,7 @@ class ChartAnalysis(Task):
     def _profit(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2016, 2025))
         for _ in range(80):
-            items = self._items(rng, PRODUCTS)
-            units = {p: int(rng.integers(10, 100)) * 5 for p in items}
-            price = {p: _money(rng, 2, 40) for p in items}
+            items, units, price = self._products(rng)
             margin = {p: int(rng.integers(4, 41)) for p in items}
             revenue = {p: units[p] * price[p] for p in items}
             profit = {p: revenue[p] * margin[p] / 100 for p in items}
@@ -299,10 +295,8 @@ class ChartAnalysis(Task):
             return None
         order = [int(k) for k in rng.permutation(3)]  # the charts in a shuffled order
         specs_by_role = {
-            "units": ChartSpec(pick(rng, ("bar", "line")), f"Units sold in {year}", items,
-                               {"units": [units[p] for p in items]}, "product", "units sold", "{:.0f}"),
-            "price": ChartSpec(pick(rng, ("bar", "line")), "Price per unit", items,
-                               {"price": [price[p] for p in items]}, "product", "price (USD)", "${:.2f}"),
+            "units": _units_chart(rng, year, items, units),
+            "price": _price_chart(rng, items, price),
             "margin": ChartSpec(pick(rng, ("bar", "line")), "Profit margin", items,
                                 {"margin": [margin[p] for p in items]}, "product", "margin (%)", "{:.0f}%"),
         }
@@ -337,11 +331,7 @@ class ChartAnalysis(Task):
         correct = fmt.format(value)
         slips = [share[company] * totals[other_year] / 100, share[other_company] * totals[year] / 100,
                  (100 - share[company]) * totals[year] / 100, share[company] * totals[year] / 10]
-        distractors = []
-        for v in slips:
-            text = fmt.format(v)
-            if text != correct and text not in distractors:
-                distractors.append(text)
+        distractors = distinct_distractors(correct, (fmt.format(v) for v in slips), 3)
         if len(distractors) < 3:
             return None
         pie_first = bool(rng.random() < 0.5)
@@ -354,7 +344,7 @@ class ChartAnalysis(Task):
         return ChartProblem(
             "share_of_total", specs,
             pick(rng, CHART_QUESTIONS["share_of_total"]).format(company=company, year=year), correct,
-            distractors[:3], {company: value}, [(pie_k, company, None), (total_k, year, None)],
+            distractors, {company: value}, [(pie_k, company, None), (total_k, year, None)],
             {"pie": pie_k + 1, "market": total_k + 1},
             {"year": year, "company": company, "share": share[company], "total": totals[year],
              "slips": {"other_year": other_year, "other_company": other_company}})
@@ -403,8 +393,7 @@ class ChartAnalysis(Task):
             ChartSpec("grouped_bar", "Units sold", items,
                       {y0: [before[p] for p in items], y1: [after[p] for p in items]},
                       "product", "units sold", "{:.0f}"),
-            ChartSpec(pick(rng, ("bar", "line")), "Price per unit", items, {"price": [price[p] for p in items]},
-                      "product", "price (USD)", "${:.2f}"),
+            _price_chart(rng, items, price),
         ]
         runner = sorted(change, key=change.get)[-2]
         cited = [(0, best, y0), (0, best, y1), (1, best, None), (0, runner, y0), (0, runner, y1), (1, runner, None)]
@@ -510,6 +499,11 @@ def consistent_orders(names: list[str], comparisons: list[tuple[str, str]]) -> l
     return out
 
 
+def image_order_text(images: list[int]) -> str:
+    """0-based image indices as the options list them: "Image 2, Image 1, Image 3"."""
+    return ", ".join(f"Image {k + 1}" for k in images)
+
+
 def order_text(order: tuple[str, ...] | list[str]) -> str:
     return " > ".join(order)
 
@@ -592,11 +586,7 @@ class WeightComparison(Task):
             k = int(rng.integers(len(true) - 1))
             swapped = true[:k] + [true[k + 1], true[k]] + true[k + 2:]
             pool += [order_text(swapped), order_text(rng.permutation(true).tolist())]
-        distractors: list[str] = []
-        for text in ([CANNOT] if correct != CANNOT else []) + pool:
-            if text != correct and text not in distractors:
-                distractors.append(text)
-        return correct, distractors[:3]
+        return correct, distinct_distractors(correct, [CANNOT, *pool], 3)
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
@@ -809,15 +799,10 @@ class ScaleBlur(Task):
             patch_widths.append(round(box[2] - box[0], 1))
         by_zoom = sorted(range(n), key=lambda k: zooms[k])
         if kind == "zoom_order":
-            correct = order_text([f"Image {k + 1}" for k in by_zoom]).replace(" > ", ", ")
+            correct = image_order_text(by_zoom)
             blur_order = sorted(range(n), key=lambda k: blurs[k])  # the trap: sharpest first
             pool = [blur_order, list(reversed(by_zoom))] + [rng.permutation(n).tolist() for _ in range(20)]
-            distractors = []
-            for order in pool:
-                text = ", ".join(f"Image {k + 1}" for k in order)
-                if text != correct and text not in distractors:
-                    distractors.append(text)
-            distractors = distractors[:3]
+            distractors = distinct_distractors(correct, map(image_order_text, pool), 3)
         else:
             target = by_zoom[-1] if kind == "most_zoomed" else by_zoom[0]
             correct = f"Image {target + 1}"
@@ -854,14 +839,10 @@ class ScaleBlur(Task):
             regions.add(k, subject, photo.subject)
         by_size = sorted(range(3), key=lambda k: PHOTOS[keys[k]].width_m)
         if kind == "size_order":
-            correct = ", ".join(f"Image {k + 1}" for k in by_size)
-            distractors = []
+            correct = image_order_text(by_size)
             blurred_first = [k for k in range(3) if tilted[k]] + [k for k in range(3) if not tilted[k]]
-            for order in [list(reversed(by_size)), blurred_first] + [rng.permutation(3).tolist() for _ in range(20)]:
-                text = ", ".join(f"Image {k + 1}" for k in order)
-                if text != correct and text not in distractors:
-                    distractors.append(text)
-            distractors = distractors[:3]
+            pool = [list(reversed(by_size)), blurred_first] + [rng.permutation(3).tolist() for _ in range(20)]
+            distractors = distinct_distractors(correct, map(image_order_text, pool), 3)
         else:
             target = by_size[-1] if kind == "largest" else by_size[0]
             correct = f"Image {target + 1}"

@@ -12,6 +12,7 @@ import importlib
 import os
 import time
 import zlib
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -24,6 +25,7 @@ from PIL import Image
 import mirdata
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
+from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import LETTERS, Record, Region, format_options
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import IMAGES, MIRStore
@@ -132,6 +134,29 @@ def place_answer(correct: str, distractors: list[str], index: int, rng: np.rando
     position = answer_position(index, len(texts) + 1)
     texts.insert(position, correct)
     return format_options(texts), LETTERS[position]
+
+
+def distinct_distractors(correct: str, candidates: Iterable[str], count: int) -> list[str]:
+    """The first `count` different candidates that are not `correct`, in order (plausible slips first).
+
+    `candidates` is read lazily, so a generator of random draws is consumed only as far as needed.
+    """
+    picked: list[str] = []
+    for text in candidates:
+        if text != correct and text not in picked:
+            picked.append(text)
+            if len(picked) == count:
+                break
+    return picked
+
+
+def conclude(body: str, letter: str) -> str:
+    """The conclusion stage: `body` ending in ", so the answer is X."; a body that would state another letter
+    (as `stated_letters` reads it) is a builder bug."""
+    text = f"{body.rstrip('. ')}, so the answer is {letter}."
+    if stated_letters(text) != {letter}:
+        raise ValueError(f"conclusion states {sorted(stated_letters(text))}, not {letter}: {text!r}")
+    return text
 
 
 # -- the registry ---------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, place_answer
+from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, conclude, distinct_distractors, place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
 from mirdata.generators.video import (
@@ -140,6 +140,12 @@ def _regions_by_id(record: Record) -> dict[str, Region]:
 
 def _cite(region: Region) -> str:
     return f"[{region.id}] in image {region.image + 1}, box {_box_text(region.box)}"
+
+
+def _stages(summary: str, captions: list[str], t2r: list[str], r2r: list[str], why: str, answer: str) -> Reasoning:
+    """The five stages, one line per grounded phrase and per cross-image link, concluding from `why`."""
+    return Reasoning(summary=summary, caption=captions, text2region="\n".join(t2r),
+                     region2region="\n".join(r2r), conclusion=conclude(why, answer))
 
 
 def _fit(frame: np.ndarray, size: tuple[int, int]) -> Image.Image:
@@ -448,9 +454,7 @@ class SpeedComparison(SequentialTask):
             fast, slow = f["ratio_pair"]
             why = (f"The {fast} moves at {speed_of[fast]:g} px/s and the {slow} at {speed_of[slow]:g} px/s, a "
                    f"ratio of {f['ratio']:g}, which is {f['answer_text']}")
-        conclusion = f"{why}, so the answer is {record.answer}."
-        return Reasoning(summary=summary, caption=captions, text2region="\n".join(t2r),
-                         region2region="\n".join(r2r), conclusion=conclusion)
+        return _stages(summary, captions, t2r, r2r, why, record.answer)
 
 
 # motion_detection -------------------------------------------------------------------------------------------------
@@ -601,9 +605,7 @@ class MotionDetection(SequentialTask):
             why = f"The {mover['name']} moved {f['direction']}"
         else:
             why = f"The only motion happens between frame {a} and frame {b}"
-        conclusion = f"{why}, so the answer is {record.answer}."
-        return Reasoning(summary=summary, caption=captions, text2region="\n".join(t2r),
-                         region2region="\n".join(r2r), conclusion=conclusion)
+        return _stages(summary, captions, t2r, r2r, why, record.answer)
 
 
 # cooking_process -------------------------------------------------------------------------------------------------
@@ -857,9 +859,7 @@ class CookingProcess(SequentialTask):
             why = f"Going from image 1 to image 2 the step '{f['answer_text']}' was done"
         else:
             why = f"Image {f['ref_image']} is taken during the step '{f['answer_text']}'"
-        conclusion = f"{why}, so the answer is {record.answer}."
-        return Reasoning(summary=summary, caption=captions, text2region="\n".join(t2r),
-                         region2region="\n".join(r2r), conclusion=conclusion)
+        return _stages(summary, captions, t2r, r2r, why, record.answer)
 
 
 def _distinct_frames(images: np.ndarray, threshold: float = 2.0) -> bool:
@@ -891,6 +891,14 @@ CORNERS = {"top-left": (0, 0), "top-right": (0, -1), "bottom-left": (-1, 0), "bo
 
 def _arrangement_text(grid: list[list[int]]) -> str:
     return "; ".join(f"row {r + 1}: " + ", ".join(str(k) for k in row) for r, row in enumerate(grid))
+
+
+def _swapped(grid: list[list[int]], a: int, b: int) -> list[list[int]]:
+    """The grid with the pieces in cells a and b (row-major) exchanged: a near miss of the right arrangement."""
+    flat = [k for row in grid for k in row]
+    flat[a], flat[b] = flat[b], flat[a]
+    cols = len(grid[0])
+    return [flat[r:r + cols] for r in range(0, len(flat), cols)]
 
 
 class ImagePuzzle(SequentialTask):
@@ -947,16 +955,8 @@ class ImagePuzzle(SequentialTask):
         fmt = {"n": str(n), "rows": str(rows), "cols": str(cols)}
         if variant == "arrangement":
             correct = _arrangement_text(grid)
-            distractors = []
-            for _ in range(50):
-                a, b = rng.choice(n, size=2, replace=False)
-                flat = [k for row in grid for k in row]
-                flat[a], flat[b] = flat[b], flat[a]
-                text = _arrangement_text([flat[r * cols:(r + 1) * cols] for r in range(rows)])
-                if text != correct and text not in distractors:
-                    distractors.append(text)
-                if len(distractors) == 3:
-                    break
+            swaps = (_swapped(grid, *rng.choice(n, size=2, replace=False)) for _ in range(50))
+            distractors = distinct_distractors(correct, map(_arrangement_text, swaps), 3)
         elif variant == "corner":
             corner = _pick(rng, list(CORNERS))
             r, c = CORNERS[corner]
@@ -1080,9 +1080,7 @@ class ImagePuzzle(SequentialTask):
             why = f"Piece {f['corner_piece']} sits in the {f['corner']} corner of the restored grid"
         else:
             why = f"In the restored grid piece {f['right_piece']} is immediately right of piece {f['ref_piece']}"
-        conclusion = f"{why}, so the answer is {record.answer}."
-        return Reasoning(summary=summary, caption=captions, text2region="\n".join(t2r),
-                         region2region="\n".join(r2r), conclusion=conclusion)
+        return _stages(summary, captions, t2r, r2r, why, record.answer)
 
 
 TONES = {"red": (200, 60, 50), "orange": (220, 140, 50), "yellow": (220, 200, 70), "green": (70, 150, 70),

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, place_answer
+from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, conclude, place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.render import (
     Renderer,
@@ -97,10 +97,15 @@ class SpatialTask(Task):
     category = "spatial"
     default_views: ClassVar[int] = 3
     min_views: ClassVar[int] = 2
+    # The most views a task can take, and why (said in the error for a larger --views); None: no limit.
+    max_views: ClassVar[tuple[int, str] | None] = None
 
     def __init__(self, options: BuildOptions):
         super().__init__(options)
         check_renderer_name(options.renderer)
+        if self.max_views is not None and self.views > self.max_views[0]:
+            limit, why = self.max_views
+            raise MirdataError(f"{self.name} takes at most {limit} views{why}, not {self.views}")
         self._renderer: Renderer | None = None
 
     @property
@@ -121,6 +126,18 @@ class SpatialTask(Task):
     @property
     def size(self) -> tuple[int, int]:
         return tuple(self.options.image_size)  # type: ignore[return-value]
+
+    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
+        """Up to LAYOUT_TRIES fresh layouts from this RNG; most refusals are cheap (before any rendering)."""
+        for _ in range(LAYOUT_TRIES):
+            sample = self.build_from_layout(index, rng)
+            if sample is not None:
+                return sample
+        return None
+
+    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
+        """One sample from one freshly drawn scene, or None when that scene cannot give a provable question."""
+        raise NotImplementedError
 
     def shoot(self, scene: Scene, camera: Camera) -> View:
         result = self.renderer.render(scene, camera)
@@ -157,6 +174,13 @@ class SpatialTask(Task):
                     regions.append(region)
                     by_object[oid].append(region)
         return regions, by_object
+
+    def regions_in_view(self, view: View, image: int, names: dict[int, str]) -> list[Region]:
+        """`regions_for` one view that is image `image` of the record."""
+        regions, _ = self.regions_for([view], names)
+        for region in regions:
+            region.image = image
+        return regions
 
     @staticmethod
     def view_list_facts(views: list[View]) -> list[dict[str, Any]]:
@@ -251,19 +275,9 @@ class LocationRelationship(SpatialTask):
     name = "location_relationship"
     default_views = 3
 
-    def __init__(self, options: BuildOptions):
-        super().__init__(options)
-        if self.views > len(MOVES):
-            raise MirdataError(f"location_relationship takes at most {len(MOVES)} views, not {self.views}")
+    max_views = (len(MOVES), "")
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        for _ in range(LAYOUT_TRIES):
-            sample = self._try(index, rng)
-            if sample is not None:
-                return sample
-        return None
-
-    def _try(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
         scene = self.sample_scene(rng)
         if scene is None:
             return None
@@ -391,11 +405,11 @@ class LocationRelationship(SpatialTask):
         if ans["family"] == "pair":
             a, b = objects[str(ans["a"])]["name"], objects[str(ans["b"])]["name"]
             relation = PAIR_OPTIONS[(ans["left_right"], ans["near_far"])].format(b=b)
-            conclusion = f"So, seen {f['query_place']}, {a} is {relation}; the answer is {record.answer}."
+            conclusion = conclude(f"So, seen {f['query_place']}, {a} is {relation}", record.answer)
         else:
             winner = objects[str(ans["winner"])]["name"]
-            conclusion = (f"So, seen {f['query_place']}, {winner} would look {EXTREMES[ans['extreme']]}; "
-                          f"the answer is {record.answer}.")
+            conclusion = conclude(f"So, seen {f['query_place']}, {winner} would look {EXTREMES[ans['extreme']]}",
+                                  record.answer)
         return Reasoning(summary, captions, self.grounding(record, names), region2region, conclusion)
 
 
@@ -433,19 +447,9 @@ class DepthRelationship(SpatialTask):
     name = "depth_relationship"
     default_views = 3
 
-    def __init__(self, options: BuildOptions):
-        super().__init__(options)
-        if self.views > 12:
-            raise MirdataError(f"depth_relationship takes at most 12 views (30 degrees apart), not {self.views}")
+    max_views = (12, " (30 degrees apart)")
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        for _ in range(LAYOUT_TRIES):
-            sample = self._try(index, rng)
-            if sample is not None:
-                return sample
-        return None
-
-    def _try(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
         scene = self.sample_scene(rng)
         if scene is None:
             return None
@@ -467,9 +471,7 @@ class DepthRelationship(SpatialTask):
                 return None
             correct, distractors = name(ranked[0]), [name(o) for o in ranked[1:]]
             answer_facts = {"family": family, "image": k, "candidates": chosen, "ranked": ranked}
-            regions, _ = self.regions_for([view], {o: name(o) for o in chosen})
-            for r in regions:
-                r.image = k
+            regions = self.regions_in_view(view, k, {o: name(o) for o in chosen})
         elif family == "which_image":
             candidates = [o.id for o in scene.objects if all(v.visible(o.id) for v in views)]
             if not candidates:
@@ -500,9 +502,7 @@ class DepthRelationship(SpatialTask):
             distractors = [", ".join(name(o) for o in p) for p in picks]
             wording["listing"] = _listing([name(o) for o in chosen])
             answer_facts = {"family": family, "image": k, "candidates": chosen, "ranked": ranked}
-            regions, _ = self.regions_for([view], {o: name(o) for o in chosen})
-            for r in regions:
-                r.image = k
+            regions = self.regions_in_view(view, k, {o: name(o) for o in chosen})
         options, answer = place_answer(correct, distractors, index, rng)
         intro = _pick(rng, DEPTH_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views))
         question = f"{intro} {_pick(rng, DEPTH_TEMPLATES[family]).format(**wording)}"
@@ -541,8 +541,8 @@ class DepthRelationship(SpatialTask):
                      for r in record.regions]
             region2region = ("All these regions are the same object: " + "; ".join(lines) +
                              f". The smallest distance is in image {ans['image'] + 1}.")
-            conclusion = (f"{nm(ans['object']).capitalize()} is closest to the camera in image {ans['image'] + 1}, "
-                          f"so the answer is {record.answer}.")
+            conclusion = conclude(f"{nm(ans['object']).capitalize()} is closest to the camera in image "
+                                  f"{ans['image'] + 1}", record.answer)
         else:
             ids = ans["candidates"]
             view = f["views"][ans["image"]]["objects"]
@@ -559,12 +559,12 @@ class DepthRelationship(SpatialTask):
                      for i in ans["ranked"]]
             region2region = "From nearest to farthest: " + "; ".join(steps) + "."
             if ans["family"] == "order":
-                conclusion = (f"So the order from nearest to farthest is {', '.join(nm(i) for i in ans['ranked'])}, "
-                              f"and the answer is {record.answer}.")
+                conclusion = conclude(f"So the order from nearest to farthest is "
+                                      f"{', '.join(nm(i) for i in ans['ranked'])}", record.answer)
             else:
                 word = "closest to" if ans["family"] == "nearest" else "farthest from"
-                conclusion = (f"So {nm(ans['ranked'][0])} is {word} the camera in image {ans['image'] + 1}; "
-                              f"the answer is {record.answer}.")
+                conclusion = conclude(f"So {nm(ans['ranked'][0])} is {word} the camera in image {ans['image'] + 1}",
+                                      record.answer)
         names = {_short(nm(i)): nm(i) for i in ids}
         return Reasoning(summary, captions, self.grounding(record, names), region2region, conclusion)
 
@@ -602,20 +602,9 @@ class View3D(SpatialTask):
     name = "view_3d"
     default_views = 4
 
-    def __init__(self, options: BuildOptions):
-        super().__init__(options)
-        if self.views > len(VIEWPOINTS) + 1:
-            raise MirdataError(f"view_3d takes at most {len(VIEWPOINTS) + 1} views (the front and "
-                               f"{len(VIEWPOINTS)} viewpoints), not {self.views}")
+    max_views = (len(VIEWPOINTS) + 1, f" (the front and {len(VIEWPOINTS)} viewpoints)")
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        for _ in range(LAYOUT_TRIES):
-            sample = self._try(index, rng)
-            if sample is not None:
-                return sample
-        return None
-
-    def _try(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
         scene = self.sample_scene(rng, 4, 5)
         if scene is None:
             return None
@@ -711,9 +700,9 @@ class View3D(SpatialTask):
             if decoys:
                 lines.append(f"Image {decoys[0]} looks similar but is the mirror image of the scene: its objects "
                              "sit on the wrong sides.")
-            conclusion = f"Image {target} shows the scene {asked}, so the answer is {record.answer}."
+            conclusion = conclude(f"Image {target} shows the scene {asked}", record.answer)
         else:
-            conclusion = f"Image {target} was taken {asked}, so the answer is {record.answer}."
+            conclusion = conclude(f"Image {target} was taken {asked}", record.answer)
         names = {}
         for r in record.regions:
             names.setdefault(r.label, f"the {r.label}")
@@ -775,14 +764,7 @@ class ForcedPerspective(SpatialTask):
     name = "forced_perspective"
     default_views = 3
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        for _ in range(LAYOUT_TRIES):
-            sample = self._try(index, rng)
-            if sample is not None:
-                return sample
-        return None
-
-    def _try(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
         n = self.views
         (car_colour, _), *identities = sample_identities(rng, ["car"] + [_pick(rng, CANDIDATE_KINDS) for _ in range(n)])
         car_size = sample_size("car", rng)
@@ -955,14 +937,14 @@ class ForcedPerspective(SpatialTask):
             k = ans["answer_image"] - 1
             lines.append(f"The largest estimate belongs to {images[k]['object']}, although it does not look the "
                          "tallest in its photo.")
-            conclusion = (f"{images[k]['object'].capitalize()} is the tallest in reality, at about "
-                          f"{images[k]['true_height_m']:g} m; the answer is {record.answer}.")
+            conclusion = conclude(f"{images[k]['object'].capitalize()} is the tallest in reality, at about "
+                                  f"{images[k]['true_height_m']:g} m", record.answer)
         else:
             k = ans["answer_image"] - 1
             lines.append(f"In image {k + 1} it looks {ans['apparent_ratio']:.2f} times the car's height, but "
                          f"corrected for distance it is about {ans['estimated_ratio']:.2f} times as tall.")
-            conclusion = (f"{images[k]['object'].capitalize()} is {record.answer_text}"
-                          f" (true ratio {ans['true_ratio']:.2f}), so the answer is {record.answer}.")
+            conclusion = conclude(f"{images[k]['object'].capitalize()} is {record.answer_text}"
+                                  f" (true ratio {ans['true_ratio']:.2f})", record.answer)
         names = {_short(car): car}
         names.update({_short(im["object"]): im["object"] for im in images})
         return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines), conclusion)
