@@ -23,6 +23,11 @@ class Backend(str, Enum):
     openai = "openai"
 
 
+class PromptFormat(str, Enum):
+    mir = "mir"
+    chain = "chain"
+
+
 BackendOpt = Annotated[Backend, typer.Option(help="transformers (local folder), vllm (local folder, GPU) or openai "
                                                   "(an OpenAI-compatible server).")]
 ModelOpt = Annotated[str, typer.Option(help="A local model folder, or the model id the server knows.")]
@@ -37,6 +42,9 @@ SeedOpt = Annotated[int, typer.Option(help="Sampling seed.")]
 MaxTokensOpt = Annotated[int, typer.Option(min=1, help="Most tokens generated per response.")]
 MinPixelsOpt = Annotated[Optional[int], typer.Option(min=1, help="Upscale smaller images to this many pixels.")]
 MaxPixelsOpt = Annotated[Optional[int], typer.Option(min=1, help="Downscale larger images to this many pixels.")]
+PromptOpt = Annotated[PromptFormat, typer.Option(help="mir: question, options and a \"Your option: X\" "
+                                                    "instruction. chain: the input a `mirdata curriculum-train` "
+                                                    "model learnt to answer with the whole tagged chain (stage 5).")]
 JudgeBackendOpt = Annotated[Optional[Backend], typer.Option(help="LLM judge for responses the rules cannot read "
                                                                  "(default: no judge).")]
 JudgeModelOpt = Annotated[Optional[str], typer.Option(help="The judge's model (a folder or a served id).")]
@@ -78,6 +86,7 @@ def difficulty(
     adaptive: Annotated[bool, typer.Option("--adaptive", help="Adaptive rule per task (the default): the "
                                            "--quantile share with the lowest pass rates is hard.")] = False,
     quantile: Annotated[float, typer.Option(help="Adaptive rule: share of each task's records that is hard.")] = 0.5,
+    prompt: PromptOpt = PromptFormat.mir,
     batch_size: BatchOpt = 8,
     seed: SeedOpt = 0,
     max_new_tokens: MaxTokensOpt = 512,
@@ -100,7 +109,7 @@ def difficulty(
         samples=samples, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
         rule="threshold" if threshold is not None else "adaptive",
         threshold=threshold if threshold is not None else 0.5, quantile=quantile, batch_size=batch_size, seed=seed,
-        min_pixels=min_pixels, max_pixels=max_pixels)
+        min_pixels=min_pixels, max_pixels=max_pixels, prompt=prompt.value)
     with ExitStack() as models:
         judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models)
         runner = models.enter_context(_runner(backend, model, root, device, dtype, base_url, api_key, batch_size))
@@ -126,6 +135,7 @@ def predict(
                                                 "--circular).")] = False,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 is greedy decoding.")] = 0.0,
     top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling top-p.")] = 1.0,
+    prompt: PromptOpt = PromptFormat.mir,
     batch_size: BatchOpt = 8,
     seed: SeedOpt = 0,
     max_new_tokens: MaxTokensOpt = 512,
@@ -142,7 +152,7 @@ def predict(
 
     settings = PredictSettings(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                batch_size=batch_size, seed=seed, circular=circular, min_pixels=min_pixels,
-                               max_pixels=max_pixels)
+                               max_pixels=max_pixels, prompt=prompt.value)
     with _runner(backend, model, root, device, dtype, base_url, api_key, batch_size) as runner:
         summary = run_predict(root, runner, out, settings)
     rate = summary["prompts_per_second"]

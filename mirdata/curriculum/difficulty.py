@@ -31,7 +31,7 @@ from typing import Any
 
 from mirdata.errors import MirdataError
 from mirdata.inference.judge import Judge, read_answers
-from mirdata.inference.prompt import INSTRUCTION, build_prompt, load_images
+from mirdata.inference.prompt import INSTRUCTION, PROMPT_FORMATS, build_prompt, load_images
 from mirdata.inference.runners import Runner, Sampling, prompt_seed
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
@@ -55,8 +55,11 @@ class DifficultySettings:
     seed: int = 0
     min_pixels: int | None = None
     max_pixels: int | None = None
+    prompt: str = "mir"  # the prompt format, one of prompt.PROMPT_FORMATS
 
     def __post_init__(self) -> None:
+        if self.prompt not in PROMPT_FORMATS:
+            raise MirdataError(f"--prompt must be one of {', '.join(PROMPT_FORMATS)}, not {self.prompt!r}")
         if self.rule not in RULES:
             raise MirdataError(f"difficulty rule must be one of {', '.join(RULES)}, not {self.rule!r}")
         if not 0 <= self.threshold <= 1:
@@ -77,7 +80,7 @@ def cache_dir(root: Path, runner: Runner, settings: DifficultySettings, judge: J
     """The cache of one sampling setup: everything that changes a record's responses or answers is in its name."""
     key = {"backend": runner.backend, "model": runner.model, "sampling": settings.sampling.to_json(),
            "seed": settings.seed, "min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels,
-           "instruction": INSTRUCTION, "judge": judge.name if judge else None}
+           "prompt": settings.prompt, "instruction": INSTRUCTION, "judge": judge.name if judge else None}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return root / CACHE / digest
 
@@ -123,7 +126,8 @@ def sample_pass_rates(root: Path, records: list[Record], runner: Runner, setting
             todo = [r for r in batch if r.id not in results]
             if not todo:
                 continue
-            prompts = [build_prompt(r, load_images(r, root, settings.min_pixels, settings.max_pixels)) for r in todo]
+            prompts = [build_prompt(r, load_images(r, root, settings.min_pixels, settings.max_pixels),
+                                    format=settings.prompt) for r in todo]
             seeds = [prompt_seed(settings.seed, r.id) for r in todo]
             responses = runner.generate(prompts, settings.sampling, seeds)
             items = [(resp, r.options) for r, resps in zip(todo, responses) for resp in resps]

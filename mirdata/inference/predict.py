@@ -1,6 +1,7 @@
 """`mirdata predict`: ask a model every question of a MIR folder and write its responses, one JSON line each.
 
-A line is {"id", "response", "model"}, plus "rotation" with --circular, where every question is asked once per
+A line is {"id", "response", "model", "prompt"} (prompt: the format asked in, mir or chain), plus "rotation" with
+--circular, where every question is asked once per
 rotation of its options (rotation r puts option r first; see `prompt.rotate_options`) so that `evaluate
 --circular` can require all of them right. Lines are appended batch by batch; a rerun skips what the file
 already holds (a line cut short by a kill is dropped first), so an interrupted run continues where it stopped.
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mirdata.errors import MirdataError
-from mirdata.inference.prompt import build_prompt, load_images
+from mirdata.inference.prompt import PROMPT_FORMATS, build_prompt, load_images
 from mirdata.inference.runners import Runner, Sampling, prompt_seed
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
@@ -32,8 +33,11 @@ class PredictSettings:
     circular: bool = False
     min_pixels: int | None = None
     max_pixels: int | None = None
+    prompt: str = "mir"  # the prompt format, one of prompt.PROMPT_FORMATS
 
     def __post_init__(self) -> None:
+        if self.prompt not in PROMPT_FORMATS:
+            raise MirdataError(f"--prompt must be one of {', '.join(PROMPT_FORMATS)}, not {self.prompt!r}")
         if self.batch_size < 1:
             raise MirdataError(f"--batch-size must be at least 1, not {self.batch_size}")
         self.sampling  # noqa: B018  (building it validates the sampling options)
@@ -43,7 +47,7 @@ class PredictSettings:
         return Sampling(n=1, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens)
 
 
-def _done_keys(out: Path, model: str) -> set[tuple[str, int]]:
+def _done_keys(out: Path, model: str, prompt: str) -> set[tuple[str, int]]:
     """(id, rotation) pairs already in `out`; a torn or bad line is dropped so appending starts clean."""
     if not out.is_file():
         return set()
@@ -57,6 +61,9 @@ def _done_keys(out: Path, model: str) -> set[tuple[str, int]]:
     others = sorted({str(o.get("model")) for o in good} - {model})
     if others:
         raise MirdataError(f"{out}: holds responses of another model ({others[0]}); choose another --out")
+    formats = sorted({str(o.get("prompt", "mir")) for o in good} - {prompt})
+    if formats:
+        raise MirdataError(f"{out}: holds responses to --prompt {formats[0]}; choose another --out")
     if dropped or not out.read_bytes().endswith(b"\n") and good:
         atomic_write(out, "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in good).encode())
     return {(o["id"], int(o.get("rotation", 0))) for o in good}
@@ -68,7 +75,7 @@ def predict(root: str | Path, runner: Runner, out: str | Path, settings: Predict
     store = MIRStore(root)
     records = store.read()
     out = Path(out)
-    done = _done_keys(out, runner.model)
+    done = _done_keys(out, runner.model, settings.prompt)
     jobs: list[tuple[Record, int]] = [
         (r, rot) for r in records for rot in (range(len(r.options)) if settings.circular else [0])]
     todo = [(r, rot) for r, rot in jobs if (r.id, rot) not in done]
@@ -78,15 +85,15 @@ def predict(root: str | Path, runner: Runner, out: str | Path, settings: Predict
         job = bar.add_task(f"predicting with {runner.model}", total=len(jobs), completed=len(jobs) - len(todo))
         for i in range(0, len(todo), settings.batch_size):
             batch = todo[i:i + settings.batch_size]
-            prompts = [build_prompt(r, load_images(r, store.root, settings.min_pixels, settings.max_pixels), rot)
-                       for r, rot in batch]
+            prompts = [build_prompt(r, load_images(r, store.root, settings.min_pixels, settings.max_pixels), rot,
+                                    format=settings.prompt) for r, rot in batch]
             seeds = [prompt_seed(settings.seed, f"{r.id}:{rot}") for r, rot in batch]
             responses = runner.generate(prompts, settings.sampling, seeds)
             for (r, rot), resp in zip(batch, responses):
                 line: dict[str, Any] = {"id": r.id}
                 if settings.circular:
                     line["rotation"] = rot
-                line.update(response=resp[0], model=runner.model)
+                line.update(response=resp[0], model=runner.model, prompt=settings.prompt)
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
             f.flush()
             bar.advance(job, len(batch))

@@ -3,23 +3,32 @@
 A `Prompt` is a list of parts, text and images in reading order, as chat content; every backend turns it into
 its own message format. Options can be rotated (CircularEval): rotation r moves option k to position k - r,
 so the correct letter moves with it.
+
+Two prompt formats: "mir" (the question, the options and an instruction to end with "Your option: X") for any
+chat model, and "chain" for a model trained with `mirdata curriculum-train`: exactly the input of the curriculum's
+stage 5 (question and options only; the model writes the whole tagged chain, ending in <conclusion>).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
+from mirdata.curriculum.stages import stage_example
 from mirdata.errors import MirdataError
 from mirdata.schema.record import IMAGE_TOKEN, LETTERS, Record, format_options, option_text
 
 INSTRUCTION = ("Answer with the letter of the correct option. Think step by step if you need to, then finish your "
                "response with a last line in the form \"Your option: X\", where X is the letter.")
+PROMPT_FORMATS = ("mir", "chain")
+# The curriculum stage whose input a "chain" prompt is: question and options in, the whole chain out.
+CHAIN_STAGE = 5
 
 
 @dataclass
@@ -80,20 +89,33 @@ def load_images(record: Record, root: Path, min_pixels: int | None = None,
     return images
 
 
-def build_prompt(record: Record, images: list[Image.Image], rotation: int = 0,
-                 instruction: str = INSTRUCTION) -> Prompt:
-    """The question with images at their <image> positions, then the (rotated) options and the instruction."""
-    pieces = record.question.split(IMAGE_TOKEN)
+def build_prompt(record: Record, images: list[Image.Image], rotation: int = 0, instruction: str = INSTRUCTION,
+                 format: str = "mir") -> Prompt:
+    """The record's prompt in `format` with its options rotated by `rotation` and each image at its <image>.
+
+    "mir": the question, then the options and the instruction. "chain": the input of curriculum stage 5, built by
+    `curriculum.stages.stage_example` (the same text the trainer fed the model; `instruction` is not used)."""
+    if format not in PROMPT_FORMATS:
+        raise MirdataError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {format!r}")
+    options, answer = rotate_options(record.options, record.answer, rotation)
+    if format == "chain":
+        text = stage_example(dataclasses.replace(record, options=options, answer=answer), CHAIN_STAGE).prompt
+    else:
+        text = record.question.rstrip() + "\n\nOptions:\n" + "\n".join(options) + "\n\n" + instruction
+    return interleave(text, images, f"record {record.id}")
+
+
+def interleave(text: str, images: list[Image.Image], source: str) -> Prompt:
+    """`text` with the i-th image in place of its i-th <image> placeholder (empty text pieces are left out, as
+    the curriculum's trainer leaves them out of its chat turns)."""
+    pieces = text.split(IMAGE_TOKEN)
     if len(pieces) - 1 != len(images):
-        raise MirdataError(f"record {record.id}: the question has {len(pieces) - 1} {IMAGE_TOKEN} placeholders "
+        raise MirdataError(f"{source}: the question has {len(pieces) - 1} {IMAGE_TOKEN} placeholders "
                            f"but {len(images)} images")
-    options, _ = rotate_options(record.options, record.answer, rotation)
     parts: list[str | Image.Image] = []
     for k, piece in enumerate(pieces):
         if k > 0:
             parts.append(images[k - 1])
-        if k == len(pieces) - 1:
-            piece = piece.rstrip() + "\n\nOptions:\n" + "\n".join(options) + "\n\n" + instruction
         if piece:
             parts.append(piece)
     return Prompt(parts)
