@@ -268,3 +268,37 @@ def test_cli_release_and_its_one_line_error(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"released {len(records)} records" in result.output
     assert {TASK_CATEGORY[t] for t in ALL_TASKS} == {p.name for p in (tmp_path / "repo" / "data").iterdir()}
+
+
+def test_working_folders_are_never_released(tmp_path):
+    """DIR/.cache/ (annotation and difficulty caches) and DIR/.parts/ (an unfinished build) stay home."""
+    root = tmp_path / "mir"
+    write_simple_dataset(root, per_task=1)
+    raw = rate(root)
+    secret = Image.new("RGB", (7, 5), (1, 2, 3))
+    (root / ".cache" / "difficulty" / "0123").mkdir(parents=True)
+    (root / ".cache" / "difficulty" / "0123" / f"{raw[0]['id']}.json").write_text('{"responses": ["A"]}')
+    secret.save(root / ".cache" / "stray.png")
+    (root / ".parts").mkdir()  # an empty one is what a finished build may leave
+    release_dataset(root, tmp_path / "repo", show_progress=False)
+    released = [p.relative_to(tmp_path / "repo") for p in (tmp_path / "repo").rglob("*")]
+    assert released and not [p for p in released if set(p.parts) & {".cache", ".parts"}]
+    secret_bytes = (root / ".cache" / "stray.png").read_bytes()
+    assert all(secret_bytes not in p.read_bytes() for p in (tmp_path / "repo").rglob("*") if p.is_file())
+    assert {path for row in pq.read_table(next((tmp_path / "repo" / "data").rglob("*.parquet")))
+            .column("images").to_pylist() for path in [im["path"] for im in row]} <= set(
+        p for r in raw for p in r["images"])
+
+    # records waiting in .parts/ are not in records.jsonl yet: releasing would silently leave them out
+    (root / ".parts" / "view_3d-extra.json").write_text(json.dumps(raw[0]))
+    with pytest.raises(MirdataError, match=r"\.parts: 1 records of an unfinished build .*same `mirdata build`"):
+        release_dataset(root, tmp_path / "repo2", show_progress=False)
+    (root / ".parts" / "view_3d-extra.json").unlink()
+
+    # a record may not take its image from a working folder
+    raw[1]["images"][0] = ".cache/stray.png"
+    MIRStore(root).write(raw)
+    with pytest.raises(MirdataError, match=rf"record {raw[1]['id']} names the image \.cache/stray\.png.*never "
+                                           "released"):
+        release_dataset(root, tmp_path / "repo2", show_progress=False)
+    assert not (tmp_path / "repo2").exists()

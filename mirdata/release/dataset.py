@@ -10,6 +10,10 @@ the difficulty ratings, `easy` and `hard`; a record without a rating stops the r
 (rate the folder with `mirdata difficulty` first), because an unrated question belongs to neither split and a
 third split would silently mix into curricula that expect exactly these two.
 
+Only what records.jsonl names is released: DIR's working folders (`.cache/` of annotation and difficulty runs,
+`.parts/` of an unfinished build) never are. A record whose image lies in one of them is refused, and so is a
+folder whose build has not finished (records waiting in `.parts/` would be silently left out).
+
 Next to the data: the dataset card (README.md, see card.py), its statistics figure, and the original
 release's files (`original/all_data_rel.json` and `original/images/...`) for the original scripts.
 
@@ -41,7 +45,7 @@ from mirdata.progress import progress_bar
 from mirdata.schema.checks import check_records
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
-from mirdata.store import MIRStore
+from mirdata.store import PARTS, MIRStore
 
 SPLITS = ("easy", "hard")
 DEFAULT_CONFIG = "all"
@@ -50,6 +54,8 @@ ORIGINAL = "original"
 ORIGINAL_JSON = "all_data_rel.json"
 STATS_FIGURE = "assets/statistics.png"
 STATS_JSON = "assets/statistics.json"
+# DIR's working folders: caches of annotation and difficulty runs, records of an unfinished build.
+WORK_DIRS = (".cache", PARTS)
 
 # The Hub's dataset viewer reads one row group at a time: about 100 rows keeps image row groups small.
 ROW_GROUP_ROWS = 100
@@ -138,6 +144,11 @@ def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict
 # -- reading and checking the source -------------------------------------------------------------------------
 
 def _read_source(store: MIRStore) -> list[Record]:
+    waiting = sorted(store.parts_dir.glob("*.json")) if store.parts_dir.is_dir() else []
+    if waiting:
+        raise MirdataError(f"{store.parts_dir}: {len(waiting)} records of an unfinished build are not in "
+                           f"{store.records_path.name} yet; finish the build by running the same `mirdata build` "
+                           "command again, or delete that folder to release without them")
     raw = store.read_raw()
     if not raw:
         raise MirdataError(f"{store.records_path}: no records to release")
@@ -147,6 +158,11 @@ def _read_source(store: MIRStore) -> list[Record]:
         more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
         raise MirdataError(f"{store.records_path}: {len(failures)} schema failures, e.g. {shown}{more}; "
                            f"run `mirdata validate {store.root}`")
+    in_work_dirs = [(r["id"], p) for r in raw for p in r["images"] if p.split("/")[0] in WORK_DIRS]
+    if in_work_dirs:
+        rid, path = in_work_dirs[0]
+        raise MirdataError(f"{store.records_path}: record {rid} names the image {path}, which lies in a working "
+                           f"folder ({', '.join(WORK_DIRS)}) that is never released; keep images under images/")
     unrated = [r["id"] for r in raw if r.get("difficulty") is None]
     if unrated:
         raise MirdataError(
