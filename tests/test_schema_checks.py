@@ -125,9 +125,33 @@ def test_line_numbers_come_from_the_file(good_records: list[dict[str, Any]]) -> 
     ("The answer is a red car.", set()),
     ("The red car wins.", set()),
     ("Option A shows less, so the answer is B.", {"A", "B"}),
+    ("ANSWER IS (C)", {"C"}),
+    ("Ünlü: the answer is B.", {"B"}),  # not ASCII: the keyword search starts at 0
+    ("ſo the anſwer is B", {"B"}),  # "ſ" matches "s" case-insensitively, so this is "answer"
+    ("xanswer is B", set()),
+    ("A) because the answer is A", {"A"}),
 ])
 def test_stated_letters(text: str, letters: set[str]) -> None:
     assert stated_letters(text) == letters
+
+
+def test_stated_letters_agree_with_one_alternation() -> None:
+    """The three patterns run apart (the keyword one from the first keyword on) find what one alternation of
+    them finds anywhere in the text, on generated texts mixing keywords, letters, brackets and punctuation."""
+    import random
+    import re
+
+    one_pass = re.compile(r"""
+          \b(?i:answer|option|choice) \s* (?i:is|:|=)? \s* (?i:option\s*)? \(? \b([A-Z])\b \)?
+        | \(([A-Z])\)
+        | ^\s* \(? ([A-Z]) \)? \s* (?:[.:)]|$)
+    """, re.VERBOSE)
+    pieces = ["answer", "Answer", "OPTION", "choice", "is", ":", "=", " ", "(", ")", ".", "A", "B", "z", "so",
+              "xanswer", "answers", "\n", "İ", "ſ", "optıon", "(C)", "option (D)", "answer is option", "1"]
+    rng = random.Random(0)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert stated_letters(text) == {a or b or c for a, b, c in one_pass.findall(text)}, text
 
 
 def test_option_parsing_and_relpaths() -> None:

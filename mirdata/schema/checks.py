@@ -11,6 +11,7 @@ full release (benchmarks/bench_validate.py).
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from mirdata.schema.record import IMAGE_TOKEN, LETTERS, is_dataset_relpath, parse_option
+from mirdata.schema.record import (
+    IMAGE_TOKEN,
+    LETTERS,
+    is_dataset_relpath,
+    parse_options,
+)
 from mirdata.schema.tasks import CATEGORIES, TASK_CATEGORY
 
 FIELDS = ("id", "category", "task", "images", "question", "options", "answer", "summary", "caption",
@@ -72,24 +78,42 @@ def _is_number(v: Any) -> bool:
     return type(v) in _NUMBER
 
 
-# One pass over the text; each alternative captures the letter. The keyword is case-insensitive, the letter
-# must be a capital: "the answer is a red car" states nothing.
-_STATED = re.compile(r"""
-      \b(?i:answer|option|choice) \s* (?i:is|:|=)? \s* (?i:option\s*)? \(? \b([A-Z])\b \)?   # answer is B
-    | \(([A-Z])\)                                                                   # (B)
-    | ^\s* \(? ([A-Z]) \)? \s* (?:[.:)]|$)                                           # B. ... / B
-""", re.X)
+# The three ways a conclusion states its letter ("... the answer is B", "(B)", "B. ..." or a bare "B"), each
+# capturing it. The keyword is case-insensitive, the letter must be a capital: "the answer is a red car" states
+# nothing. Their matches cannot overlap with a different letter, so running them apart finds the same letters
+# as one alternation would, and lets the keyword search start at the first keyword instead of trying the
+# pattern at every position.
+_STATED_KEYWORD = re.compile(r"\b(?i:answer|option|choice) \s* (?i:is|:|=)? \s* (?i:option\s*)? \(? \b([A-Z])\b \)?",
+                             re.VERBOSE)
+_STATED_PARENS = re.compile(r"\(([A-Z])\)")
+_STATED_LEADING = re.compile(r"\s* \(? ([A-Z]) \)? \s* (?:[.:)]|$)", re.VERBOSE)
+_KEYWORDS = ("answer", "option", "choice")
+
+
+def _first_keyword(text: str) -> int:
+    """Where the keyword search may start: in an ASCII text (where lower() keeps positions and matches what the
+    pattern's case-insensitivity matches) the first keyword, or the end when there is none; else 0."""
+    if not text.isascii():
+        return 0
+    low = text.lower()
+    found = [i for i in map(low.find, _KEYWORDS) if i >= 0]
+    return min(found) if found else len(text)
 
 
 def stated_letters(conclusion: str) -> set[str]:
     """Option letters a conclusion states as its answer ('... the answer is B.', '(B)', 'B. ...', 'B')."""
-    return {a or b or c for a, b, c in _STATED.findall(conclusion)}
+    letters = set(_STATED_KEYWORD.findall(conclusion, _first_keyword(conclusion)))
+    letters.update(_STATED_PARENS.findall(conclusion))
+    leading = _STATED_LEADING.match(conclusion)
+    if leading:
+        letters.add(leading.group(1))
+    return letters
 
 
 def _parse_options(options: Any) -> list[tuple[str | None, str]] | None:
     if not _is_str_list(options):
         return None
-    return [parse_option(o) for o in options]
+    return parse_options(options)
 
 
 # -- field rules: one value at a time ------------------------------------------------------------------------
@@ -163,14 +187,19 @@ def _conclusion_states_answer(conclusion: list[Any], answer: list[Any]) -> list[
     return [not _nonempty_str(c) or type(a) is not str or stated_letters(c) == {a} for c, a in zip(conclusion, answer)]
 
 
+_REGION_KEYS = frozenset(("id", "image", "box", "label"))
+
+
 def _region_problem(regions: Any, images: Any, sizes: Any) -> str | None:
     """The first thing wrong with one record's regions, or None."""
     if type(regions) is not list:
         return None
     n_images = len(images) if type(images) is list else None
+    if type(sizes) is not list:
+        sizes = ()
     seen = set()
     for k, r in enumerate(regions):
-        if type(r) is not dict or not {"id", "image", "box", "label"} <= r.keys():
+        if type(r) is not dict or not r.keys() >= _REGION_KEYS:
             return f"region {k} is not an object with id, image, box, label"
         rid = r["id"]
         if type(rid) is not str or not rid:
@@ -181,12 +210,12 @@ def _region_problem(regions: Any, images: Any, sizes: Any) -> str | None:
         img, box = r["image"], r["box"]
         if type(img) is not int or (n_images is not None and not 0 <= img < n_images):
             return f"region {rid!r} names image {img!r}, but the record has {n_images} images"
-        if not (type(box) is list and len(box) == 4 and set(map(type, box)) <= _NUMBER):
+        if type(box) is not list or len(box) != 4 or not set(map(type, box)) <= _NUMBER:
             return f"region {rid!r} box {box!r} is not [x0, y0, x1, y1]"
         x0, y0, x1, y1 = box
         if not (x0 < x1 and y0 < y1):
             return f"region {rid!r} box {box} is empty or inverted"
-        size = sizes[img] if type(sizes) is list and img < len(sizes) else None
+        size = sizes[img] if img < len(sizes) else None
         if size is not None:
             w, h = size
             if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
@@ -201,6 +230,9 @@ def _regions_ok(regions: list[Any], images: list[Any], sizes: list[Any]) -> list
 
 def _first_occurrence(keys: list[Any]) -> list[bool]:
     """False for a key (not None) already seen in an earlier record."""
+    distinct = set(keys)
+    if len(distinct) == len(keys) - max(keys.count(None) - 1, 0):  # no repeats but of None: one pass in C
+        return [True] * len(keys)
     seen: set[Any] = set()
     ok = []
     for k in keys:
@@ -270,9 +302,18 @@ RECORD_SCHEMA = pa.DataFrameSchema(
 )
 
 
+_PICK_FIELDS = operator.itemgetter(*FIELDS)
+
+
 def records_frame(raw: list[dict[str, Any]], image_sizes: list[list[Any] | None] | None = None) -> pd.DataFrame:
     """One object column per field (absent fields hold a sentinel), plus the derived columns the checks share."""
-    data = {name: pd.Series([r.get(name, _ABSENT) for r in raw], dtype=object) for name in FIELDS}
+    rows = []
+    for r in raw:
+        try:
+            rows.append(_PICK_FIELDS(r))  # every field there: one C call
+        except KeyError:
+            rows.append(tuple(r.get(name, _ABSENT) for name in FIELDS))
+    data = {name: pd.Series(column, dtype=object) for name, column in zip(FIELDS, zip(*rows))}
     data[_PARSED_OPTIONS] = pd.Series([_parse_options(o) for o in data["options"].tolist()], dtype=object)
     data[SIZES] = pd.Series(image_sizes if image_sizes is not None else [None] * len(raw), dtype=object)
     return pd.DataFrame(data)

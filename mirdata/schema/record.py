@@ -12,7 +12,7 @@ import numpy as np
 IMAGE_TOKEN = "<image>"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-_OPTION_RE = re.compile(r"^\s*([A-Z])\s*[.)]\s*(.*)$", re.S)
+_OPTION_RE = re.compile(r"^\s*([A-Z])\s*[.)]\s*(.*)$", re.DOTALL)
 _LABEL_ENDS = {".", ")"}
 _LETTER_SET = set(LETTERS)
 
@@ -76,12 +76,21 @@ class Record:
         return option_text(self.options[LETTERS.index(self.answer)])
 
 
-def parse_option(option: str) -> tuple[str | None, str]:
-    """"B. a red car" -> ("B", "a red car"); an option without a label -> (None, its text)."""
-    if option[1:2] in _LABEL_ENDS and option[:1] in _LETTER_SET:  # the usual "B. ..." without the regex
-        return option[0], option[2:].strip()
+def parse_options(options: list[str]) -> list[tuple[str | None, str]]:
+    """["B. a red car", "a car"] -> [("B", "a red car"), (None, "a car")]: a label is a capital letter and "."
+    or ")"; an option without one keeps its whole text. The usual "B. ..." is read without the regex."""
+    return [(o[0], o[2:].strip()) if o[1:2] in _LABEL_ENDS and o[:1] in _LETTER_SET else _parse_unusual(o)
+            for o in options]
+
+
+def _parse_unusual(option: str) -> tuple[str | None, str]:
     m = _OPTION_RE.match(option)
     return (m.group(1), m.group(2).strip()) if m else (None, option.strip())
+
+
+def parse_option(option: str) -> tuple[str | None, str]:
+    """"B. a red car" -> ("B", "a red car"); an option without a label -> (None, its text)."""
+    return parse_options([option])[0]
 
 
 def option_label(option: str) -> str | None:
