@@ -10,6 +10,7 @@ import typer
 
 from mirdata.builders.base import BuildOptions, resolve_tasks, run_build
 from mirdata.cli.app import command, out_console
+from mirdata.cli.data import counted
 from mirdata.errors import MirdataError
 
 
@@ -83,8 +84,8 @@ def build(
         annotator_options={"backend": backend, "model": model, "base_url": base_url, "rounds": rounds},
     )
     run = run_build(options, tasks)
-    out_console.print(f"built {run['built']} records ({run['resumed_from']} already there) in {run['seconds']:.1f} s "
-                      f"→ {out}")
+    out_console.print(f"built {counted(run['built'], 'record')} ({run['resumed_from']} already there) in "
+                      f"{run['seconds']:.1f} s → {out}")
     for s in run["skipped_sources"]:
         out_console.print(f"[yellow]skipped[/] {s['file']}: {s['reason']}", highlight=False)
     for f in run["failed"]:

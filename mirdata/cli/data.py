@@ -14,6 +14,11 @@ from mirdata.cli.app import command, err_console, out_console
 from mirdata.errors import MirdataError
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 record', '2 records'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 @command("validate")
 def validate(
     dir: Annotated[Path, typer.Argument(help="Dataset folder in the MIR layout.")],
@@ -27,17 +32,17 @@ def validate(
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        for title, rows, style in (("warnings", report.warnings, "yellow"), ("failures", report.failures, "red")):
+        for title, rows, style in (("warning", report.warnings, "yellow"), ("failure", report.failures, "red")):
             if not rows:
                 continue
-            table = Table(title=f"{len(rows)} {title}", title_style=f"bold {style}", show_lines=False)
+            table = Table(title=counted(len(rows), title), title_style=f"bold {style}", show_lines=False)
             for col in ("line", "record", "field", "what is wrong"):
                 table.add_column(col, overflow="fold")
             for f in rows:
                 table.add_row("" if f.line is None else str(f.line), f.record, f.field, f.problem)
             out_console.print(table)
-        verdict = "[bold green]valid[/]" if report.ok else f"[bold red]{len(report.failures)} failures[/]"
-        out_console.print(f"{dir}: {report.records} records, {verdict} "
+        verdict = "[bold green]valid[/]" if report.ok else f"[bold red]{counted(len(report.failures), 'failure')}[/]"
+        out_console.print(f"{dir}: {counted(report.records, 'record')}, {verdict} "
                           f"(schema {report.schema_seconds:.2f} s, files {report.file_seconds:.2f} s)")
     if not report.ok:
         raise typer.Exit(1)
@@ -66,7 +71,7 @@ def export(
         from mirdata.schema.upstream import export_upstream
 
         n = export_upstream(dir, out)
-        out_console.print(f"wrote {n} records → {out}")
+        out_console.print(f"wrote {counted(n, 'record')} → {out}")
         return
     if stage is None:
         raise MirdataError(f"--format {format.value} needs --stage K (0-5)")
@@ -94,7 +99,7 @@ def import_upstream(
     from mirdata.schema.upstream import import_upstream as run_import
 
     n = run_import(json_path, images, out, task=task, max_entry_bytes=max_entry_mb * 1024 * 1024)
-    out_console.print(f"imported {n} records → {out}")
+    out_console.print(f"imported {counted(n, 'record')} → {out}")
 
 
 @command("stats")
