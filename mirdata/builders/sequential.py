@@ -379,7 +379,8 @@ class SpeedComparison(SequentialTask):
             fmt = {"fast": fast, "slow": slow}
         facts["answer_text"] = correct
         options, answer = place_answer(correct, distractors, index, rng)
-        lines = [_pick(rng, SPEED_FRAME_LINES).format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
+        line = _pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
+        lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
         question = "\n".join([_pick(rng, SPEED_INTROS), *lines, _pick(rng, SPEED_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR)
@@ -554,7 +555,8 @@ class MotionDetection(SequentialTask):
             distractors = [x for x in labels if x != correct] + ["no shape moves in any interval"]
         facts["answer_text"] = correct
         options, answer = place_answer(correct, distractors, index, rng)
-        lines = [_pick(rng, MOTION_FRAME_LINES).format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
+        line = _pick(rng, MOTION_FRAME_LINES)
+        lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
         question = "\n".join([_pick(rng, MOTION_INTROS), *lines, _pick(rng, MOTION_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR)
@@ -804,7 +806,8 @@ class CookingProcess(SequentialTask):
                 fmt: dict[str, str], generator: str) -> Sample:
         facts["variant"], facts["answer_text"] = variant, correct
         options, answer = place_answer(correct, distractors, index, rng)
-        lines = [_pick(rng, COOK_IMAGE_LINES).format(n=j + 1) for j in range(len(images))]
+        line = _pick(rng, COOK_IMAGE_LINES)
+        lines = [line.format(n=j + 1) for j in range(len(images))]
         question = "\n".join([_pick(rng, COOK_INTROS[intro]).format(**fmt), *lines,
                               _pick(rng, COOK_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
@@ -976,7 +979,8 @@ class ImagePuzzle(SequentialTask):
             distractors = [f"piece {others[i]}" for i in rng.permutation(len(others))[:3]]
         facts["variant"], facts["answer_text"] = variant, correct
         options, answer = place_answer(correct, distractors, index, rng)
-        lines = [_pick(rng, PUZZLE_IMAGE_LINES).format(n=j + 1) for j in range(n)]
+        line = _pick(rng, PUZZLE_IMAGE_LINES)
+        lines = [line.format(n=j + 1) for j in range(n)]
         question = "\n".join([_pick(rng, PUZZLE_INTROS).format(**fmt), *lines,
                               _pick(rng, PUZZLE_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
