@@ -302,3 +302,15 @@ def test_working_folders_are_never_released(tmp_path):
                                            "released"):
         release_dataset(root, tmp_path / "repo2", show_progress=False)
     assert not (tmp_path / "repo2").exists()
+
+
+def test_card_names_a_local_expert_model_by_its_folder_not_its_path(tmp_path):
+    root = tmp_path / "mir"
+    write_simple_dataset(root, per_task=1)
+    rate(root)
+    MIRStore(root).update_build_info(difficulty={"backend": "transformers", "samples": 10, "rule": "adaptive",
+                                                 "quantile": 0.5, "model": "/home/someone/models/Qwen2.5-VL-7B"})
+    release_dataset(root, tmp_path / "repo", original=False, show_progress=False)
+    card = (tmp_path / "repo" / "README.md").read_text()
+    assert "Here: `Qwen2.5-VL-7B` answered 10 times" in card and "| `model` | `Qwen2.5-VL-7B` |" in card
+    assert "/home/someone" not in card

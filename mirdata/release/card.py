@@ -292,6 +292,7 @@ def _difficulty_text(records: list[Record], info: dict[str, Any]) -> str:
              "questions it mostly got right in `easy` and the others in `hard`."]
     settings = info.get("difficulty")
     if isinstance(settings, dict) and settings:
+        settings = {k: _model_name(v) if k in ("model", "judge") else v for k, v in settings.items()}
         model, samples = settings.get("model"), settings.get("samples")
         if settings.get("rule") == "threshold":
             rule = f"a question is easy when its pass rate is at least {settings.get('threshold')}"
@@ -313,6 +314,13 @@ def _difficulty_text(records: list[Record], info: dict[str, Any]) -> str:
     if rows:
         lines.append(_table(["split", "rated", "min pass rate", "mean", "max"], rows))
     return "\n\n".join(lines)
+
+
+def _model_name(model: Any) -> Any:
+    """A model loaded from a local folder is named by that folder: the releasing machine's paths stay private."""
+    if isinstance(model, str) and Path(model).is_absolute():
+        return Path(model).name
+    return model
 
 
 def _provenance_text(info: dict[str, Any]) -> str:
