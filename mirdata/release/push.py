@@ -69,7 +69,7 @@ def hub_errors(repo_id: str, endpoint: str, token: str) -> Iterator[None]:
         raise MirdataError(_scrub(f"{endpoint} sent an answer the Hub client cannot use while pushing {repo_id}: "
                                   f"{_first_line(e)}", token)) from None
     except httpx2.TransportError as e:
-        raise MirdataError(_network_failure(e, endpoint, token)) from None
+        raise MirdataError(_scrub(_network_failure(e, endpoint), token)) from None
     except (OSError, RuntimeError) as e:
         # The file transfer runs in hf_xet (Rust): its HTTP refusals and network failures arrive as OSError
         # subclasses (ConnectionError, PermissionError) or RuntimeError with the status only in the text.
@@ -79,7 +79,7 @@ def hub_errors(repo_id: str, endpoint: str, token: str) -> Iterator[None]:
         elif type(e).__name__ == "XetAuthenticationError":
             message = _refusal(401, str(e), repo_id, endpoint)
         elif isinstance(e, (ConnectionError, TimeoutError)) or type(e).__module__ == "hf_xet":
-            message = _network_failure(e, endpoint, token)
+            message = _network_failure(e, endpoint)
         else:
             message = f"upload to {repo_id} failed ({type(e).__name__}: {_first_line(e)}); run push again: it resumes"
         raise MirdataError(_scrub(message, token)) from None
@@ -97,9 +97,9 @@ def _refusal(status: int | None, detail: str, repo_id: str, endpoint: str) -> st
     return f"{endpoint} answered {status} while pushing {repo_id}: {_first_line(detail)}"
 
 
-def _network_failure(error: BaseException, endpoint: str, token: str) -> str:
-    return _scrub(f"network failure talking to {endpoint} ({type(error).__name__}: {_first_line(error)}); check the "
-                  "connection or HF_ENDPOINT and run push again: it resumes", token)
+def _network_failure(error: BaseException, endpoint: str) -> str:
+    return (f"network failure talking to {endpoint} ({type(error).__name__}: {_first_line(error)}); check the "
+            "connection or HF_ENDPOINT and run push again: it resumes")
 
 
 def _first_line(error: BaseException | str) -> str:
