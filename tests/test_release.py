@@ -304,7 +304,7 @@ def test_working_folders_are_never_released(tmp_path):
     assert not (tmp_path / "repo2").exists()
 
 
-def test_card_names_a_local_expert_model_by_its_folder_not_its_path(tmp_path):
+def test_card_names_a_local_expert_model_by_its_folder_and_says_how_it_answered(tmp_path):
     root = tmp_path / "mir"
     write_simple_dataset(root, per_task=1)
     rate(root)
@@ -314,3 +314,9 @@ def test_card_names_a_local_expert_model_by_its_folder_not_its_path(tmp_path):
     card = (tmp_path / "repo" / "README.md").read_text()
     assert "Here: `Qwen2.5-VL-7B` answered 10 times" in card and "| `model` | `Qwen2.5-VL-7B` |" in card
     assert "/home/someone" not in card
+    assert "several times (sampled, not greedy)" in card
+
+    MIRStore(root).update_build_info(difficulty={"samples": 10, "temperature": 0, "model": "expert"})
+    release_dataset(root, tmp_path / "repo", overwrite=True, original=False, show_progress=False)
+    card = (tmp_path / "repo" / "README.md").read_text()
+    assert "answered each question once, greedily" in card and "answered greedily (temperature 0)" in card

@@ -287,10 +287,12 @@ _RUN_ONLY = {"asked_this_run", "seconds", "records", "counts", "cuts", "unanswer
 
 
 def _difficulty_text(records: list[Record], info: dict[str, Any]) -> str:
-    lines = ["**The difficulty.** An expert vision-language model answered each question several times (sampled, "
-             "not greedy); `pass_rate` is the fraction of its answers that were right, and the rating puts the "
-             "questions it mostly got right in `easy` and the others in `hard`."]
     settings = info.get("difficulty")
+    greedy = isinstance(settings, dict) and settings.get("temperature") == 0
+    lines = ["**The difficulty.** An expert vision-language model answered each question "
+             + ("once, greedily" if greedy else "several times (sampled, not greedy)")
+             + "; `pass_rate` is the fraction of its answers that were right, and the rating puts the questions it "
+             "mostly got right in `easy` and the others in `hard`."]
     if isinstance(settings, dict) and settings:
         settings = {k: _model_name(v) if k in ("model", "judge") else v for k, v in settings.items()}
         model, samples = settings.get("model"), settings.get("samples")
@@ -301,7 +303,8 @@ def _difficulty_text(records: list[Record], info: dict[str, Any]) -> str:
                     "rates is hard (so every task keeps both levels)")
         else:
             rule = f"rule `{settings.get('rule')}`"
-        lines.append(f"Here: `{model}` answered {samples} times per question; {rule}.")
+        asked = "greedily (temperature 0), once per question" if greedy else f"{samples} times per question"
+        lines.append(f"Here: `{model}` answered {asked}; {rule}.")
         rows = [[f"`{k}`", f"`{v}`"] for k, v in settings.items()
                 if k not in _RUN_ONLY and not isinstance(v, (dict, list))]
         lines.append(_table(["setting", "value"], rows))
