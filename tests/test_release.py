@@ -285,9 +285,9 @@ def test_working_folders_are_never_released(tmp_path):
     assert released and not [p for p in released if set(p.parts) & {".cache", ".parts"}]
     secret_bytes = (root / ".cache" / "stray.png").read_bytes()
     assert all(secret_bytes not in p.read_bytes() for p in (tmp_path / "repo").rglob("*") if p.is_file())
-    assert {path for row in pq.read_table(next((tmp_path / "repo" / "data").rglob("*.parquet")))
-            .column("images").to_pylist() for path in [im["path"] for im in row]} <= set(
-        p for r in raw for p in r["images"])
+    embedded = {im["path"] for parquet in (tmp_path / "repo" / "data").rglob("*.parquet")
+                for row in pq.read_table(parquet).column("images").to_pylist() for im in row}
+    assert embedded == {p for r in raw for p in r["images"]}
 
     # records waiting in .parts/ are not in records.jsonl yet: releasing would silently leave them out
     (root / ".parts" / "view_3d-extra.json").write_text(json.dumps(raw[0]))

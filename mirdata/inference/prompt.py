@@ -12,8 +12,8 @@ stage 5 (question and options only; the model writes the whole tagged chain, end
 from __future__ import annotations
 
 import base64
-import io
 import dataclasses
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
