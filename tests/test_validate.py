@@ -116,7 +116,8 @@ def test_unused_images_are_only_warnings(simple_dataset: Path) -> None:
     report = validate_dir(simple_dataset)
     assert report.ok and [w.problem for w in report.warnings] == [
         "images/speed_comparison/extra.jpg: not used by any record"]
-    assert runner.invoke(app, ["validate", str(simple_dataset)]).exit_code == 0
+    result = runner.invoke(app, ["validate", str(simple_dataset)])
+    assert result.exit_code == 0 and result.stdout.split()[:2] == ["1", "warning"]
 
 
 def test_no_files_skips_decoding(simple_dataset: Path) -> None:
