@@ -107,8 +107,12 @@ def test_task_selection_errors_are_clear() -> None:
     (["--task", "nope"], "unknown task"),
     (["--image-size", "big"], "--image-size must look like"),
     (["--device", "tpu"], "--device must be cpu or cuda"),
+    (["--category", "analytical", "--editor", "nope"], "--editor must be one of"),
+    (["--category", "analytical", "--editor", "diffusers"], "needs --editor-model"),
 ])
-def test_build_cli_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    result = CliRunner().invoke(app, ["build", "--out", str(tmp_path / "x"), *args])
+def test_build_cli_user_errors_are_one_line_and_come_before_any_work(tmp_path: Path, args: list[str],
+                                                                     message: str) -> None:
+    result = CliRunner().invoke(app, ["build", "--out", str(tmp_path / "x"), "--num", "2", *args])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.rglob("*.jpg")) and not list(tmp_path.rglob("*.json"))

@@ -311,8 +311,16 @@ def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = Tru
     with progress_bar(transient=not show_progress) as bar:
         job = bar.add_task(f"building {', '.join(tasks)}" if len(tasks) <= 2 else f"building {len(tasks)} tasks",
                            total=len(tasks) * options.num, completed=len(tasks) * options.num - len(todo))
+        # Set every task up before any work: a bad option (an unknown editor, a missing model folder, a
+        # source folder with no videos) stops the build at once, not after other tasks have run.
+        _worker_init(options)
+        try:
+            for name in tasks:
+                _worker_task(name)
+        except BaseException:
+            _close_worker_tasks()
+            raise
         if options.workers <= 1:
-            _worker_init(options)
             try:
                 for name, index in todo:
                     collect(*_worker_build(name, index))
@@ -320,6 +328,7 @@ def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = Tru
             finally:
                 _close_worker_tasks()
         else:
+            _close_worker_tasks()  # the workers set up their own
             with ProcessPoolExecutor(options.workers, mp_context=get_context("spawn"),
                                      initializer=_worker_init,
                                      initargs=(options, max(1, (os.cpu_count() or 1) // options.workers))) as pool:
