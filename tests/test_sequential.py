@@ -263,15 +263,20 @@ def test_steps_csv_builds_cooking_process_from_annotated_video(tmp_path: Path) -
     folder = tmp_path / "videos"
     folder.mkdir()
     shutil.copy(DATA / "vtest.avi", folder / "vtest.avi")
+    shutil.copy(DATA / "tree.avi", folder / "tree.avi")
     steps = tmp_path / "steps.csv"
     steps.write_text("video,start_s,end_s,step\n"
                      "vtest,2,14,people enter from the left\n"
                      "vtest,20,31,a couple crosses the square\n"
                      "vtest,40,52,two walkers pass each other\n"
                      "vtest,60,75,the square empties\n"
+                     "tree,0,1,the camera looks at a tree\n"
+                     "tree,1,2,the camera still looks at a tree\n"
                      "other_video,0,5,not in the folder\n")
     out = tmp_path / "steps"
     build(out, "--task", "cooking_process", "--source", str(folder), "--steps-csv", str(steps), num=6)
+    skipped = json.loads((out / "build.json").read_text())["builds"][-1]["skipped_sources"]
+    assert [Path(s["file"]).name for s in skipped] == ["tree.avi"] and "3 are needed" in skipped[0]["reason"]
     texts = ["people enter from the left", "a couple crosses the square", "two walkers pass each other",
              "the square empties"]
     for r in records(out):

@@ -653,6 +653,9 @@ class CookingProcess(SequentialTask):
                 texts = [s.text.casefold() for s in usable]
                 if len(usable) >= 3 and len(set(texts)) == len(texts):
                     self.steps[info.path] = usable
+                elif info.path in by_video:
+                    self.skipped.append({"file": info.path, "reason": f"{options.steps_csv} gives it "
+                                         f"{len(set(texts))} distinct steps within its length; 3 are needed"})
             if not self.steps:
                 raise MirdataError(f"{options.steps_csv}: no video of {options.source} has 3 or more distinct steps "
                                    "within its length")
