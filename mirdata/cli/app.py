@@ -37,3 +37,8 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., A
         return app.command(name, **kwargs)(wrapper)
 
     return decorate
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 record', '2 records'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -9,8 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirdata.builders.base import BuildOptions, resolve_tasks, run_build
-from mirdata.cli.app import command, out_console
-from mirdata.cli.data import counted
+from mirdata.cli.app import command, counted, out_console
 from mirdata.errors import MirdataError
 
 

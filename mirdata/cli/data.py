@@ -10,13 +10,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from mirdata.cli.app import command, err_console, out_console
+from mirdata.cli.app import command, counted, err_console, out_console
 from mirdata.errors import MirdataError
-
-
-def counted(n: int, noun: str) -> str:
-    """'1 record', '2 records'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @command("validate")
