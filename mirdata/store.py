@@ -32,7 +32,7 @@ IMAGE_FORMATS = {"jpg": "JPEG", "png": "PNG"}
 
 
 TMP_SUFFIX = ".tmp"
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # record ids name files
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -161,7 +161,7 @@ class MIRStore:
 
     def put(self, record: Record) -> None:
         """Store one finished record (its images must already be saved)."""
-        if not _SAFE_ID.fullmatch(record.id):
+        if not SAFE_ID.fullmatch(record.id):
             raise MirdataError(f"record id {record.id!r}: use letters, digits, '.', '_' or '-' (ids name files)")
         atomic_write(self.parts_dir / f"{record.id}.json", record.to_json().encode("utf-8"))
 

@@ -30,7 +30,7 @@ from mirdata.progress import progress_bar
 from mirdata.schema.checks import describe, stated_letters
 from mirdata.schema.record import LETTERS, Record, Region, format_options, is_dataset_relpath, parse_option
 from mirdata.schema.tasks import TASK_CATEGORY, task_id
-from mirdata.store import IMAGES, MIRStore, atomic_write
+from mirdata.store import IMAGES, SAFE_ID, MIRStore, atomic_write
 
 # Upstream stage names -> ours (either spelling is read).
 STAGE_NAMES = {"text2img": "text2region", "img2img": "region2region"}
@@ -45,7 +45,6 @@ NATIVE_KEYS = ("id", "task", "category", "question", "images", "options", "answe
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
 MAX_LISTED_ERRORS = 20
 
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _UPSTREAM_OPTION = re.compile(r"^\s*\(?([A-Z])\s*(?:\)|[.:])\s*(.*)$", re.S)  # "A. x", "A: x", "A) x", "(A) x"
 _CAPTION_MARK = re.compile(r"Image[\s_-]*(\d+)\s*[:.]", re.I)
 _BARE_LETTER = re.compile(r"\(?([A-Za-z])\)?\.?")
@@ -267,7 +266,7 @@ def normalize_id(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise _ItemError(f"id must be a string or an integer, got {describe(value)}")
     rid = str(value)
-    if not _SAFE_ID.fullmatch(rid):
+    if not SAFE_ID.fullmatch(rid):
         raise _ItemError(f"id {rid!r} must be letters, digits, '.', '_' or '-' (it names files)")
     return rid
 
