@@ -28,7 +28,14 @@ from typing import Any
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import describe, stated_letters
-from mirdata.schema.record import LETTERS, Record, Region, format_options, is_dataset_relpath, parse_option
+from mirdata.schema.record import (
+    LETTERS,
+    Record,
+    Region,
+    format_options,
+    is_dataset_relpath,
+    parse_option,
+)
 from mirdata.schema.tasks import TASK_CATEGORY, task_id
 from mirdata.store import IMAGES, SAFE_ID, MIRStore, atomic_write
 
@@ -45,8 +52,8 @@ NATIVE_KEYS = ("id", "task", "category", "question", "images", "options", "answe
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
 MAX_LISTED_ERRORS = 20
 
-_UPSTREAM_OPTION = re.compile(r"^\s*\(?([A-Z])\s*(?:\)|[.:])\s*(.*)$", re.S)  # "A. x", "A: x", "A) x", "(A) x"
-_CAPTION_MARK = re.compile(r"Image[\s_-]*(\d+)\s*[:.]", re.I)
+_UPSTREAM_OPTION = re.compile(r"^\s*\(?([A-Z])\s*(?:\)|[.:])\s*(.*)$", re.DOTALL)  # "A. x", "A: x", "A) x", "(A) x"
+_CAPTION_MARK = re.compile(r"Image[\s_-]*(\d+)\s*[:.]", re.IGNORECASE)
 _BARE_LETTER = re.compile(r"\(?([A-Za-z])\)?\.?")
 _ANSWER_PHRASE = re.compile(r"\b(?i:answer)\s*(?i:is|:)?\s*\(?([A-Z])\b")
 
