@@ -226,17 +226,15 @@ def normalize_caption(value: Any) -> list[str]:
 def normalize_answer(value: Any) -> str:
     """'B', 'b', '(B)', 'B. a red car' -> 'B'."""
     if isinstance(value, str):
-        bare = _BARE_LETTER.fullmatch(value.strip())
-        if bare:
-            return bare.group(1).upper()
-        label = parse_option(value)[0]
-        if label:
-            return label
+        letter = _bare_letter(value) or parse_option(value)[0]
+        if letter:
+            return letter
     raise _ItemError(f"answer must be an option letter, got {describe(value)}")
 
 
-def _bare_letter(conclusion: str) -> str | None:
-    m = _BARE_LETTER.fullmatch(conclusion.strip())
+def _bare_letter(text: str) -> str | None:
+    """'B', 'b', '(B)', 'B.' -> 'B'; anything longer -> None."""
+    m = _BARE_LETTER.fullmatch(text.strip())
     return m.group(1).upper() if m else None
 
 
@@ -401,9 +399,11 @@ def import_upstream(json_path: str | os.PathLike[str], images: str | os.PathLike
     Every item is checked before anything is written; all problems are reported at once. Images and records
     are written atomically through MIRStore; records already in `out` with other ids are kept.
     """
-    if task is not None and task_id(task) is None:
-        raise MirdataError(f"--task {task!r} is not a MIR task; tasks are: {', '.join(TASK_CATEGORY)}")
-    task = task_id(task) if task else None
+    if task is not None:
+        named = task_id(task)
+        if named is None:
+            raise MirdataError(f"--task {task!r} is not a MIR task; tasks are: {', '.join(TASK_CATEGORY)}")
+        task = named
     json_path = Path(json_path)
     start = time.perf_counter()
     items = load_items(json_path)
@@ -514,12 +514,13 @@ def _still_says(key: str, original: Any, record: dict[str, Any]) -> bool:
 def export_upstream(root: str | os.PathLike[str], out_file: str | os.PathLike[str]) -> int:
     """Write the records of the MIR folder `root` as upstream items: a JSON array, or JSON Lines when
     `out_file` ends in .jsonl. Returns the number of items written."""
-    records = MIRStore(root).read_raw()
+    store = MIRStore(root)
+    records = store.read_raw()
     missing = [(k, f) for k, r in enumerate(records, start=1) for f in ("id", "task", "images", "answer", "conclusion")
                if f not in r]
     if missing:
         k, f = missing[0]
-        raise MirdataError(f"{Path(root) / 'records.jsonl'}: record {k} has no {f}; run `mirdata validate`")
+        raise MirdataError(f"{store.records_path}: record {k} has no {f}; run `mirdata validate`")
     items = [record_to_item(r) for r in records]
     out_file = Path(out_file)
     if out_file.suffix == ".jsonl":
