@@ -65,7 +65,7 @@ def compute_stats(root: str | os.PathLike[str]) -> dict[str, Any]:
 
     difficulty = Counter(r.get("difficulty") if r.get("difficulty") in ("easy", "hard") else "unrated"
                          for r in records)
-    known_order = [t for t in ALL_TASKS] + sorted(t for t in tasks if t not in TASK_CATEGORY)
+    known_order = [*ALL_TASKS, *sorted(t for t in tasks if t not in TASK_CATEGORY)]
     return {
         "dataset": str(root),
         "records": len(records),
@@ -82,8 +82,7 @@ def compute_stats(root: str | os.PathLike[str]) -> dict[str, Any]:
         # Accuracy of always answering the most frequent letter, against the chance of a random guess.
         "majority_letter_accuracy": round(max(answers.values()) / answered, 4) if answered else None,
         "chance_accuracy": round(float(np.mean([1 / n for n in n_options if n])), 4) if n_options else None,
-        "answer_letters_by_task": {t: dict(sorted(c.items())) for t, c in sorted(by_task.items(),
-                                   key=lambda kv: known_order.index(kv[0]) if kv[0] in known_order else 99)},
+        "answer_letters_by_task": {t: dict(sorted(by_task[t].items())) for t in known_order if t in by_task},
         "annotation_words": {
             name: {**_distribution(values),
                    "histogram": {"edges": [round(float(e), 2) for e in edges],
