@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass, field, fields
@@ -34,7 +33,6 @@ from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, STAG
                                        build_curriculum, check_example, examples_sha256, load_records, stage_level)
 from mirdata.errors import MirdataError
 from mirdata.progress import console, progress_bar
-from mirdata.schema.record import IMAGE_TOKEN
 from mirdata.store import atomic_write
 
 MANIFEST = "manifest.json"
@@ -91,6 +89,8 @@ def _collator_class() -> type:
     from PIL import Image
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
+    from mirdata.inference.prompt import fit_pixels, hf_messages, interleave
+
     @dataclass
     class CurriculumCollator(DataCollatorForVisionLanguageModeling):
         image_root: Path = Path(".")
@@ -100,16 +100,11 @@ def _collator_class() -> type:
             return super().torch_call([self.conversation(ex) for ex in examples])
 
         def conversation(self, example: dict[str, Any]) -> dict[str, Any]:
-            content: list[dict[str, str]] = []
-            for k, text in enumerate(example["prompt"].split(IMAGE_TOKEN)):
-                if k:
-                    content.append({"type": "image"})
-                if text:
-                    content.append({"type": "text", "text": text})
+            images = [self.load_image(rel) for rel in example["images"]]
             return {
-                "prompt": [{"role": "user", "content": content}],
+                "prompt": hf_messages(interleave(example["prompt"], images, f"record {example['id']!r}")),
                 "completion": [{"role": "assistant", "content": [{"type": "text", "text": example["completion"]}]}],
-                "images": [self.load_image(rel) for rel in example["images"]],
+                "images": images,
             }
 
         def load_image(self, rel: str) -> Image.Image:
@@ -119,11 +114,7 @@ def _collator_class() -> type:
                     image = im.convert("RGB")
             except OSError as e:
                 raise MirdataError(f"{path}: cannot read the image ({e})") from e
-            w, h = image.size
-            if self.max_pixels is not None and w * h > self.max_pixels:
-                scale = math.sqrt(self.max_pixels / (w * h))
-                image = image.resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.Resampling.BICUBIC)
-            return image
+            return fit_pixels(image, max_pixels=self.max_pixels)
 
         def sequence_length(self, example: StageExample) -> int:
             return int(self.torch_call([_row(example)])["input_ids"].shape[1])
