@@ -356,12 +356,12 @@ def _failures(cases: pd.DataFrame, raw: list[dict[str, Any]], image_sizes: list[
         i = int(index)
         field, problem = check.split("|", 1)
         value = raw[i].get(field, _ABSENT)
+        field_rule = next((rule for rule in _FIELD_RULES.get(field, ()) if rule[0] == problem), None)
         if problem == _REGION_CHECK:
             sizes = image_sizes[i] if image_sizes is not None else None
             problem = _region_problem(value, raw[i].get("images"), sizes) or problem
-        elif any(p == problem for p, _, _ in _FIELD_RULES.get(field, ())):  # a field rule: show the value
-            explain = next(e for p, _, e in _FIELD_RULES[field] if p == problem) or describe
-            problem = f"{problem}, got {explain(value)}"
+        elif field_rule is not None:  # a field rule: show the value
+            problem = f"{problem}, got {(field_rule[2] or describe)(value)}"
         rid = raw[i].get("id")
         name = rid if isinstance(rid, str) else ""
         out.setdefault((i, field, problem), Failure(lines[i] if lines else i + 1, name, field, problem))
