@@ -119,7 +119,7 @@ def _check_files(store: MIRStore, raw: list[dict[str, Any]], lines: list[int], r
 
     images_dir = store.root / IMAGES
     if images_dir.is_dir():
-        used = {(store.root / p).resolve() for p in paths}
+        used = {path.resolve() for path in paths.values()}
         for f in sorted(images_dir.rglob("*")):
             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".") \
                     and f.resolve() not in used:
