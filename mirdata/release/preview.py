@@ -78,12 +78,17 @@ applyFilter();
 """
 
 
+def _task_rank(task: str) -> int:
+    """The fixed task order; a task outside it comes last."""
+    return ALL_TASKS.index(task) if task in ALL_TASKS else len(ALL_TASKS)
+
+
 def select_records(records: list[Record], num: int) -> list[Record]:
     """Up to `num` records, taken in turn from each task (in the fixed task order) so every task shows."""
     by_task: dict[str, list[Record]] = {}
     for r in records:
         by_task.setdefault(r.task, []).append(r)
-    queues = [by_task[t] for t in sorted(by_task, key=lambda t: ALL_TASKS.index(t) if t in ALL_TASKS else 99)]
+    queues = [by_task[t] for t in sorted(by_task, key=_task_rank)]
     chosen: list[Record] = []
     depth = 0
     while len(chosen) < num and any(depth < len(q) for q in queues):
@@ -204,7 +209,7 @@ def render_preview(root: str | Path, num: int = 24, show_progress: bool = True) 
             bar.advance(job)
     counts = Counter(r.task for r in chosen)
     task_options = "".join(f'<option value="{_esc(t)}">{_esc(t)} ({counts[t]})</option>'
-                           for t in sorted(counts, key=lambda t: ALL_TASKS.index(t) if t in ALL_TASKS else 99))
+                           for t in sorted(counts, key=_task_rank))
     page = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
