@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mirdata.builders.base import Reasoning, Sample, Task, conclude, distinct_distractors, place_answer
+from mirdata.builders.base import (Reasoning, Sample, Task, conclude, distinct_distractors, join_and, pick,
+                                   place_answer)
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import ChartSpec, render_chart
 from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
@@ -41,10 +42,6 @@ Facts = dict[str, Any]
 
 
 # -- shared helpers ---------------------------------------------------------------------------------------------
-
-def pick(rng: np.random.Generator, items: list[Any] | tuple[Any, ...]) -> Any:
-    return items[int(rng.integers(len(items)))]
-
 
 def box_text(box: list[float]) -> str:
     return "[" + ", ".join(str(int(round(v))) for v in box) + "]"
@@ -61,10 +58,6 @@ def num(value: float) -> str:
     if value == int(value):
         return f"{int(value):,}"
     return f"{value:,.2f}".rstrip("0").rstrip(".")
-
-
-def join_and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 class RegionList:
@@ -1094,7 +1087,7 @@ class YesButSatire(Task):
         regions = RegionList()
         regions.add(0, sign_box, f"the sign reading '{sign_text}'")
         regions.add(1, sign_box, f"the same sign reading '{sign_text}'")
-        target_name = self._target_name(s, colour)
+        target_name = self._target_name(s)
         if before_box is not None:
             regions.add(0, before_box, f"{target_name} before the change")
         regions.add(1, after_box, self._after_label(s, target_name))
@@ -1164,7 +1157,7 @@ class YesButSatire(Task):
         return [max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)), min(float(h), float(y1))]
 
     @staticmethod
-    def _target_name(s: Satire, colour: str) -> str:
+    def _target_name(s: Satire) -> str:
         return {"car": "the car", "person": "the person", "apple": "the apples", "tree": "the trees",
                 "litter": "the rubbish bags", "burger": "the burger"}[s.target]
 
@@ -1260,7 +1253,7 @@ class YesButSatire(Task):
         f = record.meta["facts"]
         regions = region_map(record)
         if f["source"] == "folder":
-            return self._reason_source(record, f, regions, rng)
+            return self._reason_source(record, f, regions)
         ids = list(regions)
         around = [f"{f['target_name']} in the middle"] if len(ids) == 4 else []
         around += [f"a {p} further back" for p in f["props"]]
@@ -1283,8 +1276,7 @@ class YesButSatire(Task):
                          conclude(body, record.answer))
 
     @staticmethod
-    def _reason_source(record: Record, f: dict[str, Any], regions: dict[str, dict[str, Any]],
-                       rng: np.random.Generator) -> Reasoning:
+    def _reason_source(record: Record, f: dict[str, Any], regions: dict[str, dict[str, Any]]) -> Reasoning:
         explanation = f["explanation"]
         quoted = explanation if not stated_letters(explanation) else "the explanation that matches both panels"
         summary = ("A 'Yes, but' satire: the left panel sets up an expectation and the right panel reveals what "

@@ -159,6 +159,16 @@ def conclude(body: str, letter: str) -> str:
     return text
 
 
+def pick(rng: np.random.Generator, items: list[Any] | tuple[Any, ...]) -> Any:
+    """One of `items`, drawn by `rng`."""
+    return items[int(rng.integers(len(items)))]
+
+
+def join_and(items: list[str]) -> str:
+    """['a', 'b', 'c'] -> 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 # -- the registry ---------------------------------------------------------------------------------------
 
 _CATEGORY_MODULES = {cat: f"mirdata.builders.{cat}" for cat in CATEGORIES}

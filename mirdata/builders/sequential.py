@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, conclude, distinct_distractors, place_answer
+from mirdata.builders.base import (BuildOptions, Reasoning, Sample, Task, conclude, distinct_distractors, join_and,
+                                   pick, place_answer)
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
 from mirdata.generators.video import (
@@ -55,14 +56,6 @@ REAL_GENERATOR = "mirdata.generators.frames (decord) on --source videos"
 
 
 # -- small shared helpers --------------------------------------------------------------------------------------
-
-def _pick(rng: np.random.Generator, items: list[Any]) -> Any:
-    return items[int(rng.integers(len(items)))]
-
-
-def _listing(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
 
 def _box_text(box: list[int] | tuple[int, ...]) -> str:
     return "[" + ", ".join(str(int(v)) for v in box) + "]"
@@ -89,10 +82,6 @@ def _where(x: float, y: float, size: tuple[int, int]) -> str:
 
 DIRECTIONS = ["right", "down and to the right", "down", "down and to the left", "left", "up and to the left",
               "up", "up and to the right"]  # k * 45 degrees in image coordinates (y grows downwards)
-
-
-def _direction(dx: float, dy: float) -> str:
-    return DIRECTIONS[int(round(math.atan2(dy, dx) / (math.pi / 4))) % 8]
 
 
 def _order_text(order: list[int]) -> str:
@@ -282,7 +271,7 @@ class SpeedComparison(SequentialTask):
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         w, h = self.size
         duration = 3.0
-        variant = _pick(rng, list(SPEED_QUESTIONS))
+        variant = pick(rng, list(SPEED_QUESTIONS))
         n = int(rng.integers(3, 5))
         looks = random_looks(rng, n)
         speeds = self._speeds(rng, n, variant)
@@ -315,7 +304,7 @@ class SpeedComparison(SequentialTask):
         scene = MotionScene(self.size, duration, FPS, things, int(rng.integers(1 << 31)), occluders, camera, world)
 
         k_images = int(rng.integers(3, 5))
-        gap = float(_pick(rng, [g for g in (0.6, 0.8, 1.0, 1.2, 1.4) if (k_images - 1) * g <= 2.9]))
+        gap = float(pick(rng, [g for g in (0.6, 0.8, 1.0, 1.2, 1.4) if (k_images - 1) * g <= 2.9]))
         first = round(float(rng.uniform(0, 2.9 - (k_images - 1) * gap)), 1)
         times = [round(first + j * gap, 1) for j in range(k_images)]
         regions = _Regions(self.size)
@@ -379,9 +368,9 @@ class SpeedComparison(SequentialTask):
             fmt = {"fast": fast, "slow": slow}
         facts["answer_text"] = correct
         options, answer = place_answer(correct, distractors, index, rng)
-        line = _pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
+        line = pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
         lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
-        question = "\n".join([_pick(rng, SPEED_INTROS), *lines, _pick(rng, SPEED_QUESTIONS[variant]).format(**fmt)])
+        question = "\n".join([pick(rng, SPEED_INTROS), *lines, pick(rng, SPEED_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR)
 
@@ -390,7 +379,7 @@ class SpeedComparison(SequentialTask):
         "ratio" the first two are in one of RATIOS and the rest are slower still."""
         speeds = [rng.uniform(0.18, 0.26) * self.size[0]]
         if variant == "ratio":
-            speeds.append(speeds[0] / float(_pick(rng, RATIOS)))
+            speeds.append(speeds[0] / float(pick(rng, RATIOS)))
         while len(speeds) < n:
             speeds.append(speeds[-1] / rng.uniform(1.35, 1.7))
         return speeds
@@ -402,7 +391,7 @@ class SpeedComparison(SequentialTask):
         cam = f["camera"]
         times = f["times_s"]
         pan = (", correcting for the camera, which pans" if cam["pans"] else "")
-        summary = _pick(rng, SPEED_SUMMARIES).format(pan=pan, k=len(times), times=", ".join(_seconds(t) for t in times))
+        summary = pick(rng, SPEED_SUMMARIES).format(pan=pan, k=len(times), times=", ".join(_seconds(t) for t in times))
         captions = []
         for j, t in enumerate(times):
             parts = []
@@ -413,11 +402,11 @@ class SpeedComparison(SequentialTask):
                 elif p["visible"] > 0:
                     parts.append(f"the {o['name']} mostly hidden")
             hidden = [o["name"] for o in objects if o["track"][j]["visible"] == 0]
-            text = f"Frame {j + 1} ({_seconds(t)}): " + (_listing(parts) if parts else "no shape is clearly visible")
+            text = f"Frame {j + 1} ({_seconds(t)}): " + (join_and(parts) if parts else "no shape is clearly visible")
             if f["occluders"]:
                 text += "; a grey pillar stands in front of the scene"
             if hidden:
-                text += f"; the {_listing(hidden)} cannot be seen"
+                text += f"; the {join_and(hidden)} cannot be seen"
             captions.append(text + ".")
         t2r = []
         for o in objects:
@@ -488,7 +477,7 @@ class MotionDetection(SequentialTask):
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         w, h = self.size
-        variant = _pick(rng, list(MOTION_QUESTIONS))
+        variant = pick(rng, list(MOTION_QUESTIONS))
         n = int(rng.integers(3, 5)) if variant != "which_moved" else 4
         looks = random_looks(rng, n)
         radius = 0.06 * h
@@ -507,11 +496,11 @@ class MotionDetection(SequentialTask):
             return None
         if variant == "which_interval":
             k_images = int(rng.integers(3, 5))
-            gap = float(_pick(rng, [0.6, 0.7, 0.8]))
+            gap = float(pick(rng, [0.6, 0.7, 0.8]))
             times = [round(j * gap, 1) for j in range(k_images)]
             moving_interval = int(rng.integers(k_images - 1))
         else:
-            times = [round(float(_pick(rng, [0.0, 0.1, 0.2, 0.3])), 1), round(float(_pick(rng, [1.4, 1.6, 1.8])), 1)]
+            times = [round(float(pick(rng, [0.0, 0.1, 0.2, 0.3])), 1), round(float(pick(rng, [1.4, 1.6, 1.8])), 1)]
             moving_interval = 0
         t0, t1 = times[moving_interval] + 0.1, times[moving_interval + 1] - 0.1
         things = []
@@ -555,9 +544,9 @@ class MotionDetection(SequentialTask):
             distractors = [x for x in labels if x != correct] + ["no shape moves in any interval"]
         facts["answer_text"] = correct
         options, answer = place_answer(correct, distractors, index, rng)
-        line = _pick(rng, MOTION_FRAME_LINES)
+        line = pick(rng, MOTION_FRAME_LINES)
         lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
-        question = "\n".join([_pick(rng, MOTION_INTROS), *lines, _pick(rng, MOTION_QUESTIONS[variant]).format(**fmt)])
+        question = "\n".join([pick(rng, MOTION_INTROS), *lines, pick(rng, MOTION_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR)
 
@@ -577,11 +566,11 @@ class MotionDetection(SequentialTask):
         f = record.meta["facts"]
         regions = _regions_by_id(record)
         times = f["times_s"]
-        summary = _pick(rng, MOTION_SUMMARIES).format(k=len(times))
+        summary = pick(rng, MOTION_SUMMARIES).format(k=len(times))
         captions = []
         for j, t in enumerate(times):
             parts = [f"the {o['name']} {_where(*o['track'][j]['center'], self.size)}" for o in f["objects"]]
-            captions.append(f"Frame {j + 1} ({_seconds(t)}) shows {_listing(parts)}.")
+            captions.append(f"Frame {j + 1} ({_seconds(t)}) shows {join_and(parts)}.")
         t2r = [f"'the {o['name']}' → " + "; ".join(_cite(regions[p["region"]]) for p in o["track"] if p["region"])
                for o in f["objects"]]
         r2r = []
@@ -599,7 +588,7 @@ class MotionDetection(SequentialTask):
                    f"{f['direction']}.")
         if len(times) > 2:
             still = [f"frames {j + 1} and {j + 2}" for j in range(len(times) - 1) if j + 1 != a]
-            r2r.append(f"Between {_listing(still)} nothing changes.")
+            r2r.append(f"Between {join_and(still)} nothing changes.")
         variant = f["variant"]
         if variant == "which_moved":
             why = f"Only the {mover['name']} changed position"
@@ -668,9 +657,9 @@ class CookingProcess(SequentialTask):
         return self._procedural(index, rng)
 
     def _procedural(self, index: int, rng: np.random.Generator) -> Sample | None:
-        recipe = _pick(rng, sorted(RECIPES))
+        recipe = pick(rng, sorted(RECIPES))
         scene = ProcessScene.make(recipe, RECIPES[recipe], STEP_SECONDS, self.size, FPS, int(rng.integers(1 << 31)))
-        variant = _pick(rng, ["order", "order", "next", "between"])
+        variant = pick(rng, ["order", "order", "next", "between"])
         if variant == "between":  # two frames in time order, one step apart
             first = int(rng.integers(len(scene.steps) - 1))
             chosen = [first, first + 1]
@@ -701,14 +690,14 @@ class CookingProcess(SequentialTask):
             others = [s.text for s in scene.steps if s.text != middle.text and s is not middle]
             pool = [STEP_TEXT[a].format(thing=t) for r in sorted(RECIPES) for a, t in RECIPES[r]]
             pool = [t for t in dict.fromkeys(pool) if t != middle.text and t not in others]
-            distractors = [others[i] for i in rng.permutation(len(others))[:2]] + [_pick(rng, pool)]
+            distractors = [others[i] for i in rng.permutation(len(others))[:2]] + [pick(rng, pool)]
             return self._sample(index, rng, "procedural pair", variant, images, regions, facts, middle.text,
                                 distractors, {"recipe": recipe}, GENERATOR)
         return self._ordering(index, rng, "procedural", variant, images, regions, facts, shown, {"recipe": recipe},
                               GENERATOR)
 
     def _from_video(self, index: int, rng: np.random.Generator) -> Sample | None:
-        info = _pick(rng, self.videos)
+        info = pick(rng, self.videos)
         k = 4
         with FrameSampler(info.path, info) as sampler:
             lo, hi = int(0.05 * info.frames), int(0.95 * info.frames) - 1
@@ -729,11 +718,11 @@ class CookingProcess(SequentialTask):
                                 "region": regions.add(j, (0, 0, *self.size), f"frame at {t:g} s")})
         facts = {"source": "video", "video": Path(info.path).name, "fps": info.fps,
                  "duration_s": round(info.duration, 2), "images": images_meta, "frame_indices": frames.indices}
-        variant = _pick(rng, ["order", "next"])
+        variant = pick(rng, ["order", "next"])
         return self._ordering(index, rng, "time", variant, images, regions, facts, shown, {}, REAL_GENERATOR)
 
     def _from_annotated(self, index: int, rng: np.random.Generator) -> Sample | None:
-        path = _pick(rng, sorted(self.steps))
+        path = pick(rng, sorted(self.steps))
         info = next(v for v in self.videos if v.path == path)
         steps = self.steps[path]
         k = min(4, len(steps))
@@ -756,7 +745,7 @@ class CookingProcess(SequentialTask):
                  "steps": [{"index": i, "text": s.text, "start_s": s.start, "end_s": s.end}
                            for i, s in enumerate(steps)],
                  "frame_indices": frames.indices}
-        variant = _pick(rng, ["order", "next", "which_step"])
+        variant = pick(rng, ["order", "next", "which_step"])
         if variant == "which_step":
             ref = int(rng.integers(k))
             correct = images_meta[ref]["step_text"]
@@ -809,10 +798,10 @@ class CookingProcess(SequentialTask):
                 fmt: dict[str, str], generator: str) -> Sample:
         facts["variant"], facts["answer_text"] = variant, correct
         options, answer = place_answer(correct, distractors, index, rng)
-        line = _pick(rng, COOK_IMAGE_LINES)
+        line = pick(rng, COOK_IMAGE_LINES)
         lines = [line.format(n=j + 1) for j in range(len(images))]
-        question = "\n".join([_pick(rng, COOK_INTROS[intro]).format(**fmt), *lines,
-                              _pick(rng, COOK_QUESTIONS[variant]).format(**fmt)])
+        question = "\n".join([pick(rng, COOK_INTROS[intro]).format(**fmt), *lines,
+                              pick(rng, COOK_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=generator)
 
@@ -828,7 +817,7 @@ class CookingProcess(SequentialTask):
             how = "Each frame belongs to one annotated step of the video; the steps' times give the order."
         else:
             how = "Each frame has its time in the video; sorting by time gives the order."
-        summary = _pick(rng, COOK_SUMMARIES).format(how=how, k=len(metas))
+        summary = pick(rng, COOK_SUMMARIES).format(how=how, k=len(metas))
         captions, t2r, r2r = [], [], []
         for m in metas:
             n = m["image"] + 1
@@ -837,7 +826,7 @@ class CookingProcess(SequentialTask):
                 done = [s["text"] for s in f["steps"][: m["step"] + 1]]
                 captions.append(f"Image {n}: the counter after step {m['step'] + 1} of the {f['recipe']}, "
                                 f"'{step['text']}' ({_seconds(m['time_s'])} into the clip); done so far: "
-                                f"{_listing(done)}.")
+                                f"{join_and(done)}.")
                 t2r.append(f"'{m['focus']}' → {_cite(regions[m['region']])}")
             elif source == "annotated video":
                 captions.append(f"Image {n}: a frame at {m['time_s']:g} s of {f['video']}, during the step "
@@ -853,7 +842,7 @@ class CookingProcess(SequentialTask):
         if source == "procedural":
             for a, b in itertools.pairwise(by_time):
                 new = [s["text"] for s in f["steps"][a["step"] + 1: b["step"] + 1]]
-                done = _listing([f"'{t}'" for t in new])
+                done = join_and([f"'{t}'" for t in new])
                 r2r.append(f"[{a['region']}] → [{b['region']}]: image {b['image'] + 1} keeps everything of image "
                            f"{a['image'] + 1} and adds the result of {done}.")
         variant = f["variant"]
@@ -912,7 +901,7 @@ class ImagePuzzle(SequentialTask):
     uses_source = True
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        rows, cols = _pick(rng, GRIDS)
+        rows, cols = pick(rng, GRIDS)
         frame, objects, origin = self._real_frame(rng) if self.videos else self._procedural_frame(rng)
         procedural = origin["source"] == "procedural"
         w, h = self.size
@@ -957,14 +946,14 @@ class ImagePuzzle(SequentialTask):
         facts: dict[str, Any] = {**origin, "rows": rows, "cols": cols, "grid": grid,
                                  "images": images_meta, "objects": objects, "seams": seams,
                                  "cell_edges_x": xs, "cell_edges_y": ys}
-        variant = _pick(rng, list(PUZZLE_QUESTIONS))
+        variant = pick(rng, list(PUZZLE_QUESTIONS))
         fmt = {"n": str(n), "rows": str(rows), "cols": str(cols)}
         if variant == "arrangement":
             correct = _arrangement_text(grid)
             swaps = (_swapped(grid, *rng.choice(n, size=2, replace=False)) for _ in range(50))
             distractors = distinct_distractors(correct, map(_arrangement_text, swaps), 3)
         elif variant == "corner":
-            corner = _pick(rng, list(CORNERS))
+            corner = pick(rng, list(CORNERS))
             r, c = CORNERS[corner]
             piece = grid[r][c]
             facts["corner"], facts["corner_piece"] = corner, piece
@@ -982,10 +971,10 @@ class ImagePuzzle(SequentialTask):
             distractors = [f"piece {others[i]}" for i in rng.permutation(len(others))[:3]]
         facts["variant"], facts["answer_text"] = variant, correct
         options, answer = place_answer(correct, distractors, index, rng)
-        line = _pick(rng, PUZZLE_IMAGE_LINES)
+        line = pick(rng, PUZZLE_IMAGE_LINES)
         lines = [line.format(n=j + 1) for j in range(n)]
-        question = "\n".join([_pick(rng, PUZZLE_INTROS).format(**fmt), *lines,
-                              _pick(rng, PUZZLE_QUESTIONS[variant]).format(**fmt)])
+        question = "\n".join([pick(rng, PUZZLE_INTROS).format(**fmt), *lines,
+                              pick(rng, PUZZLE_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR if procedural else REAL_GENERATOR)
 
@@ -1010,7 +999,7 @@ class ImagePuzzle(SequentialTask):
         return to_image(frames.images[0], self.size), objects, {"source": "procedural", "time_s": round(t, 2)}
 
     def _real_frame(self, rng: np.random.Generator) -> tuple[Image.Image, list[dict[str, Any]], dict[str, Any]]:
-        info = _pick(rng, self.videos)
+        info = pick(rng, self.videos)
         with FrameSampler(info.path, info) as sampler:
             lo, hi = int(0.05 * info.frames), max(int(0.05 * info.frames), int(0.95 * info.frames) - 1)
             frames = sampler.read(sampler.random(1, rng, first=lo, last=hi))
@@ -1047,7 +1036,7 @@ class ImagePuzzle(SequentialTask):
         procedural = f["source"] == "procedural"
         clue = ("shapes cut by the piece edges must line up again, and the sky belongs at the top" if procedural
                 else "the picture must continue smoothly across every edge between neighbouring pieces")
-        summary = _pick(rng, [
+        summary = pick(rng, [
             "The {n} pieces form a {rows} × {cols} grid. To place them I use what runs across their edges: {clue}.",
             "I need to put {n} shuffled pieces back into a {rows} × {cols} frame; {clue}.",
         ]).format(n=rows * cols, rows=rows, cols=cols, clue=clue)
@@ -1056,7 +1045,7 @@ class ImagePuzzle(SequentialTask):
             n = m["image"] + 1
             shapes = [p["name"] for p in m["parts"] if p["name"] != "the whole piece"]
             if procedural:
-                what = f"parts of the {_listing(shapes)}" if shapes else "only backdrop"
+                what = f"parts of the {join_and(shapes)}" if shapes else "only backdrop"
                 row_hint = "sky" if m["row"] == 1 else "ground" if m["row"] == rows else "the horizon area"
                 captions.append(f"Piece {n}: {what}, over {row_hint}; {m['tone']}.")
             else:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, conclude, place_answer
+from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, conclude, join_and, pick, place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.render import (
     Renderer,
@@ -45,14 +45,6 @@ LAYOUT_TRIES = 6  # layouts drawn per attempt before the runner is asked for a f
 MIN_GAP_X = 0.06  # left/right needs the mask centroids this share of the image width apart
 MIN_GAP_DEPTH = 0.6  # near/far needs median depths this many metres apart
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
-
-
-def _pick(rng: np.random.Generator, items: list[Any]) -> Any:
-    return items[int(rng.integers(len(items)))]
-
-
-def _listing(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _short(name: str) -> str:
@@ -147,7 +139,7 @@ class SpatialTask(Task):
         """A tabletop-like scene of primitives and a composite or two (no towers: they hide everything)."""
         n = int(rng.integers(low, high + 1))
         pool = list(PRIMITIVES) * 3 + ["car", "tree", "figure"]
-        kinds = [_pick(rng, pool) for _ in range(n)]
+        kinds = [pick(rng, pool) for _ in range(n)]
         scene = sample_layout(rng, kinds, area=2.2 + 0.55 * n)
         if scene is not None:
             scene.light = sample_light(rng)
@@ -211,8 +203,8 @@ class SpatialTask(Task):
         visible.sort()
         names = [n for _, n, _ in visible]
         nearest = min(visible, key=lambda t: t[2])
-        opener = _pick(rng, ["A view {where}", "The scene seen {where}", "A photo taken {where}"]).format(where=where)
-        return (f"{opener}: from left to right, {_listing(names)} stand on {ground} ground; "
+        opener = pick(rng, ["A view {where}", "The scene seen {where}", "A photo taken {where}"]).format(where=where)
+        return (f"{opener}: from left to right, {join_and(names)} stand on {ground} ground; "
                 f"{nearest[1]} is nearest to the camera ({nearest[2]:.1f} m).")
 
 
@@ -305,7 +297,7 @@ class LocationRelationship(SpatialTask):
             wording = {"a": scene.by_id(a).name, "b": scene.by_id(b).name}
             answer_facts = {"family": "pair", "a": a, "b": b, "left_right": key[0], "near_far": key[1]}
         else:
-            extreme = _pick(rng, list(EXTREMES))
+            extreme = pick(rng, list(EXTREMES))
             if len(named) < 3:
                 return None
             chosen = [named[i] for i in rng.permutation(len(named))[:4]]
@@ -318,12 +310,12 @@ class LocationRelationship(SpatialTask):
             answer_facts = {"family": "extreme", "extreme": extreme, "candidates": chosen, "winner": winner}
         options, answer = place_answer(correct, distractors, index, rng)
 
-        parts = [_pick(rng, LOCATION_TEMPLATES["intro"]).format(image="<image>")]
+        parts = [pick(rng, LOCATION_TEMPLATES["intro"]).format(image="<image>")]
         for k, move in enumerate(shown, start=2):
-            parts.append(_pick(rng, LOCATION_TEMPLATES["shown"]).format(
+            parts.append(pick(rng, LOCATION_TEMPLATES["shown"]).format(
                 image="<image>", k=k, ordinal=ORDINALS[k - 1], move=move[1]))
         query_move = query[1].removeprefix("after ").removeprefix("walking ")
-        parts.append(_pick(rng, LOCATION_TEMPLATES[family]).format(query_move=query_move, **wording))
+        parts.append(pick(rng, LOCATION_TEMPLATES[family]).format(query_move=query_move, **wording))
         regions, _ = self.regions_for(views, {o: scene.by_id(o).name for o in chosen})
         facts = {
             "scene": scene.to_facts(),
@@ -379,7 +371,7 @@ class LocationRelationship(SpatialTask):
         names = {_short(objects[str(i)]["name"]): objects[str(i)]["name"] for i in ids}
         turn = f["query_move_deg"]
         side = "left" if turn < 0 else "right"
-        summary = _pick(rng, [
+        summary = pick(rng, [
             ("The photos are taken from known spots around one group of objects; the question asks how the "
             "objects would line up seen {place}, a spot no photo shows."),
             ("Several views of the same objects with the walking between them stated; I need to picture the "
@@ -392,7 +384,7 @@ class LocationRelationship(SpatialTask):
                 (int(i) for i in ids if v["objects"][str(i)]["visible"]),
                 key=lambda i: v["objects"][str(i)]["mask_centroid_x"])]
             if len(order) >= 2:
-                seen.append(f"in image {k + 1} ({f['view_places'][k]}) they run left to right as {_listing(order)}")
+                seen.append(f"in image {k + 1} ({f['view_places'][k]}) they run left to right as {join_and(order)}")
         moves = "; ".join(seen) if seen else "each photo shows some of them"
         lines = [f"The same objects appear across the photos: {moves}."]
         lines.append(f"After walking {abs(turn)} degrees to the {side} from the first spot, the camera looks at the "
@@ -456,7 +448,7 @@ class DepthRelationship(SpatialTask):
         base, elevation, distance = self.frame(scene, rng)
         turns = np.sort(rng.choice(np.arange(30, 360, 30), size=self.views - 1, replace=False))
         views = [self.shoot(scene, self.orbit(scene, base + t, elevation, distance)) for t in [0, *turns.tolist()]]
-        family = _pick(rng, ["nearest", "farthest", "which_image", "order"])
+        family = pick(rng, ["nearest", "farthest", "which_image", "order"])
         k = int(rng.integers(len(views)))
         view = views[k]
         visible = [o.id for o in scene.objects if view.visible(o.id)]
@@ -476,7 +468,7 @@ class DepthRelationship(SpatialTask):
             candidates = [o.id for o in scene.objects if all(v.visible(o.id) for v in views)]
             if not candidates:
                 return None
-            a = _pick(rng, candidates)
+            a = pick(rng, candidates)
             per_view = [(views[i].depth(a), views[i].obj(a)["centre_depth_m"], i) for i in range(len(views))]
             per_view.sort()
             if per_view[1][0] - per_view[0][0] < MIN_GAP_DEPTH or per_view[0][2] != min(per_view, key=lambda t: t[1])[2]:
@@ -500,12 +492,12 @@ class DepthRelationship(SpatialTask):
             picks = [perms[i] for i in rng.permutation(len(perms))[:3]]
             correct = ", ".join(name(o) for o in ranked)
             distractors = [", ".join(name(o) for o in p) for p in picks]
-            wording["listing"] = _listing([name(o) for o in chosen])
+            wording["listing"] = join_and([name(o) for o in chosen])
             answer_facts = {"family": family, "image": k, "candidates": chosen, "ranked": ranked}
             regions = self.regions_in_view(view, k, {o: name(o) for o in chosen})
         options, answer = place_answer(correct, distractors, index, rng)
-        intro = _pick(rng, DEPTH_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views))
-        question = f"{intro} {_pick(rng, DEPTH_TEMPLATES[family]).format(**wording)}"
+        intro = pick(rng, DEPTH_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views))
+        question = f"{intro} {pick(rng, DEPTH_TEMPLATES[family]).format(**wording)}"
         facts = {"scene": scene.to_facts(), "views": self.view_list_facts(views),
                  "view_turns_deg": [0, *turns.tolist()],
                  # The walk as the captions state it: degrees right (+) or left (-) from the first spot.
@@ -548,7 +540,7 @@ class DepthRelationship(SpatialTask):
             view = f["views"][ans["image"]]["objects"]
             goal = {"nearest": "find the one closest to it", "farthest": "find the one farthest from it",
                     "order": "sort them from nearest to farthest"}
-            summary = _pick(rng, [
+            summary = pick(rng, [
                 ("The question is about the camera of image {k}: I estimate each listed object's distance from its "
                  "size, where it meets the floor and what it hides, then {goal}."),
                 ("I need the distance of each listed object from the camera of image {k} to {goal}; the floor and "
@@ -626,7 +618,7 @@ class View3D(SpatialTask):
             return None
         # Picking among candidates needs at least two of them beside the front view.
         family = "pick_image" if self.views >= 3 and rng.uniform() < 0.6 else "name_view"
-        asked = _pick(rng, list(VIEWPOINTS))
+        asked = pick(rng, list(VIEWPOINTS))
         if family == "pick_image":
             mirrored = mirror(scene)
             decoy = self.shoot(mirrored, camera(asked, mirrored))
@@ -641,7 +633,7 @@ class View3D(SpatialTask):
             candidates = [every[asked] if key == asked else pool[key] for key in order]
             options = [f"{o.split('.')[0]}. Image {i + 2}" for i, o in enumerate(options)]
             views = [reference, *candidates]
-            question = _pick(rng, VIEW3D_TEMPLATES["pick_image"]).format(
+            question = pick(rng, VIEW3D_TEMPLATES["pick_image"]).format(
                 ref="<image>", viewpoint=asked, candidates=" ".join("<image>" for _ in candidates))
             answer_facts = {"family": family, "asked": asked, "answer_image": order.index(asked) + 2,
                             "candidates": ["mirror image of the scene " + asked if k == "decoy" else k for k in order]}
@@ -654,7 +646,7 @@ class View3D(SpatialTask):
             distractors = [vp for vp in VIEWPOINTS if vp != asked]
             options, answer = place_answer(asked, distractors, index, rng)
             others = " ".join("<image>" for _ in shown)
-            question = _pick(rng, VIEW3D_TEMPLATES["name_view"]).format(ref="<image>", others=others, k=k)
+            question = pick(rng, VIEW3D_TEMPLATES["name_view"]).format(ref="<image>", others=others, k=k)
             answer_facts = {"family": family, "asked": asked, "answer_image": k, "shown": shown}
         regions: list[Region] = []
         for idx, view in enumerate(views):
@@ -677,7 +669,7 @@ class View3D(SpatialTask):
         for k, v in enumerate(f["views"]):
             ids = sorted((i for i, o in v["objects"].items() if o["visible"]), key=lambda i: v["objects"][i]["mask_centroid_x"])
             orders.append([objects[i]["name"] for i in ids])
-        summary = _pick(rng, [
+        summary = pick(rng, [
             ("The first photo fixes the front of the scene; I rotate that layout in my mind to the asked side and "
             "compare the left-to-right order of the objects with each other image."),
             ("I work out how the objects of the front view would line up when seen {asked}, then look for the "
@@ -690,9 +682,9 @@ class View3D(SpatialTask):
             180: "from behind, the left-to-right order of the front view is reversed",
             0: "from directly above, the floor plan shows and nothing hides anything",
         }[turn]
-        lines = [f"In image 1 (front) the order is {_listing(orders[0])}. Seen {expect}."]
+        lines = [f"In image 1 (front) the order is {join_and(orders[0])}. Seen {expect}."]
         for k in range(1, len(orders)):
-            lines.append(f"Image {k + 1} runs {_listing(orders[k])}.")
+            lines.append(f"Image {k + 1} runs {join_and(orders[k])}.")
         target = ans["answer_image"]
         lines.append(f"Only image {target} matches the layout seen {asked}.")
         if ans["family"] == "pick_image":
@@ -766,7 +758,7 @@ class ForcedPerspective(SpatialTask):
 
     def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
         n = self.views
-        (car_colour, _), *identities = sample_identities(rng, ["car"] + [_pick(rng, CANDIDATE_KINDS) for _ in range(n)])
+        (car_colour, _), *identities = sample_identities(rng, ["car"] + [pick(rng, CANDIDATE_KINDS) for _ in range(n)])
         car_size = sample_size("car", rng)
         kinds = [k for _, k in identities]
         family = "tallest" if rng.uniform() < 0.5 else "ratio"
@@ -783,7 +775,7 @@ class ForcedPerspective(SpatialTask):
             true_bin = _ratio_bin(heights[k][2] / car_size[2])
             if true_bin is None:
                 return None
-            lo, hi, _ = RATIO_BINS[_pick(rng, [b for b in range(len(RATIO_BINS)) if b != true_bin])]
+            lo, hi, _ = RATIO_BINS[pick(rng, [b for b in range(len(RATIO_BINS)) if b != true_bin])]
             seen = float(rng.uniform(max(lo, 0.3) * 1.1, min(hi, 6.0) * 0.9))
             car_looks[k] = float(np.clip(0.3 / seen, 0.08, 0.2))
             looks[k] = seen * car_looks[k]
@@ -834,9 +826,9 @@ class ForcedPerspective(SpatialTask):
             answer_facts = {"family": family, "answer_image": k + 1, "true_ratio": round(ratio, 2),
                             "apparent_ratio": round(seen_ratio, 2), "estimated_ratio": round(est_ratio, 2)}
         options, answer = place_answer(correct, distractors, index, rng)
-        intro = _pick(rng, FORCED_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views), car=car_name,
+        intro = pick(rng, FORCED_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views), car=car_name,
                                                                    car_short=_short(car_name))
-        question = f"{intro} {_pick(rng, FORCED_TEMPLATES[family]).format(**wording)}"
+        question = f"{intro} {pick(rng, FORCED_TEMPLATES[family]).format(**wording)}"
         regions: list[Region] = []
         for k, view in enumerate(views):
             for oid, label in ((1, _short(car_name)), (2, _short(names[k]))):
@@ -888,7 +880,7 @@ class ForcedPerspective(SpatialTask):
                             2.5 + size[1]), 120.0)
             car_depth = min(max(f * car_size[2] / (car_look * jitter * h),
                                 fits(car_size[2]) + 0.5 * math.hypot(*car_size[:2]), 8.0), 60.0)
-            material = _pick(rng, ["rubber", "metal"]) if identity[1] in PRIMITIVES else "rubber"
+            material = pick(rng, ["rubber", "metal"]) if identity[1] in PRIMITIVES else "rubber"
             obj = placed(2, identity[1], identity[0], material, size, depth, float(rng.uniform(0, 2 * math.pi)), side)
             # The car points roughly along the view (its long side would fill half the picture otherwise).
             car_yaw = math.pi / 2 + float(rng.uniform(-0.6, 0.6)) + math.pi * int(rng.integers(2))
@@ -914,11 +906,11 @@ class ForcedPerspective(SpatialTask):
         captions = []
         for k, im in enumerate(images):
             closer = "closer than" if im["object_depth_m"] < im["car_depth_m"] else "farther away than"
-            captions.append(_pick(rng, [
+            captions.append(pick(rng, [
                 "An eye-level photo of {o} standing {c} {car} on flat {g} ground.",
                 "{O} and {car} on open {g} ground, seen from standing height; {o} is {c} the car.",
             ]).format(o=im["object"], O=im["object"].capitalize(), c=closer, car=car, g=im["scene"]["ground"]))
-        summary = _pick(rng, [
+        summary = pick(rng, [
             ("Apparent size depends on distance, so pixel heights cannot be compared directly. The same car is in "
             "every photo: I measure each object against the car and correct for how much farther or nearer it is."),
             ("This is a forced-perspective question: near things look big. I use {car} as a yardstick in each "

@@ -398,9 +398,6 @@ class FrameSampler:
     def read_at(self, times: Sequence[float]) -> Frames:
         return self.read(self.at_times(times))
 
-    def read_random(self, k: int, rng: np.random.Generator, min_gap: int = 1) -> Frames:
-        return self.read(self.random(k, rng, min_gap))
-
     def iter_all(self, batch_size: int = 32) -> Iterator[Frames]:
         """Every frame, in order, `batch_size` at a time, decoded straight through from the start (for a
         whole file this is much faster than batches of indices, which decord treats as seeks)."""

@@ -104,7 +104,7 @@ def _normalised(vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray) ->
     return Mesh(v.astype(np.float32), n.astype(np.float32), faces.astype(np.int32))
 
 
-def _cap(z: float, up: bool, segments: int) -> list[tuple[float, float, float, float]]:
+def _cap(z: float, up: bool) -> list[tuple[float, float, float, float]]:
     nz = 1.0 if up else -1.0
     return [(0.0, z, 0.0, nz), (0.5, z, 0.0, nz)] if not up else [(0.5, z, 0.0, nz), (0.0, z, 0.0, nz)]
 
@@ -132,11 +132,11 @@ def unit_mesh(shape: str) -> Mesh:
                  for p in np.linspace(0, math.pi, 17)]
         return _fix_winding(_surface_of_revolution(rings, 32))
     if shape == "cylinder":
-        profile = [*_cap(-0.5, False, 32), (0.5, -0.5, 1.0, 0.0), (0.5, 0.5, 1.0, 0.0), *_cap(0.5, True, 32)]
+        profile = [*_cap(-0.5, False), (0.5, -0.5, 1.0, 0.0), (0.5, 0.5, 1.0, 0.0), *_cap(0.5, True)]
         return _fix_winding(_surface_of_revolution(profile, 32))
     if shape == "cone":
         slope = 1 / math.hypot(1.0, 0.5)  # side normal of a cone of radius 0.5 and height 1
-        profile = [*_cap(-0.5, False, 32), (0.5, -0.5, slope, 0.5 * slope), (0.0, 0.5, slope, 0.5 * slope)]
+        profile = [*_cap(-0.5, False), (0.5, -0.5, slope, 0.5 * slope), (0.0, 0.5, slope, 0.5 * slope)]
         return _fix_winding(_surface_of_revolution(profile, 32))
     if shape == "torus":
         major, minor = 0.35, 0.15
@@ -323,9 +323,6 @@ class Camera:
     def focal(self) -> float:
         """Focal length in pixels (square pixels)."""
         return (self.height / 2) / math.tan(math.radians(self.fov_y) / 2)
-
-    def intrinsics(self) -> np.ndarray:
-        return np.array([[self.focal, 0, self.width / 2], [0, self.focal, self.height / 2], [0, 0, 1]])
 
     def view_matrix(self) -> np.ndarray:
         """World to eye (OpenGL convention: x right, y up, looking down -z)."""
