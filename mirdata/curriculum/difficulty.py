@@ -35,7 +35,7 @@ from mirdata.inference.prompt import INSTRUCTION, PROMPT_FORMATS, build_prompt, 
 from mirdata.inference.runners import Runner, Sampling, prompt_seed
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import ALL_TASKS
+from mirdata.schema.tasks import task_rank
 from mirdata.store import MIRStore, atomic_write
 
 CACHE = Path(".cache") / "difficulty"
@@ -146,7 +146,7 @@ def sample_pass_rates(root: Path, records: list[Record], runner: Runner, setting
 
 
 def _task_order(task: str) -> tuple[int, str]:
-    return (ALL_TASKS.index(task) if task in ALL_TASKS else len(ALL_TASKS), task)
+    return (task_rank(task), task)
 
 
 def _tiebreak(seed: int, record_id: str) -> int:

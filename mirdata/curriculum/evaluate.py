@@ -20,7 +20,7 @@ from mirdata.errors import MirdataError
 from mirdata.inference.judge import Judge, read_answers
 from mirdata.inference.prompt import rotate_options
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES
+from mirdata.schema.tasks import CATEGORIES, task_rank
 from mirdata.store import MIRStore, atomic_write, iter_jsonl
 
 
@@ -112,8 +112,7 @@ def evaluate(root: str | Path, predictions: str | Path, circular: bool = False,
     overall = Tally()
     by_category: dict[str, Tally] = {}
     by_task: dict[str, Tally] = {}
-    order = {t: k for k, t in enumerate(ALL_TASKS)}
-    for rid in sorted(outcome, key=lambda i: (order.get(records[i].task, len(order)), i)):
+    for rid in sorted(outcome, key=lambda i: (task_rank(records[i].task), i)):
         record = records[rid]
         right, unanswered = outcome[rid]
         overall.add(right, unanswered)

@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.record import IMAGE_TOKEN, Record, option_label
-from mirdata.schema.tasks import ALL_TASKS
+from mirdata.schema.tasks import task_rank
 from mirdata.store import MIRStore, atomic_write
 
 PREVIEW_MAX_SIDE = 1024
@@ -78,17 +78,12 @@ applyFilter();
 """
 
 
-def _task_rank(task: str) -> int:
-    """The fixed task order; a task outside it comes last."""
-    return ALL_TASKS.index(task) if task in ALL_TASKS else len(ALL_TASKS)
-
-
 def select_records(records: list[Record], num: int) -> list[Record]:
     """Up to `num` records, taken in turn from each task (in the fixed task order) so every task shows."""
     by_task: dict[str, list[Record]] = {}
     for r in records:
         by_task.setdefault(r.task, []).append(r)
-    queues = [by_task[t] for t in sorted(by_task, key=_task_rank)]
+    queues = [by_task[t] for t in sorted(by_task, key=task_rank)]
     chosen: list[Record] = []
     depth = 0
     while len(chosen) < num and any(depth < len(q) for q in queues):
@@ -209,7 +204,7 @@ def render_preview(root: str | Path, num: int = 24, show_progress: bool = True) 
             bar.advance(job)
     counts = Counter(r.task for r in chosen)
     task_options = "".join(f'<option value="{_esc(t)}">{_esc(t)} ({counts[t]})</option>'
-                           for t in sorted(counts, key=_task_rank))
+                           for t in sorted(counts, key=task_rank))
     page = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -15,6 +15,14 @@ TASK_CATEGORY: dict[str, str] = {task: cat for cat, tasks in CATEGORIES.items() 
 # Every task in a fixed order: builds and releases list records in this order.
 ALL_TASKS: tuple[str, ...] = tuple(TASK_CATEGORY)
 
+_TASK_RANK = {task: k for k, task in enumerate(ALL_TASKS)}
+
+
+def task_rank(task: str) -> int:
+    """A task's place in the fixed task order; a name outside it sorts after every task."""
+    return _TASK_RANK.get(task, len(ALL_TASKS))
+
+
 STAGES: tuple[str, ...] = ("summary", "caption", "text2region", "region2region", "conclusion")
 
 
