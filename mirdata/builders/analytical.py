@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mirdata.builders.base import (Reasoning, Sample, Task, conclude, distinct_distractors, join_and, pick,
-                                   place_answer)
+from mirdata.builders.base import (Reasoning, Sample, Task, cite, conclude, distinct_distractors, join_and, pick,
+                                   place_answer, regions_by_id)
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import ChartSpec, render_chart
 from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
@@ -42,15 +42,6 @@ Facts = dict[str, Any]
 
 
 # -- shared helpers ---------------------------------------------------------------------------------------------
-
-def box_text(box: list[float]) -> str:
-    return "[" + ", ".join(str(int(round(v))) for v in box) + "]"
-
-
-def cite(region: dict[str, Any] | Region) -> str:
-    r = region if isinstance(region, dict) else {"id": region.id, "image": region.image, "box": region.box}
-    return f"[{r['id']}] in image {r['image'] + 1}, box {box_text(r['box'])}"
-
 
 def num(value: float) -> str:
     """A number as the reasoning writes it: thousands separated, no needless decimals."""
@@ -70,10 +61,6 @@ class RegionList:
         rid = f"r{len(self.items)}"
         self.items.append(Region(rid, image, [float(v) for v in box], label))
         return rid
-
-
-def region_map(record: Record) -> dict[str, dict[str, Any]]:
-    return {r.id: {"id": r.id, "image": r.image, "box": r.box, "label": r.label} for r in record.regions}
 
 
 def image_intro(rng: np.random.Generator, n: int, noun: str) -> str:
@@ -583,7 +570,7 @@ class WeightComparison(Task):
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        regions = region_map(record)
+        regions = regions_by_id(record)
         captions = []
         for s in f["scales"]:
             captions.append(pick(rng, [
@@ -851,7 +838,7 @@ class ScaleBlur(Task):
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        regions = region_map(record)
+        regions = regions_by_id(record)
         summary = pick(rng, SCALE_SUMMARIES[f["family"]])
         if f["family"] == "zoom":
             captions = [
@@ -874,7 +861,7 @@ class ScaleBlur(Task):
                 look = (" with a tilt-shift look: a sharp band, blurred top and bottom, boosted colours" if tilt
                         else ", photographed normally")
                 captions.append(f"{scene.capitalize()}{look}.")
-            text2region = "; ".join(f"'{r['label']}' → {cite(r)}" for r in regions.values()) + "."
+            text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions.values()) + "."
             steps = [f"[r{k}] shows the {subj}: that scene is {wt} across in reality"
                      f"{' despite its toy-like blur' if tilt else ''}."
                      for k, (subj, wt, tilt) in enumerate(zip(f["subjects"], f["widths_text"], f["tilt_shift"]))]
@@ -1251,7 +1238,7 @@ class YesButSatire(Task):
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        regions = region_map(record)
+        regions = regions_by_id(record)
         if f["source"] == "folder":
             return self._reason_source(record, f, regions)
         ids = list(regions)
@@ -1264,7 +1251,7 @@ class YesButSatire(Task):
         ]
         text2region = (f"'the sign' → {cite(regions[ids[0]])} and {cite(regions[ids[1]])}; "
                        + (f"'{f['target_name']}' → {cite(regions[ids[2]])}; " if len(ids) == 4 else "")
-                       + f"'{regions[ids[-1]]['label']}' → {cite(regions[ids[-1]])}.")
+                       + f"'{regions[ids[-1]].label}' → {cite(regions[ids[-1]])}.")
         diff = (f"[{ids[0]}] and [{ids[1]}] are the same sign, so the message '{f['sign_text']}' holds in both "
                 f"panels. Comparing "
                 + (f"[{ids[2]}] with [{ids[-1]}]" if len(ids) == 4 else f"the area at [{ids[-1]}]")
@@ -1276,7 +1263,7 @@ class YesButSatire(Task):
                          conclude(body, record.answer))
 
     @staticmethod
-    def _reason_source(record: Record, f: dict[str, Any], regions: dict[str, dict[str, Any]]) -> Reasoning:
+    def _reason_source(record: Record, f: dict[str, Any], regions: dict[str, Region]) -> Reasoning:
         explanation = f["explanation"]
         quoted = explanation if not stated_letters(explanation) else "the explanation that matches both panels"
         summary = ("A 'Yes, but' satire: the left panel sets up an expectation and the right panel reveals what "

@@ -169,6 +169,16 @@ def join_and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def cite(region: Region) -> str:
+    """A region as the reasoning cites it: '[r1] in image 2, box [12, 40, 96, 88]' (pixels rounded)."""
+    box = ", ".join(str(int(round(v))) for v in region.box)
+    return f"[{region.id}] in image {region.image + 1}, box [{box}]"
+
+
+def regions_by_id(record: Record) -> dict[str, Region]:
+    return {r.id: r for r in record.regions}
+
+
 # -- the registry ---------------------------------------------------------------------------------------
 
 _CATEGORY_MODULES = {cat: f"mirdata.builders.{cat}" for cat in CATEGORIES}

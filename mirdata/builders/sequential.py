@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from mirdata.builders.base import (BuildOptions, Reasoning, Sample, Task, conclude, distinct_distractors, join_and,
-                                   pick, place_answer)
+from mirdata.builders.base import (BuildOptions, Reasoning, Sample, Task, cite, conclude, distinct_distractors,
+                                   join_and, pick, place_answer, regions_by_id)
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
 from mirdata.generators.video import (
@@ -56,10 +56,6 @@ REAL_GENERATOR = "mirdata.generators.frames (decord) on --source videos"
 
 
 # -- small shared helpers --------------------------------------------------------------------------------------
-
-def _box_text(box: list[int] | tuple[int, ...]) -> str:
-    return "[" + ", ".join(str(int(v)) for v in box) + "]"
-
 
 def _seconds(t: float) -> str:
     """A time as the facts hold it: '1.2 s', '0.0 s', '23.13 s'."""
@@ -121,14 +117,6 @@ class _Regions:
         rid = f"r{len(self.items)}"
         self.items.append(Region(id=rid, image=image, box=[x0, y0, x1, y1], label=label))
         return rid
-
-
-def _regions_by_id(record: Record) -> dict[str, Region]:
-    return {r.id: r for r in record.regions}
-
-
-def _cite(region: Region) -> str:
-    return f"[{region.id}] in image {region.image + 1}, box {_box_text(region.box)}"
 
 
 def _stages(summary: str, captions: list[str], t2r: list[str], r2r: list[str], why: str, answer: str) -> Reasoning:
@@ -386,7 +374,7 @@ class SpeedComparison(SequentialTask):
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        regions = _regions_by_id(record)
+        regions = regions_by_id(record)
         objects = f["objects"]
         cam = f["camera"]
         times = f["times_s"]
@@ -410,7 +398,7 @@ class SpeedComparison(SequentialTask):
             captions.append(text + ".")
         t2r = []
         for o in objects:
-            cites = [_cite(regions[p["region"]]) for p in o["track"] if p["region"]]
+            cites = [cite(regions[p["region"]]) for p in o["track"] if p["region"]]
             t2r.append(f"'the {o['name']}' → " + "; ".join(cites))
         r2r = []
         if cam["pans"]:
@@ -564,14 +552,14 @@ class MotionDetection(SequentialTask):
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        regions = _regions_by_id(record)
+        regions = regions_by_id(record)
         times = f["times_s"]
         summary = pick(rng, MOTION_SUMMARIES).format(k=len(times))
         captions = []
         for j, t in enumerate(times):
             parts = [f"the {o['name']} {_where(*o['track'][j]['center'], self.size)}" for o in f["objects"]]
             captions.append(f"Frame {j + 1} ({_seconds(t)}) shows {join_and(parts)}.")
-        t2r = [f"'the {o['name']}' → " + "; ".join(_cite(regions[p["region"]]) for p in o["track"] if p["region"])
+        t2r = [f"'the {o['name']}' → " + "; ".join(cite(regions[p["region"]]) for p in o["track"] if p["region"])
                for o in f["objects"]]
         r2r = []
         for o in f["objects"]:
@@ -807,7 +795,7 @@ class CookingProcess(SequentialTask):
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        regions = _regions_by_id(record)
+        regions = regions_by_id(record)
         metas = f["images"]
         source = f["source"]
         if source == "procedural":
@@ -827,15 +815,15 @@ class CookingProcess(SequentialTask):
                 captions.append(f"Image {n}: the counter after step {m['step'] + 1} of the {f['recipe']}, "
                                 f"'{step['text']}' ({_seconds(m['time_s'])} into the clip); done so far: "
                                 f"{join_and(done)}.")
-                t2r.append(f"'{m['focus']}' → {_cite(regions[m['region']])}")
+                t2r.append(f"'{m['focus']}' → {cite(regions[m['region']])}")
             elif source == "annotated video":
                 captions.append(f"Image {n}: a frame at {m['time_s']:g} s of {f['video']}, during the step "
                                 f"'{m['step_text']}'.")
-                t2r.append(f"'{m['step_text']}' → {_cite(regions[m['region']])}")
+                t2r.append(f"'{m['step_text']}' → {cite(regions[m['region']])}")
             else:
                 captions.append(f"Image {n}: the frame shown at {m['time_s']:g} s of {f['video']} "
                                 f"({f['duration_s']:g} s long).")
-                t2r.append(f"'image {n}' → {_cite(regions[m['region']])}, the frame at {m['time_s']:g} s")
+                t2r.append(f"'image {n}' → {cite(regions[m['region']])}, the frame at {m['time_s']:g} s")
         by_time = sorted(metas, key=lambda m: m["time_s"])
         chain = " → ".join(f"[{m['region']}] ({_seconds(m['time_s'])})" for m in by_time)
         r2r.append(f"In time order: {chain}.")
@@ -1031,7 +1019,7 @@ class ImagePuzzle(SequentialTask):
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        regions = _regions_by_id(record)
+        regions = regions_by_id(record)
         rows, cols, grid = f["rows"], f["cols"], f["grid"]
         procedural = f["source"] == "procedural"
         clue = ("shapes cut by the piece edges must line up again, and the sky belongs at the top" if procedural
@@ -1053,7 +1041,7 @@ class ImagePuzzle(SequentialTask):
                 captions.append(f"Piece {n}: a {box[2]:g}×{box[3]:g} px crop of the frame, {m['tone']}.")
             for p in m["parts"]:
                 phrase = f"part of the {p['name']}" if p["name"] != "the whole piece" else f"piece {n}"
-                t2r.append(f"'{phrase}' → {_cite(regions[p['region']])}")
+                t2r.append(f"'{phrase}' → {cite(regions[p['region']])}")
         r2r = []
         for s in f["seams"]:
             a, b = s["pieces"]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, conclude, join_and, pick, place_answer
+from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick, place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.render import (
     Renderer,
@@ -191,7 +191,7 @@ class SpatialTask(Task):
             hits = [r for r in record.regions if r.label == label]
             if not hits:
                 continue
-            where = "; ".join(f"[{r.id}] in image {r.image + 1}, box {[int(v) for v in r.box]}" for r in hits)
+            where = "; ".join(cite(r) for r in hits)
             lines.append(f"'{phrase}' → {where}.")
         return " ".join(lines)
 
