@@ -27,7 +27,7 @@ from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import LETTERS, Record, Region, format_options
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
+from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY, task_rank
 from mirdata.store import IMAGES, MIRStore
 
 # Attempts per index before a task gives up: a builder that cannot prove its answer asks for another draw.
@@ -220,7 +220,7 @@ def record_rng(task: str, seed: int, index: int, attempt: int, purpose: int = 0)
 
 def record_sort_key(record: dict[str, Any]) -> tuple[int, str]:
     task = record.get("task")
-    return (ALL_TASKS.index(task) if task in ALL_TASKS else len(ALL_TASKS), str(record.get("id")))
+    return (task_rank(task), str(record.get("id")))
 
 
 # -- running one record -------------------------------------------------------------------------------
