@@ -57,3 +57,22 @@ def simple_dataset(tmp_path: Path) -> Path:
     root = tmp_path / "simple"
     write_simple_dataset(root)
     return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models' steps are too small to share out: on a shared 2-core machine two threads wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random vision-language model and its processor, written to a folder (no download)."""
+    from mirdata.testing import make_tiny_vlm
+
+    return make_tiny_vlm(tmp_path_factory.mktemp("models") / "tiny-vlm")

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from mirdata.cli import app
@@ -17,21 +16,11 @@ from mirdata.errors import MirdataError
 from mirdata.inference.predict import PredictSettings, predict
 from mirdata.inference.prompt import build_prompt, hf_messages, load_images, rotate_options
 from mirdata.store import MIRStore
-from mirdata.testing import ScriptedRunner, make_tiny_vlm
+from mirdata.testing import ScriptedRunner
 from tests.conftest import write_simple_dataset
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return make_tiny_vlm(tmp_path_factory.mktemp("model") / "tiny")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _invoke(*args: str) -> str:
@@ -68,10 +57,10 @@ def test_chain_prompt_rotates_the_options_like_the_mir_prompt(simple_dataset: Pa
     assert "\n".join(rotated) in text and "\n".join(record.options) not in text
 
 
-def test_chain_prompt_renders_exactly_as_the_trainer_rendered_it(tiny_model: Path, simple_dataset: Path) -> None:
+def test_chain_prompt_renders_exactly_as_the_trainer_rendered_it(tiny_vlm: Path, simple_dataset: Path) -> None:
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(tiny_model)
+    processor = AutoProcessor.from_pretrained(tiny_vlm)
     collator = train._collator_class()(processor=processor, image_root=simple_dataset)
     for record in MIRStore(simple_dataset).read()[:4]:
         example = stage_example(record, 5)
@@ -100,7 +89,7 @@ def test_difficulty_asks_in_the_chosen_format_and_caches_each_apart(simple_datas
     assert json.loads((simple_dataset / "build.json").read_text())["difficulty"]["prompt"] == "mir"
 
 
-def test_a_curriculum_trained_model_answers_predict_prompt_chain(tiny_model: Path, tmp_path: Path) -> None:
+def test_a_curriculum_trained_model_answers_predict_prompt_chain(tiny_vlm: Path, tmp_path: Path) -> None:
     """Train stage 5 until the tiny model writes one record's chain, then predict and evaluate in that format."""
     root = tmp_path / "data"
     write_simple_dataset(root, per_task=1)
@@ -113,7 +102,7 @@ def test_a_curriculum_trained_model_answers_predict_prompt_chain(tiny_model: Pat
     easy = next(r for r in records if r.answer == "A")
     easy.difficulty = "easy"
     store.write([easy, hard])
-    _invoke("curriculum-train", "--data", str(root), "--model", str(tiny_model), "--output-dir", str(tmp_path / "run"),
+    _invoke("curriculum-train", "--data", str(root), "--model", str(tiny_vlm), "--output-dir", str(tmp_path / "run"),
             "--stages", "5", "--hard-fraction", "1", "--epochs-per-stage", "150", "--learning-rate", "1e-2",
             "--logging-steps", "50")
     trained = tmp_path / "run" / "stage-5"

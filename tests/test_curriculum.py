@@ -19,7 +19,6 @@ from mirdata.cli import app
 from mirdata.curriculum import train
 from mirdata.curriculum.stages import build_curriculum, examples_sha256
 from mirdata.store import MIRStore
-from mirdata.testing import make_tiny_vlm
 from tests.conftest import write_simple_dataset
 
 FAST = ["--per-device-train-batch-size", "3", "--logging-steps", "1", "--lr", "1e-3"]
@@ -31,18 +30,7 @@ def curriculum_cli(*args: str) -> str:
     return result.output
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny model's steps are too small to share out: on a busy machine two threads mostly wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return make_tiny_vlm(tmp_path_factory.mktemp("model") / "tiny")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +47,7 @@ def rated_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_run(tiny_model, rated_data, tmp_path_factory):
+def full_run(tiny_vlm, rated_data, tmp_path_factory):
     """All six stages, recording the id of every sample the collator turns into tensors, in call order."""
     out = tmp_path_factory.mktemp("run") / "out"
     seen: list[str] = []
@@ -72,7 +60,7 @@ def full_run(tiny_model, rated_data, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(collator, "conversation", recording)
-        curriculum_cli("--data", str(rated_data), "--model", str(tiny_model), "--output-dir", str(out),
+        curriculum_cli("--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
                        "--hard-fraction", "0.5", "--stages", "0-5", *FAST)
     return out, seen
 
@@ -85,7 +73,7 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(folder / "model.safetensors")
 
 
-def test_all_stages_write_checkpoints_and_manifests_in_data_order(full_run, rated_data, tiny_model):
+def test_all_stages_write_checkpoints_and_manifests_in_data_order(full_run, rated_data, tiny_vlm):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     out, _ = full_run
@@ -97,14 +85,14 @@ def test_all_stages_write_checkpoints_and_manifests_in_data_order(full_run, rate
         assert m["stage"] == stage
         assert m["sample_ids"] == [e.id for e in examples]
         assert m["sha256"] == examples_sha256(examples)
-        assert m["started_from"] == (str(tiny_model) if stage == 0 else str(out / f"stage-{stage - 1}"))
+        assert m["started_from"] == (str(tiny_vlm) if stage == 0 else str(out / f"stage-{stage - 1}"))
         assert not (out / f"stage-{stage}" / "checkpoints").exists()
     model = AutoModelForImageTextToText.from_pretrained(out / "stage-5")
     AutoProcessor.from_pretrained(out / "stage-5")
     assert sum(p.numel() for p in model.parameters()) > 0
 
     # the model is carried: every stage changes the weights it started from
-    chain = [tiny_model] + [out / f"stage-{s}" for s in range(6)]
+    chain = [tiny_vlm] + [out / f"stage-{s}" for s in range(6)]
     for before, after in zip(chain, chain[1:], strict=False):
         a, b = weights(before), weights(after)
         assert a.keys() == b.keys()
@@ -118,10 +106,10 @@ def test_trainer_reads_samples_in_manifest_order(full_run):
     assert seen == order + order
 
 
-def test_loss_only_on_target_tokens(full_run, rated_data, tiny_model):
+def test_loss_only_on_target_tokens(full_run, rated_data, tiny_vlm):
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(tiny_model)
+    processor = AutoProcessor.from_pretrained(tiny_vlm)
     collator = train._collator_class()(processor=processor, completion_only_loss=True, image_root=rated_data)
     examples = build_curriculum(MIRStore(rated_data).read(), hard_fraction=0.5).examples(3)[:2]
     batch = collator.torch_call([train._row(e) for e in examples])
@@ -137,9 +125,9 @@ def test_loss_only_on_target_tokens(full_run, rated_data, tiny_model):
         assert (batch["input_ids"][row][:first] == image_token).sum() == 4 * len(example.images)
 
 
-def test_loss_falls_within_a_stage(tiny_model, rated_data, tmp_path):
+def test_loss_falls_within_a_stage(tiny_vlm, rated_data, tmp_path):
     out = tmp_path / "out"
-    curriculum_cli("--data", str(rated_data), "--model", str(tiny_model), "--output-dir", str(out),
+    curriculum_cli("--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
                    "--stages", "1", "--hard-fraction", "0.34", "--epochs-per-stage", "6",
                    "--per-device-train-batch-size", "2", "--logging-steps", "1", "--lr", "5e-3")
     state = json.loads((out / "stage-1" / "trainer_state.json").read_text())
@@ -148,11 +136,11 @@ def test_loss_falls_within_a_stage(tiny_model, rated_data, tmp_path):
     assert sum(losses[-2:]) / 2 < 0.8 * sum(losses[:2]) / 2, losses
 
 
-def test_resume_skips_finished_stages(full_run, tiny_model, rated_data, tmp_path):
+def test_resume_skips_finished_stages(full_run, tiny_vlm, rated_data, tmp_path):
     done, _ = full_run
     out = tmp_path / "out"
     shutil.copytree(done, out)
-    args = ["--data", str(rated_data), "--model", str(tiny_model), "--output-dir", str(out), "--hard-fraction", "0.5",
+    args = ["--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out), "--hard-fraction", "0.5",
             *FAST]
     shutil.rmtree(out / "stage-4")
     stale = CliRunner().invoke(app, ["curriculum-train", *args, "--resume"])
@@ -175,12 +163,12 @@ def test_resume_skips_finished_stages(full_run, tiny_model, rated_data, tmp_path
     assert other_order.exit_code == 1 and "sha256 differs" in other_order.output
 
 
-def test_lora_adapter_is_carried_across_stages_and_runs(tiny_model, rated_data, tmp_path):
+def test_lora_adapter_is_carried_across_stages_and_runs(tiny_vlm, rated_data, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText
 
     out = tmp_path / "out"
-    common = ["--data", str(rated_data), "--model", str(tiny_model), "--output-dir", str(out), "--lora",
+    common = ["--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out), "--lora",
               "--lora-r", "4", "--hard-fraction", "0.34", *FAST]
     curriculum_cli(*common, "--stages", "1")
     curriculum_cli(*common, "--stages", "1-2", "--resume")
@@ -190,12 +178,12 @@ def test_lora_adapter_is_carried_across_stages_and_runs(tiny_model, rated_data, 
     assert manifest(out, 2)["started_from"] == str(out / "stage-1")
     a, b = (load_file(out / f"stage-{s}" / "adapter_model.safetensors") for s in (1, 2))
     assert any(not torch.equal(a[k], b[k]) for k in a)
-    PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_model), out / "stage-2")
+    PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_vlm), out / "stage-2")
 
 
-def test_preflight_stops_before_training(tiny_model, rated_data, tmp_path):
+def test_preflight_stops_before_training(tiny_vlm, rated_data, tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_model),
+    result = CliRunner().invoke(app, ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm),
                                       "--output-dir", str(out), "--max-length", "64"])
     assert result.exit_code == 1
     assert "tokens with its images tokenized, more than --max-length 64" in result.output
@@ -203,20 +191,20 @@ def test_preflight_stops_before_training(tiny_model, rated_data, tmp_path):
     assert not (out / "stage-0").exists()
 
 
-def test_unrated_data_is_refused(tiny_model, tmp_path):
+def test_unrated_data_is_refused(tiny_vlm, tmp_path):
     write_simple_dataset(tmp_path / "d", per_task=1)
-    result = CliRunner().invoke(app, ["curriculum-train", "--data", str(tmp_path / "d"), "--model", str(tiny_model),
+    result = CliRunner().invoke(app, ["curriculum-train", "--data", str(tmp_path / "d"), "--model", str(tiny_vlm),
                                       "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 1 and "rate them first with `mirdata difficulty`" in result.output
 
 
-def test_torchrun_two_processes_share_each_stage_in_order(full_run, tiny_model, rated_data, tmp_path):
+def test_torchrun_two_processes_share_each_stage_in_order(full_run, tiny_vlm, rated_data, tmp_path):
     """The same command under torchrun (DDP over gloo on CPU): each stage's batches are split across the two
     processes, so a stage takes half the steps, and the manifests match the single-process run."""
     done, _ = full_run
     out = tmp_path / "out"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "mirdata", "curriculum-train", "--data", str(rated_data), "--model", str(tiny_model),
+               "-m", "mirdata", "curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm),
                "--output-dir", str(out), "--hard-fraction", "0.5", "--stages", "0-1",
                "--per-device-train-batch-size", "1", "--logging-steps", "1"]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -228,10 +216,10 @@ def test_torchrun_two_processes_share_each_stage_in_order(full_run, tiny_model, 
     assert manifest(out, 1)["started_from"] == str(out / "stage-0")
 
 
-def test_max_pixels_shrinks_images_before_tokenizing(tiny_model, rated_data):
+def test_max_pixels_shrinks_images_before_tokenizing(tiny_vlm, rated_data):
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(tiny_model)
+    processor = AutoProcessor.from_pretrained(tiny_vlm)
     collator = train._collator_class()(processor=processor, completion_only_loss=True, image_root=rated_data,
                                        max_pixels=1500)
     record = MIRStore(rated_data).read()[0]
@@ -241,9 +229,9 @@ def test_max_pixels_shrinks_images_before_tokenizing(tiny_model, rated_data):
     assert unlimited.load_image(record.images[0]).size == (96, 64)
 
 
-def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_model, rated_data, tmp_path):
+def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rated_data, tmp_path):
     out = tmp_path / "out"
-    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_model), "--output-dir", str(out),
+    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
             "--stages", "1", "--hard-fraction", "0.34", "--save-steps", "1", "--logging-steps", "1"]
     trainer_class = train._trainer_class()
     original = trainer_class.training_step

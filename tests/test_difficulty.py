@@ -19,12 +19,7 @@ from mirdata.inference.runners import Runner, Sampling, make_runner
 from mirdata.schema.tasks import ALL_TASKS
 from mirdata.schema.validate import validate_dir
 from mirdata.store import MIRStore
-from mirdata.testing import ScriptedRunner, make_tiny_vlm
-
-
-@pytest.fixture(scope="module")
-def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_vlm(tmp_path_factory.mktemp("models") / "tiny-vlm")
+from mirdata.testing import ScriptedRunner
 
 
 def _skill(prompt: Prompt, sample: int, seed: int) -> str:

@@ -17,15 +17,7 @@ BACKGROUND = (40, 140, 60)
 RED = (220, 30, 30)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on a busy shared CPU more threads only wait on each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def scene() -> tuple[Image.Image, np.ndarray]:

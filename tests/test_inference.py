@@ -29,11 +29,6 @@ from mirdata.testing import ScriptedRunner, make_tiny_vlm
 
 
 @pytest.fixture(scope="module")
-def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_vlm(tmp_path_factory.mktemp("models") / "tiny-vlm")
-
-
-@pytest.fixture(scope="module")
 def tiny_runner(tiny_vlm: Path):
     with make_runner("transformers", str(tiny_vlm), device="cpu") as runner:
         yield runner
