@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mirdata.builders.base import (BuildOptions, Reasoning, Sample, Task, make_record, place_answer, record_rng,
-                                   resolve_tasks, run_build)
+from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, make_record, record_rng, resolve_tasks, run_build
+from mirdata.builders.options import Slot, place_answer
 from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.schema.record import Region
@@ -34,7 +34,7 @@ class SquareTask(Task):
         images = [Image.new("RGB", (32, 24), (int(v),) * 3) for v in levels]
         brighter = ["the first image", "the second image"][int(np.argmax(levels))]
         dimmer = ["the first image", "the second image"][int(np.argmin(levels))]
-        options, answer = place_answer(brighter, [dimmer, "neither image"], index, rng)
+        options, answer = place_answer(brighter, [dimmer, "neither image"], self.slot(index), rng)
         return Sample("Compare <image> with <image>. Which is brighter?", options, answer, images,
                       [Region("r0", 0, [0, 0, 32, 24], "square"), Region("r1", 1, [0, 0, 32, 24], "square")],
                       {"levels": levels}, "test")
@@ -68,10 +68,11 @@ def test_refused_draws_are_redrawn_and_recorded(square_module) -> None:
 
 def test_answer_letters_are_spread_evenly() -> None:
     rng = np.random.default_rng(0)
-    letters = Counter(place_answer("yes", ["no", "maybe", "never"], i, rng)[1] for i in range(400))
+    letters = Counter(place_answer("yes", ["no", "maybe", "never"], Slot("view_3d", 3, i), rng)[1]
+                      for i in range(400))
     assert letters == {"A": 100, "B": 100, "C": 100, "D": 100}
     with pytest.raises(ValueError):
-        place_answer("yes", ["yes", "no"], 0, rng)
+        place_answer("yes", ["yes", "no"], Slot("view_3d", 3, 0), rng)
 
 
 def test_record_rng_is_stable() -> None:

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mirdata.builders.base import answer_position
+from mirdata.builders.options import Slot, answer_position
 from mirdata.cli import app
 from mirdata.generators.video import COLORS
 from mirdata.schema.record import LETTERS, option_text
@@ -69,7 +69,8 @@ def test_same_seed_same_bytes_and_letters_spread(procedural: Path, tmp_path: Pat
     assert records(other)[0]["question"] != by_task(procedural, "motion_detection")[0]["question"]
     for r in records(procedural):
         # The correct option sits where the shared placement puts it: even over a build.
-        assert LETTERS.index(r["answer"]) == answer_position(r["meta"]["index"], len(r["options"]))
+        assert LETTERS.index(r["answer"]) == answer_position(Slot(r["task"], r["meta"]["seed"], r["meta"]["index"]),
+                                                                 len(r["options"]))
         assert r["category"] == "sequential" and r["meta"]["facts"]["answer_text"] == answer_text(r)
     variants = {(r["task"], r["meta"]["facts"]["variant"]) for r in records(procedural)}
     assert len(variants) == 13  # so the answer checks below see every variant

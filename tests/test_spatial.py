@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mirdata.builders.base import BuildOptions, answer_position, run_build
+from mirdata.builders.base import BuildOptions, run_build
+from mirdata.builders.options import Slot, answer_position
 from mirdata.cli import app
 from mirdata.generators.render.raster import RasterRenderer
 from mirdata.generators.scene import Camera, Scene, object_boxes
@@ -90,7 +91,7 @@ def test_all_four_tasks_build_and_validate(built: Path, records):
 def test_answer_letters_are_spread_evenly(records):
     for recs in records.values():
         for r in recs:
-            assert r.answer == "ABCDE"[answer_position(r.meta["index"], len(r.options))]
+            assert r.answer == "ABCDE"[answer_position(Slot(r.task, r.meta["seed"], r.meta["index"]), len(r.options))]
         assert len({r.answer for r in recs}) >= 3
 
 

@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mirdata.builders.base import (Reasoning, Sample, Task, cite, conclude, distinct_distractors, join_and, pick,
-                                   place_answer, regions_by_id)
+from mirdata.builders.base import Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
+from mirdata.builders.options import distinct_distractors, place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import ChartSpec, render_chart
 from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
@@ -216,7 +216,7 @@ class ChartAnalysis(Task):
             what = problem.specs[chart_index].y_label or problem.specs[chart_index].title
             label = f"{category} {series}" if problem.specs[chart_index].kind == "grouped_bar" else category
             regions.add(chart_index, element.box, f"{label}: {what}")
-        options, answer = place_answer(problem.correct, problem.distractors, index, rng)
+        options, answer = place_answer(problem.correct, problem.distractors, self.slot(index), rng)
         question = f"{image_intro(rng, len(charts), 'chart')} {problem.question}"
         facts = {
             "family": problem.family,
@@ -521,7 +521,7 @@ class WeightComparison(Task):
         else:
             return None
         correct, distractors = self._options(kind, names, weights, orders, answer_text, rng)
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
         colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
         items = {m: ScaleItem(m, shapes[m], colours[m]) for m in names}
@@ -787,7 +787,7 @@ class ScaleBlur(Task):
             target = by_zoom[-1] if kind == "most_zoomed" else by_zoom[0]
             correct = f"Image {target + 1}"
             distractors = [f"Image {k + 1}" for k in range(n) if k != target]
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
         facts = {"family": "zoom", "kind": kind, "photo": key, "scene": photo.scene, "subject": photo.subject,
                  "zooms": zooms, "blur_sigmas": blurs, "crops": crops, "patch_widths_px": patch_widths,
@@ -827,7 +827,7 @@ class ScaleBlur(Task):
             target = by_size[-1] if kind == "largest" else by_size[0]
             correct = f"Image {target + 1}"
             distractors = [f"Image {k + 1}" for k in range(3) if k != target]
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
         facts = {"family": "true_scale", "kind": kind, "photos": keys,
                  "scenes": [PHOTOS[k].scene for k in keys], "subjects": [PHOTOS[k].subject for k in keys],
@@ -1080,7 +1080,7 @@ class YesButSatire(Task):
         regions.add(1, after_box, self._after_label(s, target_name))
         change = s.change.format(colour=colour)
         distractors = [d for d in rng.permutation(list(s.distractors)).tolist()][:3]
-        options, answer = place_answer(change, distractors, index, rng)
+        options, answer = place_answer(change, distractors, self.slot(index), rng)
         question = pick(rng, SATIRE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
         facts = {"source": "procedural", "scenario": key, "sign_text": sign_text, "ground": ground, "props": props,
                  "edit": {"op": s.op, "target": s.target, "prompt": e.prompt, "editor": self.options.editor,
@@ -1223,7 +1223,7 @@ class YesButSatire(Task):
         panels = [full.crop((0, 0, gutter, full.height)), full.crop((gutter, 0, full.width, full.height))]
         others = [r["explanation"] for r in rows if r is not row]
         distractors = [others[k] for k in rng.permutation(len(others))[:3]]
-        options, answer = place_answer(row["explanation"], distractors, index, rng)
+        options, answer = place_answer(row["explanation"], distractors, self.slot(index), rng)
         regions = RegionList()
         regions.add(0, [0, 0, panels[0].width, panels[0].height], "the whole 'yes' panel")
         regions.add(1, [0, 0, panels[1].width, panels[1].height], "the whole 'but' panel")

@@ -12,7 +12,6 @@ import importlib
 import os
 import time
 import zlib
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -23,10 +22,11 @@ import numpy as np
 from PIL import Image
 
 import mirdata
+from mirdata.builders.options import Slot
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import stated_letters
-from mirdata.schema.record import LETTERS, Record, Region, format_options
+from mirdata.schema.record import Record, Region
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY, task_rank
 from mirdata.store import IMAGES, MIRStore
 
@@ -101,53 +101,12 @@ class Task:
         """The five reasoning stages, written from `record.meta["facts"]` and the regions."""
         raise NotImplementedError
 
+    def slot(self, index: int) -> Slot:
+        """The record at `index` of this build, as the option engine keys its balanced choices."""
+        return Slot(self.name, self.options.seed, index)
+
     def close(self) -> None:
         """Release renderers, models, open files."""
-
-
-# Keeps the position hash apart from every other seeded stream.
-_ANSWER_STREAM = zlib.crc32(b"answer position")
-
-
-def answer_position(index: int, n_options: int) -> int:
-    """Where the correct option goes at `index` when a question has `n_options` options.
-
-    Each run of `n_options` consecutive indices takes the positions in an order drawn from a hash of the run
-    (not from the record's RNG), so over a build every letter is the answer equally often, while the
-    position does not follow `index mod n` and so cannot line up with other choices a task makes from
-    the index (a question variant picked by `index mod k`, say).
-    """
-    run = np.random.default_rng([_ANSWER_STREAM, n_options, index // n_options])
-    return int(run.permutation(n_options)[index % n_options])
-
-
-def place_answer(correct: str, distractors: list[str], index: int, rng: np.random.Generator) -> tuple[list[str], str]:
-    """Options with the correct text at `answer_position(index, n)`; returns the "A. ..." labels and the letter.
-
-    `distractors` are all the other options, special ones such as "Cannot be determined" included: they are
-    shuffled by `rng`, so no option keeps a fixed place. Duplicate texts are a builder bug.
-    """
-    texts = list(distractors)
-    if correct in texts or len(set(texts)) != len(texts):
-        raise ValueError(f"duplicate option texts: {correct!r} vs {distractors!r}")
-    rng.shuffle(texts)
-    position = answer_position(index, len(texts) + 1)
-    texts.insert(position, correct)
-    return format_options(texts), LETTERS[position]
-
-
-def distinct_distractors(correct: str, candidates: Iterable[str], count: int) -> list[str]:
-    """The first `count` different candidates that are not `correct`, in order (plausible slips first).
-
-    `candidates` is read lazily, so a generator of random draws is consumed only as far as needed.
-    """
-    picked: list[str] = []
-    for text in candidates:
-        if text != correct and text not in picked:
-            picked.append(text)
-            if len(picked) == count:
-                break
-    return picked
 
 
 def conclude(body: str, letter: str) -> str:

@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from mirdata.builders.base import (BuildOptions, Reasoning, Sample, Task, cite, conclude, distinct_distractors,
-                                   join_and, pick, place_answer, regions_by_id)
+from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
+from mirdata.builders.options import distinct_distractors, place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
 from mirdata.generators.video import (
@@ -355,7 +355,7 @@ class SpeedComparison(SequentialTask):
             distractors = [f"about {r:g} times as fast" for r in RATIOS if r != nearest]
             fmt = {"fast": fast, "slow": slow}
         facts["answer_text"] = correct
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         line = pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
         lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
         question = "\n".join([pick(rng, SPEED_INTROS), *lines, pick(rng, SPEED_QUESTIONS[variant]).format(**fmt)])
@@ -531,7 +531,7 @@ class MotionDetection(SequentialTask):
             correct = labels[moving_interval]
             distractors = [x for x in labels if x != correct] + ["no shape moves in any interval"]
         facts["answer_text"] = correct
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         line = pick(rng, MOTION_FRAME_LINES)
         lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
         question = "\n".join([pick(rng, MOTION_INTROS), *lines, pick(rng, MOTION_QUESTIONS[variant]).format(**fmt)])
@@ -785,7 +785,7 @@ class CookingProcess(SequentialTask):
                 regions: _Regions, facts: dict[str, Any], correct: str, distractors: list[str],
                 fmt: dict[str, str], generator: str) -> Sample:
         facts["variant"], facts["answer_text"] = variant, correct
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         line = pick(rng, COOK_IMAGE_LINES)
         lines = [line.format(n=j + 1) for j in range(len(images))]
         question = "\n".join([pick(rng, COOK_INTROS[intro]).format(**fmt), *lines,
@@ -958,7 +958,7 @@ class ImagePuzzle(SequentialTask):
             others = [k for k in range(1, n + 1) if k not in (ref, right)]
             distractors = [f"piece {others[i]}" for i in rng.permutation(len(others))[:3]]
         facts["variant"], facts["answer_text"] = variant, correct
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         line = pick(rng, PUZZLE_IMAGE_LINES)
         lines = [line.format(n=j + 1) for j in range(n)]
         question = "\n".join([pick(rng, PUZZLE_INTROS).format(**fmt), *lines,

@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick, place_answer
+from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick
+from mirdata.builders.options import place_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.render import (
     Renderer,
@@ -308,7 +309,7 @@ class LocationRelationship(SpatialTask):
             distractors = [scene.by_id(o).name for o in chosen if o != winner]
             wording = {"extreme": EXTREMES[extreme]}
             answer_facts = {"family": "extreme", "extreme": extreme, "candidates": chosen, "winner": winner}
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
 
         parts = [pick(rng, LOCATION_TEMPLATES["intro"]).format(image="<image>")]
         for k, move in enumerate(shown, start=2):
@@ -495,7 +496,7 @@ class DepthRelationship(SpatialTask):
             wording["listing"] = join_and([name(o) for o in chosen])
             answer_facts = {"family": family, "image": k, "candidates": chosen, "ranked": ranked}
             regions = self.regions_in_view(view, k, {o: name(o) for o in chosen})
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         intro = pick(rng, DEPTH_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views))
         question = f"{intro} {pick(rng, DEPTH_TEMPLATES[family]).format(**wording)}"
         facts = {"scene": scene.to_facts(), "views": self.view_list_facts(views),
@@ -628,7 +629,7 @@ class View3D(SpatialTask):
             others = [vp for vp in VIEWPOINTS if vp != asked]
             pool = {"decoy": decoy, **{vp: every[vp] for vp in (others[i] for i in rng.permutation(3))}}
             keys = list(pool)[: n_candidates - 1]
-            options, answer = place_answer(asked, keys, index, rng)
+            options, answer = place_answer(asked, keys, self.slot(index), rng)
             order = [option_text(o) for o in options]
             candidates = [every[asked] if key == asked else pool[key] for key in order]
             options = [f"{o.split('.')[0]}. Image {i + 2}" for i, o in enumerate(options)]
@@ -644,7 +645,7 @@ class View3D(SpatialTask):
             views = [reference, *[every[vp] for vp in shown]]
             k = shown.index(asked) + 2
             distractors = [vp for vp in VIEWPOINTS if vp != asked]
-            options, answer = place_answer(asked, distractors, index, rng)
+            options, answer = place_answer(asked, distractors, self.slot(index), rng)
             others = " ".join("<image>" for _ in shown)
             question = pick(rng, VIEW3D_TEMPLATES["name_view"]).format(ref="<image>", others=others, k=k)
             answer_facts = {"family": family, "asked": asked, "answer_image": k, "shown": shown}
@@ -825,7 +826,7 @@ class ForcedPerspective(SpatialTask):
             wording = {"a": names[k], "k": k + 1}
             answer_facts = {"family": family, "answer_image": k + 1, "true_ratio": round(ratio, 2),
                             "apparent_ratio": round(seen_ratio, 2), "estimated_ratio": round(est_ratio, 2)}
-        options, answer = place_answer(correct, distractors, index, rng)
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         intro = pick(rng, FORCED_TEMPLATES["intro"]).format(images=" ".join("<image>" for _ in views), car=car_name,
                                                                    car_short=_short(car_name))
         question = f"{intro} {pick(rng, FORCED_TEMPLATES[family]).format(**wording)}"
