@@ -37,6 +37,14 @@ right (their null probability below alpha over the number of texts tested), reco
 whose bytes another record also has, and questions with fewer than two images.
 """
 
-from mirdata.audit.report import AuditReport, AuditSettings, audit_dir, audit_records, audit_table, plot_audit
+from mirdata.audit.report import (
+    AuditReport,
+    AuditSettings,
+    audit_dir,
+    audit_records,
+    audit_table,
+    failure_lines,
+    plot_audit,
+)
 
-__all__ = ["AuditReport", "AuditSettings", "audit_dir", "audit_records", "audit_table", "plot_audit"]
+__all__ = ["AuditReport", "AuditSettings", "audit_dir", "audit_records", "audit_table", "failure_lines", "plot_audit"]
