@@ -195,12 +195,12 @@ class _Evaluation:
         return chosen, points
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = LR_STEPS) -> np.ndarray:
     """Weights (features, runs) minimising, for each column of `y`, the log-loss plus L2_PENALTY/2 times the squared
     weights (the first column of `x`, the intercept, unpenalised): sklearn's LogisticRegression(C=1/L2_PENALTY).
 
     Majorisation-minimisation with Böhning's bound X'X/4 on the Hessian: every step decreases every column's loss,
-    and one Cholesky factor serves all columns. LR_STEPS steps from zero; the test compares with scikit-learn."""
+    and one Cholesky factor serves all columns. At most `steps` steps from zero; tests compare the result with scikit-learn's."""
     d = x.shape[1]
     penalty = np.full(d, L2_PENALTY, dtype=np.float64)
     penalty[0] = 0.0
@@ -208,7 +208,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     factor = cho_factor(bound)
     w = np.zeros((d, y.shape[1]), dtype=np.float32)
     pen = penalty.astype(np.float32)[:, None]
-    for _ in range(LR_STEPS):
+    for _ in range(steps):
         gradient = x.T @ (expit(x @ w) - y) + pen * w
         step = cho_solve(factor, gradient).astype(np.float32)
         w -= step

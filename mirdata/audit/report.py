@@ -317,7 +317,7 @@ def plot_audit(report: AuditReport, path: str | os.PathLike[str]) -> Path:
     fig = Figure(figsize=(max(6.0, 0.7 * len(names) + 2), 4.5), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(names))
-    ax.bar(x, blind, color=colours, label="blind accuracy (green: pass, red: fail)")
+    ax.bar(x, blind, width=0.6, color=colours, label="blind accuracy (green: pass, red: fail)")
     ax.scatter(x, chance, marker="_", s=600, color="black", zorder=3, label="chance")
     ax.scatter(x, [c + report.settings.min_gap for c in chance], marker="_", s=600, color="grey", zorder=3,
                label=f"chance + {report.settings.min_gap:g} points")
@@ -325,7 +325,7 @@ def plot_audit(report: AuditReport, path: str | os.PathLike[str]) -> Path:
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Text-only guessers against chance ({report.date[:10]})")
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
