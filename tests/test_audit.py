@@ -248,3 +248,34 @@ def test_cli_a_task_of_two_options_is_audited_with_a_note(tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "pairs: every record has 2 options" in text and "passed" in text
+
+
+# -- the release ------------------------------------------------------------------------------------------------
+
+def test_release_refuses_a_failing_folder_unless_allowed_and_the_card_names_the_failures(tmp_path):
+    from conftest import write_simple_dataset
+    from mirdata.errors import MirdataError
+    from mirdata.release import release_dataset
+    from mirdata.store import MIRStore
+
+    store = MIRStore(tmp_path / "mir")
+    write_simple_dataset(store.root, per_task=2)
+    raw = store.read_raw()
+    for i, r in enumerate(raw):
+        r["difficulty"], r["pass_rate"] = ("easy", 0.9) if i % 2 else ("hard", 0.1)
+    reused = [r for r in raw if r["task"] == "view_3d"]
+    reused[1]["images"] = reused[0]["images"]  # the same files in two records
+    store.write(raw)
+    with pytest.raises(MirdataError, match=r"1 task\(s\) fail the audit \(view_3d\).*--allow-audit-failures"):
+        release_dataset(store.root, tmp_path / "repo", show_progress=False)
+    assert not (tmp_path / "repo").exists()
+
+    summary = release_dataset(store.root, tmp_path / "repo", show_progress=False, allow_audit_failures=True)
+    assert summary.audit_failures == ["view_3d"]
+    card = (tmp_path / "repo" / "README.md").read_text()
+    audit_section = card[card.index("## Audit"):card.index("## Fields")]
+    assert "**Released with audit failures**" in audit_section and "`view_3d`" in audit_section
+    assert "view_3d: 2 record(s) share 2 byte-identical image file(s)" in audit_section
+    assert "| `speed_comparison` | 2 | 50.0% |" in audit_section
+    report = json.loads((tmp_path / "repo" / "assets" / "audit.json").read_text())
+    assert report["passed"] is False and report["tasks"]["view_3d"]["shared_images"]["records"] == 2

@@ -135,10 +135,6 @@ def audit_records(records: list[dict[str, Any]], root: Path, *, tasks: Iterable[
         if unknown:
             raise MirdataError(f"{root}: no records of task(s) {', '.join(unknown)}; it has {', '.join(names)}")
         names = [t for t in names if t in wanted]
-    for name in names:
-        if len(by_task[name]) < 2:
-            raise MirdataError(f"{root}: task {name} has 1 record; the audit cross-validates within a task and "
-                               "needs at least 2 (leave it out with --task)")
 
     answers = np.array([LETTERS.index(r["answer"]) for r in records])
     n_options = np.array([len(r["options"]) for r in records])
@@ -160,12 +156,16 @@ def audit_records(records: list[dict[str, Any]], root: Path, *, tasks: Iterable[
 
     results = _run(jobs, workers, show_progress, parallel=len(records) >= _PARALLEL_FROM)
     task_reports = {name: report for name, report, _ in results}
-    hits = np.sum([h for _, _, h in results], axis=0)
-    n = sum(r["n"] for r in task_reports.values())
-    chance = float(np.mean([1 / len(records[i]["options"]) for t in names for i in by_task[t]]))
-    per_run = hits / n
-    overall = {"n": n, "chance": round(chance, 4), "blind_accuracy": round(float(per_run[0]), 4),
-               "p_value": permutation_p(per_run), "tasks_failed": [t for t in names if not task_reports[t]["passed"]]}
+    # the overall test: tasks the guessers could be cross-validated on, their points added run by run
+    guessed = [(t, h) for t, report, h in results if h is not None]
+    n = sum(task_reports[t]["n"] for t, _ in guessed)
+    overall: dict[str, Any] = {"n": n, "chance": None, "blind_accuracy": None, "p_value": None}
+    if guessed:
+        per_run = np.sum([h for _, h in guessed], axis=0) / n
+        chance = float(np.mean([1 / len(records[i]["options"]) for t, _ in guessed for i in by_task[t]]))
+        overall.update(chance=round(chance, 4), blind_accuracy=round(float(per_run[0]), 4),
+                       p_value=permutation_p(per_run))
+    overall["tasks_failed"] = [t for t in names if not task_reports[t]["passed"]]
     overall["passed"] = not overall["tasks_failed"]
     return AuditReport(tasks=task_reports, overall=overall, settings=settings)
 
@@ -205,9 +205,9 @@ def audit_task(name: str, records: list[dict[str, Any]], answers: np.ndarray, n_
     texts = TaskTexts(questions, options)  # all the blind guessers ever see
     chance = float(np.mean(1 / n_options))
     runs = answer_runs(answers, n_options, settings.runs, settings.seed, name)
-    guess = evaluate_guessers(texts, runs, index, seed=settings.seed)
-    gap = 100 * (guess.accuracy - chance)
-    blind_passed = not (gap > settings.min_gap and guess.p_value < settings.alpha)
+    guess = evaluate_guessers(texts, runs, index, seed=settings.seed) if texts.n >= 2 else None
+    gap = 100 * (guess.accuracy - chance) if guess else 0.0
+    blind_passed = guess is None or not (gap > settings.min_gap and guess.p_value < settings.alpha)
 
     credit, compared = checks.index_credit(index, n_options, others, texts.valid)
     from_index = checks.letter_from_index(credit, compared, runs, chance, alpha=settings.alpha,
@@ -245,18 +245,21 @@ def audit_task(name: str, records: list[dict[str, Any]], answers: np.ndarray, n_
     if int(n_options.max()) == 2:
         notes.append("every record has 2 options: edit_centre and fewest_swaps cannot tell two options apart "
                      "and score chance")
-    if texts.n < 30:
+    if guess is None:
+        notes.append("1 record: nothing to cross-validate the blind guessers on, so they were not run")
+    elif texts.n < 30:
         notes.append(f"{texts.n} records: the tests have little power this small")
     report = {
-        "n": texts.n, "chance": round(chance, 4), "blind_accuracy": round(guess.accuracy, 4),
-        "best_method": _mode(guess.fold_methods), "p_value": guess.p_value, "passed": not failures,
-        "blind_passed": blind_passed, "gap_points": round(gap, 2), "fold_methods": guess.fold_methods, "folds": guess.folds,
+        "n": texts.n, "chance": round(chance, 4), "blind_accuracy": round(guess.accuracy, 4) if guess else None,
+        "best_method": _mode(guess.fold_methods) if guess else None, "p_value": guess.p_value if guess else None,
+        "passed": not failures, "blind_passed": blind_passed, "gap_points": round(gap, 2),
+        "fold_methods": guess.fold_methods if guess else [], "folds": guess.folds if guess else 0,
         "methods": {m: {"accuracy": round(guess.method_accuracy[m], 4), "p_value": guess.method_p[m]}
-                    for m in METHODS},
+                    for m in METHODS} if guess else {},
         "letter_balance": balance, "letter_from_index": from_index, "options": extremes, "duplicates": dups,
         "shared_images": shared, "images_per_question": per_question, "failures": failures, "notes": notes,
     }
-    return name, report, guess.selected_hits
+    return name, report, guess.selected_hits if guess else None
 
 
 def _mode(methods: list[str]) -> str:
@@ -266,8 +269,12 @@ def _mode(methods: list[str]) -> str:
 
 # -- rendering --------------------------------------------------------------------------------------------------
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f}%"
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _p(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}"
 
 
 def failed_checks(t: dict[str, Any]) -> list[str]:
@@ -292,11 +299,10 @@ def audit_table(report: AuditReport) -> Table:
         table.add_column(col, justify=justify, no_wrap=col != "fails")
     for name, t in report.tasks.items():
         fails = failed_checks(t)
-        table.add_row(name, str(t["n"]), _pct(t["chance"]), _pct(t["blind_accuracy"]), f"{t['p_value']:.3g}",
-                      t["best_method"], f"[bold red]{', '.join(fails)}[/]" if fails else "[green]-[/]")
+        table.add_row(name, str(t["n"]), _pct(t["chance"]), _pct(t["blind_accuracy"]), _p(t["p_value"]),
+                      t["best_method"] or "-", f"[bold red]{', '.join(fails)}[/]" if fails else "[green]-[/]")
     o = report.overall
-    table.add_row("[bold]overall[/]", str(o["n"]), _pct(o["chance"]), _pct(o["blind_accuracy"]),
-                  f"{o['p_value']:.3g}", "", f"[bold red]{len(o['tasks_failed'])} tasks[/]" if o["tasks_failed"]
+    table.add_row("[bold]overall[/]", str(o["n"]), _pct(o["chance"]), _pct(o["blind_accuracy"]), _p(o["p_value"]), "", f"[bold red]{len(o['tasks_failed'])} tasks[/]" if o["tasks_failed"]
                   else "[green]-[/]")
     return table
 
