@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from mirdata.annotate.backends import GenerationParams, Messages
+from mirdata.secrets import redact
 from mirdata.store import atomic_write
 
 CACHE_DIR = Path(".cache") / "annotate"
@@ -51,4 +52,4 @@ class ResponseCache:
         return reply if isinstance(reply, str) else None
 
     def put(self, key: str, reply: str) -> None:
-        atomic_write(self._path(key), _canonical({"reply": reply}).encode())
+        atomic_write(self._path(key), _canonical({"reply": redact(reply)}).encode())

@@ -19,7 +19,7 @@ from pathlib import Path
 from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, StageExample, build_curriculum,
                                        check_example, load_records, stage_level)
 from mirdata.errors import MirdataError
-from mirdata.store import atomic_write
+from mirdata.store import MIRStore, atomic_write
 
 FORMATS = ("swift", "llamafactory")
 
@@ -52,7 +52,7 @@ def _conversation(example: StageExample, root: Path) -> dict[str, object]:
         "id": example.id,
         "messages": [{"role": "user", "content": example.prompt},
                      {"role": "assistant", "content": example.completion}],
-        "images": [str(root / rel) for rel in example.images],
+        "images": [str(MIRStore(root).image_path(rel)) for rel in example.images],
     }
 
 

@@ -19,6 +19,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 import mirdata
 from mirdata.errors import MirdataError
+from mirdata.secrets import redact, remember_secret
 
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 # Temporary files of interrupted writes and desktop litter: never part of a release.
@@ -41,6 +42,7 @@ def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, rev
     token = get_token()
     if not token:
         raise MirdataError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
+    remember_secret(token)
     api = HfApi(endpoint=endpoint, token=token, library_name="mirbench-tools", library_version=mirdata.__version__)
     with hub_errors(repo_id, api.endpoint, token):
         # private=None leaves a new repo to its namespace's default visibility
@@ -108,4 +110,5 @@ def _first_line(error: BaseException | str) -> str:
 
 
 def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***") if token else text
+    remember_secret(token)
+    return redact(text)
