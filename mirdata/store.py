@@ -145,25 +145,36 @@ def _content_problem(obj: Any) -> str | None:
     return None
 
 
+def load_json(text: str) -> Any:
+    """`json.loads` within the limits above: json.JSONDecodeError for bad syntax, ValueError(the reason) for
+    a value no reader should take (too deep, a huge integer, NaN, a lone surrogate)."""
+    try:
+        obj = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:
+        raise ValueError(f"not usable JSON ({e})") from None
+    problem = _content_problem(obj)
+    if problem:
+        raise ValueError(problem)
+    return obj
+
+
 def parse_json_line(raw: bytes | str) -> tuple[Any, str | None]:
     """(the JSON value, None), or (None, why it is unusable): the one parser every reader of lines uses."""
     if isinstance(raw, bytes):
         try:
-            text = raw.decode("utf-8")
+            raw = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             return None, f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
-    else:
-        text = raw
     try:
-        obj = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
+        return load_json(raw), None
     except json.JSONDecodeError as e:
         return None, f"not valid JSON ({e.msg} at column {e.colno})"
-    except RecursionError:
-        return None, f"nested deeper than {MAX_DEPTH} levels"
     except ValueError as e:
-        return None, f"not usable JSON ({e})"
-    problem = _content_problem(obj)
-    return (None, problem) if problem else (obj, None)
+        return None, str(e)
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -251,12 +262,17 @@ class MIRStore:
     # -- one writer at a time ------------------------------------------------------------------------------
 
     @contextmanager
-    def writing(self, command: str) -> Iterator[None]:
+    def writing(self, command: str, create: bool = False) -> Iterator[None]:
         """Hold the folder's writer lock while the block runs; refuse (one line) if another process holds it.
 
         The lock is an flock on DIR/.lock, so the kernel drops it when its holder dies: a lock file left by a
         killed run names a dead pid and is simply taken over."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise MirdataError(f"{self.root}: is a file, not a folder")
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise MirdataError(f"{self.root}: no such folder (is it a MIR dataset folder?)")
         path = self.root / LOCK
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -337,11 +353,11 @@ class MIRStore:
         n = self.write(sorted(merged.values(), key=sort_key))
         for part in parts:  # only what this commit merged: a part that arrived since stays for the next one
             part.unlink(missing_ok=True)
+        self.remove_temporaries()
         try:
             self.parts_dir.rmdir()
         except OSError:
             pass  # absent, or holds parts merged by no one yet
-        self.remove_temporaries()
         return n
 
     def remove_temporaries(self) -> int:

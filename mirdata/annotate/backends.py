@@ -203,7 +203,8 @@ def _load_model(path: str, device: str) -> tuple[Any, Any]:
 
 
 def make_backend(backend: str | None, model: str | None, base_url: str | None = None, api_key: str | None = None,
-                 workers: int = 1, device: str = "cpu", batch_size: int = 8, timeout: float = 60.0) -> ChatBackend:
+                 workers: int = 1, device: str = "cpu", batch_size: int = 8, timeout: float = 60.0,
+                 retries: int = 5) -> ChatBackend:
     """The backend the options name. Without --backend: a base URL given means openai, then a model that is a
     local path means transformers, then OPENAI_BASE_URL in the environment means openai."""
     if backend is None:
@@ -217,7 +218,8 @@ def make_backend(backend: str | None, model: str | None, base_url: str | None = 
             raise MirdataError("the llm annotator needs --backend openai (with --base-url or OPENAI_BASE_URL, "
                                "and --model) or --backend transformers (with --model PATH)")
     if backend == "openai":
-        return OpenAIChat(model or "", base_url=base_url, api_key=api_key, workers=workers, timeout=timeout)
+        return OpenAIChat(model or "", base_url=base_url, api_key=api_key, workers=workers, timeout=timeout,
+                          max_retries=retries)
     if backend == "transformers":
         if not model:
             raise MirdataError("the transformers backend needs --model: a model folder or a .gguf file")

@@ -184,7 +184,12 @@ def label_adaptive(pass_rates: dict[str, float], tasks: dict[str, str], quantile
 def rate_difficulty(root: str | Path, runner: Runner, settings: DifficultySettings, judge: Judge | None = None,
                     show_progress: bool = True) -> dict[str, Any]:
     """Write pass_rate and difficulty into every record of DIR, and the settings into build.json."""
-    store = MIRStore(root)
+    with MIRStore(root).writing("difficulty"):
+        return _rate(MIRStore(root), runner, settings, judge, show_progress)
+
+
+def _rate(store: MIRStore, runner: Runner, settings: DifficultySettings, judge: Judge | None,
+          show_progress: bool) -> dict[str, Any]:
     records = store.read()
     if not records:
         raise MirdataError(f"{store.records_path}: no records to rate")

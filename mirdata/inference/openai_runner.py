@@ -28,7 +28,7 @@ class OpenAIRunner(Runner):
     backend = "openai"
 
     def __init__(self, model: str, base_url: str, api_key: str | None = None, concurrency: int = 8,
-                 timeout: float = 600.0, retry_wait: float = 1.0):
+                 timeout: float = 600.0, retry_wait: float = 1.0, retries: int = RETRIES):
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -36,6 +36,7 @@ class OpenAIRunner(Runner):
         self.concurrency = max(1, concurrency)
         self.timeout = timeout
         self.retry_wait = retry_wait
+        self.retries = retries
 
     def generate(self, prompts: list[Prompt], sampling: Sampling, seeds: list[int]) -> list[list[str]]:
         if not prompts:
@@ -70,10 +71,10 @@ class OpenAIRunner(Runner):
                     return json.loads(response.read())
             except urllib.error.HTTPError as e:
                 detail = redact(e.read().decode("utf-8", "replace")[:300])
-                if e.code not in RETRY_STATUS or attempt == RETRIES:
+                if e.code not in RETRY_STATUS or attempt == self.retries:
                     raise MirdataError(f"{self.url}: HTTP {e.code} {e.reason}: {detail}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                if attempt == RETRIES:
+                if attempt == self.retries:
                     raise MirdataError(redact(f"{self.url}: cannot reach the server ({e})")) from None
             except json.JSONDecodeError as e:
                 raise MirdataError(f"{self.url}: the answer is not JSON ({e.msg})") from None
