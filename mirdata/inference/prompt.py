@@ -81,6 +81,8 @@ def load_images(record: Record, root: Path, min_pixels: int | None = None,
     store = MIRStore(root)
     for rel in record.images:
         path = store.image_path(rel)
+        if not path.exists():
+            raise MirdataError(f"{path}: image of record {record.id} does not exist")
         try:
             with decode_image(path, f"{path}: image of record {record.id}") as im:
                 images.append(fit_pixels(im.convert("RGB"), min_pixels, max_pixels))

@@ -152,17 +152,17 @@ def _read_source(store: MIRStore) -> list[Record]:
     raw = store.read_raw()
     if not raw:
         raise MirdataError(f"{store.records_path}: no records to release")
-    failures = validate_dir(store.root).failures  # the same record and file checks as `mirdata validate`
-    if failures:
-        shown = "; ".join(f"line {f.line} {f.record or '?'} {f.field}: {f.problem}" for f in failures[:3])
-        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
-        raise MirdataError(f"{store.records_path}: {len(failures)} failures, e.g. {shown}{more}; "
-                           f"run `mirdata validate {store.root}`")
-    in_work_dirs = [(r["id"], p) for r in raw for p in r["images"] if p.split("/")[0] in WORK_DIRS]
+    in_work_dirs = [(r.get("id"), p) for r in raw for p in _image_list(r) if p.split("/")[0] in WORK_DIRS]
     if in_work_dirs:
         rid, path = in_work_dirs[0]
         raise MirdataError(f"{store.records_path}: record {rid} names the image {path}, which lies in a working "
                            f"folder ({', '.join(WORK_DIRS)}) that is never released; keep images under images/")
+    failures = validate_dir(store.root).failures  # the same record and file checks as `mirdata validate`
+    if failures:
+        shown = "; ".join(f"line {f.line} {f.record or '?'} {f.field}: {f.problem}" for f in failures[:3])
+        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+        raise MirdataError(f"{store.records_path}: {len(failures)} failure{'s' * (len(failures) != 1)}, e.g. "
+                           f"{shown}{more}; run `mirdata validate {store.root}`")
     unrated = [r["id"] for r in raw if r.get("difficulty") is None]
     if unrated:
         raise MirdataError(
@@ -170,6 +170,11 @@ def _read_source(store: MIRStore) -> list[Record]:
             f"(e.g. {', '.join(unrated[:3])}); the release's splits are easy and hard, so rate them first "
             f"with `mirdata difficulty {store.root} --backend ... --model ...`")
     return [Record.from_dict(r) for r in raw]
+
+
+def _image_list(record: dict[str, Any]) -> list[str]:
+    images = record.get("images")
+    return [p for p in images if isinstance(p, str)] if isinstance(images, list) else []
 
 
 def _image_bytes(store: MIRStore, relpath: str) -> bytes:
