@@ -272,7 +272,7 @@ class MIRStore:
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
         elif not self.root.is_dir():
-            raise MirdataError(f"{self.root}: no such folder (is it a MIR dataset folder?)")
+            raise MirdataError(f"{self.records_path}: no such file (is {self.root} a MIR dataset folder?)")
         path = self.root / LOCK
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

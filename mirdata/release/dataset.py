@@ -345,11 +345,11 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
     if repo_id is not None and not REPO_ID.fullmatch(repo_id):
         raise MirdataError(f"--repo-id must look like OWNER/NAME, not {repo_id!r}")
     store = MIRStore(root)
+    remove_leftovers(out)
     _check_out(root, out, overwrite)
     records = _read_source(store)
     shards = _shards(store, records, max_shard_bytes)
 
-    remove_leftovers(out)
     staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
