@@ -345,11 +345,12 @@ class TestFailOpen:
 
 # -- malformed input -----------------------------------------------------------------------------------------------
 
+# Each spoils a whole, valid record line in one way.
 BAD_LINES = [
-    (b'{"id": "x", "note": "caf\xe9"}', "not UTF-8 (byte 0xe9 at column 25)"),
-    (b"[" * 100_000, "nested deeper than 64 levels"),
-    (b'{"id": ' + b"7" * 5000 + b"}", "an integer of 5000 digits"),
-    (b'{"id": "\\ud800"}', "lone surrogate"),
+    (lambda line: line.replace(b'"summary":"', b'"summary":"caf\xe9 '), "not UTF-8 (byte 0xe9 at column"),
+    (lambda line: b"[" * 100_000, "nested deeper than 64 levels"),
+    (lambda line: line.replace(b'"meta":{', b'"meta":{"n":' + b"7" * 5000 + b","), "an integer of 5000 digits"),
+    (lambda line: line.replace(b'"summary":"', b'"summary":"\\ud800'), "lone surrogate"),
 ]
 
 
@@ -357,9 +358,10 @@ class TestMalformedInput:
     @pytest.mark.parametrize("command", ["stats", "preview", "annotate", "export", "difficulty"])
     @pytest.mark.parametrize("bad, reason", BAD_LINES, ids=["utf8", "depth", "bigint", "surrogate"])
     def test_every_reader_names_file_line_and_reason(self, dataset: Path, tmp_path: Path, command: str,
-                                                     bad: bytes, reason: str) -> None:
+                                                     bad, reason: str) -> None:
         lines = (dataset / "records.jsonl").read_bytes().splitlines(keepends=True)
-        lines[2] = bad + b"\n"
+        lines[2] = bad(lines[2].rstrip(b"\n")) + b"\n"
+        assert lines[2] != (dataset / "records.jsonl").read_bytes().splitlines(keepends=True)[2]
         (dataset / "records.jsonl").write_bytes(b"".join(lines))
         extra = {"stats": [], "preview": ["--out", tmp_path / "p.html"], "annotate": [],
                  "export": ["--format", "upstream", "--out", tmp_path / "x.json"],
