@@ -11,11 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -25,7 +23,7 @@ from typer.testing import CliRunner
 
 from mirdata.cli import app
 from mirdata.store import LOCK, PARTS, MIRStore
-from tests.conftest import write_simple_dataset
+from tests.conftest import LocalJSONServer, write_simple_dataset
 
 KEY = "sk-test-0123456789abcdefSECRET"
 cli = CliRunner()
@@ -62,39 +60,20 @@ def rate_all(root: Path) -> None:
 
 # -- a local OpenAI-compatible server that misbehaves ----------------------------------------------------------
 
-class EchoServer:
-    """Answers every chat request on 127.0.0.1 with `status` and a body that echoes the request's headers."""
+class EchoServer(LocalJSONServer):
+    """Answers every chat request with `status` and a body that echoes the request's Authorization header."""
 
     def __init__(self, status: int):
         self.requests = 0
-        outer = self
+        self.status = status
+        super().__init__(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                outer.requests += 1
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                echoed = f"Authorization: {self.headers.get('Authorization')}"
-                if status == 200:
-                    body = {"choices": [{"message": {"role": "assistant", "content": f"{echoed}. Your option: A"}}]}
-                else:
-                    body = {"error": {"message": f"invalid key; you sent {echoed}"}}
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _respond(self, path: str, headers, raw: bytes) -> tuple[int, dict]:
+        self.requests += 1
+        echoed = f"Authorization: {headers.get('Authorization')}"
+        if self.status == 200:
+            return 200, {"choices": [{"message": {"role": "assistant", "content": f"{echoed}. Your option: A"}}]}
+        return self.status, {"error": {"message": f"invalid key; you sent {echoed}"}}
 
 
 @pytest.fixture

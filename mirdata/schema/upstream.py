@@ -503,10 +503,8 @@ def _check_images(records: list[Record], files: list[dict[str, str]], source: Im
                 errors.append(str(e))
             bar.advance(job)
     if errors:
-        listed = "\n  ".join(errors[:MAX_LISTED_ERRORS])
-        more = f"\n  ... and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
         raise MirdataError(f"{source.location}: {len(errors)} of {len(names)} images cannot be imported, nothing "
-                           f"was written:\n  {listed}{more}")
+                           f"was written:{_listed(errors)}")
     out = []
     for record, record_files in zip(records, files):
         placed: dict[str, str] = {}
@@ -545,11 +543,15 @@ def _convert(items: list[tuple[str, dict[str, Any]]], task: str | None, source: 
         records.append(record)
         files.append(record_files)
     if errors:
-        listed = "\n  ".join(errors[:MAX_LISTED_ERRORS])
-        more = f"\n  ... and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
         raise MirdataError(f"{json_path}: {len(errors)} of {len(items)} items cannot be imported, nothing was "
-                           f"written:\n  {listed}{more}")
+                           f"written:{_listed(errors)}")
     return records, files
+
+
+def _listed(errors: list[str]) -> str:
+    """The first problems, one per indented line, and how many more there are."""
+    more = f"\n  ... and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
+    return "".join(f"\n  {e}" for e in errors[:MAX_LISTED_ERRORS]) + more
 
 
 # -- export --------------------------------------------------------------------------------------------------
