@@ -193,10 +193,16 @@ class TestOutsideDir:
 # -- one writer at a time -----------------------------------------------------------------------------------------
 
 class TestConcurrentWriters:
-    def test_a_second_writer_is_refused_while_one_works(self, dataset: Path) -> None:
+    @pytest.mark.parametrize("command", [
+        ["annotate"],
+        ["build", "--task", "view_3d", "--num", "1", "--image-size", "64x48", "--out"],
+        ["difficulty", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"],
+    ], ids=lambda c: c[0])
+    def test_a_second_writer_is_refused_while_one_works(self, dataset: Path, command: list[str]) -> None:
         before = (dataset / "records.jsonl").read_bytes()
         with MIRStore(dataset).writing("build"):  # a build at work in this folder
-            line = one_error_line(run("annotate", dataset))
+            args = [*command, dataset] if command[-1] == "--out" else [command[0], dataset, *command[1:]]
+            line = one_error_line(run(*args))
             assert f"pid {os.getpid()}" in line and "`mirdata build`" in line
             assert "pid" in json.loads((dataset / LOCK).read_text()) and "another writer" in line
         assert (dataset / "records.jsonl").read_bytes() == before
