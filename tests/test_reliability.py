@@ -513,3 +513,26 @@ class TestLeftovers:
         result = run("release", dataset, "--out", repo, "--no-original", "--overwrite")
         assert result.exit_code == 0, result.output
         assert (repo / "README.md").is_file() and not list(tmp_path.glob(".repo.*"))
+
+    def test_an_overwrite_killed_midway_leaves_a_release_in_place(self, dataset: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        rate_all(dataset)
+        repo = tmp_path / "repo"
+        assert run("release", dataset, "--out", repo, "--no-original").exit_code == 0
+        real_replace = os.replace
+        moved_away: list[str] = []
+
+        def killed_after_moving_the_release_away(src, dst, *args, **kwargs):
+            if moved_away:
+                raise KeyboardInterrupt  # the kill lands between the two renames
+            real_replace(src, dst, *args, **kwargs)
+            if Path(src) == repo:
+                moved_away.append(str(dst))
+
+        monkeypatch.setattr(os, "replace", killed_after_moving_the_release_away)
+        try:
+            run("release", dataset, "--out", repo, "--no-original", "--overwrite")
+        except BaseException:
+            pass
+        monkeypatch.setattr(os, "replace", real_replace)
+        assert (repo / "README.md").is_file() and list((repo / "data").rglob("*.parquet"))
