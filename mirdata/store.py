@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -45,8 +46,7 @@ SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # record ids name files
 
 # Limits of what a reader accepts from one JSON line; nothing the package writes comes near them.
 MAX_LINE_BYTES = 64 * 1024 * 1024
-MAX_DEPTH = 64
-MAX_INT_DIGITS = 40
+MAX_DEPTH = 64  # integers are limited by Python itself (sys.get_int_max_str_digits(), 4300 digits)
 # Largest image (width x height) any command decodes; a decompression bomb stops at its header.
 MAX_IMAGE_PIXELS = int(os.environ.get("MIRDATA_MAX_IMAGE_PIXELS", 64_000_000))
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -117,13 +117,6 @@ def decode_image(source: Path | bytes, name: str | Path, max_pixels: int | None 
     return im
 
 
-def _parse_int(text: str) -> int:
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {digits} digits (the limit is {MAX_INT_DIGITS})")
-    return int(text)
-
-
 def _parse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -145,20 +138,28 @@ def _content_problem(obj: Any) -> str | None:
     return None
 
 
+_DECODER = json.JSONDecoder(parse_constant=_parse_constant)
+# A lone surrogate can only come from a \\u escape (UTF-8 decoding refuses one): the walk runs only then.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
 def load_json(text: str) -> Any:
     """`json.loads` within the limits above: json.JSONDecodeError for bad syntax, ValueError(the reason) for
     a value no reader should take (too deep, a huge integer, NaN, a lone surrogate)."""
     try:
-        obj = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
+        obj = _DECODER.decode(text.strip())
     except json.JSONDecodeError:
         raise
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as e:
+        if "integer string conversion" in str(e):
+            e = f"an integer of more than {sys.get_int_max_str_digits()} digits"
         raise ValueError(f"not usable JSON ({e})") from None
-    problem = _content_problem(obj)
-    if problem:
-        raise ValueError(problem)
+    if text.count("[") + text.count("{") > MAX_DEPTH or _SURROGATE_ESCAPE.search(text):
+        problem = _content_problem(obj)
+        if problem:
+            raise ValueError(problem)
     return obj
 
 
@@ -306,7 +307,10 @@ class MIRStore:
 
     def write(self, records: Iterable[Record | dict[str, Any]]) -> int:
         """Replace records.jsonl with `records`, atomically. Returns the number written."""
-        lines = [(r.to_json() if isinstance(r, Record) else _dump(r)) + "\n" for r in records]
+        try:
+            lines = [(r.to_json() if isinstance(r, Record) else _dump(r)) + "\n" for r in records]
+        except ValueError as e:  # NaN or infinity: JSON cannot hold it, and nothing is written
+            raise MirdataError(f"{self.records_path}: cannot write a record ({e})") from None
         atomic_write(self.records_path, "".join(lines).encode("utf-8"))
         return len(lines)
 
