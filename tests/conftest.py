@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,3 +92,30 @@ def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mirdata.testing import make_tiny_vlm
 
     return make_tiny_vlm(tmp_path_factory.mktemp("models") / "tiny-vlm")
+
+
+class LocalJSONServer:
+    """An HTTP server on 127.0.0.1 answering every POST with `respond(path, headers, body bytes)` ->
+    (status, JSON payload); `url` ends in /v1, as OpenAI-compatible base URLs do."""
+
+    def __init__(self, respond: Callable[[str, Any, bytes], tuple[int, Any]]):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                status, payload = respond(self.path, self.headers, self.rfile.read(int(self.headers["Content-Length"])))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -6,9 +6,7 @@ import base64
 import io
 import json
 import sys
-import threading
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from mirdata.inference.runners import Sampling, make_runner, prompt_seed
 from mirdata.schema.record import Record, format_options
 from mirdata.schema.tasks import ALL_TASKS
 from mirdata.store import MIRStore
+from tests.conftest import LocalJSONServer
 from mirdata.testing import ScriptedRunner, make_tiny_vlm
 
 
@@ -189,7 +188,7 @@ def test_vllm_runner_sends_a_batch_and_all_its_samples_in_one_chat_call(monkeypa
 
 # -- the OpenAI-compatible runner, against a local server ----------------------------------------------------
 
-class _Server:
+class _Server(LocalJSONServer):
     """A local chat-completions endpoint: records every request; answers with `choices_per_call` choices."""
 
     def __init__(self, choices_per_call: int | None = None, fail_first: int = 0, status: int = 503):
@@ -197,41 +196,20 @@ class _Server:
         self.choices_per_call = choices_per_call
         self.failures_left = fail_first
         self.status = status
-        server = self
+        super().__init__(self._respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                body["_path"], body["_auth"] = self.path, self.headers.get("Authorization")
-                server.requests.append(body)
-                if server.failures_left > 0:
-                    server.failures_left -= 1
-                    self._send(server.status, {"error": {"message": "busy, try later"}})
-                    return
-                n = body["n"] if server.choices_per_call is None else min(body["n"], server.choices_per_call)
-                choices = [{"index": k, "message": {"role": "assistant",
-                                                    "content": f"Your option: B (seed {body['seed']}, {k})"}}
-                           for k in range(n)]
-                self._send(200, {"choices": choices})
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _respond(self, path: str, headers, raw: bytes) -> tuple[int, dict]:
+        body = json.loads(raw)
+        body["_path"], body["_auth"] = path, headers.get("Authorization")
+        self.requests.append(body)
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            return self.status, {"error": {"message": "busy, try later"}}
+        n = body["n"] if self.choices_per_call is None else min(body["n"], self.choices_per_call)
+        choices = [{"index": k, "message": {"role": "assistant",
+                                            "content": f"Your option: B (seed {body['seed']}, {k})"}}
+                   for k in range(n)]
+        return 200, {"choices": choices}
 
 
 @pytest.fixture

@@ -204,7 +204,7 @@ def test_bad_input_is_named(dataset, tmp_path):
     with pytest.raises(MirdataError, match=rf"{re.escape(str(missing))}: no such image file"):
         render_preview(dataset, show_progress=False)
     missing.write_text("not an image")
-    with pytest.raises(MirdataError, match=rf"{re.escape(str(missing))}: not a readable image"):
+    with pytest.raises(MirdataError, match=rf"{re.escape(str(missing))}: does not decode as an image"):
         render_preview(dataset, show_progress=False)
     with pytest.raises(MirdataError, match="records.jsonl: no such file"):
         render_preview(tmp_path / "empty", show_progress=False)

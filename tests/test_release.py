@@ -228,10 +228,12 @@ def test_bad_images_are_named(tmp_path):
     write_simple_dataset(root, per_task=1)
     raw = rate(root)
     (root / raw[3]["images"][1]).write_text("not a picture")
-    with pytest.raises(MirdataError, match=rf"{raw[3]['images'][1]}: not an image"):
+    # the same file checks as `mirdata validate`
+    with pytest.raises(MirdataError, match=rf"1 failure, e.g. line 4 {raw[3]['id']} images\[1\]: "
+                                           rf"{raw[3]['images'][1]}: does not decode as an image"):
         release_dataset(root, tmp_path / "repo", show_progress=False)
     (root / raw[3]["images"][1]).unlink()
-    with pytest.raises(MirdataError, match=rf"{raw[3]['images'][1]}: no such image file"):
+    with pytest.raises(MirdataError, match=rf"{raw[3]['images'][1]}: file does not exist"):
         release_dataset(root, tmp_path / "repo", show_progress=False)
     assert not (tmp_path / "repo").exists()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mirdata.errors import MirdataError
+from mirdata.secrets import redact, remember_secret
 
 Messages = list[dict[str, str]]
 
@@ -67,6 +68,7 @@ class OpenAIChat(ChatBackend):
         self.url = f"{self.base_url}/chat/completions"
         self.cache_identity = f"openai:{self.base_url}:{model}"
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        remember_secret(self._api_key)
         self.workers = max(1, workers)
         self.timeout = timeout
         self.max_retries = max_retries
@@ -107,26 +109,23 @@ class OpenAIChat(ChatBackend):
                     last = f"HTTP {e.code}"
                     retry_after = _seconds(e.headers.get("Retry-After"), self.max_backoff)
                     continue
-                detail = self._redact(e.read()[:300].decode("utf-8", "replace")).strip()
+                detail = redact(e.read()[:300].decode("utf-8", "replace")).strip()
                 raise BackendError(f"{self.url}: HTTP {e.code}: {detail or e.reason}") from None
             except (TimeoutError, ConnectionError, urllib.error.URLError, http.client.HTTPException) as e:
                 reason = getattr(e, "reason", None) or e
                 last = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
                 continue
             try:
-                return _reply_text(json.loads(raw))
+                return redact(_reply_text(json.loads(raw)))  # a server that echoes the key: never store it
             except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError) as e:
                 last = f"malformed response ({type(e).__name__})"
-        raise BackendError(f"{self.url}: no answer after {self.max_retries + 1} tries (last: {self._redact(last)})")
+        raise BackendError(f"{self.url}: no answer after {self.max_retries + 1} tries (last: {redact(last)})")
 
     def _request(self, body: bytes) -> urllib.request.Request:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
 
 
 def _seconds(retry_after: str | None, cap: float) -> float:
@@ -204,7 +203,8 @@ def _load_model(path: str, device: str) -> tuple[Any, Any]:
 
 
 def make_backend(backend: str | None, model: str | None, base_url: str | None = None, api_key: str | None = None,
-                 workers: int = 1, device: str = "cpu", batch_size: int = 8, timeout: float = 60.0) -> ChatBackend:
+                 workers: int = 1, device: str = "cpu", batch_size: int = 8, timeout: float = 60.0,
+                 retries: int = 5) -> ChatBackend:
     """The backend the options name. Without --backend: a base URL given means openai, then a model that is a
     local path means transformers, then OPENAI_BASE_URL in the environment means openai."""
     if backend is None:
@@ -218,7 +218,8 @@ def make_backend(backend: str | None, model: str | None, base_url: str | None = 
             raise MirdataError("the llm annotator needs --backend openai (with --base-url or OPENAI_BASE_URL, "
                                "and --model) or --backend transformers (with --model PATH)")
     if backend == "openai":
-        return OpenAIChat(model or "", base_url=base_url, api_key=api_key, workers=workers, timeout=timeout)
+        return OpenAIChat(model or "", base_url=base_url, api_key=api_key, workers=workers, timeout=timeout,
+                          max_retries=retries)
     if backend == "transformers":
         if not model:
             raise MirdataError("the transformers backend needs --model: a model folder or a .gguf file")

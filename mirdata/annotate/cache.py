@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from mirdata.annotate.backends import GenerationParams, Messages
-from mirdata.store import atomic_write
+from mirdata.secrets import redact
+from mirdata.store import atomic_write, parse_json_line
 
 CACHE_DIR = Path(".cache") / "annotate"
 
@@ -45,10 +46,11 @@ class ResponseCache:
     def get(self, key: str) -> str | None:
         path = self._path(key)
         try:
-            reply = json.loads(path.read_text(encoding="utf-8"))["reply"]
-        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+            entry, _ = parse_json_line(path.read_bytes())
+            reply = entry["reply"]
+        except (FileNotFoundError, KeyError, TypeError):
             return None  # absent, or not ours: ask again and overwrite it
         return reply if isinstance(reply, str) else None
 
     def put(self, key: str, reply: str) -> None:
-        atomic_write(self._path(key), _canonical({"reply": reply}).encode())
+        atomic_write(self._path(key), _canonical({"reply": redact(reply)}).encode())

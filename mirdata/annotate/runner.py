@@ -30,7 +30,7 @@ ANNOTATORS = ("template", "llm")
 def annotate_dir(root: str | Path, annotator: str = "template", backend: str | ChatBackend | None = None,
                  model: str | None = None, base_url: str | None = None, rounds: int = 2, workers: int = 1,
                  api_key: str | None = None, max_new_tokens: int = 512, temperature: float = 0.0,
-                 batch_size: int = 8, device: str = "cpu", timeout: float = 60.0,
+                 batch_size: int = 8, device: str = "cpu", timeout: float = 60.0, retries: int = 5,
                  show_progress: bool = True) -> dict[str, Any]:
     """Annotate every record in `root` (MIR layout) and rewrite its records.jsonl. Returns a summary.
 
@@ -43,15 +43,23 @@ def annotate_dir(root: str | Path, annotator: str = "template", backend: str | C
         raise MirdataError(f"--annotator must be template or llm, not {annotator!r}")
     if rounds < 1:
         raise MirdataError(f"--rounds must be at least 1, not {rounds}")
+    with MIRStore(root).writing("annotate"):
+        return _annotate(MIRStore(root), annotator, backend, model, base_url, rounds, workers, api_key,
+                         max_new_tokens, temperature, batch_size, device, timeout, retries, show_progress)
+
+
+def _annotate(store: MIRStore, annotator: str, backend: str | ChatBackend | None, model: str | None,
+              base_url: str | None, rounds: int, workers: int, api_key: str | None, max_new_tokens: int,
+              temperature: float, batch_size: int, device: str, timeout: float, retries: int,
+              show_progress: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    store = MIRStore(root)
     records = store.read()
     fallbacks, no_template = _fallbacks(store.root, records)
 
     if annotator == "llm":  # the backend first: a bad option or model fails before any work
         chat = backend if isinstance(backend, ChatBackend) else make_backend(
             backend, model, base_url=base_url, api_key=api_key, workers=workers, device=device,
-            batch_size=batch_size, timeout=timeout)
+            batch_size=batch_size, timeout=timeout, retries=retries)
         llm = LLMAnnotator(chat, ResponseCache.for_dataset(store.root), rounds,
                            GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -242,10 +243,23 @@ _worker_options: BuildOptions | None = None
 def _worker_init(options: BuildOptions, threads: int | None = None) -> None:
     global _worker_options
     _worker_options = options
-    if threads is not None:
+    if threads is not None:  # a pool worker
+        _exit_with_parent()
         # Before any torch/OpenCV import in this process: W workers each using every core thrash.
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(var, str(threads))
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the build that started it dies (a kill -9 runs no cleanup that would stop it)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _worker_task(name: str) -> Task:

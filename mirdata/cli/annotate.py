@@ -43,13 +43,17 @@ def annotate(
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per generate call (transformers).")] = 8,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest reply, in tokens.")] = 512,
     device: Annotated[str, typer.Option(help="transformers: cpu or cuda.")] = "cpu",
+    timeout: Annotated[float, typer.Option(min=0.1, help="openai: seconds to wait for each reply before trying "
+                                                       "again.")] = 60.0,
+    retries: Annotated[int, typer.Option(min=0, help="openai: tries again after a timeout, 429 or 5xx, with "
+                                                     "exponential backoff.")] = 5,
 ) -> None:
     """Write the five reasoning stages of every record in DIR and check each against the facts."""
     from mirdata.annotate import annotate_dir
 
     summary = annotate_dir(dir, annotator=annotator.value, backend=backend.value if backend else None, model=model,
                            base_url=base_url, rounds=rounds, workers=workers, batch_size=batch_size,
-                           max_new_tokens=max_new_tokens, device=device)
+                           max_new_tokens=max_new_tokens, device=device, timeout=timeout, retries=retries)
     sources = sorted({s for counts in summary["sources"].values() for s in counts})
     table = Table(title="source of each stage", title_style="bold")
     table.add_column("stage")

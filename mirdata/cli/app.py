@@ -8,8 +8,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from mirdata.errors import MirdataError
+from mirdata.secrets import redact
 
 app = typer.Typer(
     name="mirdata",
@@ -23,20 +25,29 @@ out_console = Console()
 
 
 def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`app.command`, plus: a MirdataError becomes one red line on stderr and exit code 1, no traceback."""
+    """`app.command`, plus: a MirdataError, or an OSError of the file system (no space, read-only, a file where
+    a folder should be), becomes one red line on stderr and exit code 1, no traceback; keys are redacted."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kw: Any) -> Any:
             try:
                 return fn(*args, **kw)
-            except MirdataError as e:
-                err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            except (MirdataError, OSError) as e:
+                err_console.print(Text.assemble(("error: ", "bold red"), redact(error_line(e))), soft_wrap=True)
                 raise typer.Exit(1) from None
 
         return app.command(name, **kwargs)(wrapper)
 
     return decorate
+
+
+def error_line(error: MirdataError | OSError) -> str:
+    """The message of a user error; an OSError names its path and the reason ('out: No space left on device')."""
+    if isinstance(error, MirdataError) or not error.strerror:
+        return str(error)
+    paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+    return f"{paths}: {error.strerror}" if paths else error.strerror
 
 
 def counted(n: int, noun: str) -> str:

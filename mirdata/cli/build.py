@@ -11,6 +11,7 @@ import typer
 from mirdata.builders.base import BuildOptions, resolve_tasks, run_build
 from mirdata.cli.app import command, counted, out_console
 from mirdata.errors import MirdataError
+from mirdata.store import MIRStore
 
 
 class Category(str, Enum):
@@ -46,7 +47,8 @@ def build(
     num: Annotated[int, typer.Option(min=1, help="Records per task.")] = 10,
     out: Annotated[Path, typer.Option(help="Dataset folder (MIR layout); an existing build there is resumed.")]
     = Path("mir_data"),
-    seed: Annotated[int, typer.Option(help="Seed: the same seed and options give byte-identical output.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed: the same seed and options give byte-identical output.")]
+    = 0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     source: Annotated[Optional[Path], typer.Option(help="Real media (a file or a folder) instead of the "
                                                         "procedural default.")] = None,
@@ -82,7 +84,8 @@ def build(
         device=device, editor=editor, editor_model=editor_model, annotator=annotator,
         annotator_options={"backend": backend, "model": model, "base_url": base_url, "rounds": rounds},
     )
-    run = run_build(options, tasks)
+    with MIRStore(out).writing("build", create=True):
+        run = run_build(options, tasks)
     out_console.print(f"built {counted(run['built'], 'record')} ({run['resumed_from']} already there) in "
                       f"{run['seconds']:.1f} s → {out}")
     for s in run["skipped_sources"]:

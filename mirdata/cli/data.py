@@ -59,7 +59,7 @@ def export(
     = None,
     hard_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the hard records sampled for "
                                                  "stages 1-5 (swift, llamafactory).")] = 0.4,
-    seed: Annotated[int, typer.Option(help="Seeds the hard sample and the order within a level.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seeds the hard sample and the order within a level.")] = 0,
 ) -> None:
     """Write DIR in another format: the original release's JSON, or a curriculum stage for ms-swift/LLaMA-Factory."""
     if format is ExportFormat.upstream:
@@ -89,11 +89,20 @@ def import_upstream(
     task: Annotated[Optional[str], typer.Option(help="Task of items that have no task/category/type field, "
                                                      "e.g. forced_perspective or 'Forced Perspective'.")] = None,
     max_entry_mb: Annotated[int, typer.Option(min=1, help="Refuse zip entries larger than this many MiB.")] = 256,
+    max_total_mb: Annotated[int, typer.Option(min=1, help="Refuse a zip that unpacks to more than this many "
+                                                          "MiB.")] = 64 * 1024,
+    max_entries: Annotated[int, typer.Option(min=1, help="Refuse a zip with more entries than this.")] = 2_000_000,
+    max_name_length: Annotated[int, typer.Option(min=1, help="Refuse zip entry names longer than this many "
+                                                             "characters.")] = 1024,
+    max_image_pixels: Annotated[int, typer.Option(min=1, help="Refuse images of more pixels (width x height) "
+                                                              "than this.")] = 64_000_000,
 ) -> None:
     """Import the original release's JSON and images into the MIR layout at OUT."""
     from mirdata.schema.upstream import import_upstream as run_import
 
-    n = run_import(json_path, images, out, task=task, max_entry_bytes=max_entry_mb * 1024 * 1024)
+    n = run_import(json_path, images, out, task=task, max_entry_bytes=max_entry_mb * 1024 * 1024,
+                   max_total_bytes=max_total_mb * 1024 * 1024, max_entries=max_entries,
+                   max_name_length=max_name_length, max_image_pixels=max_image_pixels)
     out_console.print(f"imported {counted(n, 'record')} → {out}")
 
 

@@ -49,6 +49,10 @@ JudgeBackendOpt = Annotated[Optional[Backend], typer.Option(help="LLM judge for 
                                                                  "(default: no judge).")]
 JudgeModelOpt = Annotated[Optional[str], typer.Option(help="The judge's model (a folder or a served id).")]
 JudgeUrlOpt = Annotated[Optional[str], typer.Option(help="The judge's OpenAI-compatible base URL.")]
+TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="openai backend and judge: seconds to wait for each "
+                                                         "answer before trying again.")]
+RetriesOpt = Annotated[int, typer.Option(min=0, help="openai backend and judge: tries again after a timeout, "
+                                                     "a refused connection or a 408/429/5xx answer.")]
 
 
 def _max_images(root: Path) -> int:
@@ -56,20 +60,20 @@ def _max_images(root: Path) -> int:
 
 
 def _runner(backend: Backend, model: str, root: Path, device: str, dtype: str, base_url: str | None,
-            api_key: str | None, concurrency: int) -> Runner:
+            api_key: str | None, concurrency: int, timeout: float, retries: int) -> Runner:
     return make_runner(backend.value, model, device=device, dtype=dtype, base_url=base_url, api_key=api_key,
-                       max_images=_max_images(root), concurrency=concurrency)
+                       max_images=_max_images(root), concurrency=concurrency, timeout=timeout, retries=retries)
 
 
 def _judge(backend: Backend | None, model: str | None, base_url: str | None, api_key: str | None,
-           device: str, dtype: str, models: ExitStack) -> Judge | None:
+           device: str, dtype: str, models: ExitStack, timeout: float, retries: int) -> Judge | None:
     """The LLM judge, if asked for; its model is closed with `models`."""
     if backend is None and model is None:
         return None
     if backend is None or model is None:
         raise MirdataError("a judge needs both --judge-backend and --judge-model")
     runner = make_runner(backend.value, model, device=device, dtype=dtype, base_url=base_url, api_key=api_key,
-                         max_images=1)
+                         max_images=1, timeout=timeout, retries=retries)
     return Judge(models.enter_context(runner))
 
 
@@ -99,6 +103,8 @@ def difficulty(
     judge_backend: JudgeBackendOpt = None,
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    timeout: TimeoutOpt = 600.0,
+    retries: RetriesOpt = 4,
 ) -> None:
     """Rate every question easy or hard by an expert model's pass rate over N samples; resumable."""
     from mirdata.curriculum.difficulty import DifficultySettings, rate_difficulty
@@ -111,8 +117,10 @@ def difficulty(
         threshold=threshold if threshold is not None else 0.5, quantile=quantile, batch_size=batch_size, seed=seed,
         min_pixels=min_pixels, max_pixels=max_pixels, prompt=prompt.value)
     with ExitStack() as models:
-        judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models)
-        runner = models.enter_context(_runner(backend, model, root, device, dtype, base_url, api_key, batch_size))
+        judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models, timeout,
+                       retries)
+        runner = models.enter_context(_runner(backend, model, root, device, dtype, base_url, api_key, batch_size,
+                                              timeout, retries))
         summary = rate_difficulty(root, runner, settings, judge)
     table = Table(title=f"difficulty ({summary['rule']}) by {summary['model']}")
     for col in ("task", "easy", "hard"):
@@ -145,6 +153,8 @@ def predict(
     api_key: ApiKeyOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    timeout: TimeoutOpt = 600.0,
+    retries: RetriesOpt = 4,
 ) -> None:
     """Write a model's response to every question of DIR to --out, one JSON line each; resumable."""
     from mirdata.inference.predict import PredictSettings
@@ -153,7 +163,7 @@ def predict(
     settings = PredictSettings(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                batch_size=batch_size, seed=seed, circular=circular, min_pixels=min_pixels,
                                max_pixels=max_pixels, prompt=prompt.value)
-    with _runner(backend, model, root, device, dtype, base_url, api_key, batch_size) as runner:
+    with _runner(backend, model, root, device, dtype, base_url, api_key, batch_size, timeout, retries) as runner:
         summary = run_predict(root, runner, out, settings)
     rate = summary["prompts_per_second"]
     out_console.print(f"{summary['prompts']} prompts for {summary['records']} records in {out} "
@@ -175,13 +185,16 @@ def evaluate(
     api_key: ApiKeyOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    timeout: TimeoutOpt = 600.0,
+    retries: RetriesOpt = 4,
 ) -> None:
     """Accuracy per task, per category and overall, with the number of unanswered questions."""
     from mirdata.curriculum.evaluate import Tally, write_json
     from mirdata.curriculum.evaluate import evaluate as run_evaluate
 
     with ExitStack() as models:
-        judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models)
+        judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models, timeout,
+                       retries)
         result = run_evaluate(root, predictions, circular=circular, judge=judge)
     table = Table(title="accuracy" + (" (circular)" if circular else ""))
     for col in ("", "n", "correct", "accuracy", "unanswered"):

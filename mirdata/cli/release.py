@@ -62,13 +62,15 @@ def push(
     private: Annotated[bool, typer.Option(help="Create the repository as private (an existing one keeps its "
                                                "visibility).")] = False,
     revision: Annotated[Optional[str], typer.Option(help="Branch to push to (created if needed).")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each answer of the Hub before "
+                                                         "giving up (run push again: it resumes).")] = 60.0,
 ) -> None:
     """Upload REPO_DIR to a Hub dataset repository; the token comes from HF_TOKEN or `hf auth login`.
 
     Interrupted? Run it again: files already committed are skipped. HF_ENDPOINT selects another Hub."""
     from mirdata.release import push_dataset
 
-    url = push_dataset(repo_dir, repo_id, private=private, revision=revision)
+    url = push_dataset(repo_dir, repo_id, private=private, revision=revision, timeout=timeout)
     out_console.print(f"pushed {repo_dir} → {url}" + (f" (branch {revision})" if revision else ""))
 
 

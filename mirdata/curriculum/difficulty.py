@@ -36,7 +36,7 @@ from mirdata.inference.runners import Runner, Sampling, prompt_seed
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import task_rank
-from mirdata.store import MIRStore, atomic_write
+from mirdata.store import MIRStore, atomic_write, parse_json_line
 
 CACHE = Path(".cache") / "difficulty"
 RULES = ("adaptive", "threshold")
@@ -97,10 +97,10 @@ def fingerprint(record: Record) -> str:
 
 def _read_cached(path: Path, record: Record, samples: int) -> dict[str, Any] | None:
     try:
-        entry = json.loads(path.read_text())
+        entry, reason = parse_json_line(path.read_bytes())
     except FileNotFoundError:
         return None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    if reason is not None:
         return None  # cannot happen with atomic writes; asking again is always safe
     if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint(record):
         return None  # the record was rebuilt since: ask again
@@ -184,7 +184,12 @@ def label_adaptive(pass_rates: dict[str, float], tasks: dict[str, str], quantile
 def rate_difficulty(root: str | Path, runner: Runner, settings: DifficultySettings, judge: Judge | None = None,
                     show_progress: bool = True) -> dict[str, Any]:
     """Write pass_rate and difficulty into every record of DIR, and the settings into build.json."""
-    store = MIRStore(root)
+    with MIRStore(root).writing("difficulty"):
+        return _rate(MIRStore(root), runner, settings, judge, show_progress)
+
+
+def _rate(store: MIRStore, runner: Runner, settings: DifficultySettings, judge: Judge | None,
+          show_progress: bool) -> dict[str, Any]:
     records = store.read()
     if not records:
         raise MirdataError(f"{store.records_path}: no records to rate")

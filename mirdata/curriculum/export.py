@@ -19,7 +19,7 @@ from pathlib import Path
 from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, StageExample, build_curriculum,
                                        check_example, load_records, stage_level)
 from mirdata.errors import MirdataError
-from mirdata.store import atomic_write
+from mirdata.store import MIRStore, atomic_write, parse_json_line
 
 FORMATS = ("swift", "llamafactory")
 
@@ -52,7 +52,7 @@ def _conversation(example: StageExample, root: Path) -> dict[str, object]:
         "id": example.id,
         "messages": [{"role": "user", "content": example.prompt},
                      {"role": "assistant", "content": example.completion}],
-        "images": [str(root / rel) for rel in example.images],
+        "images": [str(MIRStore(root).image_path(rel)) for rel in example.images],
     }
 
 
@@ -69,10 +69,9 @@ def _register_llamafactory(out: Path) -> str:
     info_path = out.parent / "dataset_info.json"
     info = {}
     if info_path.is_file():
-        try:
-            info = json.loads(info_path.read_text())
-        except json.JSONDecodeError as e:
-            raise MirdataError(f"{info_path}: not valid JSON ({e.msg}); fix or delete it") from e
+        info, reason = parse_json_line(info_path.read_bytes())
+        if reason is not None or not isinstance(info, dict):
+            raise MirdataError(f"{info_path}: {reason or 'not a JSON object'}; fix or delete it")
     name = out.stem
     info[name] = {
         "file_name": out.name,

@@ -181,9 +181,12 @@ def check_example(example: StageExample, root: Path) -> None:
     if n_tokens != len(example.images):
         raise MirdataError(f"record {example.id!r}: the prompt of stage {example.stage} holds {n_tokens} "
                            f"{IMAGE_TOKEN} placeholders for {len(example.images)} images")
+    from mirdata.store import MIRStore
+
     for rel in example.images:
-        if not (root / rel).is_file():
-            raise MirdataError(f"record {example.id!r}: image {root / rel} does not exist")
+        path = MIRStore(root).image_path(rel)
+        if not path.is_file():
+            raise MirdataError(f"record {example.id!r}: image {path} does not exist")
 
 
 # -- reading a MIR folder or a released dataset -------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 from mirdata.errors import MirdataError
 from mirdata.inference.prompt import Prompt, openai_messages
 from mirdata.inference.runners import Runner, Sampling
+from mirdata.secrets import redact, remember_secret
 
 RETRIES = 4
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -27,13 +28,15 @@ class OpenAIRunner(Runner):
     backend = "openai"
 
     def __init__(self, model: str, base_url: str, api_key: str | None = None, concurrency: int = 8,
-                 timeout: float = 600.0, retry_wait: float = 1.0):
+                 timeout: float = 600.0, retry_wait: float = 1.0, retries: int = RETRIES):
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        remember_secret(self.api_key)
         self.concurrency = max(1, concurrency)
         self.timeout = timeout
         self.retry_wait = retry_wait
+        self.retries = retries
 
     def generate(self, prompts: list[Prompt], sampling: Sampling, seeds: list[int]) -> list[list[str]]:
         if not prompts:
@@ -67,12 +70,12 @@ class OpenAIRunner(Runner):
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return json.loads(response.read())
             except urllib.error.HTTPError as e:
-                detail = e.read().decode("utf-8", "replace")[:300]
-                if e.code not in RETRY_STATUS or attempt == RETRIES:
+                detail = redact(e.read().decode("utf-8", "replace")[:300])
+                if e.code not in RETRY_STATUS or attempt == self.retries:
                     raise MirdataError(f"{self.url}: HTTP {e.code} {e.reason}: {detail}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                if attempt == RETRIES:
-                    raise MirdataError(f"{self.url}: cannot reach the server ({e})") from None
+                if attempt == self.retries:
+                    raise MirdataError(redact(f"{self.url}: cannot reach the server ({e})")) from None
             except json.JSONDecodeError as e:
                 raise MirdataError(f"{self.url}: the answer is not JSON ({e.msg})") from None
             time.sleep(self.retry_wait * 2**attempt)
@@ -82,5 +85,5 @@ class OpenAIRunner(Runner):
 def _content(choice: dict[str, Any]) -> str:
     content = (choice.get("message") or {}).get("content")
     if isinstance(content, list):  # some servers return content parts
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content or ""
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return redact(content or "")  # a server that echoes the key: never cache or print it

@@ -23,6 +23,7 @@ from PIL import Image
 from mirdata.curriculum.stages import stage_example
 from mirdata.errors import MirdataError
 from mirdata.schema.record import IMAGE_TOKEN, LETTERS, Record, format_options, option_text
+from mirdata.store import MIRStore, decode_image
 
 INSTRUCTION = ("Answer with the letter of the correct option. Think step by step if you need to, then finish your "
                "response with a last line in the form \"Your option: X\", where X is the letter.")
@@ -77,13 +78,14 @@ def load_images(record: Record, root: Path, min_pixels: int | None = None,
                 max_pixels: int | None = None) -> list[Image.Image]:
     """The record's images as RGB, decoded and size-limited; a missing or broken file names itself."""
     images = []
+    store = MIRStore(root)
     for rel in record.images:
-        path = root / rel
+        path = store.image_path(rel)
+        if not path.exists():
+            raise MirdataError(f"{path}: image of record {record.id} does not exist")
         try:
-            with Image.open(path) as im:
+            with decode_image(path, f"{path}: image of record {record.id}") as im:
                 images.append(fit_pixels(im.convert("RGB"), min_pixels, max_pixels))
-        except FileNotFoundError:
-            raise MirdataError(f"{path}: image of record {record.id} does not exist") from None
         except OSError as e:
             raise MirdataError(f"{path}: image of record {record.id} does not decode ({e})") from None
     return images

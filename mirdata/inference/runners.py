@@ -71,7 +71,7 @@ class Runner:
 
 def make_runner(backend: str, model: str, *, device: str = "auto", dtype: str = "auto",
                 base_url: str | None = None, api_key: str | None = None, max_images: int = 8,
-                concurrency: int = 8, timeout: float = 600.0) -> Runner:
+                concurrency: int = 8, timeout: float = 600.0, retries: int = 4) -> Runner:
     """Load `model` with `backend`. `max_images` is the most images one prompt carries (vLLM reserves for it)."""
     if backend == "transformers":
         from mirdata.inference.transformers_runner import TransformersRunner
@@ -86,5 +86,6 @@ def make_runner(backend: str, model: str, *, device: str = "auto", dtype: str = 
 
         if not base_url:
             raise MirdataError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
-        return OpenAIRunner(model, base_url=base_url, api_key=api_key, concurrency=concurrency, timeout=timeout)
+        return OpenAIRunner(model, base_url=base_url, api_key=api_key, concurrency=concurrency, timeout=timeout,
+                            retries=retries)
     raise MirdataError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")

@@ -46,7 +46,7 @@ from PIL import UnidentifiedImageError
 
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
-from mirdata.schema.checks import check_records
+from mirdata.schema.validate import validate_dir
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import PARTS, MIRStore
@@ -161,17 +161,17 @@ def _read_source(store: MIRStore) -> list[Record]:
     raw = store.read_raw()
     if not raw:
         raise MirdataError(f"{store.records_path}: no records to release")
-    failures = check_records(raw)
-    if failures:
-        shown = "; ".join(f"line {f.line} {f.record or '?'} {f.field}: {f.problem}" for f in failures[:3])
-        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
-        raise MirdataError(f"{store.records_path}: {len(failures)} schema failures, e.g. {shown}{more}; "
-                           f"run `mirdata validate {store.root}`")
-    in_work_dirs = [(r["id"], p) for r in raw for p in r["images"] if p.split("/")[0] in WORK_DIRS]
+    in_work_dirs = [(r.get("id"), p) for r in raw for p in _image_list(r) if p.split("/")[0] in WORK_DIRS]
     if in_work_dirs:
         rid, path = in_work_dirs[0]
         raise MirdataError(f"{store.records_path}: record {rid} names the image {path}, which lies in a working "
                            f"folder ({', '.join(WORK_DIRS)}) that is never released; keep images under images/")
+    failures = validate_dir(store.root).failures  # the same record and file checks as `mirdata validate`
+    if failures:
+        shown = "; ".join(f"line {f.line} {f.record or '?'} {f.field}: {f.problem}" for f in failures[:3])
+        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+        raise MirdataError(f"{store.records_path}: {len(failures)} failure{'s' * (len(failures) != 1)}, e.g. "
+                           f"{shown}{more}; run `mirdata validate {store.root}`")
     unrated = [r["id"] for r in raw if r.get("difficulty") is None]
     if unrated:
         raise MirdataError(
@@ -179,6 +179,11 @@ def _read_source(store: MIRStore) -> list[Record]:
             f"(e.g. {', '.join(unrated[:3])}); the release's splits are easy and hard, so rate them first "
             f"with `mirdata difficulty {store.root} --backend ... --model ...`")
     return [Record.from_dict(r) for r in raw]
+
+
+def _image_list(record: dict[str, Any]) -> list[str]:
+    images = record.get("images")
+    return [p for p in images if isinstance(p, str)] if isinstance(images, list) else []
 
 
 def _image_bytes(store: MIRStore, relpath: str) -> bytes:
@@ -362,6 +367,7 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
     if repo_id is not None and not REPO_ID.fullmatch(repo_id):
         raise MirdataError(f"--repo-id must look like OWNER/NAME, not {repo_id!r}")
     store = MIRStore(root)
+    remove_leftovers(out)
     _check_out(root, out, overwrite)
     records = _read_source(store)
     audit = _audit(store, records, allow_audit_failures, show_progress)
@@ -397,9 +403,60 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
 
 
 def _replace(staging: Path, out: Path) -> None:
-    """Move the finished release into place; the old one goes only once the new one is complete."""
+    """Move the finished release into place; the old one goes only once the new one is complete.
+
+    Where the kernel can (Linux), the two folders swap names in one atomic step, so REPO_DIR is never
+    missing; elsewhere a kill between the two renames leaves the old release beside it, which the next run
+    puts back (`remove_leftovers`)."""
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists() and _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the old release
+        return
     if out.exists():
         os.replace(out, old)
     os.replace(staging, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: not on this kernel or file system
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
+
+
+def remove_leftovers(out: Path) -> None:
+    """Clean up after a release that was killed: put back an old release whose new one never arrived, and
+    delete the staging and old folders of runs whose process is gone."""
+    for leftover in sorted(out.parent.glob(f".{out.name}.*-*")) if out.parent.is_dir() else []:
+        kind, _, pid = leftover.name.removeprefix(f".{out.name}.").rpartition("-")
+        if kind not in ("staging", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not out.exists():
+            os.replace(leftover, out)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a leftover of an earlier process that had our pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -19,13 +19,13 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.record import IMAGE_TOKEN, Record, option_label
 from mirdata.schema.tasks import task_rank
-from mirdata.store import MIRStore, atomic_write
+from mirdata.store import MIRStore, atomic_write, decode_image
 
 PREVIEW_MAX_SIDE = 1024
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324",
@@ -96,8 +96,12 @@ def _data_url(path: Path) -> tuple[str, int, int]:
     """The image as a data URL, with its original width and height."""
     try:
         data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
+    except FileNotFoundError:
+        raise MirdataError(f"{path}: no such image file (named by records.jsonl)") from None
+    except IsADirectoryError:
+        raise MirdataError(f"{path}: is a folder, not an image file (named by records.jsonl)") from None
+    try:
+        with decode_image(data, path) as im:
             width, height = im.size
             if max(width, height) > PREVIEW_MAX_SIDE or im.format not in ("JPEG", "PNG", "WEBP", "GIF"):
                 if max(width, height) > PREVIEW_MAX_SIDE:
@@ -107,9 +111,7 @@ def _data_url(path: Path) -> tuple[str, int, int]:
                 data, mime = buf.getvalue(), "image/jpeg"
             else:
                 mime = Image.MIME[im.format]
-    except FileNotFoundError:
-        raise MirdataError(f"{path}: no such image file (named by records.jsonl)") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except OSError as e:
         raise MirdataError(f"{path}: not a readable image ({e})") from None
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}", width, height
 

@@ -14,24 +14,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import HfApi, get_session, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 import mirdata
 from mirdata.errors import MirdataError
+from mirdata.secrets import redact, remember_secret
 
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 # Temporary files of interrupted writes and desktop litter: never part of a release.
 IGNORE = ["*.tmp", "*.DS_Store"]
+DEFAULT_TIMEOUT = 60.0  # seconds without an answer from the Hub before push gives up (it resumes when run again)
 # hf_xet names an HTTP refusal only in its message: "HTTP status client error (401 Unauthorized), domain: …"
 XET_STATUS = re.compile(r"HTTP status (?:client|server) error \((\d{3})\b")
 
 
 def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-                 endpoint: str | None = None) -> str:
+                 endpoint: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
     """Create the dataset repo `repo_id` if needed and upload `folder` (a `mirdata release` output) to it.
 
-    Returns the URL of the dataset. Every failure is a MirdataError with one line saying what to do."""
+    Returns the URL of the dataset. Every failure is a MirdataError with one line saying what to do. `timeout`
+    bounds each wait for the Hub's HTTP answers (huggingface-hub waits forever by default)."""
     folder = Path(folder)
     if not (folder / "README.md").is_file() or not (folder / "data").is_dir():
         raise MirdataError(f"{folder}: not a release folder (no README.md and data/); make one with "
@@ -41,8 +44,11 @@ def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, rev
     token = get_token()
     if not token:
         raise MirdataError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
+    remember_secret(token)
     api = HfApi(endpoint=endpoint, token=token, library_name="mirbench-tools", library_version=mirdata.__version__)
-    with hub_errors(repo_id, api.endpoint, token):
+    session = get_session()
+    previous_timeout, session.timeout = session.timeout, httpx2.Timeout(timeout)
+    with hub_errors(repo_id, api.endpoint, token), _restore_timeout(session, previous_timeout):
         # private=None leaves a new repo to its namespace's default visibility
         url = api.create_repo(repo_id, repo_type="dataset", private=private or None, exist_ok=True)
         if revision:
@@ -50,6 +56,14 @@ def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, rev
         api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", revision=revision,
                           commit_message="Upload MIR release", ignore_patterns=IGNORE)
     return str(url)
+
+
+@contextmanager
+def _restore_timeout(session: httpx2.Client, timeout: httpx2.Timeout) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        session.timeout = timeout
 
 
 @contextmanager
@@ -108,4 +122,5 @@ def _first_line(error: BaseException | str) -> str:
 
 
 def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***") if token else text
+    remember_secret(token)
+    return redact(text)

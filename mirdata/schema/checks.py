@@ -172,7 +172,9 @@ def _captions_match(caption: list[Any], images: list[Any]) -> list[bool]:
 
 
 def _labels_contiguous(parsed: list[Any]) -> list[bool]:
-    return [p is None or all(label == LETTERS[k] for k, (label, _) in enumerate(p)) for p in parsed]
+    # More options than letters fails here (zip stops at Z), never in an exception that would drop the whole check.
+    return [p is None or (len(p) <= len(LETTERS) and all(label == letter for (label, _), letter in zip(p, LETTERS)))
+            for p in parsed]
 
 
 def _option_texts_unique(parsed: list[Any]) -> list[bool]:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from mirdata.paths import unsafe_reason
+
 IMAGE_TOKEN = "<image>"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -102,10 +104,9 @@ def option_text(option: str) -> str:
 
 
 def is_dataset_relpath(path: str) -> bool:
-    """True for a path that stays inside the dataset folder: relative, '/'-separated, no '..' part."""
-    if not path or path[0] in "/\\" or "\\" in path or path[1:2] == ":":  # "C:..." is a drive, not a name
-        return False
-    return ".." not in path or ".." not in path.split("/")
+    """True for a path that stays inside the dataset folder by its text: relative, '/'-separated, no '..' part,
+    no NUL (`mirdata.paths.resolve_inside` also follows symbolic links)."""
+    return unsafe_reason(path) is None
 
 
 def format_options(texts: list[str]) -> list[str]:

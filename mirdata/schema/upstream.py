@@ -15,7 +15,9 @@ import -> export round trip gives back every field's content, and an edited reco
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import re
 import stat
@@ -37,7 +39,7 @@ from mirdata.schema.record import (
     parse_option,
 )
 from mirdata.schema.tasks import TASK_CATEGORY, task_id
-from mirdata.store import IMAGES, SAFE_ID, MIRStore, atomic_write
+from mirdata.store import IMAGES, MAX_IMAGE_PIXELS, SAFE_ID, MIRStore, atomic_write, decode_image, load_json
 
 # Upstream stage names -> ours (either spelling is read).
 STAGE_NAMES = {"text2img": "text2region", "img2img": "region2region"}
@@ -50,6 +52,12 @@ MAPPED = {"id", "question", "images", "options", "answer", "summary", "caption",
 NATIVE_KEYS = ("id", "task", "category", "question", "images", "options", "answer", "summary", "caption",
                "text2img", "img2img", "conclusion", "reasoning", "regions", "difficulty", "pass_rate", "meta")
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
+# Bounds on an archive, checked from its directory before any entry is read (each has an import-upstream option).
+MAX_TOTAL_BYTES = 64 * 1024**3
+MAX_ENTRIES = 2_000_000
+MAX_NAME_LENGTH = 1024
+# An import keeps its unfinished records apart from a build's: a build never adopts what a failed import left.
+IMPORT_PARTS = ".import-parts"
 MAX_LISTED_ERRORS = 20
 
 _UPSTREAM_OPTION = re.compile(r"^\s*\(?([A-Z])\s*(?:\)|[.:])\s*(.*)$", re.DOTALL)  # "A. x", "A: x", "A) x", "(A) x"
@@ -76,8 +84,10 @@ def load_items(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]
     if not text.strip():
         raise MirdataError(f"{path}: empty file, expected a JSON array of items or JSON Lines")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
+        data = load_json(text)
+    except ValueError as e:
+        if not isinstance(e, json.JSONDecodeError):
+            raise MirdataError(f"{path}: {e}") from None
         if text.lstrip().startswith("{"):
             return list(_json_lines(path, text))
         at_end = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
@@ -101,8 +111,10 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[str, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as e:
+            item = load_json(line)
+        except ValueError as e:
+            if not isinstance(e, json.JSONDecodeError):
+                raise MirdataError(f"{path}:{lineno}: {e}") from None
             last = lineno == len(lines) or not any(rest.strip() for rest in lines[lineno:])
             reason = "truncated JSON line" if last and not text.endswith("\n") else f"not valid JSON ({e.msg})"
             raise MirdataError(f"{path}:{lineno}: {reason}") from None
@@ -116,9 +128,14 @@ def _json_lines(path: Path, text: str) -> Iterator[tuple[str, dict[str, Any]]]:
 class ImageSource:
     """The files of IMAGES (a folder or a .zip), looked up by the paths the items use."""
 
-    def __init__(self, location: str | os.PathLike[str], max_entry_bytes: int = MAX_ENTRY_BYTES):
+    def __init__(self, location: str | os.PathLike[str], max_entry_bytes: int = MAX_ENTRY_BYTES,
+                 max_total_bytes: int = MAX_TOTAL_BYTES, max_entries: int = MAX_ENTRIES,
+                 max_name_length: int = MAX_NAME_LENGTH):
         self.location = Path(location)
         self.max_entry_bytes = max_entry_bytes
+        self.max_total_bytes = max_total_bytes
+        self.max_entries = max_entries
+        self.max_name_length = max_name_length
         self._zip: zipfile.ZipFile | None = None
         if self.location.is_dir():
             names = [p.relative_to(self.location).as_posix() for p in sorted(self.location.rglob("*"))
@@ -142,9 +159,20 @@ class ImageSource:
             self._zip = zipfile.ZipFile(self.location)
         except (zipfile.BadZipFile, OSError) as e:
             raise MirdataError(f"{self.location}: not a zip archive or a folder ({e})") from None
+        infos = self._zip.infolist()
+        if len(infos) > self.max_entries:
+            raise MirdataError(f"{self.location}: refusing an archive of {len(infos)} entries, more than the limit "
+                               f"of {self.max_entries} (--max-entries)")
+        total = sum(info.file_size for info in infos)
+        if total > self.max_total_bytes:
+            raise MirdataError(f"{self.location}: refusing an archive that unpacks to {total} bytes, more than "
+                               f"the limit of {self.max_total_bytes} (--max-total-mb)")
         names = []
-        for info in self._zip.infolist():
+        for info in infos:
             name = info.filename
+            if len(name) > self.max_name_length:
+                raise MirdataError(f"{self.location}: refusing entry {name[:60]!r}...: a name of {len(name)} "
+                                   f"characters, more than the limit of {self.max_name_length} (--max-name-length)")
             if info.is_dir():
                 continue
             if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
@@ -155,7 +183,7 @@ class ImageSource:
                 raise MirdataError(f"{self.location}: refusing entry {name!r}: a symbolic link")
             if info.file_size > self.max_entry_bytes:
                 raise MirdataError(f"{self.location}: refusing entry {name!r}: {info.file_size} bytes, more than "
-                                   f"the limit of {self.max_entry_bytes}")
+                                   f"the limit of {self.max_entry_bytes} (--max-entry-mb)")
             if not PurePosixPath(name).name.startswith("."):
                 names.append(name)
         return names
@@ -368,6 +396,15 @@ def item_to_record(item: dict[str, Any], position: int, task: str | None, source
         regions = [Region.from_dict(r) for r in regions]
     except (KeyError, TypeError, ValueError) as e:
         raise _ItemError(f"regions must be objects with id, image, box [x0, y0, x1, y1], label ({e!r})") from None
+    labels = [parse_option(o)[0] for o in options]
+    if answer not in labels:
+        raise _ItemError(f"answer {answer!r} is not one of the option letters ({', '.join(map(str, labels))})")
+    pass_rate = item.get("pass_rate")
+    if pass_rate is not None and (type(pass_rate) not in (int, float) or not math.isfinite(pass_rate)
+                                  or not 0 <= pass_rate <= 1):
+        raise _ItemError(f"pass_rate must be a number in [0, 1] or null, got {describe(pass_rate)}")
+    if item.get("difficulty") not in (None, "easy", "hard"):
+        raise _ItemError(f"difficulty must be easy, hard or null, got {describe(item.get('difficulty'))}")
     record = Record(
         id=rid, category=TASK_CATEGORY[task], task=task, images=paths, question=_text(item, "question"),
         options=options, answer=answer, summary=_text(item, "summary"), caption=caption,
@@ -393,11 +430,15 @@ def _dest_path(task: str, name: str) -> str:
 
 def import_upstream(json_path: str | os.PathLike[str], images: str | os.PathLike[str], out: str | os.PathLike[str],
                     task: str | None = None, max_entry_bytes: int = MAX_ENTRY_BYTES,
+                    max_total_bytes: int = MAX_TOTAL_BYTES, max_entries: int = MAX_ENTRIES,
+                    max_name_length: int = MAX_NAME_LENGTH, max_image_pixels: int = MAX_IMAGE_PIXELS,
                     show_progress: bool = True) -> int:
     """Import an upstream file and its images into the MIR layout at `out`; returns the records imported.
 
-    Every item is checked before anything is written; all problems are reported at once. Images and records
-    are written atomically through MIRStore; records already in `out` with other ids are kept.
+    Every item is checked, and every image it names decoded, before anything is written; all problems are
+    reported at once. Images and records are written atomically through MIRStore; records already in `out`
+    with other ids are kept, and so are their images: a new image whose name is taken by a different file is
+    stored under a name of its own.
     """
     if task is not None:
         named = task_id(task)
@@ -407,34 +448,79 @@ def import_upstream(json_path: str | os.PathLike[str], images: str | os.PathLike
     json_path = Path(json_path)
     start = time.perf_counter()
     items = load_items(json_path)
-    source = ImageSource(images, max_entry_bytes)
+    source = ImageSource(images, max_entry_bytes, max_total_bytes, max_entries, max_name_length)
+    store = MIRStore(out, parts=IMPORT_PARTS)
     try:
         records, files = _convert(items, task, source, json_path)
-        store = MIRStore(out)
-        store.root.mkdir(parents=True, exist_ok=True)
-        existing = [r["id"] for r in store.read_raw()] if store.exists() else []
-        order = {rid: k for k, rid in enumerate(dict.fromkeys([*existing, *(r.id for r in records)]))}
-        resumed = store.done_ids() - set(existing)  # parts of an import that was killed: already complete
-        written: set[str] = set()
-        with progress_bar(transient=not show_progress) as bar:
-            job = bar.add_task(f"importing {json_path.name}", total=len(records), visible=show_progress)
-            for record, record_files in zip(records, files):
-                if record.id not in resumed:
-                    for dest, name in record_files.items():
-                        if dest not in written:
-                            store.save_image(dest, source.read(name))
-                            written.add(dest)
-                    store.put(record)
-                bar.advance(job)
+        with store.writing("import-upstream", create=True):
+            files = _check_images(records, files, source, store, max_image_pixels, show_progress)
+            existing = [r["id"] for r in store.read_raw()] if store.exists() else []
+            order = {rid: k for k, rid in enumerate(dict.fromkeys([*existing, *(r.id for r in records)]))}
+            written: set[str] = set()
+            with progress_bar(transient=not show_progress) as bar:
+                job = bar.add_task(f"importing {json_path.name}", total=len(records), visible=show_progress)
+                for record, record_files in zip(records, files):
+                    if not _already_put(store, record):  # a killed import's finished records are kept
+                        for dest, name in record_files.items():
+                            if dest not in written:
+                                store.save_image(dest, source.read(name))
+                                written.add(dest)
+                        store.put(record)
+                    bar.advance(job)
+            total = store.commit(lambda r: order.get(r["id"], len(order)))
+            info = store.build_info()
+            store.update_build_info(
+                records=total,
+                imports=[*info.get("imports", []), {"file": str(json_path), "images": str(images), "task": task,
+                                                    "records": len(records),
+                                                    "seconds": round(time.perf_counter() - start, 3)}])
     finally:
         source.close()
-    total = store.commit(lambda r: order.get(r["id"], len(order)))
-    info = store.build_info()
-    store.update_build_info(
-        records=total,
-        imports=[*info.get("imports", []), {"file": str(json_path), "images": str(images), "task": task,
-                                            "records": len(records), "seconds": round(time.perf_counter() - start, 3)}])
     return len(records)
+
+
+def _already_put(store: MIRStore, record: Record) -> bool:
+    part = store.parts_dir / f"{record.id}.json"
+    return part.is_file() and part.read_bytes() == record.to_json().encode("utf-8")
+
+
+def _check_images(records: list[Record], files: list[dict[str, str]], source: ImageSource, store: MIRStore,
+                  max_pixels: int, show_progress: bool) -> list[dict[str, str]]:
+    """Decode every image the records use before anything is written, and give each new image whose name is
+    taken in the dataset folder by a different file a name of its own (the stem plus a hash of the content).
+    Returns each record's {dataset path: file in IMAGES} after renaming; the records are updated in place."""
+    digests: dict[str, str] = {}
+    errors = []
+    names = list(dict.fromkeys(name for record_files in files for name in record_files.values()))
+    with progress_bar(transient=True) as bar:
+        job = bar.add_task("decoding images", total=len(names), visible=show_progress)
+        for name in names:
+            try:
+                data = source.read(name)
+                decode_image(data, name, max_pixels).close()
+                digests[name] = hashlib.sha256(data).hexdigest()
+            except MirdataError as e:
+                errors.append(str(e))
+            bar.advance(job)
+    if errors:
+        raise MirdataError(f"{source.location}: {len(errors)} of {len(names)} images cannot be imported, nothing "
+                           f"was written:{_listed(errors)}")
+    out = []
+    for record, record_files in zip(records, files):
+        placed: dict[str, str] = {}
+        for dest, name in record_files.items():
+            path = store.image_path(dest)
+            final = dest
+            if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() != digests[name]:
+                stem, dot, ext = dest.rpartition(".")
+                final = f"{stem}-{digests[name][:12]}.{ext}" if dot and "/" not in ext else f"{dest}-{digests[name][:12]}"
+                store.image_path(final)  # still inside the folder
+                record.images = [final if p == dest else p for p in record.images]
+                upstream_names = record.meta["upstream"]["images"]
+                upstream_names[final] = upstream_names.pop(dest, dest)
+            placed[final] = name
+        out.append(placed)
+    return out
 
 
 def _convert(items: list[tuple[str, dict[str, Any]]], task: str | None, source: ImageSource,
@@ -457,11 +543,15 @@ def _convert(items: list[tuple[str, dict[str, Any]]], task: str | None, source: 
         records.append(record)
         files.append(record_files)
     if errors:
-        listed = "\n  ".join(errors[:MAX_LISTED_ERRORS])
-        more = f"\n  ... and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
         raise MirdataError(f"{json_path}: {len(errors)} of {len(items)} items cannot be imported, nothing was "
-                           f"written:\n  {listed}{more}")
+                           f"written:{_listed(errors)}")
     return records, files
+
+
+def _listed(errors: list[str]) -> str:
+    """The first problems, one per indented line, and how many more there are."""
+    more = f"\n  ... and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
+    return "".join(f"\n  {e}" for e in errors[:MAX_LISTED_ERRORS]) + more
 
 
 # -- export --------------------------------------------------------------------------------------------------

@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import Failure, check_records
 from mirdata.schema.record import is_dataset_relpath
-from mirdata.store import IMAGES, MIRStore, iter_jsonl
+from mirdata.store import IMAGES, MIRStore, decode_image, iter_jsonl
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -44,18 +42,19 @@ class Report:
 
 def image_size(path: Path) -> tuple[int, int]:
     """Decode the whole image (a truncated file fails here, not later) and return (width, height)."""
-    with Image.open(path) as im:
-        im.load()
+    with decode_image(path, path) as im:
         return im.size
 
 
-def _probe(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    if not path.is_file():
+def _probe(path: Path | str) -> tuple[tuple[int, int] | None, str | None]:
+    if isinstance(path, str):  # why the path was refused
+        return None, path
+    if not path.exists():
         return None, "file does not exist"
     try:
         return image_size(path), None
-    except Exception as e:  # PIL raises many types for undecodable files
-        return None, f"does not decode as an image ({type(e).__name__}: {e})"
+    except MirdataError as e:
+        return None, str(e).removeprefix(f"{path}: ")
 
 
 def validate_dir(root: str | Path, check_files: bool = True, show_progress: bool = False) -> Report:
@@ -90,12 +89,15 @@ def validate_dir(root: str | Path, check_files: bool = True, show_progress: bool
 
 def _check_files(store: MIRStore, raw: list[dict[str, Any]], lines: list[int], report: Report,
                  show_progress: bool) -> list[list[Any] | None]:
-    paths: dict[str, Path] = {}
+    paths: dict[str, Path | str] = {}  # a path a record names -> its real path, or why it is refused
     for r in raw:
         if isinstance(r.get("images"), list):
             for p in r["images"]:
-                if isinstance(p, str) and is_dataset_relpath(p):  # the schema reports the others
-                    paths.setdefault(p, store.root / p)
+                if isinstance(p, str) and is_dataset_relpath(p) and p not in paths:  # the schema reports the others
+                    try:
+                        paths[p] = store.image_path(p)
+                    except MirdataError as e:
+                        paths[p] = str(e).removeprefix(f"{store.root}: image path {p!r} ")
     results: dict[str, tuple[tuple[int, int] | None, str | None]] = {}
     with progress_bar(transient=True) as bar, ThreadPoolExecutor(4) as pool:
         job = bar.add_task("decoding images", total=len(paths), visible=show_progress)
@@ -119,7 +121,7 @@ def _check_files(store: MIRStore, raw: list[dict[str, Any]], lines: list[int], r
 
     images_dir = store.root / IMAGES
     if images_dir.is_dir():
-        used = {path.resolve() for path in paths.values()}
+        used = {path for path in paths.values() if isinstance(path, Path)}
         for f in sorted(images_dir.rglob("*")):
             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".") \
                     and f.resolve() not in used:
