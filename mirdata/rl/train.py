@@ -213,7 +213,11 @@ def _load_policy(opts: RLTrainOptions) -> Any:
     except (OSError, json.JSONDecodeError, KeyError) as e:
         raise MirdataError(f"{adapter_config}: cannot read the adapter's base model ({e})") from e
     model = _load_model(replace(opts, model=base, lora=True), opts.model)
-    return model if opts.lora else model.merge_and_unload()
+    if opts.lora:
+        return model
+    merged = model.merge_and_unload()
+    merged.requires_grad_(True)  # peft froze the base weights; all of them train now
+    return merged
 
 
 def _dataset(examples: list[StageExample], records: list[Record], collator: Any):
