@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from mirdata.cli import app
 from mirdata.rl import rewards
+from mirdata.schema.record import Record
 from mirdata.store import MIRStore
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -42,10 +43,8 @@ def rl_cli(*args: str):
     return CliRunner().invoke(app, ["rl-train", *args])
 
 
-@pytest.fixture(scope="module")
-def run(tiny_vlm: Path, hard_data: Path, tmp_path_factory):
-    """Two GRPO steps; every reward call is recorded (its columns and completions) on its way to the real reward."""
-    out = tmp_path_factory.mktemp("rl") / "out"
+def recorded_rl_cli(*args: str):
+    """rl-train with every reward call recorded (its completions, columns and scores) on its way to the reward."""
     calls: dict[str, list[dict]] = {name: [] for name in rewards.REWARDS}
 
     def recording(name, reward):
@@ -59,9 +58,17 @@ def run(tiny_vlm: Path, hard_data: Path, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for name, reward in list(rewards.REWARDS.items()):
             mp.setitem(rewards.REWARDS, name, recording(name, reward))
-        result = rl_cli("--data", str(hard_data), "--model", str(tiny_vlm), "--output-dir", str(out),
-                        "--reward-weights", "1,0.5,2,1", *FAST)
+        result = rl_cli(*args)
     assert result.exit_code == 0, result.output
+    return result, calls
+
+
+@pytest.fixture(scope="module")
+def run(tiny_vlm: Path, hard_data: Path, tmp_path_factory):
+    """Two GRPO steps with all four rewards."""
+    out = tmp_path_factory.mktemp("rl") / "out"
+    result, calls = recorded_rl_cli("--data", str(hard_data), "--model", str(tiny_vlm), "--output-dir", str(out),
+                                    "--reward-weights", "1,0.5,2,1", *FAST)
     return out, calls, result.output
 
 
@@ -92,9 +99,7 @@ def test_logged_rewards_are_finite_per_reward_and_step(run) -> None:
         assert math.isfinite(entry["reward"])
 
 
-def test_rewards_see_the_generations_and_the_records_columns(run, hard_data: Path) -> None:
-    _, calls, _ = run
-    records = {r.id: r for r in MIRStore(hard_data).read()}
+def check_calls(calls: dict[str, list[dict]], records: dict[str, Record]) -> None:
     for name, made in calls.items():
         assert len(made) == 2, name  # one call per step: one prompt x 2 generations
         for call in made:
@@ -105,13 +110,29 @@ def test_rewards_see_the_generations_and_the_records_columns(run, hard_data: Pat
             assert [[(g["image"], g["box"]) for g in regions] for regions in call["regions"]] \
                 == [[(g.image, [float(v) for v in g.box]) for g in record.regions]] * 2
             # the prompt: the question with its images in place (shrunk to --max-pixels) and the options, no reasoning
-            text = "".join(part["text"] or "" for part in call["prompts"][0][0]["content"] if part["type"] == "text")
+            content = call["prompts"][0][0]["content"]
+            text = "".join(part["text"] for part in content if part["type"] == "text")
             assert record.options[0] in text and record.summary not in text and "<summary>" not in text
-            images = [part["image"] for part in call["prompts"][0][0]["content"] if part["type"] == "image"]
+            images = [part["image"] for part in content if part["type"] == "image"]
             assert len(images) == len(record.images)
             assert all(isinstance(im, Image.Image) and im.width * im.height <= 4096 for im in images)
             assert all(c[0]["role"] == "assistant" and isinstance(c[0]["content"], str) for c in call["completions"])
             assert all(s is not None and 0.0 <= s <= 1.0 for s in call["scores"])
+
+
+def test_rewards_see_the_generations_and_the_records_columns(run, hard_data: Path) -> None:
+    _, calls, _ = run
+    check_calls(calls, {r.id: r for r in MIRStore(hard_data).read()})
+
+
+def test_a_released_dataset_trains_with_its_regions(tiny_vlm: Path, hard_data: Path, tmp_path: Path) -> None:
+    from mirdata.release import release_dataset
+
+    release_dataset(hard_data, tmp_path / "release", original=False)
+    _, calls = recorded_rl_cli("--data", str(tmp_path / "release"), "--model", str(tiny_vlm), "--output-dir",
+                               str(tmp_path / "o"), *FAST)
+    check_calls(calls, {r.id: r for r in MIRStore(hard_data).read()})
+    assert (tmp_path / "o" / "manifest.json").is_file()
 
 
 def test_a_finished_run_is_kept(run, tiny_vlm: Path, hard_data: Path) -> None:
@@ -190,3 +211,34 @@ def test_a_curriculum_lora_adapter_is_trained_further_or_merged(tiny_vlm: Path, 
     assert merged.exit_code == 0, merged.output
     assert (tmp_path / "full" / "model.safetensors").is_file()
     assert not (tmp_path / "full" / "adapter_config.json").exists()
+
+
+def test_resume_continues_an_interrupted_run_from_its_checkpoint(tiny_vlm: Path, hard_data: Path,
+                                                                 tmp_path: Path) -> None:
+    from trl import GRPOTrainer
+
+    out = tmp_path / "out"
+    args = ["--data", str(hard_data), "--model", str(tiny_vlm), "--output-dir", str(out), "--save-steps", "1", *FAST]
+    original = GRPOTrainer.training_step
+    steps = []
+
+    def crash_on_second_step(self, *a, **kw):
+        steps.append(1)
+        if len(steps) == 2:
+            raise KeyboardInterrupt
+        return original(self, *a, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GRPOTrainer, "training_step", crash_on_second_step)
+        crashed = rl_cli(*args)
+    assert crashed.exit_code != 0
+    assert (out / "checkpoints" / "checkpoint-1").is_dir() and not (out / "manifest.json").exists()
+
+    resumed = rl_cli(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    said = resumed.output.replace("\n", "")  # the console wraps long paths
+    assert "resuming" in said and "checkpoints/checkpoint-1" in said
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["global_step"] == 2 and not (out / "checkpoints").exists()
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert [entry["step"] for entry in history if "reward" in entry] == [1, 2]
