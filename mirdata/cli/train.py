@@ -1,4 +1,4 @@
-"""`mirdata curriculum-train`: the staged easy-to-hard fine-tuning loop."""
+"""`mirdata curriculum-train`: the staged easy-to-hard fine-tuning loop; `mirdata rl-train`: GRPO after it."""
 
 from __future__ import annotations
 

@@ -227,6 +227,7 @@ def _dataset(examples: list[StageExample], records: list[Record], collator: Any)
 
     from mirdata.inference.prompt import hf_messages, interleave
 
+    # image parts stay empty in the prompt: TRL fills them, in order, from the row's "images"
     rows = [{"id": ex.id,
              "prompt": hf_messages(interleave(ex.prompt, [None] * len(ex.images), f"record {ex.id!r}")),
              "images": list(ex.images),
