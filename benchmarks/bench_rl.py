@@ -6,7 +6,7 @@ parsed and matched), completions per second; baseline in the same run: reading t
 
 Steps: `rl_train` exactly as the command runs it on MIR-shaped samples (2-4 images of 448x336), seconds per
 optimiser step (TRL's own `step_time`, mean over the steps after the first) at 2 and 4 generations per prompt,
-`--max-completion-length` tokens each. Default model: the tiny Idefics3 of `mirdata.testing`; `--size
+`--max-completion-length` tokens each, and the share of a step the rewards take at the rate measured above. Default model: the tiny Idefics3 of `mirdata.testing`; `--size
 smolvlm-256m` builds a randomly initialised model of SmolVLM-256M's shape (a GPU run: TRL uses CUDA when there is
 one).
 
@@ -88,7 +88,8 @@ def main() -> None:
           f"answer letter alone {extract_rate:,.0f}/s (x{rewards_rate / extract_rate:.2f})")
     print(f"rl-train step, {args.size} model, {args.max_completion_length} new tokens, {device}")
     for g, seconds in steps.items():
-        print(f"  {g} generations  {seconds:6.3f} s/step   x{seconds / steps[2]:.2f} vs 2 generations")
+        print(f"  {g} generations  {seconds:6.3f} s/step   x{seconds / steps[2]:.2f} vs 2 generations; scoring its "
+              f"{g} completions takes {100 * g / rewards_rate / seconds:.2f}% of the step")
 
 
 if __name__ == "__main__":
