@@ -116,9 +116,10 @@ def test_extra_and_missing_boxes_count_against() -> None:
 
 def test_messy_citations_are_read() -> None:
     text = ("r0 in image two ,box 12.4 40.0  96.6 88; [r1]in the First image (bbox: (1, 2, 3, 4)); "
-            "the 3rd image box[5,6 , 7,8]; [ r2 ] in Image #4, box: [10.5, 20, 30, 40]")
+            "the 3rd image box[5,6 , 7,8]; [ r2 ] in Image #4, box: [10.5, 20, 30, 40]; [r3] (image 5): [1, 1, 2, 2]")
     assert [(c.image, c.box) for c in citations(text)] == [(1, (12, 40, 97, 88)), (0, (1, 2, 3, 4)),
-                                                           (2, (5, 6, 7, 8)), (3, (10, 20, 30, 40))]
+                                                           (2, (5, 6, 7, 8)), (3, (10, 20, 30, 40)),
+                                                           (4, (1, 1, 2, 2))]
 
 
 def test_accuracy_reads_the_conclusion_letter(records: list[Record]) -> None:

@@ -51,8 +51,8 @@ _SEP = r"\s*[,;\s]\s*"
 # "image 2", "Image #2", "image two", "the second image", "2nd image"
 _IMAGE = (r"(?:\bimage\s*(?:#|no\.?\s*|number\s+)?(?P<n>\d{1,4}|" + "|".join(_NUMBER_WORDS) + r")\b"
           r"|\b(?P<ord>" + "|".join(_ORDINAL_WORDS) + r"|\d{1,4}(?:st|nd|rd|th))\s+image\b)")
-# what may stand between the image and its box: ", box [", " (bbox: ", ": ", " at box (" ...
-_GAP = r"[\s,;:(]{0,4}(?:(?:at|with)\s+)?(?:the\s+)?(?:(?:bounding\s+)?box|bbox)?[\s:=]{0,4}[\[(]?\s*"
+# what may stand between the image and its box: ", box [", " (bbox: ", "): ", " at box (" ...
+_GAP = r"[\s,;:()]{0,4}(?:(?:at|with)\s+)?(?:the\s+)?(?:(?:bounding\s+)?box|bbox)?[\s:=]{0,4}[\[(]?\s*"
 _CITATION = re.compile(_IMAGE + _GAP + _SEP.join([_NUM] * 4), re.I)
 
 
