@@ -179,6 +179,8 @@ def evaluate(
     = None,
     circular: Annotated[bool, typer.Option(help="CircularEval: right only if every rotation of the options is "
                                                 "right (needs `predict --circular`).")] = False,
+    grounding: Annotated[bool, typer.Option(help="Also score the cited regions: mean box IoU with the true regions "
+                                                 "and the share cited in the right image.")] = False,
     judge_backend: JudgeBackendOpt = None,
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
@@ -188,22 +190,28 @@ def evaluate(
     timeout: TimeoutOpt = 600.0,
     retries: RetriesOpt = 4,
 ) -> None:
-    """Accuracy per task, per category and overall, with the number of unanswered questions."""
+    """Accuracy per task, per category and overall, with the number of unanswered questions (and, with
+    --grounding, region IoU and image accuracy)."""
     from mirdata.curriculum.evaluate import Tally, write_json
     from mirdata.curriculum.evaluate import evaluate as run_evaluate
 
     with ExitStack() as models:
         judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models, timeout,
                        retries)
-        result = run_evaluate(root, predictions, circular=circular, judge=judge)
+        result = run_evaluate(root, predictions, circular=circular, judge=judge, grounding=grounding)
     table = Table(title="accuracy" + (" (circular)" if circular else ""))
-    for col in ("", "n", "correct", "accuracy", "unanswered"):
+    for col in ("", "n", "correct", "accuracy", "unanswered", *(("region IoU", "image acc.") if grounding else ())):
         table.add_column(col, justify="left" if not col else "right")
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
 
     def row(name: str, t: Tally, style: str | None = None) -> None:
         d = t.to_dict()
-        acc = "-" if d["accuracy"] is None else f"{d['accuracy']:.1%}"
-        table.add_row(name, str(d["n"]), str(d["correct"]), acc, str(d["unanswered"]), style=style)
+        cells = [str(d["n"]), str(d["correct"]), percent(d["accuracy"]), str(d["unanswered"])]
+        if grounding:
+            cells += ["-" if d["region_iou"] is None else f"{d['region_iou']:.3f}", percent(d["image_accuracy"])]
+        table.add_row(name, *cells, style=style)
 
     for task, t in result.by_task.items():
         row(task, t)

@@ -6,6 +6,10 @@ is *unanswered* and counts as wrong, and how many there are is reported next to 
 Circular evaluation (VLMEvalKit's CircularEval): the predictions hold one line per rotation of a question's
 options (`mirdata predict --circular`); a question is right only if every rotation is answered right, and it is
 unanswered if any rotation is unanswered.
+
+Grounding (`grounding=True`): beside accuracy, the mean region IoU and image accuracy of the responses, scored by
+`mirdata.rl.rewards.grounding` (the rewards `rl-train` optimises) against each record's regions; the response to
+the options as given (rotation 0) is scored, and records without regions are left out of those means.
 """
 
 from __future__ import annotations
@@ -19,9 +23,30 @@ from typing import Any
 from mirdata.errors import MirdataError
 from mirdata.inference.judge import Judge, read_answers
 from mirdata.inference.prompt import rotate_options
+from mirdata.rl.rewards import Grounding
+from mirdata.rl.rewards import grounding as score_grounding
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import CATEGORIES, task_rank
 from mirdata.store import MIRStore, atomic_write, iter_jsonl
+
+
+@dataclass
+class GroundingTally:
+    grounded: int = 0  # responses scored: those to records with regions
+    region_iou: float = 0.0  # sums; to_dict gives the means
+    image_accuracy: float = 0.0
+
+    def add(self, score: Grounding) -> None:
+        self.grounded += 1
+        self.region_iou += score.region
+        self.image_accuracy += score.image
+
+    def to_dict(self) -> dict[str, Any]:
+        def mean(total: float) -> float | None:
+            return round(total / self.grounded, 6) if self.grounded else None
+
+        return {"grounded": self.grounded, "region_iou": mean(self.region_iou),
+                "image_accuracy": mean(self.image_accuracy)}
 
 
 @dataclass
@@ -29,15 +54,19 @@ class Tally:
     n: int = 0
     correct: int = 0
     unanswered: int = 0
+    grounding: GroundingTally | None = None
 
-    def add(self, correct: bool, unanswered: bool) -> None:
+    def add(self, correct: bool, unanswered: bool, grounding: Grounding | None = None) -> None:
         self.n += 1
         self.correct += correct
         self.unanswered += unanswered
+        if self.grounding is not None and grounding is not None:
+            self.grounding.add(grounding)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "correct": self.correct,
-                "accuracy": round(self.correct / self.n, 6) if self.n else None, "unanswered": self.unanswered}
+        d = {"n": self.n, "correct": self.correct,
+             "accuracy": round(self.correct / self.n, 6) if self.n else None, "unanswered": self.unanswered}
+        return d if self.grounding is None else {**d, **self.grounding.to_dict()}
 
 
 @dataclass
@@ -79,7 +108,7 @@ def read_predictions(path: Path, records: dict[str, Record], circular: bool) -> 
 
 
 def evaluate(root: str | Path, predictions: str | Path, circular: bool = False,
-             judge: Judge | None = None) -> Evaluation:
+             judge: Judge | None = None, grounding: bool = False) -> Evaluation:
     store = MIRStore(root)
     records = {r.id: r for r in store.read()}
     path = Path(predictions)
@@ -109,15 +138,19 @@ def evaluate(root: str | Path, predictions: str | Path, circular: bool = False,
         right, unanswered = outcome.get(rid, (True, False))
         outcome[rid] = (right and given == answer, unanswered or given is None)
 
-    overall = Tally()
+    def tally() -> Tally:
+        return Tally(grounding=GroundingTally() if grounding else None)
+
+    overall = tally()
     by_category: dict[str, Tally] = {}
     by_task: dict[str, Tally] = {}
     for rid in sorted(outcome, key=lambda i: (task_rank(records[i].task), i)):
         record = records[rid]
         right, unanswered = outcome[rid]
-        overall.add(right, unanswered)
-        by_category.setdefault(record.category, Tally()).add(right, unanswered)
-        by_task.setdefault(record.task, Tally()).add(right, unanswered)
+        score = score_grounding(preds[rid][0], record.regions) if grounding else None
+        for group in (overall, by_category.setdefault(record.category, tally()),
+                      by_task.setdefault(record.task, tally())):
+            group.add(right, unanswered, score)
     by_category = {c: by_category[c] for c in [*CATEGORIES, *sorted(set(by_category) - set(CATEGORIES))]
                    if c in by_category}
     missing = sorted(set(records) - set(outcome))

@@ -192,7 +192,7 @@ def check_example(example: StageExample, root: Path) -> None:
 # -- reading a MIR folder or a released dataset -------------------------------------------------------------
 
 _RECORD_COLUMNS = ("id", "category", "task", "images", "question", "options", "answer", "summary", "caption",
-                   "text2region", "region2region", "conclusion", "difficulty")
+                   "text2region", "region2region", "conclusion", "regions", "difficulty")
 
 
 def load_records(data: str | Path, image_cache: Path) -> tuple[Path, list[Record]]:

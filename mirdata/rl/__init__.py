@@ -1,0 +1,1 @@
+"""Reinforcement learning after the curriculum: grounding rewards (`rewards`) and GRPO training (`train`)."""
