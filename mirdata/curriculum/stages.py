@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mirdata.errors import MirdataError
-from mirdata.schema.record import IMAGE_TOKEN, Record
+from mirdata.schema.record import IMAGE_TOKEN, Record, is_dataset_relpath
 from mirdata.schema.tasks import STAGES as CHAIN
 
 STAGE_IDS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
@@ -182,6 +182,8 @@ def check_example(example: StageExample, root: Path) -> None:
         raise MirdataError(f"record {example.id!r}: the prompt of stage {example.stage} holds {n_tokens} "
                            f"{IMAGE_TOKEN} placeholders for {len(example.images)} images")
     for rel in example.images:
+        if not is_dataset_relpath(rel):
+            raise MirdataError(f"record {example.id!r}: image path {rel!r} leaves the dataset folder {root}")
         if not (root / rel).is_file():
             raise MirdataError(f"record {example.id!r}: image {root / rel} does not exist")
 
@@ -226,7 +228,7 @@ def _release_records(path: Path, image_cache: Path) -> list[Record]:
         for row in split.select_columns(list(_RECORD_COLUMNS)):
             rel_paths = []
             for image in row["images"]:
-                data_bytes = image["bytes"] if image["bytes"] is not None else Path(image["path"]).read_bytes()
+                data_bytes = image["bytes"] if image["bytes"] is not None else _release_file(path, row, image)
                 suffix = Path(image["path"] or "").suffix or ".png"
                 rel = f"images/{hashlib.sha256(data_bytes).hexdigest()[:24]}{suffix}"
                 if not (image_cache / rel).is_file():
@@ -234,3 +236,18 @@ def _release_records(path: Path, image_cache: Path) -> list[Record]:
                 rel_paths.append(rel)
             records.append(Record.from_dict({**row, "images": rel_paths}))
     return records
+
+
+def _release_file(release: Path, row: dict, image: dict) -> bytes:
+    """An image a release names by path instead of embedding it: read only from inside the release folder, so a
+    parquet file cannot make us copy /etc/passwd or ~/.ssh into the image cache."""
+    name = image["path"] or ""
+    target = (release / name).resolve()
+    if not name or not is_dataset_relpath(name) or not target.is_relative_to(release.resolve()):
+        raise MirdataError(f"{release}: record {row['id']!r} names the image {name!r}, which lies outside the "
+                           "release folder; only images embedded in the parquet or stored inside the release "
+                           "are read")
+    try:
+        return target.read_bytes()
+    except OSError as e:
+        raise MirdataError(f"{target}: cannot read the image of record {row['id']!r} ({e.strerror})") from None
