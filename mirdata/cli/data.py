@@ -96,7 +96,8 @@ def export(
         from mirdata.export.vlmevalkit import write_tsv
 
         written = write_tsv(dir, out)
-        out_console.print(f"wrote {', '.join(f'{p.name} ({counted(n, 'question')})' for p, n in written)} → {out}")
+        files = ", ".join(f"{path.name} ({counted(n, 'question')})" for path, n in written)
+        out_console.print(f"wrote {files} → {out}")
         return
     if stage is None:
         raise MirdataError(f"--format {format.value} needs --stage K (0-5)")
