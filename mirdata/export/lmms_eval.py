@@ -124,9 +124,9 @@ def write_task_folder(source_path: str | Path, out: str | Path, dataset_path: st
             if not tasks:
                 continue
             name = f"{group}_{split}"
-            metric_names = [*cats, *tasks] if category is None else tasks
+            # every name process_results returns must be declared: lmms-eval looks up each one's aggregation
             files[f"{name}.yaml"] = {"task": name, "include": TEMPLATE, "dataset_name": category or "all",
-                                     "test_split": split, "metric_list": _metrics(metric_names)}
+                                     "test_split": split, "metric_list": _metrics([*cats, *tasks])}
             groups.setdefault(group, []).append(name)
     for group, tasks in groups.items():
         files[f"{group}.yaml"] = {"group": group, "task": tasks, "aggregate_metric_list": [
