@@ -40,11 +40,10 @@ from mirdata.export.lmms_eval import doc_to_messages, doc_to_text, doc_to_visual
 
 # -- the task functions (run inside lmms-eval) --------------------------------------------------------------
 
-def _prompt(doc: dict[str, Any]):
+def _prompt(doc: dict[str, Any], images: list[Any]):
     from mirdata.inference.prompt import build_prompt
     from mirdata.schema.record import Record
 
-    images = doc_to_visual(doc)
     record = Record(id=str(doc["id"]), category=doc["category"], task=doc["task"],
                     images=[f"image {k + 1}" for k in range(len(images))], question=doc["question"],
                     options=list(doc["options"]), answer=doc["answer"])
@@ -57,14 +56,20 @@ def doc_to_visual(doc: dict[str, Any]) -> list[Any]:
 
 
 def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict | None = None) -> str:
-    """The prompt's text, with an `<image>` marker where each image goes."""
-    return _prompt(doc).text
+    """The prompt's text, with an `<image>` marker where each image goes. lmms-eval calls it on rows without
+    their images (it drops image columns to build requests), so it needs only the question."""
+    from PIL import Image
+
+    from mirdata.schema.record import IMAGE_TOKEN
+
+    stand_in = Image.new("RGB", (1, 1))  # only its place in the prompt counts
+    return _prompt(doc, [stand_in] * doc["question"].count(IMAGE_TOKEN)).text
 
 
 def doc_to_messages(doc: dict[str, Any], lmms_eval_specific_kwargs: dict | None = None) -> list[dict[str, Any]]:
     """One user turn whose content interleaves text and images in the question's order."""
     content = [{"type": "text", "text": part} if isinstance(part, str) else {"type": "image", "url": part}
-               for part in _prompt(doc).parts]
+               for part in _prompt(doc, doc_to_visual(doc)).parts]
     return [{"role": "user", "content": content}]
 
 
