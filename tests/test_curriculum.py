@@ -226,13 +226,11 @@ def test_max_pixels_shrinks_images_before_tokenizing(rated_data):
     assert train.load_image(str(rated_data / record.images[0]), max_pixels=None).size == (96, 64)
 
 
-def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rated_data, tmp_path):
-    out = tmp_path / "out"
-    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
-            "--stages", "1", "--hard-fraction", "0.34", "--save-steps", "1", "--logging-steps", "1"]
-    from trl import SFTTrainer as trainer_class
+def killed_at_second_step(args: list[str]):
+    """Run the CLI with a KeyboardInterrupt raised as the trainer starts its second step."""
+    from trl import SFTTrainer
 
-    original = trainer_class.training_step
+    original = SFTTrainer.training_step
     steps = []
 
     def crash_on_second_step(self, *a, **kw):
@@ -242,9 +240,15 @@ def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rat
         return original(self, *a, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(trainer_class, "training_step", crash_on_second_step)
-        crashed = CliRunner().invoke(app, args)
-    assert crashed.exit_code != 0
+        mp.setattr(SFTTrainer, "training_step", crash_on_second_step)
+        return CliRunner().invoke(app, args)
+
+
+def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rated_data, tmp_path):
+    out = tmp_path / "out"
+    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
+            "--stages", "1", "--hard-fraction", "0.34", "--save-steps", "1", "--logging-steps", "1"]
+    assert killed_at_second_step(args).exit_code != 0
     assert (out / "stage-1" / "checkpoints" / "checkpoint-1").is_dir()
     assert not (out / "stage-1" / "manifest.json").exists()
 
@@ -263,20 +267,7 @@ def test_resume_skips_a_checkpoint_cut_short_while_it_was_written(tiny_vlm, rate
     args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
             "--stages", "1", "--hard-fraction", "0.5", "--save-steps", "1", "--logging-steps", "1",
             "--per-device-train-batch-size", "1"]
-    from trl import SFTTrainer
-
-    original = SFTTrainer.training_step
-    steps = []
-
-    def crash_on_second_step(self, *a, **kw):
-        steps.append(1)
-        if len(steps) == 2:
-            raise KeyboardInterrupt
-        return original(self, *a, **kw)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(SFTTrainer, "training_step", crash_on_second_step)
-        assert CliRunner().invoke(app, args).exit_code != 0
+    assert killed_at_second_step(args).exit_code != 0
     checkpoints = out / "stage-1" / "checkpoints"
     complete = checkpoints / "checkpoint-1"
     assert (complete / "trainer_state.json").is_file()
