@@ -36,8 +36,8 @@ from typing import Any
 from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, STAGE_IDS, Curriculum, StageExample,
                                        build_curriculum, check_example, examples_sha256, load_records, stage_level)
 from mirdata.errors import MirdataError
-from mirdata.schema.record import IMAGE_TOKEN
 from mirdata.progress import console, progress_bar
+from mirdata.schema.record import IMAGE_TOKEN
 from mirdata.store import atomic_write
 
 MANIFEST = "manifest.json"
