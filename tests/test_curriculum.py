@@ -50,16 +50,17 @@ def rated_data(tmp_path_factory) -> Path:
 def full_run(tiny_vlm, rated_data, tmp_path_factory):
     """All six stages, recording the id of every sample the collator turns into tensors, in call order."""
     out = tmp_path_factory.mktemp("run") / "out"
-    seen: list[str] = []
-    collator = train._collator_class()
-    original = collator.conversation
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
-    def recording(self, example):
-        seen.append(example["id"])
-        return original(self, example)
+    seen: list[str] = []
+    original = DataCollatorForVisionLanguageModeling.torch_call
+
+    def recording(self, examples):
+        seen.extend(example["id"] for example in examples)
+        return original(self, examples)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(collator, "conversation", recording)
+        mp.setattr(DataCollatorForVisionLanguageModeling, "torch_call", recording)
         curriculum_cli("--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
                        "--hard-fraction", "0.5", "--stages", "0-5", *FAST)
     return out, seen
@@ -110,9 +111,10 @@ def test_loss_only_on_target_tokens(full_run, rated_data, tiny_vlm):
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(tiny_vlm)
-    collator = train._collator_class()(processor=processor, completion_only_loss=True, image_root=rated_data)
+    collator = train._collator(processor)
     examples = build_curriculum(MIRStore(rated_data).read(), hard_fraction=0.5).examples(3)[:2]
-    batch = collator.torch_call([train._row(e) for e in examples])
+    rows = train._dataset(examples, rated_data, max_pixels=None)
+    batch = collator([rows[0], rows[1]])
     image_token = processor.tokenizer.convert_tokens_to_ids("<image>")
     assert (batch["labels"][batch["input_ids"] == image_token] == -100).all()
     tokenizer = processor.tokenizer
@@ -216,25 +218,19 @@ def test_torchrun_two_processes_share_each_stage_in_order(full_run, tiny_vlm, ra
     assert manifest(out, 1)["started_from"] == str(out / "stage-0")
 
 
-def test_max_pixels_shrinks_images_before_tokenizing(tiny_vlm, rated_data):
-    from transformers import AutoProcessor
-
-    processor = AutoProcessor.from_pretrained(tiny_vlm)
-    collator = train._collator_class()(processor=processor, completion_only_loss=True, image_root=rated_data,
-                                       max_pixels=1500)
+def test_max_pixels_shrinks_images_before_tokenizing(rated_data):
     record = MIRStore(rated_data).read()[0]
-    image = collator.load_image(record.images[0])
+    examples = build_curriculum(MIRStore(rated_data).read()).examples(0)
+    (image, *_) = train._dataset(examples, rated_data, max_pixels=1500)[0]["images"]
     assert image.size[0] * image.size[1] <= 1500 and image.size[0] / image.size[1] == pytest.approx(96 / 64, rel=0.05)
-    unlimited = train._collator_class()(processor=processor, image_root=rated_data)
-    assert unlimited.load_image(record.images[0]).size == (96, 64)
+    assert train.load_image(str(rated_data / record.images[0]), max_pixels=None).size == (96, 64)
 
 
-def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rated_data, tmp_path):
-    out = tmp_path / "out"
-    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
-            "--stages", "1", "--hard-fraction", "0.34", "--save-steps", "1", "--logging-steps", "1"]
-    trainer_class = train._trainer_class()
-    original = trainer_class.training_step
+def killed_at_second_step(args: list[str]):
+    """Run the CLI with a KeyboardInterrupt raised as the trainer starts its second step."""
+    from trl import SFTTrainer
+
+    original = SFTTrainer.training_step
     steps = []
 
     def crash_on_second_step(self, *a, **kw):
@@ -244,9 +240,15 @@ def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rat
         return original(self, *a, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(trainer_class, "training_step", crash_on_second_step)
-        crashed = CliRunner().invoke(app, args)
-    assert crashed.exit_code != 0
+        mp.setattr(SFTTrainer, "training_step", crash_on_second_step)
+        return CliRunner().invoke(app, args)
+
+
+def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rated_data, tmp_path):
+    out = tmp_path / "out"
+    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
+            "--stages", "1", "--hard-fraction", "0.34", "--save-steps", "1", "--logging-steps", "1"]
+    assert killed_at_second_step(args).exit_code != 0
     assert (out / "stage-1" / "checkpoints" / "checkpoint-1").is_dir()
     assert not (out / "stage-1" / "manifest.json").exists()
 
@@ -256,3 +258,73 @@ def test_resume_continues_an_interrupted_stage_from_its_checkpoint(tiny_vlm, rat
     m = manifest(out, 1)
     assert m["global_step"] == 2 and len(m["sample_ids"]) == 2
     assert not (out / "stage-1" / "checkpoints").exists()
+
+
+def test_resume_skips_a_checkpoint_cut_short_while_it_was_written(tiny_vlm, rated_data, tmp_path):
+    """A kill while the Trainer writes checkpoint-2 leaves a folder without trainer_state.json (written last):
+    resume starts from checkpoint-1 and removes the broken one."""
+    out = tmp_path / "out"
+    args = ["curriculum-train", "--data", str(rated_data), "--model", str(tiny_vlm), "--output-dir", str(out),
+            "--stages", "1", "--hard-fraction", "0.5", "--save-steps", "1", "--logging-steps", "1",
+            "--per-device-train-batch-size", "1"]
+    assert killed_at_second_step(args).exit_code != 0
+    checkpoints = out / "stage-1" / "checkpoints"
+    complete = checkpoints / "checkpoint-1"
+    assert (complete / "trainer_state.json").is_file()
+    broken = checkpoints / "checkpoint-2"  # what a kill during the next save leaves: weights half written
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes((complete / "model.safetensors").read_bytes()[:100])
+
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.output and "checkpoint-1" in result.output and "unfinished checkpoint" in result.output
+    m = manifest(out, 1)
+    assert m["global_step"] == 3 and len(m["sample_ids"]) == 3
+    assert not checkpoints.exists()
+
+
+def test_release_images_are_read_only_from_inside_the_release(tiny_vlm, rated_data, tmp_path):
+    """A parquet row that names an image by path (no bytes) outside the release is refused before anything is
+    copied; one inside the release is read."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mirdata.release import release_dataset
+
+    repo = tmp_path / "repo"
+    release_dataset(rated_data, repo, original=False, show_progress=False)
+    from PIL import Image
+
+    secret = tmp_path / "secret.png"  # a file of its own, like none in the dataset
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(secret)
+    shard = next(repo.glob("data/sequential/speed_comparison/easy-*.parquet"))
+    table = pq.read_table(shard)
+
+    def naming(path: str) -> pa.Table:
+        images = table.column("images").to_pylist()
+        images[0] = [{"bytes": None, "path": path} for _ in images[0]]
+        return table.set_column(table.schema.get_field_index("images"), "images",
+                                pa.array(images, type=table.schema.field("images").type))
+
+    pq.write_table(naming(str(secret)), shard)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["curriculum-train", "--data", str(repo), "--model", str(tiny_vlm),
+                                      "--output-dir", str(out), "--stages", "0"])
+    assert result.exit_code == 1 and "lies outside the release folder" in result.output
+    cached = list((out / "images").rglob("*")) if (out / "images").exists() else []
+    assert all(p.read_bytes() != secret.read_bytes() for p in cached if p.is_file())
+
+    from mirdata.curriculum.stages import load_records
+
+    inside_repo = tmp_path / "repo-inside"  # a folder of its own: datasets caches what it read from `repo`
+    shutil.copytree(repo, inside_repo)
+    (inside_repo / "extra").mkdir()
+    (inside_repo / "extra" / "inside.png").write_bytes(secret.read_bytes())
+    pq.write_table(naming("extra/inside.png"), inside_repo / shard.relative_to(repo))
+    cache = tmp_path / "cache"
+    _, records = load_records(inside_repo, image_cache=cache)
+    assert len(records) == len(MIRStore(rated_data).read())
+    first = datasets.load_dataset(str(inside_repo), split="easy").select_columns(["id"])[0]["id"]
+    (record,) = [r for r in records if r.id == first]
+    assert all((cache / p).read_bytes() == secret.read_bytes() for p in record.images)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mirdata.cli import app
-from mirdata.curriculum.export import export_stage
+from mirdata.curriculum.export import Tuning, export_stage
 from mirdata.curriculum.stages import build_curriculum
 from mirdata.errors import MirdataError
 from mirdata.schema.record import IMAGE_TOKEN
@@ -52,7 +53,7 @@ def check_rows(rows: list[dict], root: Path, stage: int) -> None:
 
 def test_swift_jsonl_in_order_with_a_command_that_keeps_it(rated, tmp_path):
     out = tmp_path / "x" / "stage2.jsonl"
-    command = export_stage(rated, "swift", 2, out)
+    command = export_stage(rated, "swift", 2, out).command
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     check_rows(rows, rated, 2)
     assert command.startswith("swift sft ")
@@ -66,7 +67,7 @@ def test_llamafactory_json_and_dataset_info_merged(rated, tmp_path):
     folder = tmp_path / "lf"
     folder.mkdir()
     (folder / "dataset_info.json").write_text(json.dumps({"other": {"file_name": "other.json"}}))
-    command = export_stage(rated, "llamafactory", 0, folder / "mir_stage0.json")
+    command = export_stage(rated, "llamafactory", 0, folder / "mir_stage0.json").command
     check_rows(json.loads((folder / "mir_stage0.json").read_text()), rated, 0)
     info = json.loads((folder / "dataset_info.json").read_text())
     assert info["other"] == {"file_name": "other.json"}  # existing entries kept
@@ -105,3 +106,86 @@ def test_export_errors_name_the_problem(rated, tmp_path):
                                       str(tmp_path / "y.json")])
     assert result.exit_code == 1 and "mirdata difficulty" in result.output
     assert not (tmp_path / "y.json").exists()
+
+
+# The arguments each tool's parser knows, of those the printed commands use (read from the dataclasses of
+# ms-swift 4.6.0 `swift.arguments.SftArguments` and of LLaMA-Factory 0.9.5 `llamafactory.hparams` +
+# `transformers.Seq2SeqTrainingArguments`). When a tool is installed its own parser is asked instead.
+SWIFT_ARGUMENTS = {"model", "adapters", "dataset", "tuner_type", "lora_rank", "lora_alpha", "num_train_epochs",
+                   "dataset_shuffle", "train_dataloader_shuffle", "split_dataset_ratio", "add_version", "output_dir"}
+LLAMAFACTORY_ARGUMENTS = {"stage", "do_train", "model_name_or_path", "adapter_name_or_path", "template",
+                          "dataset_dir", "dataset", "finetuning_type", "lora_rank", "lora_alpha",
+                          "num_train_epochs", "disable_shuffling", "output_dir"}
+
+
+def tool_parser(program: str):
+    """The installed tool's argument parser (transformers' HfArgumentParser over its dataclasses), or None."""
+    from transformers import HfArgumentParser
+
+    try:
+        if program == "swift":
+            from swift.arguments import SftArguments
+
+            return HfArgumentParser(SftArguments)
+        from llamafactory.hparams.parser import _TRAIN_ARGS
+
+        return HfArgumentParser(_TRAIN_ARGS)
+    except ImportError:
+        return None
+
+
+def check_arguments(command: str) -> dict[str, str]:
+    words = shlex.split(command)
+    program = words[0]
+    args = words[2:]  # "swift sft ..." / "llamafactory-cli train ..."
+    names = {w[2:] for w in args if w.startswith("--")}
+    parser = tool_parser(program)
+    if parser is None:
+        known = SWIFT_ARGUMENTS if program == "swift" else LLAMAFACTORY_ARGUMENTS
+        assert names <= known, names - known
+    else:
+        _, unknown = parser.parse_known_args(args)
+        assert unknown == [], unknown
+    return flags(command)
+
+
+@pytest.mark.parametrize("fmt", ["swift", "llamafactory"])
+def test_stage_commands_chain_full_training_by_default(rated, tmp_path, fmt):
+    """Every stage trains all weights for the curriculum's epochs; stage K > 0 starts from what stage K-1 wrote."""
+    suffix = "jsonl" if fmt == "swift" else "json"
+    first = export_stage(rated, fmt, 0, tmp_path / f"s0.{suffix}")
+    later = export_stage(rated, fmt, 3, tmp_path / f"s3.{suffix}", tuning=Tuning(epochs=2))
+    for result, epochs in ((first, "1"), (later, "2")):
+        f = check_arguments(result.command)
+        assert f["--num_train_epochs"] == epochs
+        mode = "--tuner_type" if fmt == "swift" else "--finetuning_type"
+        assert f[mode] == "full"
+        assert f["--model" if fmt == "swift" else "--model_name_or_path"] == "$MODEL"
+        assert "--adapters" not in f and "--adapter_name_or_path" not in f
+        assert result.next_variable == "MODEL"
+    run_dir = tmp_path / "s0-run"
+    assert flags(first.command)["--output_dir"] == str(run_dir)
+    if fmt == "swift":  # ms-swift writes RUN/checkpoint-N (no version folder): the next stage takes the last one
+        assert flags(first.command)["--add_version"] == "false"
+        for step in (2, 10, 9):
+            (run_dir / f"checkpoint-{step}").mkdir(parents=True)
+        shell = subprocess.run(["bash", "-c", f"{first.next_assignment}; echo $MODEL"], capture_output=True,
+                               text=True, check=True)
+        assert shell.stdout.strip() == str(run_dir / "checkpoint-10")
+    else:  # LLaMA-Factory saves the final model in the output folder itself
+        assert shlex.split(first.next_start) == [str(run_dir)]
+
+
+@pytest.mark.parametrize("fmt", ["swift", "llamafactory"])
+def test_lora_stage_commands_carry_the_adapter(rated, tmp_path, fmt):
+    suffix = "jsonl" if fmt == "swift" else "json"
+    tuning = Tuning(lora=True, lora_r=8, lora_alpha=16)
+    first = export_stage(rated, fmt, 0, tmp_path / f"s0.{suffix}", tuning=tuning)
+    later = export_stage(rated, fmt, 1, tmp_path / f"s1.{suffix}", tuning=tuning)
+    model, adapter, mode = (("--model", "--adapters", "--tuner_type") if fmt == "swift" else
+                            ("--model_name_or_path", "--adapter_name_or_path", "--finetuning_type"))
+    f0, f1 = check_arguments(first.command), check_arguments(later.command)
+    assert f0[mode] == f1[mode] == "lora" and f0["--lora_rank"] == "8" and f0["--lora_alpha"] == "16"
+    assert f0[model] == f1[model] == "$BASE_MODEL"
+    assert adapter not in f0 and f1[adapter] == "$ADAPTER"
+    assert first.next_variable == "ADAPTER"

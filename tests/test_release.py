@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from conftest import write_simple_dataset
 from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.release import release_dataset
-from mirdata.release.dataset import ORIGINAL, ORIGINAL_JSON, STATS_FIGURE
+from mirdata.release.card import size_category
+from mirdata.release.dataset import ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, decode_row
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import MIRStore
@@ -77,7 +79,8 @@ def test_default_config_loads_offline_with_pil_images(released):
     row = ds["easy"][0]
     assert all(isinstance(im, Image.Image) and im.size == (96, 64) for im in row["images"])
     assert row["question"].count("<image>") == len(row["images"])
-    assert isinstance(row["meta"], dict) and "sides" in row["meta"]["facts"]
+    meta = json.loads(row["meta"])  # JSON text, so that datasets 4.0 reads the release
+    assert meta == next(r["meta"] for r in raw if r["id"] == row["id"]) and "sides" in meta["facts"]
 
 
 def test_category_and_task_configs_hold_only_their_records(released):
@@ -102,7 +105,7 @@ def test_release_then_load_gives_back_the_source_records_and_image_bytes(release
         assert [im["path"] for im in images] == source["images"]
         assert [im["bytes"] for im in images] == [(root / p).read_bytes() for p in source["images"]]
         row["images"] = source["images"]
-        assert Record.from_dict(row).to_dict() == Record.from_dict(source).to_dict()
+        assert Record.from_dict(decode_row(row)).to_dict() == Record.from_dict(source).to_dict()
 
 
 def test_card_yaml_names_every_config_and_split_and_its_files_exist(released):
@@ -187,12 +190,52 @@ def test_original_release_files_name_images_that_are_there(released):
     root, repo, raw = released
     data = json.loads((repo / ORIGINAL / ORIGINAL_JSON).read_text())
     assert len(data) == len(raw)
-    for r in raw:
-        for p in r["images"]:
-            assert (repo / ORIGINAL / p).read_bytes() == (root / p).read_bytes()
+    for r, item in zip(raw, data, strict=True):
+        bucket = hashlib.sha256(r["id"].encode()).hexdigest()[:2]
+        for ours, theirs in zip(r["images"], item["images"], strict=True):
+            assert theirs == f"images/{r['task']}/{bucket}/{Path(ours).name}"
+            assert (repo / ORIGINAL / theirs).read_bytes() == (root / ours).read_bytes()
+    # the layout stays within the Hub's advice of 10,000 entries per folder: a record's images share one bucket,
+    # and one task holds at most 256 buckets
+    for folder in [repo / ORIGINAL, *(repo / ORIGINAL).rglob("*")]:
+        if folder.is_dir():
+            assert len(list(folder.iterdir())) <= 256
+    assert {p.parent.parent.name for p in (repo / ORIGINAL / "images").rglob("*.png")} == set(ALL_TASKS)
 
 
-def test_records_imported_from_the_original_release_keep_its_file_and_image_names(tmp_path):
+def test_hub_size_categories():
+    hub_values = ["n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B"]
+    assert [size_category(n) for n in (999, 1_000, 10_000, 99_999, 100_000, 9_999_999, 10_000_000,
+                                       100_000_000)] == [hub_values[k] for k in (0, 1, 2, 2, 3, 4, 5, 6)]
+
+
+# The feature types datasets 4.0.0 knows (datasets.features.features._FEATURE_TYPES of that version);
+# LLaMA-Factory pins datasets<=4.0.0, and a release with any other type fails there with
+# "Feature type 'Json' not found".
+DATASETS_4_0_TYPES = {"Array2D", "Array3D", "Array4D", "Array5D", "Audio", "ClassLabel", "Image", "LargeList", "List",
+                      "Pdf", "Translation", "TranslationVariableLanguages", "Value", "Video"}
+
+
+def test_every_stored_feature_type_is_known_to_datasets_4_0(released):
+    root, repo, raw = released
+
+    def types(feature) -> set[str]:
+        if isinstance(feature, dict):
+            own = {feature["_type"]} if isinstance(feature.get("_type"), str) else set()
+            return own | {t for k, v in feature.items() if k != "_type" for t in types(v)}
+        if isinstance(feature, list):
+            return {t for v in feature for t in types(v)}
+        return set()
+
+    shards = sorted(repo.rglob("*.parquet"))
+    assert shards
+    for shard in shards:
+        stored = json.loads(pq.read_schema(shard).metadata[b"huggingface"])["info"]["features"]
+        assert types(stored) <= DATASETS_4_0_TYPES, shard
+        assert stored["meta"] == {"dtype": "string", "_type": "Value"}
+
+
+def test_records_imported_from_the_original_release_keep_its_file_names(tmp_path):
     from mirdata.schema.upstream import import_upstream
 
     examples = Path(__file__).resolve().parent.parent / "examples"
@@ -202,11 +245,12 @@ def test_records_imported_from_the_original_release_keep_its_file_and_image_name
     repo = tmp_path / "repo"
     release_dataset(root, repo, show_progress=False)
     items = json.loads((repo / ORIGINAL / ORIGINAL_JSON).read_text())
-    assert [item["images"] for item in items] == [item["images"] for item in
-                                                  json.loads((examples / "all_data_rel.json").read_text())]
-    for record, item in zip(raw, items, strict=True):
-        for ours, theirs in zip(record["images"], item["images"], strict=True):
-            assert ours != theirs  # the original names, not the MIR layout's
+    for record, item, upstream in zip(raw, items, json.loads((examples / "all_data_rel.json").read_text()),
+                                      strict=True):
+        bucket = hashlib.sha256(record["id"].encode()).hexdigest()[:2]
+        for ours, theirs, original in zip(record["images"], item["images"], upstream["images"], strict=True):
+            # the original file names, in a bucket of the task's folder
+            assert theirs == original.replace("images/", f"images/{record['task']}/{bucket}/", 1)
             assert (repo / ORIGINAL / theirs).read_bytes() == (root / ours).read_bytes()
     body = (repo / "README.md").read_text()
     assert f"{len(raw)} questions come from the original release (imported with `mirdata import-upstream`" in body

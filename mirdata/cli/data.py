@@ -47,35 +47,68 @@ class ExportFormat(str, Enum):
     upstream = "upstream"
     swift = "swift"
     llamafactory = "llamafactory"
+    lmms_eval = "lmms-eval"
+    vlmevalkit = "vlmevalkit"
+
 
 
 @command("export")
 def export(
-    dir: Annotated[Path, typer.Argument(help="Dataset folder in the MIR layout.")],
+    dir: Annotated[Path, typer.Argument(help="Dataset folder in the MIR layout, or a release folder (swift, "
+                                        "llamafactory, lmms-eval, vlmevalkit).")],
     format: Annotated[ExportFormat, typer.Option("--format", help="upstream: the original release's "
-                      "all_data_rel.json; swift / llamafactory: one curriculum stage for those trainers.")],
-    out: Annotated[Path, typer.Option(help="Output file.")],
+                      "all_data_rel.json; swift / llamafactory: one curriculum stage for those trainers; lmms-eval: "
+                      "a task folder; vlmevalkit: MIR_easy.tsv and MIR_hard.tsv.")],
+    out: Annotated[Path, typer.Option(help="Output file (upstream, swift, llamafactory) or folder (lmms-eval, "
+                                      "vlmevalkit).")],
     stage: Annotated[Optional[int], typer.Option(min=0, max=5, help="Curriculum stage (swift, llamafactory).")]
     = None,
     hard_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the hard records sampled for "
                                                  "stages 1-5 (swift, llamafactory).")] = 0.4,
     seed: Annotated[int, typer.Option(min=0, help="Seeds the hard sample and the order within a level.")] = 0,
+    epochs_per_stage: Annotated[float, typer.Option(help="Epochs of the printed training command (swift, "
+                                                    "llamafactory).")] = 1.0,
+    lora: Annotated[bool, typer.Option(help="Print a command that trains a LoRA adapter, carried from stage to "
+                                       "stage, instead of all weights (swift, llamafactory).")] = False,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank (with --lora).")] = 16,
+    lora_alpha: Annotated[int, typer.Option(min=1, help="LoRA scaling alpha (with --lora).")] = 32,
+    dataset_path: Annotated[Optional[str], typer.Option(help="Where lmms-eval loads the release from: a folder or a "
+                                                        "Hub id (lmms-eval; default: DIR when it is a release).")]
+    = None,
 ) -> None:
-    """Write DIR in another format: the original release's JSON, or a curriculum stage for ms-swift/LLaMA-Factory."""
+    """Write DIR in another format: the original release's JSON, a curriculum stage for ms-swift/LLaMA-Factory,
+    or an evaluation set for lmms-eval/VLMEvalKit."""
     if format is ExportFormat.upstream:
         from mirdata.schema.upstream import export_upstream
 
         n = export_upstream(dir, out)
         out_console.print(f"wrote {counted(n, 'record')} → {out}")
         return
+    if format is ExportFormat.lmms_eval:
+        from mirdata.export.lmms_eval import write_task_folder
+
+        names = write_task_folder(dir, out, dataset_path=dataset_path)
+        out_console.print(f"wrote the lmms-eval tasks {', '.join(names)} → {out}")
+        err_console.print("evaluate with:", style="bold")
+        typer.echo(f"lmms-eval --model MODEL --model_args pretrained=PATH --include_path {out} --tasks mir")
+        return
+    if format is ExportFormat.vlmevalkit:
+        from mirdata.export.vlmevalkit import write_tsv
+
+        written = write_tsv(dir, out)
+        files = ", ".join(f"{path.name} ({counted(n, 'question')})" for path, n in written)
+        out_console.print(f"wrote {files} → {out}")
+        return
     if stage is None:
         raise MirdataError(f"--format {format.value} needs --stage K (0-5)")
-    from mirdata.curriculum.export import export_stage
+    from mirdata.curriculum.export import Tuning, export_stage
 
-    command_line = export_stage(dir, format.value, stage, out, hard_fraction=hard_fraction, seed=seed)
+    result = export_stage(dir, format.value, stage, out, hard_fraction=hard_fraction, seed=seed,
+                          tuning=Tuning(epochs=epochs_per_stage, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha))
     out_console.print(f"wrote stage {stage} → {out}")
     err_console.print("train in this order with:", style="bold")
-    typer.echo(command_line)
+    typer.echo(result.command)
+    err_console.print(f"the next stage starts from: {result.next_assignment}", highlight=False, soft_wrap=True)
 
 
 @command("import-upstream")

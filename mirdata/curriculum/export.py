@@ -6,14 +6,21 @@
 * LLaMA-Factory: a sharegpt-style JSON list with the same messages and images, plus its entry in the
   `dataset_info.json` next to it (merged into an existing one). Order is kept by `--disable_shuffling true`.
 
-Image paths are absolute, so the files work from any working directory. The printed command reads the model from
-`$MODEL` (for stage K > 0: the checkpoint of stage K-1) and, for LLaMA-Factory, the chat template from `$TEMPLATE`.
+Image paths are absolute, so the files work from any working directory.
+
+The printed command trains the way `mirdata curriculum-train` does: all weights by default, for `epochs` epochs,
+each stage starting from the model the previous stage wrote (`$MODEL`: the base model for stage 0, then what
+`StageCommand.next_start` names). With `lora`, every stage trains one LoRA adapter on the base model
+(`$BASE_MODEL`) and hands it on: stage K > 0 loads the adapter of stage K-1 (`$ADAPTER`) and keeps training it, as
+both tools stop on a model folder that holds only an adapter. LLaMA-Factory also reads the chat template from
+`$TEMPLATE`.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, StageExample, build_curriculum,
@@ -24,12 +31,39 @@ from mirdata.store import MIRStore, atomic_write, parse_json_line
 FORMATS = ("swift", "llamafactory")
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How every stage trains; the defaults are `mirdata curriculum-train`'s."""
+
+    epochs: float = 1.0
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+
+
+@dataclass(frozen=True)
+class StageCommand:
+    """The command that trains one stage, and what the next stage starts from: a shell word for `$MODEL` (all
+    weights) or `$ADAPTER` (LoRA)."""
+
+    command: str
+    next_variable: str
+    next_start: str
+
+    @property
+    def next_assignment(self) -> str:
+        return f"{self.next_variable}={self.next_start}"
+
+
 def export_stage(root: str | Path, fmt: str, stage: int, out: str | Path,
-                 hard_fraction: float = DEFAULT_HARD_FRACTION, seed: int = DEFAULT_SEED) -> str:
+                 hard_fraction: float = DEFAULT_HARD_FRACTION, seed: int = DEFAULT_SEED,
+                 tuning: Tuning = Tuning()) -> StageCommand:
     """Write stage `stage` of the dataset at `root` to `out` in format `fmt` ("swift" or "llamafactory"), in
     training order. Returns the command line that trains on it without reordering."""
     if fmt not in FORMATS:
         raise MirdataError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if tuning.epochs <= 0:
+        raise MirdataError(f"--epochs-per-stage must be positive, got {tuning.epochs}")
     out = Path(out).absolute()
     data_root, records = load_records(root, image_cache=out.parent / f"{out.stem}_images")
     examples = build_curriculum(records, hard_fraction, seed, source=str(root)).examples(stage)
@@ -39,12 +73,13 @@ def export_stage(root: str | Path, fmt: str, stage: int, out: str | Path,
     for example in examples:
         check_example(example, data_root)
     rows = [_conversation(example, data_root.absolute()) for example in examples]
+    run_dir = out.parent / f"{out.stem}-run"
     if fmt == "swift":
         atomic_write(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
-        return _swift_command(out)
+        return _swift_command(out, run_dir, stage, tuning)
     atomic_write(out, (json.dumps(rows, ensure_ascii=False, indent=1) + "\n").encode())
     name = _register_llamafactory(out)
-    return _llamafactory_command(out.parent, name)
+    return _llamafactory_command(out.parent, name, run_dir, stage, tuning)
 
 
 def _conversation(example: StageExample, root: Path) -> dict[str, object]:
@@ -56,12 +91,24 @@ def _conversation(example: StageExample, root: Path) -> dict[str, object]:
     }
 
 
-def _swift_command(out: Path) -> str:
-    return " ".join([
-        "swift sft", '--model "$MODEL"', f"--dataset {shlex.quote(str(out))}",
+def _start_flags(model_flag: str, adapter_flag: str, stage: int, tuning: Tuning) -> list[str]:
+    if not tuning.lora:
+        return [f'{model_flag} "$MODEL"']
+    return [f'{model_flag} "$BASE_MODEL"'] + ([f'{adapter_flag} "$ADAPTER"'] if stage > 0 else [])
+
+
+def _swift_command(out: Path, run_dir: Path, stage: int, tuning: Tuning) -> StageCommand:
+    mode = (["--tuner_type lora", f"--lora_rank {tuning.lora_r}", f"--lora_alpha {tuning.lora_alpha}"]
+            if tuning.lora else ["--tuner_type full"])
+    command = " ".join([
+        "swift sft", *_start_flags("--model", "--adapters", stage, tuning), f"--dataset {shlex.quote(str(out))}",
+        *mode, f"--num_train_epochs {tuning.epochs:g}",
         "--dataset_shuffle false", "--train_dataloader_shuffle false", "--split_dataset_ratio 0",
-        f"--output_dir {shlex.quote(str(out.with_suffix('')) + '-run')}",
+        # without a version subfolder the run's checkpoints lie at a known place for the next stage
+        "--add_version false", f"--output_dir {shlex.quote(str(run_dir))}",
     ])
+    last_checkpoint = f'"$(ls -d {shlex.quote(str(run_dir))}/checkpoint-* | sort -V | tail -n 1)"'
+    return StageCommand(command, "ADAPTER" if tuning.lora else "MODEL", last_checkpoint)
 
 
 def _register_llamafactory(out: Path) -> str:
@@ -83,9 +130,15 @@ def _register_llamafactory(out: Path) -> str:
     return name
 
 
-def _llamafactory_command(dataset_dir: Path, name: str) -> str:
-    return " ".join([
-        "llamafactory-cli train", "--stage sft", "--do_train true", '--model_name_or_path "$MODEL"',
+def _llamafactory_command(dataset_dir: Path, name: str, run_dir: Path, stage: int, tuning: Tuning) -> StageCommand:
+    mode = (["--finetuning_type lora", f"--lora_rank {tuning.lora_r}", f"--lora_alpha {tuning.lora_alpha}"]
+            if tuning.lora else ["--finetuning_type full"])
+    command = " ".join([
+        "llamafactory-cli train", "--stage sft", "--do_train true",
+        *_start_flags("--model_name_or_path", "--adapter_name_or_path", stage, tuning),
         '--template "$TEMPLATE"', f"--dataset_dir {shlex.quote(str(dataset_dir))}", f"--dataset {shlex.quote(name)}",
-        "--disable_shuffling true", f"--output_dir {shlex.quote(str(dataset_dir / (name + '-run')))}",
+        *mode, f"--num_train_epochs {tuning.epochs:g}",
+        "--disable_shuffling true", f"--output_dir {shlex.quote(str(run_dir))}",
     ])
+    # LLaMA-Factory saves the final model (or adapter) in the output folder itself
+    return StageCommand(command, "ADAPTER" if tuning.lora else "MODEL", shlex.quote(str(run_dir)))

@@ -29,10 +29,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mirdata.errors import MirdataError
 from mirdata.schema.record import IMAGE_TOKEN, Record
 from mirdata.schema.tasks import STAGES as CHAIN
+
+if TYPE_CHECKING:
+    from mirdata.release.source import Source
 
 STAGE_IDS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 DEFAULT_HARD_FRACTION = 0.4
@@ -191,49 +195,30 @@ def check_example(example: StageExample, root: Path) -> None:
 
 # -- reading a MIR folder or a released dataset -------------------------------------------------------------
 
-_RECORD_COLUMNS = ("id", "category", "task", "images", "question", "options", "answer", "summary", "caption",
-                   "text2region", "region2region", "conclusion", "regions", "difficulty")
-
-
 def load_records(data: str | Path, image_cache: Path) -> tuple[Path, list[Record]]:
     """The records of a MIR folder (records.jsonl) or of a released dataset folder (parquet + card, as written by
     `mirdata release`), and the folder their image paths are relative to. A release's embedded images are written
     once to `image_cache`, named by their content hash."""
-    path = Path(data)
-    if (path / "records.jsonl").is_file():
+    from mirdata.release.source import open_source
+
+    source = open_source(data)
+    if not source.is_release:
         from mirdata.store import MIRStore
 
-        return path, MIRStore(path).read()
-    if path.is_dir() and any(path.rglob("*.parquet")):
-        return image_cache, _release_records(path, image_cache)
-    raise MirdataError(f"{path}: neither a MIR folder (no records.jsonl) nor a released dataset folder (no parquet "
-                       "files)")
+        return source.path, MIRStore(source.path).read()
+    return image_cache, _release_records(source, image_cache)
 
 
-def _release_records(path: Path, image_cache: Path) -> list[Record]:
-    import datasets
-
+def _release_records(source: Source, image_cache: Path) -> list[Record]:
     from mirdata.store import atomic_write
 
-    try:
-        loaded = datasets.load_dataset(str(path))
-    except Exception as e:  # datasets raises many types for a broken folder
-        raise MirdataError(f"{path}: cannot load the released dataset ({type(e).__name__}: {e})") from e
-    splits = list(loaded.values()) if isinstance(loaded, datasets.DatasetDict) else [loaded]
     records = []
-    for split in splits:
-        missing = [c for c in _RECORD_COLUMNS if c not in split.column_names]
-        if missing:
-            raise MirdataError(f"{path}: the released dataset lacks the column(s) {', '.join(missing)}")
-        split = split.cast_column("images", datasets.List(datasets.Image(decode=False)))
-        for row in split.select_columns(list(_RECORD_COLUMNS)):
-            rel_paths = []
-            for image in row["images"]:
-                data_bytes = image["bytes"] if image["bytes"] is not None else Path(image["path"]).read_bytes()
-                suffix = Path(image["path"] or "").suffix or ".png"
-                rel = f"images/{hashlib.sha256(data_bytes).hexdigest()[:24]}{suffix}"
-                if not (image_cache / rel).is_file():
-                    atomic_write(image_cache / rel, data_bytes)
-                rel_paths.append(rel)
-            records.append(Record.from_dict({**row, "images": rel_paths}))
+    for row in source.rows():
+        rel_paths = []
+        for data_bytes, name in zip(row.pop("image_bytes"), row["images"], strict=True):
+            rel = f"images/{hashlib.sha256(data_bytes).hexdigest()[:24]}{Path(name).suffix or '.png'}"
+            if not (image_cache / rel).is_file():
+                atomic_write(image_cache / rel, data_bytes)
+            rel_paths.append(rel)
+        records.append(Record.from_dict({**row, "images": rel_paths}))
     return records

@@ -3,15 +3,19 @@
 For each requested stage (see `mirdata.curriculum.stages`) one `SFTTrainer` run trains the model carried over from
 the previous stage on that stage's examples:
 
-* **order kept**: the trainer's sampler is a `SequentialSampler`, so batches follow the curriculum order (easy
-  before hard, shuffled only within a level by seed); under torchrun/accelerate the same order is split across
-  processes batch by batch;
-* **loss on the target only**: prompt and completion are tokenized as TRL's prompt-completion pairs with
-  `completion_only_loss`, so every prompt token, the images' tokens included, has label -100;
+* **order kept**: transformers' `train_sampling_strategy="sequential"`, so batches follow the curriculum order
+  (easy before hard, shuffled only within a level by seed); under torchrun/accelerate the same order is split
+  across processes batch by batch;
+* **loss on the target only**: each sample is a TRL prompt-completion pair of structured chat messages, the user
+  turn holding an image part where each `<image>` was, tokenized by TRL's `DataCollatorForVisionLanguageModeling`
+  with `completion_only_loss`, so every prompt token, the images' tokens included, has label -100;
+* **LoRA**: `SFTTrainer(peft_config=...)` adds the adapter to the base model; later stages keep training it;
 * **checkpoints**: `OUT/stage-K/` holds the model (or the LoRA adapter) and processor after stage K, its
   `trainer_state.json`, and `manifest.json` `{"stage", "sample_ids", "sha256", ...}`, written last: a stage with a
   manifest is finished. Intermediate trainer checkpoints go to `OUT/stage-K/checkpoints/` and are removed once the
-  stage is done; `resume` skips finished stages and continues an unfinished one from its last checkpoint;
+  stage is done; `resume` skips finished stages and continues an unfinished one from its last complete checkpoint
+  (one whose `trainer_state.json`, which the Trainer writes last, reads back; a checkpoint cut short by a kill is
+  removed);
 * **pre-flight**, before any model is loaded or trained: one `<image>` per image in every prompt, every image
   present, and no sample longer than `max_length` tokens once its images are tokenized.
 
@@ -21,9 +25,9 @@ Multi-GPU: run the same command under `torchrun --nproc_per_node N -m mirdata cu
 
 from __future__ import annotations
 
-import functools
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -33,6 +37,7 @@ from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, STAG
                                        build_curriculum, check_example, examples_sha256, load_records, stage_level)
 from mirdata.errors import MirdataError
 from mirdata.progress import console, progress_bar
+from mirdata.schema.record import IMAGE_TOKEN
 from mirdata.store import atomic_write
 
 MANIFEST = "manifest.json"
@@ -82,55 +87,54 @@ def stage_dir(output_dir: Path, stage: int) -> Path:
 
 # -- data to tensors ---------------------------------------------------------------------------------------
 
-@functools.cache
-def _collator_class() -> type:
-    """TRL's vision-language collator, taught to read our rows: image paths loaded (and shrunk to `max_pixels`)
-    and `<image>` placeholders turned into image parts of the user turn, in place."""
+def _user_content(prompt: str) -> list[dict[str, str | None]]:
+    """The prompt as structured content: an image part where each `<image>` is, text parts between."""
+    content: list[dict[str, str | None]] = []
+    for k, piece in enumerate(prompt.split(IMAGE_TOKEN)):
+        if k > 0:
+            content.append({"type": "image", "text": None})
+        if piece:
+            content.append({"type": "text", "text": piece})
+    return content
+
+
+def _row(example: StageExample, image_root: Path) -> dict[str, Any]:
+    """One TRL prompt-completion sample; `images` are paths, loaded when the trainer reads the row."""
+    return {
+        "id": example.id,
+        "prompt": [{"role": "user", "content": _user_content(example.prompt)}],
+        "completion": [{"role": "assistant", "content": [{"type": "text", "text": example.completion}]}],
+        "images": [str(image_root / rel) for rel in example.images],
+    }
+
+
+def load_image(path: str, max_pixels: int | None) -> Any:
     from PIL import Image
-    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
-    from mirdata.inference.prompt import fit_pixels, hf_messages, interleave
+    from mirdata.inference.prompt import fit_pixels
 
-    @dataclass
-    class CurriculumCollator(DataCollatorForVisionLanguageModeling):
-        image_root: Path = Path(".")
-        max_pixels: int | None = None
-
-        def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-            return super().torch_call([self.conversation(ex) for ex in examples])
-
-        def conversation(self, example: dict[str, Any]) -> dict[str, Any]:
-            images = [self.load_image(rel) for rel in example["images"]]
-            return {
-                "prompt": hf_messages(interleave(example["prompt"], images, f"record {example['id']!r}")),
-                "completion": [{"role": "assistant", "content": [{"type": "text", "text": example["completion"]}]}],
-                "images": images,
-            }
-
-        def load_image(self, rel: str) -> Image.Image:
-            path = self.image_root / rel
-            try:
-                with Image.open(path) as im:
-                    image = im.convert("RGB")
-            except OSError as e:
-                raise MirdataError(f"{path}: cannot read the image ({e})") from e
-            return fit_pixels(image, max_pixels=self.max_pixels)
-
-        def sequence_length(self, example: StageExample) -> int:
-            return int(self.torch_call([_row(example)])["input_ids"].shape[1])
-
-    return CurriculumCollator
+    try:
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+    except OSError as e:
+        raise MirdataError(f"{path}: cannot read the image ({e})") from e
+    return fit_pixels(image, max_pixels=max_pixels)
 
 
-def _row(example: StageExample) -> dict[str, Any]:
-    return {"id": example.id, "prompt": example.prompt, "completion": example.completion,
-            "images": list(example.images)}
-
-
-def _dataset(examples: list[StageExample]):
+def _dataset(examples: list[StageExample], image_root: Path, max_pixels: int | None):
+    """The stage's samples in order; images are decoded (and shrunk to `max_pixels`) as rows are read."""
     import datasets
 
-    return datasets.Dataset.from_list([_row(ex) for ex in examples])
+    def with_images(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return {**batch, "images": [[load_image(p, max_pixels) for p in paths] for paths in batch["images"]]}
+
+    return datasets.Dataset.from_list([_row(ex, image_root) for ex in examples]).with_transform(with_images)
+
+
+def _collator(processor: Any) -> Any:
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    return DataCollatorForVisionLanguageModeling(processor=processor, completion_only_loss=True)
 
 
 # -- the run ------------------------------------------------------------------------------------------------
@@ -159,14 +163,16 @@ def train_curriculum(opts: CurriculumTrainOptions) -> list[StageResult]:
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    collator = _collator_class()(processor=processor, completion_only_loss=True, image_root=data_root,
-                                 max_pixels=opts.max_pixels)
-    _check_lengths(collator, {s: plan[s] for s in to_train}, opts.max_length)
+    collator = _collator(processor)
+    data = {s: _dataset(plan[s], data_root, opts.max_pixels) for s in to_train}
+    _check_lengths(collator, plan, data, opts.max_length)
 
     start = _starting_point(out, stages, to_train[0], opts.model)
     model = _load_model(opts, start)
     for stage in to_train:
-        results[stage] = _train_stage(opts, stage, plan[stage], model, processor, collator, start)
+        new_adapter = opts.lora and start == opts.model  # else the model carries the adapter already
+        results[stage], model = _train_stage(opts, stage, plan[stage], data[stage], model, processor, collator,
+                                             start, new_adapter)
         start = str(stage_dir(out, stage))
     return [results[s] for s in stages]
 
@@ -228,30 +234,30 @@ def _load(cls: Any, path: str, what: str, **kwargs: Any) -> Any:
 
 
 def _load_model(opts: CurriculumTrainOptions, start: str) -> Any:
+    """The model the first stage to train starts from: the base model (SFTTrainer adds a new LoRA adapter to it),
+    or a finished stage's model or adapter."""
     import torch
     from transformers import AutoModelForImageTextToText
 
     dtype = torch.bfloat16 if opts.bf16 else torch.float32
     if not opts.lora:
         return _load(AutoModelForImageTextToText, start, "model", dtype=dtype)
-    from peft import LoraConfig, PeftModel, get_peft_model
-
     base = _load(AutoModelForImageTextToText, opts.model, "model", dtype=dtype)
-    if start != opts.model:  # carry on training the adapter of the previous stage
-        return PeftModel.from_pretrained(base, start, is_trainable=True)
-    config = LoraConfig(r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=0.05, target_modules="all-linear",
-                        task_type="CAUSAL_LM")
-    return get_peft_model(base, config)
+    if start == opts.model:
+        return base
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base, start, is_trainable=True)  # carry on training the stage's adapter
 
 
-def _check_lengths(collator: Any, plan: dict[int, list[StageExample]], max_length: int) -> None:
+def _check_lengths(collator: Any, plan: dict[int, list[StageExample]], data: dict[int, Any], max_length: int) -> None:
     """Tokenize every sample as the trainer will (images included) and refuse any longer than `max_length`."""
-    total = sum(len(examples) for examples in plan.values())
+    total = sum(len(rows) for rows in data.values())
     with progress_bar(transient=True) as bar:
         job = bar.add_task("pre-flight: tokenizing samples", total=total)
-        for stage, examples in plan.items():
-            for example in examples:
-                n = collator.sequence_length(example)
+        for stage, rows in data.items():
+            for example, row in zip(plan[stage], rows, strict=True):
+                n = int(collator([row])["input_ids"].shape[1])
                 if n > max_length:
                     raise MirdataError(
                         f"record {example.id!r}: stage {stage} sample is {n} tokens with its images tokenized, more "
@@ -259,25 +265,11 @@ def _check_lengths(collator: Any, plan: dict[int, list[StageExample]], max_lengt
                 bar.advance(job)
 
 
-@functools.cache
-def _trainer_class() -> type:
-    from torch.utils.data import SequentialSampler
-    from trl import SFTTrainer
-
-    class OrderedSFTTrainer(SFTTrainer):
-        """SFTTrainer that reads the training set in order: the curriculum order is the point."""
-
-        def _get_train_sampler(self, train_dataset: Any = None) -> SequentialSampler:
-            return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
-
-    return OrderedSFTTrainer
-
-
-def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageExample], model: Any, processor: Any,
-                 collator: Any, start: str) -> StageResult:
+def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageExample], dataset: Any, model: Any,
+                 processor: Any, collator: Any, start: str, new_adapter: bool) -> tuple[StageResult, Any]:
+    """Train one stage; returns its result and the trained model, which the next stage carries on."""
     import torch
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig
+    from trl import SFTConfig, SFTTrainer
 
     directory = stage_dir(Path(opts.output_dir), stage)
     checkpoints = directory / CHECKPOINTS
@@ -289,6 +281,7 @@ def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageE
         gradient_accumulation_steps=opts.gradient_accumulation_steps,
         max_length=opts.max_length,
         completion_only_loss=True,
+        train_sampling_strategy="sequential",  # the curriculum order is the point
         remove_unused_columns=False,  # the collator needs the raw rows
         bf16=opts.bf16,
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -302,9 +295,9 @@ def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageE
         report_to=opts.report_to,
         **_checkpointing_argument(SFTConfig, opts.gradient_checkpointing),
     )
-    trainer = _trainer_class()(model=model, args=args, train_dataset=_dataset(examples), data_collator=collator,
-                               processing_class=processor)
-    resume_from = get_last_checkpoint(str(checkpoints)) if opts.resume and checkpoints.is_dir() else None
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                         processing_class=processor, peft_config=_lora_config(opts) if new_adapter else None)
+    resume_from = last_complete_checkpoint(checkpoints) if opts.resume else None
     console.print(f"[bold]stage {stage}[/]: {len(examples)} {stage_level(stage)} samples, starting from {start}"
                   + (f", resuming {resume_from}" if resume_from else ""))
     output = trainer.train(resume_from_checkpoint=resume_from)
@@ -324,7 +317,32 @@ def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageE
         shutil.rmtree(checkpoints, ignore_errors=True)
         atomic_write(directory / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
     trainer.accelerator.wait_for_everyone()
-    return StageResult(stage, "trained", len(examples), directory, output.training_loss)
+    return StageResult(stage, "trained", len(examples), directory, output.training_loss), trainer.model
+
+
+def _lora_config(opts: CurriculumTrainOptions) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=0.05, target_modules="all-linear",
+                      task_type="CAUSAL_LM")
+
+
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest `checkpoint-N` whose trainer_state.json (the Trainer writes it last) reads back; newer ones, cut
+    short by a kill while they were written, are removed so that neither the Trainer nor a later resume reads
+    them. None when there is no complete checkpoint (the stage then starts over)."""
+    if not checkpoints.is_dir():
+        return None
+    numbered = sorted((int(m.group(1)), p) for p in checkpoints.iterdir()
+                      if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    for _, path in reversed(numbered):
+        try:
+            json.loads((path / TRAINER_STATE).read_text())
+            return str(path)
+        except (OSError, json.JSONDecodeError):
+            console.print(f"[yellow]{path}: an unfinished checkpoint (no readable {TRAINER_STATE}); removing it[/]")
+            shutil.rmtree(path)
+    return None
 
 
 def _checkpointing_argument(config_class: type, enabled: bool) -> dict[str, bool]:

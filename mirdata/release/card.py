@@ -69,18 +69,24 @@ FIELDS = [
                                                    "image index, `box` is [x0, y0, x1, y1] in pixels."),
     ("difficulty", "string", "easy or hard (the split)."),
     ("pass_rate", "float or null", "Fraction of the expert model's samples that answered right."),
-    ("meta", "JSON", "Provenance: generator, seed, index, package version, the ground-truth facts "
+    ("meta", "string (JSON)", "Provenance: generator, seed, index, package version, the ground-truth facts "
                      "(every number the reasoning states), how the stages were annotated."),
 ]
 
 
+# The Hub's size_categories values, each with the row count it stops below.
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
+                   (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"),
+                   (1_000_000_000_000, "100B<n<1T"))
+
+
 def size_category(n: int) -> str:
     """The Hub's size_categories value for n rows."""
-    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+    for bound, name in SIZE_CATEGORIES:
         if n < bound:
             return name
-    return "n>10M"
+    return "n>1T"
 
 
 def card_data(summary: ReleaseSummary, license: str) -> DatasetCardData:
@@ -137,7 +143,8 @@ def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary,
         f'hard_spatial = load_dataset("{repo_id}", "spatial", split="hard")\n'
         'record = hard_spatial[0]\nrecord["images"][0]   # a PIL image; record["question"] has one <image> '
         "per image\n```",
-        "This needs `datasets` 4.7 or later: `meta` uses its `Json` feature type.",
+        "Any `datasets` 4.x reads it (4.0 and later). `meta` is a JSON string; decode it with "
+        "`json.loads(record[\"meta\"])`.",
         "## Contents",
         _counts_table(summary),
         _configs_text(summary),
@@ -159,7 +166,8 @@ def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary,
             f"`{ORIGINAL}/{ORIGINAL_JSON}` holds every record in the original release's JSON format (`text2img` "
             f"and `img2img` for text-to-region and region-to-region) and `{ORIGINAL}/images/` holds the image "
             f"files it names, relative to `{ORIGINAL}/`, so the original evaluation and training scripts run "
-            "on this release unchanged.",
+            "on this release unchanged. Images lie in `images/<task>/<bucket>/`, the bucket two hex digits of "
+            "the record id's hash, so that no folder holds more than a few hundred files.",
         ]
     parts += ["## Citation", f"```bibtex\n{CITATION}\n```"]
     return "\n\n".join(parts) + "\n"

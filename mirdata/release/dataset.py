@@ -18,8 +18,12 @@ Before anything is written, `mirdata audit` runs on the folder: a folder where a
 text alone (or fails another audit check) is refused unless `allow_audit_failures` is given, and the card then
 names the failing tasks. The audit's report goes to assets/audit.json and its table into the card.
 
+`meta` is stored as a JSON string (`decode_row` turns it back into an object), not as `datasets`' `Json` type:
+`datasets` before 4.7 cannot read a `Json` feature, and some trainers pin older versions.
+
 Next to the data: the dataset card (README.md, see card.py), its statistics figure, and the original
-release's files (`original/all_data_rel.json` and `original/images/...`) for the original scripts.
+release's files (`original/all_data_rel.json` and `original/images/<task>/<bucket>/...`) for the original
+scripts; the two-hex-digit bucket keeps every folder well under the Hub's advice of 10,000 files per folder.
 
 The release is written to a temporary folder beside REPO_DIR and moved into place at the end, so a failed
 release leaves the previous one as it was.
@@ -27,6 +31,7 @@ release leaves the previous one as it was.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -40,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Features, Image, Json, List, Value
+from datasets import Features, Image, List, Value
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
@@ -92,7 +97,7 @@ FEATURES = Features({
     "regions": List(REGION),
     "difficulty": Value("string"),
     "pass_rate": Value("float64"),
-    "meta": Json(),
+    "meta": Value("string"),  # JSON text: readable by every datasets 4.x (see decode_row)
 })
 EMBEDDED_COLUMNS = {"images"}
 
@@ -235,6 +240,7 @@ def _group_order(key: tuple[str, str, str]) -> tuple[int, int]:
 
 def _row(store: MIRStore, r: Record) -> dict[str, Any]:
     row = r.to_dict()
+    row["meta"] = json.dumps(row["meta"], ensure_ascii=False, sort_keys=True)
     # The Image feature keeps the file name next to the bytes: decode=False gives back the record's paths.
     row["images"] = [{"bytes": _image_bytes(store, p), "path": p} for p in r.images]
     return row
@@ -268,6 +274,17 @@ def _writer_options(schema: pa.Schema) -> dict[str, Any]:
             "use_content_defined_chunking": CDC_OPTIONS, "write_page_index": True}
 
 
+def decode_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as loaded from a release, with `meta` (JSON text in the parquet) decoded back into an object."""
+    meta = row.get("meta")
+    if not isinstance(meta, str):
+        return row
+    try:
+        return {**row, "meta": json.loads(meta)}
+    except json.JSONDecodeError as e:
+        raise MirdataError(f"record {row.get('id')!r}: its meta is not valid JSON ({e.msg})") from None
+
+
 def _batches(items: list[Record], size: int) -> Iterator[list[Record]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -297,9 +314,22 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def original_image_name(record: Record, name: str) -> str:
+    """Where an image lies under original/: `images/<task>/<bucket>/<name less a leading images/ and task/>`, the
+    bucket being two hex digits of the record id's hash, so that a record's images stay together and no folder
+    holds more than a few hundred entries even at the paper's scale (records imported from the original release
+    keep their file names at the end of the path)."""
+    parts = name.split("/")
+    if parts[:1] == ["images"]:
+        parts = parts[1:]
+    if parts[:1] == [record.task] and len(parts) > 1:
+        parts = parts[1:]
+    bucket = hashlib.sha256(record.id.encode()).hexdigest()[:2]
+    return "/".join(["images", record.task, bucket, *parts])
+
+
 def _write_original(store: MIRStore, records: list[Record], out: Path, on_record: Callable[[], Any]) -> None:
-    """all_data_rel.json, and each image under the name that file gives it (records imported from the original
-    release keep their original image names)."""
+    """all_data_rel.json, and each image under the name that file gives it (see `original_image_name`)."""
     from mirdata.schema.upstream import export_upstream
 
     folder = out / ORIGINAL
@@ -307,7 +337,8 @@ def _write_original(store: MIRStore, records: list[Record], out: Path, on_record
     export_upstream(store.root, folder / ORIGINAL_JSON)
     items = json.loads((folder / ORIGINAL_JSON).read_text(encoding="utf-8"))
     for record, item in zip(records, items, strict=True):
-        names = item.get("images", record.images)
+        names = [original_image_name(record, name) for name in item.get("images", record.images)]
+        item["images"] = names
         for src, name in zip(record.images, names, strict=True):
             dst = (folder / name).resolve()
             if not dst.is_relative_to(folder.resolve()):
@@ -315,6 +346,7 @@ def _write_original(store: MIRStore, records: list[Record], out: Path, on_record
                                    "which would land outside the release folder")
             _link_or_copy(store.image_path(src), dst)
         on_record()
+    (folder / ORIGINAL_JSON).write_text(json.dumps(items, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def _write_statistics(store: MIRStore, out: Path) -> dict[str, Any]:
