@@ -32,7 +32,8 @@ from typing import Any
 
 from mirdata.curriculum.stages import StageExample, check_example, examples_sha256, load_records, stage_example
 from mirdata.curriculum.train import (CHECKPOINTS, MANIFEST, TRAINER_STATE, _checkpointing_argument, _check_lengths,
-                                      _collator_class, _load, _load_model, read_manifest)
+                                      _collator, _load, _load_model, load_image, read_manifest)
+from mirdata.curriculum.train import _dataset as _sft_dataset
 from mirdata.errors import MirdataError
 from mirdata.progress import console
 from mirdata.rl.rewards import REWARDS
@@ -106,12 +107,12 @@ def rl_train(opts: RLTrainOptions) -> RLResult:
     processor = _load(AutoProcessor, opts.model, "processor")
     if processor.tokenizer.pad_token is None:
         processor.tokenizer.pad_token = processor.tokenizer.eos_token
-    collator = _collator_class()(processor=processor, completion_only_loss=True, image_root=data_root,
-                                 max_pixels=opts.max_pixels)
-    _check_lengths(collator, {CHAIN_STAGE: examples}, opts.max_length)
+    # The prompt with its reference chain, tokenized as curriculum-train does: no longer than --max-length.
+    _check_lengths(_collator(processor), {CHAIN_STAGE: examples},
+                   {CHAIN_STAGE: _sft_dataset(examples, data_root, opts.max_pixels)}, opts.max_length)
 
     model = _load_policy(opts)
-    trainer = _trainer(opts, model, processor, _dataset(examples, chosen, collator), names, weights, batch)
+    trainer = _trainer(opts, model, processor, _dataset(examples, chosen, data_root, opts.max_pixels), names, weights, batch)
     checkpoints = out / CHECKPOINTS
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -220,7 +221,7 @@ def _load_policy(opts: RLTrainOptions) -> Any:
     return merged
 
 
-def _dataset(examples: list[StageExample], records: list[Record], collator: Any):
+def _dataset(examples: list[StageExample], records: list[Record], image_root: Path, max_pixels: int | None):
     """Rows TRL's GRPOTrainer reads: a conversational `prompt` with image parts in place, `images` loaded when a
     row is read (shrunk as in curriculum-train), and the columns the rewards read."""
     import datasets
@@ -238,7 +239,8 @@ def _dataset(examples: list[StageExample], records: list[Record], collator: Any)
             for ex, record in zip(examples, records)]
 
     def load_images(batch: dict[str, list]) -> dict[str, list]:
-        return {**batch, "images": [[collator.load_image(rel) for rel in paths] for paths in batch["images"]]}
+        return {**batch, "images": [[load_image(str(image_root / rel), max_pixels) for rel in paths]
+                                    for paths in batch["images"]]}
 
     return datasets.Dataset.from_list(rows).with_transform(load_images)
 
