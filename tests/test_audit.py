@@ -264,7 +264,7 @@ def test_release_refuses_a_failing_folder_unless_allowed_and_the_card_names_the_
     for i, r in enumerate(raw):
         r["difficulty"], r["pass_rate"] = ("easy", 0.9) if i % 2 else ("hard", 0.1)
     reused = [r for r in raw if r["task"] == "view_3d"]
-    reused[1]["images"] = reused[0]["images"]  # the same files in two records
+    reused[1]["images"][0] = reused[0]["images"][0]  # one file in two records
     store.write(raw)
     with pytest.raises(MirdataError, match=r"1 task\(s\) fail the audit \(view_3d\).*--allow-audit-failures"):
         release_dataset(store.root, tmp_path / "repo", show_progress=False)
@@ -275,7 +275,7 @@ def test_release_refuses_a_failing_folder_unless_allowed_and_the_card_names_the_
     card = (tmp_path / "repo" / "README.md").read_text()
     audit_section = card[card.index("## Audit"):card.index("## Fields")]
     assert "**Released with audit failures**" in audit_section and "`view_3d`" in audit_section
-    assert "view_3d: 2 record(s) share 2 byte-identical image file(s)" in audit_section
+    assert "view_3d: 2 record(s) share 1 byte-identical image file(s)" in audit_section
     assert "| `speed_comparison` | 2 | 50.0% |" in audit_section
     report = json.loads((tmp_path / "repo" / "assets" / "audit.json").read_text())
     assert report["passed"] is False and report["tasks"]["view_3d"]["shared_images"]["records"] == 2
