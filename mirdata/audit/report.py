@@ -329,26 +329,38 @@ def failure_lines(report: AuditReport) -> list[str]:
     return [f"{name}: {why}" for name, t in report.tasks.items() for why in t["failures"]]
 
 
+_BAR_COLOURS = {"task passes": "#55a868", "task fails another check": "#dd8452", "beats chance (fails)": "#c44e52"}
+
+
+def _bar_kind(t: dict[str, Any]) -> str:
+    if not t["blind_passed"]:
+        return "beats chance (fails)"
+    return "task passes" if t["passed"] else "task fails another check"
+
+
 def plot_audit(report: AuditReport, path: str | os.PathLike[str]) -> Path:
     """Blind accuracy against chance per task: bars for the blind baseline, a tick for chance."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     names = list(report.tasks)
-    blind = [100 * report.tasks[t]["blind_accuracy"] for t in names]
+    blind = [100 * (report.tasks[t]["blind_accuracy"] or 0.0) for t in names]
     chance = [100 * report.tasks[t]["chance"] for t in names]
-    colours = ["#55a868" if report.tasks[t]["passed"] else "#c44e52" for t in names]
+    colours = [_BAR_COLOURS[_bar_kind(report.tasks[t])] for t in names]
     fig = Figure(figsize=(max(6.0, 0.7 * len(names) + 2), 4.5), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(names))
-    ax.bar(x, blind, width=0.6, color=colours, label="blind accuracy (green: pass, red: fail)")
-    ax.scatter(x, chance, marker="_", s=600, color="black", zorder=3, label="chance")
-    ax.scatter(x, [c + report.settings.min_gap for c in chance], marker="_", s=600, color="grey", zorder=3,
-               label=f"chance + {report.settings.min_gap:g} points")
+    ax.bar(x, blind, width=0.6, color=colours)
+    chance_mark = ax.scatter(x, chance, marker="_", s=600, color="black", zorder=3)
+    gap_mark = ax.scatter(x, [c + report.settings.min_gap for c in chance], marker="_", s=600, color="grey", zorder=3)
+    handles = [Patch(color=c, label=f"blind accuracy: {kind}") for kind, c in _BAR_COLOURS.items()]
+    ax.legend([*handles, chance_mark, gap_mark],
+              [h.get_label() for h in handles] + ["chance", f"chance + {report.settings.min_gap:g} points"],
+              fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xticks(x, names, rotation=40, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Text-only guessers against chance ({report.date[:10]})")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
