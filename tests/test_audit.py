@@ -12,10 +12,14 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from conftest import write_simple_dataset
 from mirdata.audit import AuditSettings, audit_dir
 from mirdata.audit.guessers import fit_logistic
 from mirdata.audit.texts import swap_distance
 from mirdata.cli import app
+from mirdata.errors import MirdataError
+from mirdata.release import release_dataset
+from mirdata.store import MIRStore
 
 LETTERS = "ABCDEFGH"
 WORDS = ("red", "blue", "green", "tall", "small", "round", "square", "left", "right", "upper", "lower", "bright",
@@ -254,11 +258,6 @@ def test_cli_a_task_of_two_options_is_audited_with_a_note(tmp_path):
 # -- the release ------------------------------------------------------------------------------------------------
 
 def test_release_refuses_a_failing_folder_unless_allowed_and_the_card_names_the_failures(tmp_path):
-    from conftest import write_simple_dataset
-    from mirdata.errors import MirdataError
-    from mirdata.release import release_dataset
-    from mirdata.store import MIRStore
-
     store = MIRStore(tmp_path / "mir")
     write_simple_dataset(store.root, per_task=2)
     raw = store.read_raw()
