@@ -12,10 +12,14 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from conftest import write_simple_dataset
 from mirdata.audit import AuditSettings, audit_dir
 from mirdata.audit.guessers import fit_logistic
 from mirdata.audit.texts import swap_distance
 from mirdata.cli import app
+from mirdata.errors import MirdataError
+from mirdata.release import release_dataset
+from mirdata.store import MIRStore
 
 LETTERS = "ABCDEFGH"
 WORDS = ("red", "blue", "green", "tall", "small", "round", "square", "left", "right", "upper", "lower", "bright",
@@ -53,6 +57,13 @@ class Folder:
 
 def balanced_letters(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     return rng.permutation(np.resize(np.arange(k), n))
+
+
+def add_word_task(folder: Folder, task: str, rng: np.random.Generator, letters: np.ndarray, k: int) -> None:
+    """A record per letter: k random single-word options, the answer at that letter; nothing gives it away."""
+    for position in letters:
+        folder.add(task, "<image> <image> Which one?", [str(t) for t in rng.choice(WORDS, k, replace=False)],
+                   int(position))
 
 
 def phrase(rng: np.random.Generator, words: int) -> str:
@@ -148,9 +159,7 @@ def test_letter_given_by_the_index_is_caught(tmp_path):
     by_index = balanced_letters(rng, 150, 4)
     folder = Folder(tmp_path / "index")
     for task in ("first", "second"):
-        for position in by_index:
-            texts = [str(t) for t in rng.choice(WORDS, size=4, replace=False)]
-            folder.add(task, "<image> <image> Which one?", texts, int(position))
+        add_word_task(folder, task, rng, by_index, 4)
     report = audit_dir(folder.write(), settings=AuditSettings(seed=1), workers=1).to_dict()
     for t in report["tasks"].values():
         assert t["letter_from_index"]["accuracy"] == 1.0 and not t["letter_from_index"]["passed"]
@@ -160,11 +169,9 @@ def test_letter_given_by_the_index_is_caught(tmp_path):
 def test_byte_identical_images_and_repeated_records_fail(tmp_path):
     rng = np.random.default_rng(5)
     folder = Folder(tmp_path / "shared")
-    for position in balanced_letters(rng, 40, 4):
-        folder.add("reused", "<image> <image> Which one?", [str(t) for t in rng.choice(WORDS, 4, replace=False)],
-                   int(position))
+    add_word_task(folder, "reused", rng, balanced_letters(rng, 40, 4), 4)
     folder.records[1]["images"] = folder.records[0]["images"]  # the same files, so the same bytes
-    folder.records[1]["question"], folder.records[1]["options"] = folder.records[0]["question"], folder.records[0]["options"]
+    folder.records[1]["options"] = folder.records[0]["options"]
     t = audit_dir(folder.write(), workers=1).tasks["reused"]
     assert t["shared_images"] == {"records": 2, "files": 2, "passed": False}
     assert t["duplicates"]["exact_duplicates"] == 1 and not t["passed"]
@@ -241,9 +248,7 @@ def test_cli_bad_input_is_one_line(tmp_path):
 def test_cli_a_task_of_two_options_is_audited_with_a_note(tmp_path):
     rng = np.random.default_rng(4)
     folder = Folder(tmp_path / "two")
-    for position in balanced_letters(rng, 40, 2):
-        folder.add("pairs", "<image> <image> Which?", [str(t) for t in rng.choice(WORDS, 2, replace=False)],
-                   int(position))
+    add_word_task(folder, "pairs", rng, balanced_letters(rng, 40, 2), 2)
     result = run_cli(folder.write())
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
@@ -253,18 +258,13 @@ def test_cli_a_task_of_two_options_is_audited_with_a_note(tmp_path):
 # -- the release ------------------------------------------------------------------------------------------------
 
 def test_release_refuses_a_failing_folder_unless_allowed_and_the_card_names_the_failures(tmp_path):
-    from conftest import write_simple_dataset
-    from mirdata.errors import MirdataError
-    from mirdata.release import release_dataset
-    from mirdata.store import MIRStore
-
     store = MIRStore(tmp_path / "mir")
     write_simple_dataset(store.root, per_task=2)
     raw = store.read_raw()
     for i, r in enumerate(raw):
         r["difficulty"], r["pass_rate"] = ("easy", 0.9) if i % 2 else ("hard", 0.1)
     reused = [r for r in raw if r["task"] == "view_3d"]
-    reused[1]["images"] = reused[0]["images"]  # the same files in two records
+    reused[1]["images"][0] = reused[0]["images"][0]  # one file in two records
     store.write(raw)
     with pytest.raises(MirdataError, match=r"1 task\(s\) fail the audit \(view_3d\).*--allow-audit-failures"):
         release_dataset(store.root, tmp_path / "repo", show_progress=False)
@@ -275,7 +275,7 @@ def test_release_refuses_a_failing_folder_unless_allowed_and_the_card_names_the_
     card = (tmp_path / "repo" / "README.md").read_text()
     audit_section = card[card.index("## Audit"):card.index("## Fields")]
     assert "**Released with audit failures**" in audit_section and "`view_3d`" in audit_section
-    assert "view_3d: 2 record(s) share 2 byte-identical image file(s)" in audit_section
+    assert "view_3d: 2 record(s) share 1 byte-identical image file(s)" in audit_section
     assert "| `speed_comparison` | 2 | 50.0% |" in audit_section
     report = json.loads((tmp_path / "repo" / "assets" / "audit.json").read_text())
     assert report["passed"] is False and report["tasks"]["view_3d"]["shared_images"]["records"] == 2

@@ -31,7 +31,8 @@ real accuracy, so a handful of records never fails by bad luck. The overall test
 run (each task's runs are independent draws, so their sum is a draw of the overall null).
 
 The checks beside the guessers fail where they show something chance would not: letter shares per option
-count (chi-square against uniform letters, its p-value from multinomial draws), the letter guessed from the
+count (chi-square against uniform letters, its p-value from multinomial draws, Bonferroni over the task's
+option counts, and a share more than `min_gap` points over fair), the letter guessed from the
 records at the same index in the other tasks (the same runs give its p-value), option texts never or always
 right (their null probability below alpha over the number of texts tested), records repeated whole, image files
 whose bytes another record also has, and questions with fewer than two images.

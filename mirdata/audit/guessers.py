@@ -25,7 +25,7 @@ FOLDS = 5
 # The logistic regression: L2 penalty of sklearn's LogisticRegression(C=1), fitted by at most this many
 # majorisation steps (Böhning's bound: one Cholesky factor per training set serves every run).
 L2_PENALTY = 1.0
-LR_STEPS = 12
+LR_STEPS = 8
 LR_TOLERANCE = 1e-4
 
 
@@ -167,13 +167,15 @@ class _Evaluation:
         x = np.concatenate([np.ones((*features.shape[:2], 1)), features], axis=2).astype(np.float32)
         width = x.shape[1]
         labels = (self.runs[:, :, None] == np.arange(width)[None, None, :])  # (runs, records, options)
-        in_fold = [np.isin(self.folds, excluded) for excluded in self.exclusions()]
         scored = {}
-        for excluded, held_out in zip(self.exclusions(), in_fold):
-            train = ~held_out
+        without: dict[int, np.ndarray] = {}  # weights trained without one fold: where the inner fits start
+        for excluded in self.exclusions():
+            train = ~np.isin(self.folds, excluded)
             rows = x[train][texts.valid[train]]  # (options, features)
             y = labels[:, train][:, texts.valid[train]].T.astype(np.float32)  # (options, runs)
-            w = fit_logistic(rows, y)
+            w = fit_logistic(rows, y, start=without.get(excluded[0]))
+            if len(excluded) == 1:
+                without[excluded[0]] = w
             for g in excluded:
                 m = self.members[g]
                 scores = np.einsum("nkd,dr->rnk", x[m], w)
@@ -195,18 +197,19 @@ class _Evaluation:
         return chosen, points
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = LR_STEPS) -> np.ndarray:
+def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = LR_STEPS, start: np.ndarray | None = None) -> np.ndarray:
     """Weights (features, runs) minimising, for each column of `y`, the log-loss plus L2_PENALTY/2 times the squared
     weights (the first column of `x`, the intercept, unpenalised): sklearn's LogisticRegression(C=1/L2_PENALTY).
 
     Majorisation-minimisation with Böhning's bound X'X/4 on the Hessian: every step decreases every column's loss,
-    and one Cholesky factor serves all columns. At most `steps` steps from zero; tests compare the result with scikit-learn's."""
+    and one Cholesky factor serves all columns. At most `steps` steps from zero or from `start` (the fit on a larger
+    training set, which is close); a test compares the result with scikit-learn's."""
     d = x.shape[1]
     penalty = np.full(d, L2_PENALTY, dtype=np.float64)
     penalty[0] = 0.0
     bound = (x.T.astype(np.float64) @ x) / 4 + np.diag(penalty) + 1e-6 * np.eye(d)
     factor = cho_factor(bound)
-    w = np.zeros((d, y.shape[1]), dtype=np.float32)
+    w = np.zeros((d, y.shape[1]), dtype=np.float32) if start is None else start.copy()
     pen = penalty.astype(np.float32)[:, None]
     for _ in range(steps):
         gradient = x.T @ (expit(x @ w) - y) + pen * w

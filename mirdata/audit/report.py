@@ -142,22 +142,31 @@ def audit_records(records: list[dict[str, Any]], root: Path, *, tasks: Iterable[
     for members in by_task.values():
         for position, i in enumerate(members):
             index[i] = record_index(records[i], position)
-    hashes = checks.image_hashes(root, records)
-    owners = checks.image_owners(hashes)
-
     jobs = []
     for name in names:
         members = by_task[name]
         others = [(index[m], n_options[m], answers[m]) for t, m in ((t, np.array(v)) for t, v in by_task.items())
                   if t != name]
-        jobs.append((name, [records[i] for i in members], answers[members], n_options[members], index[members],
-                     others, [hashes[i] for i in members],
-                     checks.shared_images(owners, hashes, members), settings))
+        jobs.append((name, root, [records[i] for i in members], answers[members], n_options[members],
+                     index[members], others, settings))
 
     results = _run(jobs, workers, show_progress, parallel=len(records) >= _PARALLEL_FROM)
-    task_reports = {name: report for name, report, _ in results}
+    task_reports = {name: report for name, report, _, _ in results}
+    # images are hashed in the task jobs; records of tasks left out are hashed here, they may share images too
+    hashes: dict[int, list[str]] = {}
+    for name, _, _, task_hashes in results:
+        hashes.update(zip(by_task[name], task_hashes))
+    rest = [i for t, members in by_task.items() if t not in task_reports for i in members]
+    hashes.update(zip(rest, checks.image_hashes(root, [records[i] for i in rest])))
+    owners = checks.image_owners([hashes[i] for i in range(len(records))])
+    for name, report in task_reports.items():
+        report["shared_images"] = checks.shared_images(owners, [hashes[i] for i in range(len(records))],
+                                                       by_task[name])
+        report["failures"] = _failures(report)
+        report["passed"] = not report["failures"]
+
     # the overall test: tasks the guessers could be cross-validated on, their points added run by run
-    guessed = [(t, h) for t, report, h in results if h is not None]
+    guessed = [(t, h) for t, _, h, _ in results if h is not None]
     n = sum(task_reports[t]["n"] for t, _ in guessed)
     overall: dict[str, Any] = {"n": n, "chance": None, "blind_accuracy": None, "p_value": None}
     if guessed:
@@ -196,10 +205,11 @@ def _audit_task_alone(args: tuple) -> tuple:
         return audit_task(*args)
 
 
-def audit_task(name: str, records: list[dict[str, Any]], answers: np.ndarray, n_options: np.ndarray,
-               index: np.ndarray, others: list[tuple[np.ndarray, np.ndarray, np.ndarray]], hashes: list[list[str]],
-               shared: dict[str, Any], settings: AuditSettings) -> tuple[str, dict[str, Any], np.ndarray]:
-    """One task's report, and the points its selected guesser scored in each run (for the overall test)."""
+def audit_task(name: str, root: Path, records: list[dict[str, Any]], answers: np.ndarray, n_options: np.ndarray,
+               index: np.ndarray, others: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+               settings: AuditSettings) -> tuple[str, dict[str, Any], np.ndarray | None, list[list[str]]]:
+    """One task's report (but for the images it shares with other tasks), the points its selected guesser scored
+    in each run (for the overall test; None when it has one record) and its image hashes."""
     questions = [r["question"] for r in records]
     options = [[text for _, text in parse_options(r["options"])] for r in records]
     texts = TaskTexts(questions, options)  # all the blind guessers ever see
@@ -207,39 +217,8 @@ def audit_task(name: str, records: list[dict[str, Any]], answers: np.ndarray, n_
     runs = answer_runs(answers, n_options, settings.runs, settings.seed, name)
     guess = evaluate_guessers(texts, runs, index, seed=settings.seed) if texts.n >= 2 else None
     gap = 100 * (guess.accuracy - chance) if guess else 0.0
-    blind_passed = guess is None or not (gap > settings.min_gap and guess.p_value < settings.alpha)
-
     credit, compared = checks.index_credit(index, n_options, others, texts.valid)
-    from_index = checks.letter_from_index(credit, compared, runs, chance, alpha=settings.alpha,
-                                          min_gap=settings.min_gap)
-    balance = checks.letter_balance(answers, n_options, alpha=settings.alpha, min_gap=settings.min_gap,
-                                    seed=settings.seed)
-    extremes = checks.option_extremes(texts, answers, alpha=settings.alpha)
-    dups = checks.duplicates(questions, options, hashes)
-    per_question = checks.images_per_question([r["images"] for r in records])
-
-    failures = []
-    if not blind_passed:
-        failures.append(f"blind {100 * guess.accuracy:.1f}% vs chance {100 * chance:.1f}% "
-                        f"({_mode(guess.fold_methods)}, p={guess.p_value:.3g})")
-    failures += [f"letters with {k} options: {100 * b['max_over_fair'] / int(k):.1f}% on one letter "
-                 f"(p={b['p_value']:.3g})" for k, b in balance.items() if not b["passed"]]
-    if not from_index["passed"]:
-        failures.append(f"letter predictable from the index: {100 * from_index['accuracy']:.1f}% "
-                        f"(p={from_index['p_value']:.3g})")
-    if extremes["never_right_count"]:
-        failures.append(f"{extremes['never_right_count']} option text(s) never right, e.g. "
-                        f"\"{extremes['never_right'][0]['text']}\" (offered {extremes['never_right'][0]['offered']})")
-    if extremes["always_right_count"]:
-        failures.append(f"{extremes['always_right_count']} option text(s) always right, e.g. "
-                        f"\"{extremes['always_right'][0]['text']}\"")
-    if not dups["passed"]:
-        failures.append(f"{dups['exact_duplicates']} record(s) repeat another one whole")
-    if not shared["passed"]:
-        failures.append(f"{shared['records']} record(s) share {shared['files']} byte-identical image file(s) "
-                        "with other records")
-    if not per_question["passed"]:
-        failures.append(f"a question with {per_question['min']} image(s)")
+    hashes = checks.image_hashes(root, records)
 
     notes = []
     if int(n_options.max()) == 2:
@@ -252,14 +231,52 @@ def audit_task(name: str, records: list[dict[str, Any]], answers: np.ndarray, n_
     report = {
         "n": texts.n, "chance": round(chance, 4), "blind_accuracy": round(guess.accuracy, 4) if guess else None,
         "best_method": _mode(guess.fold_methods) if guess else None, "p_value": guess.p_value if guess else None,
-        "passed": not failures, "blind_passed": blind_passed, "gap_points": round(gap, 2),
-        "fold_methods": guess.fold_methods if guess else [], "folds": guess.folds if guess else 0,
+        "passed": None,  # set with the failures, once the images shared with other tasks are known
+        "blind_passed": guess is None or not (gap > settings.min_gap and guess.p_value < settings.alpha),
+        "gap_points": round(gap, 2), "fold_methods": guess.fold_methods if guess else [],
+        "folds": guess.folds if guess else 0,
         "methods": {m: {"accuracy": round(guess.method_accuracy[m], 4), "p_value": guess.method_p[m]}
                     for m in METHODS} if guess else {},
-        "letter_balance": balance, "letter_from_index": from_index, "options": extremes, "duplicates": dups,
-        "shared_images": shared, "images_per_question": per_question, "failures": failures, "notes": notes,
+        "letter_balance": checks.letter_balance(answers, n_options, alpha=settings.alpha, min_gap=settings.min_gap,
+                                                seed=settings.seed),
+        "letter_from_index": checks.letter_from_index(credit, compared, runs, chance, alpha=settings.alpha,
+                                                      min_gap=settings.min_gap),
+        "options": checks.option_extremes(texts, answers, alpha=settings.alpha),
+        "duplicates": checks.duplicates(questions, options, hashes),
+        "shared_images": None,
+        "images_per_question": checks.images_per_question([r["images"] for r in records]),
+        "failures": [], "notes": notes,
     }
-    return name, report, guess.selected_hits if guess else None
+    return name, report, guess.selected_hits if guess else None, hashes
+
+
+def _failures(t: dict[str, Any]) -> list[str]:
+    """Why a task report fails, one short sentence per failed check."""
+    failures = []
+    if not t["blind_passed"]:
+        failures.append(f"blind {100 * t['blind_accuracy']:.1f}% vs chance {100 * t['chance']:.1f}% "
+                        f"({t['best_method']}, p={t['p_value']:.3g})")
+    failures += [f"letters with {k} options: {100 * b['max_over_fair'] / int(k):.1f}% on one letter "
+                 f"(p={b['p_value']:.3g})" for k, b in t["letter_balance"].items() if not b["passed"]]
+    index, opts, dups, shared, per_q = (t["letter_from_index"], t["options"], t["duplicates"], t["shared_images"],
+                                        t["images_per_question"])
+    if not index["passed"]:
+        failures.append(f"letter predictable from the index: {100 * index['accuracy']:.1f}% "
+                        f"(p={index['p_value']:.3g})")
+    if opts["never_right_count"]:
+        failures.append(f"{opts['never_right_count']} option text(s) never right, e.g. "
+                        f"\"{opts['never_right'][0]['text']}\" (offered {opts['never_right'][0]['offered']})")
+    if opts["always_right_count"]:
+        failures.append(f"{opts['always_right_count']} option text(s) always right, e.g. "
+                        f"\"{opts['always_right'][0]['text']}\"")
+    if not dups["passed"]:
+        failures.append(f"{dups['exact_duplicates']} record(s) repeat another one whole")
+    if not shared["passed"]:
+        failures.append(f"{shared['records']} record(s) share {shared['files']} byte-identical image file(s) "
+                        "with other records")
+    if not per_q["passed"]:
+        failures.append(f"a question with {per_q['min']} image(s)")
+    return failures
 
 
 def _mode(methods: list[str]) -> str:
@@ -312,26 +329,38 @@ def failure_lines(report: AuditReport) -> list[str]:
     return [f"{name}: {why}" for name, t in report.tasks.items() for why in t["failures"]]
 
 
+_BAR_COLOURS = {"task passes": "#55a868", "task fails another check": "#dd8452", "beats chance (fails)": "#c44e52"}
+
+
+def _bar_kind(t: dict[str, Any]) -> str:
+    if not t["blind_passed"]:
+        return "beats chance (fails)"
+    return "task passes" if t["passed"] else "task fails another check"
+
+
 def plot_audit(report: AuditReport, path: str | os.PathLike[str]) -> Path:
     """Blind accuracy against chance per task: bars for the blind baseline, a tick for chance."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     names = list(report.tasks)
-    blind = [100 * report.tasks[t]["blind_accuracy"] for t in names]
+    blind = [100 * (report.tasks[t]["blind_accuracy"] or 0.0) for t in names]
     chance = [100 * report.tasks[t]["chance"] for t in names]
-    colours = ["#55a868" if report.tasks[t]["passed"] else "#c44e52" for t in names]
+    colours = [_BAR_COLOURS[_bar_kind(report.tasks[t])] for t in names]
     fig = Figure(figsize=(max(6.0, 0.7 * len(names) + 2), 4.5), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(names))
-    ax.bar(x, blind, width=0.6, color=colours, label="blind accuracy (green: pass, red: fail)")
-    ax.scatter(x, chance, marker="_", s=600, color="black", zorder=3, label="chance")
-    ax.scatter(x, [c + report.settings.min_gap for c in chance], marker="_", s=600, color="grey", zorder=3,
-               label=f"chance + {report.settings.min_gap:g} points")
+    ax.bar(x, blind, width=0.6, color=colours)
+    chance_mark = ax.scatter(x, chance, marker="_", s=600, color="black", zorder=3)
+    gap_mark = ax.scatter(x, [c + report.settings.min_gap for c in chance], marker="_", s=600, color="grey", zorder=3)
+    handles = [Patch(color=c, label=f"blind accuracy: {kind}") for kind, c in _BAR_COLOURS.items()]
+    ax.legend([*handles, chance_mark, gap_mark],
+              [h.get_label() for h in handles] + ["chance", f"chance + {report.settings.min_gap:g} points"],
+              fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xticks(x, names, rotation=40, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Text-only guessers against chance ({report.date[:10]})")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

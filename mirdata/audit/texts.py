@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
@@ -69,7 +70,7 @@ def credit_from_scores(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Credit matrix of "pick the highest score": the tied best options share the point."""
     masked = np.where(valid, scores, -np.inf)
     best = masked.max(axis=1, keepdims=True)
-    picked = valid & np.isclose(masked, best, rtol=1e-9, atol=1e-12)
+    picked = valid & np.isclose(masked, best, rtol=1e-6, atol=1e-9)  # float32 edit distances tie to 1e-7
     return picked / picked.sum(axis=1, keepdims=True)
 
 
@@ -107,12 +108,15 @@ class TaskTexts:
 
     # -- raw per-option measurements -------------------------------------------------------------------
 
+    @cached_property
     def lengths(self) -> np.ndarray:
         return self._per_option([[len(normalise(t)) for t in opts] for opts in self.options])
 
+    @cached_property
     def word_counts(self) -> np.ndarray:
         return self._per_option([[len(t.split()) for t in opts] for opts in self.options])
 
+    @cached_property
     def question_overlap(self) -> np.ndarray:
         rows = []
         for q, opts in zip(self.questions, self.options):
@@ -120,6 +124,7 @@ class TaskTexts:
             rows.append([len(content_words(t) & words) for t in opts])
         return self._per_option(rows)
 
+    @cached_property
     def edit_distance(self) -> np.ndarray:
         """Mean normalised edit distance of each option to the record's other options."""
         rows = []
@@ -129,6 +134,7 @@ class TaskTexts:
             rows.append((d.sum(axis=1) / max(len(opts) - 1, 1)).tolist())
         return self._per_option(rows)
 
+    @cached_property
     def swap_distance(self) -> tuple[np.ndarray, np.ndarray]:
         """Summed swap distance of each ordering option to the record's other orderings, and where that applies:
         options listing the same items as most of the record's options, in records with three or more of them
@@ -152,16 +158,16 @@ class TaskTexts:
     # -- the heuristics as credit matrices ---------------------------------------------------------------
 
     def heuristic_credits(self) -> dict[str, np.ndarray]:
-        lengths = self.lengths()
-        swaps, orderings = self.swap_distance()
+        lengths = self.lengths
+        swaps, orderings = self.swap_distance
         in_ordering = orderings.any(axis=1, keepdims=True)
         # fewest swaps chooses among the orderings; a record without orderings leaves every option tied
         swap_valid = np.where(in_ordering, orderings, self.valid)
         return {
             "longest": credit_from_scores(lengths, self.valid),
             "shortest": credit_from_scores(-lengths, self.valid),
-            "question_overlap": credit_from_scores(self.question_overlap(), self.valid),
-            "edit_centre": credit_from_scores(-self.edit_distance(), self.valid),
+            "question_overlap": credit_from_scores(self.question_overlap, self.valid),
+            "edit_centre": credit_from_scores(-self.edit_distance, self.valid),
             "fewest_swaps": credit_from_scores(np.where(in_ordering, -swaps, 0.0), swap_valid),
         }
 
@@ -170,9 +176,9 @@ class TaskTexts:
     def features(self, credits: dict[str, np.ndarray]) -> np.ndarray:
         """(records, max k, features): option-text features and question × option features, each standardised
         over the task's options (labels play no part, so using every record here peeks at no answer)."""
-        lengths, words = self.lengths(), self.word_counts()
-        overlap, edit = self.question_overlap(), self.edit_distance()
-        swaps, orderings = self.swap_distance()
+        lengths, words = self.lengths, self.word_counts
+        overlap, edit = self.question_overlap, self.edit_distance
+        swaps, orderings = self.swap_distance
         final_question = [q.rsplit(IMAGE_TOKEN, 1)[-1] for q in self.questions]
         asked = self._per_option([[len(content_words(t) & content_words(fq)) for t in opts]
                                   for fq, opts in zip(final_question, self.options)])
