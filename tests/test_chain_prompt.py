@@ -60,14 +60,16 @@ def test_chain_prompt_rotates_the_options_like_the_mir_prompt(simple_dataset: Pa
 def test_chain_prompt_renders_exactly_as_the_trainer_rendered_it(tiny_vlm: Path, simple_dataset: Path) -> None:
     from transformers import AutoProcessor
 
+    from trl.data_utils import prepare_multimodal_messages
+
     processor = AutoProcessor.from_pretrained(tiny_vlm)
-    collator = train._collator_class()(processor=processor, image_root=simple_dataset)
-    for record in MIRStore(simple_dataset).read()[:4]:
-        example = stage_example(record, 5)
-        trained = collator.conversation(train._row(example))
+    records = MIRStore(simple_dataset).read()[:4]
+    rows = train._dataset([stage_example(r, 5) for r in records], simple_dataset, max_pixels=None)
+    for record, row in zip(records, rows, strict=True):
+        trained = prepare_multimodal_messages(row["prompt"], images=row["images"])  # as TRL's collator does
         asked = build_prompt(record, load_images(record, simple_dataset), format="chain")
         assert processor.apply_chat_template(hf_messages(asked), add_generation_prompt=True, tokenize=False) == \
-            processor.apply_chat_template(trained["prompt"], add_generation_prompt=True, tokenize=False)
+            processor.apply_chat_template(trained, add_generation_prompt=True, tokenize=False)
 
 
 def test_difficulty_asks_in_the_chosen_format_and_caches_each_apart(simple_dataset: Path) -> None:
