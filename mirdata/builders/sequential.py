@@ -466,8 +466,10 @@ class SpeedComparison(SequentialTask):
                 if p["box"] and p["visible"] >= MIN_VISIBLE:
                     parts.append(f"the {o['name']} {_where(*_box_center(p['box']), self.size)}")
                 elif p["box"]:
-                    parts.append(f"the {o['name']} partly hidden")
-            hidden = [o["name"] for o in objects if not o["track"][j]["box"]]
+                    parts.append(f"the {o['name']} partly hidden behind the pillar")
+                elif p["visible"] > 0:
+                    parts.append(f"the {o['name']} almost entirely hidden behind the pillar")
+            hidden = [o["name"] for o in objects if o["track"][j]["visible"] == 0]
             text = f"Frame {j + 1}: " + (join_and(parts) if parts else "no shape is clearly visible")
             text += f"; a striped post {_where(*_box_center(f['posts'][0]['track'][j]['box']), self.size)}"
             if f["occluders"]:
@@ -813,7 +815,8 @@ class CookingProcess(SequentialTask):
     def _procedural(self, index: int, rng: np.random.Generator) -> Sample | None:
         slot = self.slot(index)
         recipe = pick(rng, sorted(RECIPES))
-        scene = ProcessScene.make(recipe, RECIPES[recipe], STEP_SECONDS, self.size, FPS, int(rng.integers(1 << 31)))
+        scene_seed = int(rng.integers(1 << 31))
+        scene = ProcessScene.make(recipe, RECIPES[recipe], STEP_SECONDS, self.size, FPS, scene_seed)
         variant = pick_balanced(slot, ["order", "next", "between"], "cooking question")
         n_states = len(scene.steps) + 1  # before the first step, and after each one
         if variant == "between":
@@ -843,8 +846,9 @@ class CookingProcess(SequentialTask):
             frames = sampler.read(sampler.at_times([times[r] for r in shown]))
         images = [to_image(f, self.size) for f in frames.images]
         steps = [{"index": k, "action": s.action, "thing": s.thing, "text": s.text} for k, s in enumerate(scene.steps)]
-        facts: dict[str, Any] = {"source": "procedural", "recipe": recipe, "steps": steps, "images": images_meta,
-                                 "fps": FPS, "frame_indices": frames.indices}
+        facts: dict[str, Any] = {"source": "procedural", "recipe": recipe, "scene_seed": scene_seed, "steps": steps,
+                                 "images": images_meta, "step_seconds": STEP_SECONDS, "fps": FPS,
+                                 "frame_indices": frames.indices}
         if variant == "between":
             ref, nxt = (next(m["image"] + 1 for m in images_meta if m["state"] == s) for s in (k, k + 1))
             middle = scene.steps[k].text
@@ -1006,7 +1010,44 @@ PUZZLE_QUESTIONS = {
 }
 GRIDS = [(2, 2), (2, 3), (3, 2), (3, 3)]
 CORNERS = {"top-left": (0, 0), "top-right": (0, -1), "bottom-left": (-1, 0), "bottom-right": (-1, -1)}
-MIN_PART_PIXELS = 30  # a shape's visible pixels in a piece that make it a named part of that piece
+SEAM_MARGIN = 3.0  # grey levels: how much worse the cuts must look when any two pieces trade places
+MIN_PART_PIXELS = 60  # a shape's visible pixels in a piece that make it a named part of that piece
+
+
+def _seams_settle(pieces: list[np.ndarray], rows: int, cols: int, margin: float = SEAM_MARGIN) -> bool:
+    """Whether the content across the cuts settles the arrangement: exchanging any two pieces of the same size
+    (cells in row-major order) makes the picture break across the cuts by at least `margin` more grey levels
+    (the mean absolute difference of the touching pixel lines, summed over the cuts the two pieces touch)."""
+    n = len(pieces)
+    right = np.full((n, n), np.inf)
+    below = np.full((n, n), np.inf)
+    for p, q in itertools.permutations(range(n), 2):
+        a, b = pieces[p], pieces[q]
+        if a.shape[0] == b.shape[0]:
+            right[p, q] = np.abs(a[:, -1] - b[:, 0]).mean()
+        if a.shape[1] == b.shape[1]:
+            below[p, q] = np.abs(a[-1] - b[0]).mean()
+
+    def cost(cell: list[int]) -> float:  # cell[k]: the piece placed in cell k
+        total = 0.0
+        for k in range(n):
+            r, c = divmod(k, cols)
+            if c + 1 < cols:
+                total += right[cell[k], cell[k + 1]]
+            if r + 1 < rows:
+                total += below[cell[k], cell[k + cols]]
+        return total
+
+    truth = list(range(n))
+    base = cost(truth)
+    for i, j in itertools.combinations(range(n), 2):
+        if pieces[i].shape != pieces[j].shape:
+            continue  # a piece of another size does not fit the cell
+        swapped = truth.copy()
+        swapped[i], swapped[j] = j, i
+        if cost(swapped) < base + margin:
+            return False
+    return True
 
 
 def _arrangement_text(grid: list[list[int]]) -> str:
@@ -1044,6 +1085,8 @@ class ImagePuzzle(SequentialTask):
         if min(p.std() for p in pieces) < 6 or not _distinct_frames(np.stack(
                 [np.asarray(Image.fromarray(p.astype(np.uint8)).resize((48, 48))) for p in pieces]), 6.0):
             return None  # flat or look-alike pieces: the arrangement would not be determined by the content
+        if not _seams_settle(pieces, rows, cols):
+            return None  # two pieces could trade places without a visible break across the cuts
         n = len(cells)
         shown = rng.permutation(n).tolist()  # image j shows cell shown[j]; any order, the identity too
         sizes = {j: (xs[cells[shown[j]][1] + 1] - xs[cells[shown[j]][1]], ys[cells[shown[j]][0] + 1] -

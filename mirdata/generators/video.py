@@ -114,8 +114,25 @@ def to_image(frame: np.ndarray, size: tuple[int, int]) -> Image.Image:
 
 def visible_mask(full: np.ndarray, without: np.ndarray) -> np.ndarray:
     """The pixels of one object that a frame shows: where the frame differs from the same frame rendered
-    without that object. Whatever is drawn over the object hides it, so occlusion is respected."""
-    return np.any(full != without, axis=2)
+    without that object. Whatever is drawn over the object hides it, so occlusion is respected; fragments
+    thinner than 3 pixels (a rim peeking out from under another shape, lost to video compression) are dropped."""
+    return _opened(np.any(full != without, axis=2))
+
+
+def _opened(mask: np.ndarray) -> np.ndarray:
+    """Morphological opening with a 3x3 square: what survives erosion, grown back."""
+    h, w = mask.shape
+    padded = np.pad(mask, 1)
+    eroded = np.ones_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            eroded &= padded[dy:dy + h, dx:dx + w]
+    padded = np.pad(eroded, 1)
+    grown = np.zeros_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            grown |= padded[dy:dy + h, dx:dx + w]
+    return grown
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -303,7 +320,7 @@ class MotionScene:
         cx, cy = self.camera_at(t)
         if isinstance(thing, Post):
             wx, wy = thing.x, (thing.top + thing.bottom) / 2
-            whole = int(round(thing.width)) * int(round(thing.bottom - thing.top))
+            whole = _post_pixels(thing)
         else:
             wx, wy = thing.center(t)
             whole = _shape_pixels(thing.shape, wx, wy, thing.radius)
@@ -360,13 +377,23 @@ def _draw_post(canvas: _Canvas, post: Post) -> None:
         k, y = k + 1, y + band
 
 
+def _post_pixels(post: Post) -> int:
+    """How many pixels a post covers when nothing hides it."""
+    x0, y0, x1, y1 = post.box
+    left, top = math.floor(x0) - 2, math.floor(y0) - 2
+    image = Image.new("RGB", (int(math.ceil(x1 - x0)) + 6, int(math.ceil(y1 - y0)) + 6))
+    _draw_post(_Canvas(image, offset=(left, top)), post)
+    return int(_opened(np.asarray(image).any(axis=2)).sum())
+
+
 def _shape_pixels(shape: str, x: float, y: float, r: float) -> int:
-    """How many pixels a shape covers when drawn whole at (x, y) (the same sub-pixel position as in a frame)."""
+    """How many pixels a shape covers when drawn whole at (x, y) (the same sub-pixel position as in a frame),
+    counted as `visible_mask` counts them."""
     left, top = math.floor(x - r) - 3, math.floor(y - r) - 3
     side = int(math.ceil(2 * r)) + 8
     image = Image.new("RGB", (side, side))
     _Canvas(image, offset=(left, top)).shape(shape, x, y, r, (255, 255, 255))
-    return int(np.asarray(image)[:, :, 0].astype(bool).sum())
+    return int(_opened(np.asarray(image).any(axis=2)).sum())
 
 
 def _draw_backdrop(world: tuple[int, int], size: tuple[int, int], seed: int) -> Image.Image:
@@ -391,7 +418,7 @@ def _draw_backdrop(world: tuple[int, int], size: tuple[int, int], seed: int) -> 
             shade = int(rng.integers(90, 170))
             canvas.draw.rectangle(canvas.box((x, hy - h, x + w, hy)), fill=(shade, shade - 10, shade - 20))
         else:
-            green = (50, int(rng.integers(100, 140)), 60)
+            green = (40, int(rng.integers(84, 108)), 48)  # darker than the green shapes, so they stand out
             canvas.draw.ellipse(canvas.box((x, hy - h, x + w, hy + 0.01 * size[1])), fill=green)
         x += w + rng.uniform(0.0, 0.05) * size[0]
     for _ in range(int(world[0] * world[1] / 500)):  # pebbles and grass on the ground: a texture that pans
