@@ -26,7 +26,7 @@ from mirdata.schema.record import LETTERS, option_text
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 NUM = 8  # every question family of the four tasks appears (they are dealt out in runs of 3 or 4)
 SIZE = (224, 168)
-RATIOS = (1.5, 2.0, 3.0, 4.0)
+RATIOS = (1.5, 2.5, 3.5, 4.5)
 DIRECTIONS = {0: "right", 45: "down and to the right", 90: "down", 135: "down and to the left", 180: "left",
               225: "up and to the left", 270: "up", 315: "up and to the right"}
 runner = CliRunner()

@@ -116,7 +116,8 @@ def visible_mask(full: np.ndarray, without: np.ndarray) -> np.ndarray:
     """The pixels of one object that a frame shows: where the frame differs from the same frame rendered
     without that object. Whatever is drawn over the object hides it, so occlusion is respected; fragments
     thinner than 3 pixels (a rim peeking out from under another shape, lost to video compression) are dropped."""
-    return _opened(np.any(full != without, axis=2))
+    differs = full != without
+    return _opened(differs[..., 0] | differs[..., 1] | differs[..., 2])
 
 
 def _opened(mask: np.ndarray) -> np.ndarray:
@@ -331,9 +332,18 @@ class MotionScene:
 
     def mask(self, thing: Thing | Post, t: float) -> np.ndarray:
         """The pixels of the frame at `t` (image size) that show `thing`."""
-        video = video_size(self.size)
         w, h = self.size
-        return visible_mask(self._frame(t), self.render(t, video, omit=thing))[:h, :w]
+        cx, cy = self.camera_at(t)
+        x0, y0, x1, y1 = thing.box if isinstance(thing, Post) else thing.box(t)
+        # Only around the object can the two renders differ: compare there.
+        left, top = max(0, math.floor(x0 - cx) - 3), max(0, math.floor(y0 - cy) - 3)
+        right, bottom = min(w, math.ceil(x1 - cx) + 4), min(h, math.ceil(y1 - cy) + 4)
+        mask = np.zeros((h, w), dtype=bool)
+        if right > left and bottom > top:
+            without = self.render(t, video_size(self.size), omit=thing)
+            mask[top:bottom, left:right] = visible_mask(self._frame(t)[top:bottom, left:right],
+                                                        without[top:bottom, left:right])
+        return mask
 
     def _frame(self, t: float) -> np.ndarray:
         key = round(t, 6)
