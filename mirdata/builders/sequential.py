@@ -98,6 +98,23 @@ class _Regions:
         return rid
 
 
+def _frames_at(scene: MotionScene | ProcessScene, times: list[float],
+               size: tuple[int, int]) -> tuple[list[Image.Image], list[int]]:
+    """The frames of `scene`'s clip shown at `times` (encoded, then sampled with decord), and their indices."""
+    with open_clip(scene) as sampler:
+        frames = sampler.read(sampler.at_times(times))
+    return [to_image(f, size) for f in frames.images], frames.indices
+
+
+def _track_regions(objects: list[dict[str, Any]], size: tuple[int, int]) -> _Regions:
+    """A region for each tracked object in each frame where it has a box; its id goes into the track."""
+    regions = _Regions(size)
+    for o in objects:
+        for p in o["track"]:
+            p["region"] = regions.add(p["image"], p["box"], o["name"]) if p["box"] else None
+    return regions
+
+
 def _stages(summary: str, captions: list[str], t2r: list[str], r2r: list[str], why: str, answer: str) -> Reasoning:
     """The five stages, one line per grounded phrase and per cross-image link, concluding from `why`."""
     return Reasoning(summary=summary, caption=captions, text2region="\n".join(t2r),
@@ -343,14 +360,8 @@ class SpeedComparison(SequentialTask):
             distractors = [f"about {r:g} times as fast" for r in RATIOS if r != ratio]
             fmt = {"fast": fast, "slow": slow}
         facts["answer_text"] = correct
-        with open_clip(scene) as sampler:
-            frames = sampler.read(sampler.at_times(times))
-        facts["frame_indices"] = frames.indices
-        images = [to_image(f, self.size) for f in frames.images]
-        regions = _Regions(self.size)
-        for o in [*objects, *posts]:
-            for p in o["track"]:
-                p["region"] = regions.add(p["image"], p["box"], o["name"]) if p["box"] else None
+        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
+        regions = _track_regions([*objects, *posts], self.size)
         options, answer = place_answer(correct, distractors, slot, rng)
         line = pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
         lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
@@ -630,14 +641,8 @@ class MotionDetection(SequentialTask):
             others = [d for d in DIRECTIONS if d != correct]
             distractors = [others[i] for i in rng.permutation(len(others))[:3]]
         facts["answer_text"] = correct
-        with open_clip(scene) as sampler:
-            frames = sampler.read(sampler.at_times(times))
-        facts["frame_indices"] = frames.indices
-        images = [to_image(f, self.size) for f in frames.images]
-        regions = _Regions(self.size)
-        for o in objects:
-            for p in o["track"]:
-                p["region"] = regions.add(p["image"], p["box"], o["name"])
+        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
+        regions = _track_regions(objects, self.size)
         options, answer = place_answer(correct, distractors, slot, rng)
         line = pick(rng, MOTION_FRAME_LINES)
         lines = [line.format(n=j + 1) for j in range(k_images)]
@@ -839,13 +844,11 @@ class CookingProcess(SequentialTask):
                 return None  # what the last step acted on is not in view: nothing to ground the answer on
             images_meta.append({"image": j, "rank": rank, "state": state, "focus": label,
                                 "box": regions.items[-1].box, "region": rid, "shows": scene.state(t)})
-        with open_clip(scene) as sampler:
-            frames = sampler.read(sampler.at_times([times[r] for r in shown]))
-        images = [to_image(f, self.size) for f in frames.images]
+        images, frame_indices = _frames_at(scene, [times[r] for r in shown], self.size)
         steps = [{"index": k, "action": s.action, "thing": s.thing, "text": s.text} for k, s in enumerate(scene.steps)]
         facts: dict[str, Any] = {"source": "procedural", "recipe": recipe, "scene_seed": scene_seed, "steps": steps,
                                  "images": images_meta, "step_seconds": STEP_SECONDS, "fps": FPS,
-                                 "frame_indices": frames.indices}
+                                 "frame_indices": frame_indices}
         if variant == "between":
             ref, nxt = (next(m["image"] + 1 for m in images_meta if m["state"] == s) for s in (k, k + 1))
             middle = scene.steps[k].text
