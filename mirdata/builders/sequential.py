@@ -781,10 +781,11 @@ class CookingProcess(SequentialTask):
     Procedural (the default): six frames of a recipe on a kitchen counter seen from above, each taken between
     two steps, so each shows a different state; every step leaves a visible change that is never undone (an item
     sliced, moved into the bowl, liquid poured, all mixed, all browned and steaming), so the state in a frame
-    fixes its place in time. Any order can be right, the given one included; wrong orders are random
-    permutations, and wrong steps come from the same recipe. With `--source`, the frames must come with step
-    annotations (`--steps-csv`, at least four distinct steps per video), one frame per annotated step; an
-    unannotated video is refused, since nothing shows that its frames' order is visible.
+    fixes its place in time (`margin` in the facts: the fewest steps between two shown frames). Any order can be
+    right, the given one included; wrong orders are random permutations, and wrong steps come from the same
+    recipe. With `--source`, the frames must come with step annotations (`--steps-csv`, at least four distinct
+    steps per video), one frame per annotated step; an unannotated video is refused, since nothing shows that
+    its frames' order is visible.
     """
 
     name = "cooking_process"
@@ -847,6 +848,7 @@ class CookingProcess(SequentialTask):
         images, frame_indices = _frames_at(scene, [times[r] for r in shown], self.size)
         steps = [{"index": k, "action": s.action, "thing": s.thing, "text": s.text} for k, s in enumerate(scene.steps)]
         facts: dict[str, Any] = {"source": "procedural", "recipe": recipe, "scene_seed": scene_seed, "steps": steps,
+                                 "margin": min(b - a for a, b in itertools.pairwise(chosen)),  # fewest steps apart
                                  "images": images_meta, "step_seconds": STEP_SECONDS, "fps": FPS,
                                  "frame_indices": frame_indices}
         if variant == "between":
@@ -1014,10 +1016,11 @@ SEAM_MARGIN = 3.0  # grey levels: how much worse the cuts must look when any two
 MIN_PART_PIXELS = 60  # a shape's visible pixels in a piece that make it a named part of that piece
 
 
-def _seams_settle(pieces: list[np.ndarray], rows: int, cols: int, margin: float = SEAM_MARGIN) -> bool:
-    """Whether the content across the cuts settles the arrangement: exchanging any two pieces of the same size
-    (cells in row-major order) makes the picture break across the cuts by at least `margin` more grey levels
-    (the mean absolute difference of the touching pixel lines, summed over the cuts the two pieces touch)."""
+def _swap_margin(pieces: list[np.ndarray], rows: int, cols: int) -> float:
+    """How well the content across the cuts settles the arrangement: the least extra break, in grey levels,
+    that exchanging two pieces of the same size (cells in row-major order) makes across the cuts (the mean
+    absolute difference of the touching pixel lines, summed over the cuts). Small: two pieces could trade
+    places unseen."""
     n = len(pieces)
     right = np.full((n, n), np.inf)
     below = np.full((n, n), np.inf)
@@ -1040,14 +1043,14 @@ def _seams_settle(pieces: list[np.ndarray], rows: int, cols: int, margin: float 
 
     truth = list(range(n))
     base = cost(truth)
+    margin = math.inf
     for i, j in itertools.combinations(range(n), 2):
         if pieces[i].shape != pieces[j].shape:
             continue  # a piece of another size does not fit the cell
         swapped = truth.copy()
         swapped[i], swapped[j] = j, i
-        if cost(swapped) < base + margin:
-            return False
-    return True
+        margin = min(margin, cost(swapped) - base)
+    return margin
 
 
 def _arrangement_text(grid: list[list[int]]) -> str:
@@ -1061,9 +1064,10 @@ class ImagePuzzle(SequentialTask):
     A frame (procedural: shapes, some overlapping, over sky and ground; or a real video's frame with
     `--source`) is cut along a 2×3, 3×2 or 3×3 grid and its pieces are shown in a uniformly random order
     (the given order can be right). A frame is used only when every piece has texture and no two pieces look
-    alike, so the content across the cuts settles the arrangement; wrong arrangements are random permutations.
-    The shape parts named in a piece come from the shape's visible pixels there (a shape on top hides the one
-    below).
+    alike, and when exchanging any two pieces breaks the picture across the cuts by at least 3 grey levels more
+    (the least such increase is `margin` in the facts), so the content across the cuts settles the arrangement;
+    wrong arrangements are random permutations. The shape parts named in a piece come from the shape's visible
+    pixels there (a shape on top hides the one below).
     """
 
     name = "image_puzzle"
@@ -1085,7 +1089,8 @@ class ImagePuzzle(SequentialTask):
         if min(p.std() for p in pieces) < 6 or not _distinct_frames(np.stack(
                 [np.asarray(Image.fromarray(p.astype(np.uint8)).resize((48, 48))) for p in pieces]), 6.0):
             return None  # flat or look-alike pieces: the arrangement would not be determined by the content
-        if not _seams_settle(pieces, rows, cols):
+        margin = _swap_margin(pieces, rows, cols)
+        if margin < SEAM_MARGIN:
             return None  # two pieces could trade places without a visible break across the cuts
         n = len(cells)
         shown = rng.permutation(n).tolist()  # image j shows cell shown[j]; any order, the identity too
@@ -1116,7 +1121,7 @@ class ImagePuzzle(SequentialTask):
             r, c = cells[cell]
             grid[r][c] = j + 1
         seams = self._seams(pieces, rows, cols, grid, shown)
-        facts: dict[str, Any] = {**origin, "rows": rows, "cols": cols, "grid": grid,
+        facts: dict[str, Any] = {**origin, "rows": rows, "cols": cols, "grid": grid, "margin": round(margin, 1),
                                  "images": images_meta, "seams": seams, "cell_edges_x": xs, "cell_edges_y": ys}
         variant = pick_balanced(slot, list(PUZZLE_QUESTIONS), "puzzle question")
         fmt = {"n": str(n), "rows": str(rows), "cols": str(cols)}
