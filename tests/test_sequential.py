@@ -105,9 +105,10 @@ def test_same_seed_same_bytes_letters_frames_and_families(procedural: Path, tmp_
     families = {(r["task"], r["meta"]["facts"]["variant"]) for r in records(procedural)}
     assert len(families) == 13  # so the answer checks below see every family
     assert np.mean([len(r["images"]) for r in records(procedural)]) >= 5.5
-    images = [hashlib.sha256((procedural / p).read_bytes()).hexdigest() for r in records(procedural)
-              for p in r["images"]]
-    assert len(images) == len(set(images))  # no image shared between records (nor within one)
+    # No image shared between records (two frames of one record may be equal: nothing moved in between).
+    per_record = [{hashlib.sha256((procedural / p).read_bytes()).hexdigest() for p in r["images"]}
+                  for r in records(procedural)]
+    assert sum(map(len, per_record)) == len(set().union(*per_record))
 
 
 def numbers_in(value: object) -> set[float]:

@@ -696,10 +696,15 @@ class MotionDetection(SequentialTask):
         regions = regions_by_id(record)
         times = f["times_s"]
         summary = pick(rng, MOTION_SUMMARIES).format(k=len(times))
-        captions = []
-        for j in range(len(times)):
-            parts = [f"the {o['name']} {_where(*_box_center(o['track'][j]['box']), self.size)}" for o in f["objects"]]
-            captions.append(f"Frame {j + 1} shows {join_and(parts)}.")
+        first = [f"the {o['name']} {_where(*_box_center(o['track'][0]['box']), self.size)}" for o in f["objects"]]
+        captions = [f"Frame 1 shows {join_and(first)}."]
+        for j in range(1, len(times)):
+            moved = [o for o in f["objects"] if o["moves"] and o["interval"] == j - 1]
+            if moved:
+                now = [f"the {o['name']} has moved {o['direction']}" for o in moved]
+                captions.append(f"Frame {j + 1}: as frame {j}, except that {join_and(now)}.")
+            else:
+                captions.append(f"Frame {j + 1}: every shape is where it was in frame {j}.")
         t2r = [f"'the {o['name']}' → " + "; ".join(cite(regions[p["region"]]) for p in o["track"] if p["region"])
                for o in f["objects"]]
         r2r = []
