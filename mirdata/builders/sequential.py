@@ -769,7 +769,7 @@ MIN_ANNOTATED_STEPS = 4
 def _counter_text(state: dict[str, Any]) -> str:
     """What a frame of the counter shows, in words."""
     board = [f"{'a sliced' if sliced else 'a whole'} {name}" for name, sliced in state["board"]]
-    bowl = [f"{name} pieces" for name in state["bowl"]] + list(state["liquids"])
+    bowl = [f"sliced {name}" if sliced else name for name, sliced in state["bowl"]] + list(state["liquids"])
     parts = [f"the board holds {join_and(board)}" if board else "the board is empty",
              f"the bowl holds {join_and(bowl)}" if bowl else "the bowl is empty"]
     if state["mixed"]:

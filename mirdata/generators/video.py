@@ -651,15 +651,16 @@ class ProcessScene:
         return visible_mask(self.render(t, video), self.render(t, video, omit=name))[:h, :w]
 
     def state(self, t: float) -> dict[str, object]:
-        """What the counter shows at `t`: items on the board (and whether sliced), items in the bowl, the
-        liquids poured, whether it is mixed and whether it is cooking."""
+        """What the counter shows at `t`: items on the board and in the bowl (each with whether it is sliced),
+        the liquids poured, whether it is mixed and whether it is cooking."""
         def done(step: Step) -> bool:
             return self._done(step, t) >= 1.0
 
         board = [(s.thing, done(s)) for s in self.steps if s.action == "cut"
                  and not (self._step("add", s.thing) and self._done(self._step("add", s.thing), t) > 0)]
         return {"board": board,
-                "bowl": [s.thing for s in self.steps if s.action == "add" and done(s)],
+                "bowl": [(s.thing, self._step("cut", s.thing) is not None) for s in self.steps
+                         if s.action == "add" and done(s)],
                 "liquids": [s.thing for s in self.steps if s.action == "pour" and done(s)],
                 "mixed": any(s.action == "mix" and done(s) for s in self.steps),
                 "cooking": any(s.action == "cook" and done(s) for s in self.steps)}
