@@ -14,6 +14,7 @@ from mirdata.generators.video import (
     RECIPES,
     MotionScene,
     Occluder,
+    Post,
     ProcessScene,
     Thing,
     Trajectory,
@@ -62,11 +63,36 @@ def test_write_video_is_h264_and_deterministic(tmp_path: Path) -> None:
     assert len(decoded) == 12 and float(decoded[-1]) == pytest.approx(11 / 6)
 
 
-def test_video_size_keeps_aspect_and_even_sides() -> None:
-    assert video_size((448, 336)) == (320, 240)
-    assert video_size((200, 150)) == (200, 150)
-    w, h = video_size((1000, 333))
-    assert w == 320 and h % 2 == 0 and abs(w / h - 1000 / 333) < 0.05
+def test_video_size_is_the_image_size_with_even_sides() -> None:
+    assert video_size((448, 336)) == (448, 336)
+    assert video_size((225, 167)) == (226, 168)
+    frame = np.arange(168 * 226 * 3, dtype=np.uint8).reshape(168, 226, 3)
+    image = to_image(frame, (225, 167))
+    assert image.size == (225, 167) and np.array_equal(np.asarray(image), frame[:167, :225])  # cropped, not scaled
+
+
+def test_masks_are_the_visible_pixels_and_respect_occlusion() -> None:
+    """The lower shape's mask loses what the upper one and the pillar cover; boxes and visible fractions follow."""
+    below = Thing("red", "square", 20, Trajectory.still((100, 100)))
+    above = Thing("blue", "circle", 20, Trajectory.still((130, 100)))  # drawn later: on top
+    pillar = Occluder("grey pillar", (60, 0, 80, 240))
+    post = Post(200, 40, 220, 6)
+    scene = MotionScene(SIZE, 1.0, 10, [below, above], backdrop_seed=2, occluders=[pillar], posts=[post])
+    frame = scene.render(0.0, video_size(SIZE)).astype(np.int16)
+    red = np.abs(frame - np.array(COLORS["red"])).max(axis=2) < 30
+    mask = scene.mask(below, 0.0)
+    assert mask.shape == (SIZE[1], SIZE[0])
+    assert not mask[:, :81].any() and not mask[92:108, 116:150].any()  # under the pillar and under the circle
+    assert red[mask].mean() > 0.8 and red.sum() <= mask.sum()  # the mask is the red pixels (plus the outline)
+    obs = scene.observe(below, 0.0)
+    assert obs.box == (81, 80, 121, 121) and 0.6 < obs.visible < 0.9
+    top = scene.observe(above, 0.0)
+    assert top.visible == 1.0 and top.box == (110, 80, 151, 121)
+    # A shape passing in front of the post hides part of it; the post's box keeps its columns.
+    mover = Thing("green", "circle", 15, Trajectory.still((200, 120)))
+    scene = MotionScene(SIZE, 1.0, 10, [mover], backdrop_seed=2, posts=[post])
+    seen = scene.observe(post, 0.0)
+    assert seen.box[0] == 197 and seen.box[2] == 204 and 0.6 < seen.visible < 0.95
 
 
 def test_moving_shapes_are_where_the_facts_say() -> None:
@@ -117,13 +143,6 @@ def test_every_recipe_step_leaves_a_visible_change(recipe: str) -> None:
     for before, after, step in zip(images, images[1:], scene.steps):
         changed = np.abs(after - before).max(axis=2) > 40
         x0, y0, x1, y1 = (int(v) for v in scene.focus_box(step, step.start + 0.5))
-        vx, vy = (v / i for v, i in zip(video_size((224, 168)), (224, 168)))
-        inside = changed[int(y0 * vy): int(y1 * vy) + 1, int(x0 * vx): int(x1 * vx) + 1].sum()
+        inside = changed[y0: y1 + 1, x0: x1 + 1].sum()
         assert inside > 15, f"{recipe}: '{step.text}' changed nothing inside its focus box"
         assert 0 <= x0 < x1 <= 224 and 0 <= y0 < y1 <= 168
-
-
-def test_to_image_scales_to_the_image_size() -> None:
-    frame = np.zeros((240, 320, 3), dtype=np.uint8)
-    assert to_image(frame, (448, 336)).size == (448, 336)
-    assert to_image(frame, (320, 240)).size == (320, 240)

@@ -1,23 +1,16 @@
 """The sequential category: questions whose answer depends on time, asked over frames sampled from videos.
 
-By default every record is built from a procedural H.264 clip (mirdata.generators.video) whose facts are known
-by construction; its frames are sampled with decord (mirdata.generators.frames), as they would be from a real
-video. With `--source` (a video file or a folder), the tasks whose ground truth follows from time alone,
-`cooking_process` (the order of frames, or of annotated steps with `--steps-csv`) and `image_puzzle` (a frame
-cut into pieces), use the real videos; `speed_comparison` and `motion_detection` need object positions, which
-an unannotated video does not give, so they stay procedural.
+By default every record is built from a procedural H.264 clip (mirdata.generators.video), rendered at the image
+size, whose facts are known by construction; its frames are sampled with decord (mirdata.generators.frames), as
+they would be from a real video. Every box comes from the named object's visible pixels in that frame, and a
+record is emitted only when what a viewer measures from those boxes gives its answer. With `--source` (a video
+file or a folder), `image_puzzle` cuts real frames, and `cooking_process` uses real videos only with step
+annotations (`--steps-csv`); `speed_comparison` and `motion_detection` need object positions, which an
+unannotated video does not give, so they stay procedural.
 
-Definitions (reasoned choices; the original release's thresholds are not public):
-
-* speed_comparison: speed is distance travelled relative to the ground (the backdrop) per second. Consecutive
-  speeds differ by at least 30 %, and every shape is at least 60 % visible in two or more of the frames, so
-  the ranking can be read off the frames. When the camera pans, its motion is part of the facts.
-* motion_detection: exactly one shape moves, at least 18 % of the shorter image side, in one of eight compass
-  directions, within one interval between two frames; every other shape keeps its exact position.
-* cooking_process: each step of a recipe leaves a visible change that is never undone (an item appears, is
-  sliced, liquid rises, everything blends, then browns), so the state in a frame fixes its place in time.
-* image_puzzle: a frame is cut into a grid of pieces shown shuffled; a frame is used only when every piece has
-  texture and no two pieces look alike, so the arrangement is determined by the content.
+Each task's docstring defines it: what is asked, the thresholds, and why a viewer can answer it (the original
+release's thresholds are not public; these are reasoned choices). All option lists come from the option engine
+(mirdata.builders.options): orderings against random permutations, "none" options right at their share.
 """
 
 from __future__ import annotations
@@ -25,6 +18,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,17 +27,18 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
-from mirdata.builders.options import distinct_distractors, place_answer
+from mirdata.builders.options import ordering_distractors, pick_balanced, place_answer, special_is_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
 from mirdata.generators.video import (
     RECIPES,
-    STEP_TEXT,
     MotionScene,
     Occluder,
+    Post,
     ProcessScene,
     Thing,
     Trajectory,
+    mask_box,
     open_clip,
     random_looks,
     to_image,
@@ -85,22 +80,6 @@ def _order_text(order: list[int]) -> str:
     return ", ".join(f"image {k}" for k in order)
 
 
-def _near_permutations(correct: tuple[int, ...], rng: np.random.Generator, count: int) -> list[tuple[int, ...]]:
-    """`count` wrong orders close to `correct`: adjacent swaps first (the plausible slips), then others."""
-    close = []
-    for k in range(len(correct) - 1):
-        p = list(correct)
-        p[k], p[k + 1] = p[k + 1], p[k]
-        close.append(tuple(p))
-    close.append(tuple(reversed(correct)))
-    close = [p for p in dict.fromkeys(close) if p != correct]
-    picks = [close[i] for i in rng.permutation(len(close))][:count]
-    others = [p for p in itertools.permutations(correct) if p != correct and p not in picks]
-    while len(picks) < count and others:
-        picks.append(others.pop(int(rng.integers(len(others)))))
-    return picks
-
-
 class _Regions:
     """Regions of one record, ids r0, r1, ... in the order they are added."""
 
@@ -117,6 +96,23 @@ class _Regions:
         rid = f"r{len(self.items)}"
         self.items.append(Region(id=rid, image=image, box=[x0, y0, x1, y1], label=label))
         return rid
+
+
+def _frames_at(scene: MotionScene | ProcessScene, times: list[float],
+               size: tuple[int, int]) -> tuple[list[Image.Image], list[int]]:
+    """The frames of `scene`'s clip shown at `times` (encoded, then sampled with decord), and their indices."""
+    with open_clip(scene) as sampler:
+        frames = sampler.read(sampler.at_times(times))
+    return [to_image(f, size) for f in frames.images], frames.indices
+
+
+def _track_regions(objects: list[dict[str, Any]], size: tuple[int, int]) -> _Regions:
+    """A region for each tracked object in each frame where it has a box; its id goes into the track."""
+    regions = _Regions(size)
+    for o in objects:
+        for p in o["track"]:
+            p["region"] = regions.add(p["image"], p["box"], o["name"]) if p["box"] else None
+    return regions
 
 
 def _stages(summary: str, captions: list[str], t2r: list[str], r2r: list[str], why: str, answer: str) -> Reasoning:
@@ -222,16 +218,16 @@ class SequentialTask(Task):
 
 # speed_comparison ------------------------------------------------------------------------------------------------
 
-SPEED_FRAME_LINES = [
-    "Frame {n}, taken at {t}: <image>",
-    "At t = {t}: <image>",
-    "Image {n} ({t} into the clip): <image>",
-]
-SPEED_INTROS = [
-    "These frames come from one video of shapes moving across a scene.",
-    "A camera filmed several shapes moving over the ground; here are frames from that clip.",
-    "Below are frames sampled from a short video, with the time each was taken.",
-]
+SPEED_INTROS = {
+    "still": ["A fixed camera filmed shapes moving past striped posts planted in the ground; here are frames of it.",
+              "These frames come from one video of shapes moving in front of striped posts; the camera stays still."],
+    "pan": [("These frames come from one video of shapes moving in front of striped posts. The camera pans "
+             "sideways while it films; the posts stand still in the ground."),
+            ("A camera that pans sideways filmed shapes moving past striped posts (the posts do not move); "
+             "here are frames of it.")],
+}
+SPEED_FRAME_LINES = ["Frame {n}, taken at {t}: <image>", "At t = {t}: <image>",
+                     "Image {n} ({t} into the clip): <image>"]
 SPEED_QUESTIONS = {
     "fastest": ["Which shape moves fastest relative to the ground?",
                 "Relative to the ground, which shape travels at the highest speed?"],
@@ -239,185 +235,278 @@ SPEED_QUESTIONS = {
                 "Relative to the ground, which shape covers the least distance per second?"],
     "ranking": ["Rank the shapes from fastest to slowest, relative to the ground.",
                 "Which list orders the shapes from the fastest to the slowest (speeds relative to the ground)?"],
-    "ratio": ["Relative to the ground, about how many times as fast as the {slow} does the {fast} move?",
-              "The {fast} and the {slow} both move. Roughly how many times the {slow}'s speed is the {fast}'s speed?"],
+    "ratio": [("Relative to the ground, about how many times as fast as the {slow} does the {fast} move? "
+               "Pick the nearest option."),
+              ("The {fast} and the {slow} both move. Roughly how many times the {slow}'s speed (relative to the "
+               "ground) is the {fast}'s speed? Pick the nearest option.")],
 }
 SPEED_SUMMARIES = [
-    ("The task is to compare how fast the shapes move. I find every shape in each frame, take the distance it "
-     "covers between its first and last visible frame, and divide by the time between those frames{pan}."),
-    ("To compare speeds I track each shape across the {k} frames ({times}), measure its displacement and divide "
-     "by the elapsed time{pan}."),
+    ("The task is to compare how fast the shapes move over the ground. I find every shape in each frame, take "
+     "how far its box moves between the first and the last frame in which it is fully visible, {pan}, and "
+     "divide by the time between those frames."),
+    ("To compare speeds I track each shape's box across the {k} frames, measure its displacement ({pan}) and "
+     "divide by the elapsed time given with the frames."),
 ]
-RATIOS = [1.5, 2.0, 3.0, 4.0]
-MIN_SPEED_RATIO = 1.3
-MIN_VISIBLE = 0.6
+SPEED_PAN = {True: "adding the camera's own shift, read off a striped post that stands still",
+             False: "the posts keep their place, so the camera is still and frame positions are ground positions"}
+# The speed ratio between neighbours in the ranking, by difficulty: what a viewer must tell apart.
+SPEED_MARGINS = {"easy": (1.6, 2.0), "medium": (1.38, 1.6), "hard": (1.22, 1.38)}
+# Nominal ratios; the true one lies within RATIO_BAND of its nominal. One digit apart in their texts, so no
+# option is "central" to the others; neighbours at least 29 % apart.
+RATIOS = [1.5, 2.5, 3.5, 4.5]
+RATIO_BAND = 0.05
+MIN_VISIBLE = 0.97  # a shape is measured only in frames that show at least this fraction of it
+MIN_DISPLACEMENT = 0.05  # of the image width: the slowest shape's travel over the shown frames
+
+
+def _box_center(box: list[int] | tuple[int, ...]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def _speed_values(rng: np.random.Generator, n: int, variant: str, difficulty: str, width: int, span: float,
+                  ratio: float) -> list[float] | None:
+    """`n` ground speeds (px/s), fastest first. Neighbours differ by the difficulty's margin; for "ratio" the
+    first two are `ratio` apart (within RATIO_BAND) and the others anywhere between. None when the fastest
+    would leave the frame over the shown span."""
+    low = MIN_DISPLACEMENT * width / span
+    if variant == "ratio":
+        slow = low * rng.uniform(1.0, 2.0)
+        fast = slow * ratio * rng.uniform(1 - RATIO_BAND, 1 + RATIO_BAND)
+        others = [float(v) for v in rng.uniform(low, fast, n - 2)]
+        speeds = [fast, slow, *others]
+    else:
+        speeds = [low * rng.uniform(1.0, 1.4)]
+        for _ in range(n - 1):
+            speeds.append(speeds[-1] * rng.uniform(*SPEED_MARGINS[difficulty]))
+        speeds.reverse()
+    return speeds if speeds[0] * span <= 0.62 * width else None
 
 
 class SpeedComparison(SequentialTask):
+    """Which shape moves fastest / slowest over the ground, the ranking of all, or about how many times as fast
+    one shape is as another.
+
+    Five to seven frames of one clip, each with the time it was taken, show three to five shapes moving at
+    constant ground speeds in front of black-and-white striped posts. Neighbours in the ranking differ by a
+    drawn margin (easy 1.6-2x, medium 1.38-1.6x, hard 1.22-1.38x: `difficulty` and `margin` in the facts); a
+    ratio question's pair is within 5 % of one of 1.5, 2.5, 3.5, 4.5 (options 29 % or more apart). The camera is
+    still, or pans sideways and the question says so; the posts stand still, so a viewer adds the post's shift
+    to a shape's shift. A viewer measures each shape's box in the first and last frames that show it whole
+    (a grey pillar may hide it in others): every shape is fully in view in at least three frames, a post is in
+    view in every frame, and the record is emitted only when the speeds measured that way from the boxes give
+    the same answer as the true speeds.
+    """
+
     name = "speed_comparison"
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         w, h = self.size
+        slot = self.slot(index)
+        variant = pick_balanced(slot, list(SPEED_QUESTIONS), "speed question")
+        difficulty = pick_balanced(slot, list(SPEED_MARGINS), "speed difficulty")
+        ratio = float(pick_balanced(slot, RATIOS, "speed ratio"))
+        n = int(rng.integers(3, 5 if difficulty == "easy" else 6))
+        k_images = int(rng.integers(5, 8))
+        gap = float(pick(rng, [g for g in (0.3, 0.4, 0.5) if (k_images - 1) * g <= 2.6]))
+        first = round(float(rng.uniform(0, 2.8 - (k_images - 1) * gap)), 1)
+        times = [round(first + j * gap, 1) for j in range(k_images)]
+        span = times[-1] - times[0]
+        speeds = _speed_values(rng, n, variant, difficulty, w, span, ratio)
+        if speeds is None:
+            return None
+        scene = self._scene(rng, speeds, times)
+        if scene is None:
+            return None
+        measured = self._measure(scene, times)
+        if measured is None:
+            return None
+        objects, posts, shifts = measured
+        names = [t.name for t in scene.things]  # things[k] has speeds[k]: names[0] is the fastest
+        true = dict(zip(names, speeds))
+        by_speed = sorted(objects, key=lambda o: -o["speed_px_s"])
+        if [o["name"] for o in by_speed] != sorted(names, key=lambda n_: -true[n_]) and variant != "ratio":
+            return None  # the boxes would give another ranking
+        facts: dict[str, Any] = {
+            "source": "procedural", "variant": variant, "difficulty": difficulty, "fps": FPS, "times_s": times,
+            "image_size": list(self.size), "objects": objects, "posts": posts, "camera_shift_px": shifts,
+            "ranking": [o["name"] for o in by_speed],
+            "true_speeds_px_s": {k: round(v, 1) for k, v in true.items()},
+            "camera": {"pans": scene.camera.points[0] != scene.camera.points[-1],
+                       "velocity_px_s": round((scene.camera.points[-1][0] - scene.camera.points[0][0])
+                                             / scene.duration, 1)},
+            "occluders": [{"label": o.label, "x": [round(o.box[0], 1), round(o.box[2], 1)]} for o in scene.occluders],
+        }
+        fmt: dict[str, str] = {}
+        ranked = facts["ranking"]
+        if variant in ("fastest", "slowest"):
+            speeds_sorted = [o["speed_px_s"] for o in by_speed]
+            facts["margin"] = round(min(a / b for a, b in itertools.pairwise(speeds_sorted)), 2)
+            correct = ranked[0] if variant == "fastest" else ranked[-1]
+            distractors = [x for x in ranked if x != correct]
+        elif variant == "ranking":
+            speeds_sorted = [o["speed_px_s"] for o in by_speed]
+            facts["margin"] = round(min(a / b for a, b in itertools.pairwise(speeds_sorted)), 2)
+            correct = ", ".join(ranked)
+            distractors = [", ".join(p) for p in ordering_distractors(ranked, rng, min(3, math.factorial(n) - 1))]
+        else:
+            fast, slow = names[0], names[1]
+            by_name = {o["name"]: o for o in objects}
+            measured_ratio = by_name[fast]["speed_px_s"] / by_name[slow]["speed_px_s"]
+            if abs(measured_ratio / ratio - 1) > RATIO_BAND + 0.03:
+                return None  # the boxes would not put the ratio clearly nearest its option
+            facts.update(ratio_pair=[fast, slow], ratio=round(measured_ratio, 2), nominal_ratio=ratio,
+                         margin=round(min(abs(measured_ratio - r) for r in RATIOS if r != ratio) / ratio, 2))
+            correct = f"about {ratio:g} times as fast"
+            distractors = [f"about {r:g} times as fast" for r in RATIOS if r != ratio]
+            fmt = {"fast": fast, "slow": slow}
+        facts["answer_text"] = correct
+        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
+        regions = _track_regions([*objects, *posts], self.size)
+        options, answer = place_answer(correct, distractors, slot, rng)
+        line = pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
+        lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
+        intro = pick(rng, SPEED_INTROS["pan" if facts["camera"]["pans"] else "still"])
+        question = "\n".join([intro, *lines, pick(rng, SPEED_QUESTIONS[variant]).format(**fmt)])
+        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
+                      facts=facts, generator=GENERATOR)
+
+    def _scene(self, rng: np.random.Generator, speeds: list[float], times: list[float]) -> MotionScene | None:
+        """Shapes at `speeds` (px/s over the ground), one per horizontal band, fully in view at every shown
+        time; striped posts; maybe a pillar and a camera pan."""
+        w, h = self.size
+        n = len(speeds)
         duration = 3.0
-        variant = pick(rng, list(SPEED_QUESTIONS))
-        n = int(rng.integers(3, 5))
-        looks = random_looks(rng, n)
-        speeds = self._speeds(rng, n, variant)
-        pans = bool(rng.random() < 0.35)
-        cam_v = float(rng.choice([-1, 1]) * rng.uniform(0.04, 0.08) * w) if pans else 0.0
+        pans = bool(rng.random() < 0.4)
+        cam_v = float(rng.choice([-1, 1]) * rng.uniform(0.03, 0.07) * w) if pans else 0.0
         margin = abs(cam_v) * duration
         world = (int(math.ceil(w + margin)) + 2, h)
         cam_start = margin if cam_v < 0 else 0.0
-        band = h * 0.8 / n
-        radius = float(min(0.055 * h, band * 0.38))
+        top, bottom = 0.12 * h, 0.96 * h
+        band = (bottom - top) / n
+        looks = random_looks(rng, n)
+        t0, t1 = times[0], times[-1]
         things = []
-        order = rng.permutation(n)  # shape k gets speeds[order[k]]
-        for k, ((color, shape), speed) in enumerate(zip(looks, [speeds[i] for i in order])):
-            angle = rng.uniform(-0.35, 0.35) + (math.pi if rng.random() < 0.5 else 0.0)
+        for k in rng.permutation(n):  # band order unrelated to speed order
+            color, shape = looks[len(things)]
+            speed = speeds[len(things)]
+            radius = float(min(0.05 * h, band * 0.36) * rng.uniform(0.85, 1.0))
+            slope = rng.uniform(-1, 1) * min(0.25, 0.3 * (band - 2 * radius) / (speed * duration + 1e-9))
+            angle = math.atan(slope) + (math.pi if rng.random() < 0.5 else 0.0)
             vx, vy = speed * math.cos(angle), speed * math.sin(angle)
             sx_v = vx - cam_v  # velocity in the frame
-            y0 = 0.15 * h + (k + 0.5) * band - vy * duration / 2
-            lo, hi = radius + 2, w - radius - 2
-            x_span = (lo, hi - sx_v * duration) if sx_v >= 0 else (lo - sx_v * duration, hi)
-            if x_span[0] >= x_span[1]:
+            lo, hi = radius + 3, w - radius - 3
+            # screen x at t0 such that it stays within [lo, hi] until t1
+            span = (lo, hi - sx_v * (t1 - t0)) if sx_v >= 0 else (lo - sx_v * (t1 - t0), hi)
+            if span[0] >= span[1]:
                 return None
-            screen_x0 = rng.uniform(*x_span)
-            start = (screen_x0 + cam_start, y0)
+            screen_x = float(rng.uniform(*span))
+            cy = top + (k + 0.5) * band - vy * (t0 + t1) / 2
+            cam_x0 = cam_start + cam_v * t0
+            start = (screen_x + cam_x0 - vx * t0, cy)
             things.append(Thing(color, shape, radius, Trajectory.line(start, (vx, vy), duration)))
+        spacing = 0.55 * w
+        first_post = float(rng.uniform(0.04, 0.04 + spacing))
+        post_w = max(4.0, round(0.012 * w))
+        posts = [Post(round(x), round(0.16 * h), round(0.95 * h), post_w)
+                 for x in np.arange(first_post, world[0] - 2, spacing)]
         occluders = []
         if rng.random() < 0.5:
             ox = rng.uniform(0.2, 0.75) * world[0]
             occluders.append(Occluder("grey pillar", (ox, 0.0, ox + 0.06 * w, float(h))))
         camera = Trajectory.line((cam_start, 0.0), (cam_v, 0.0), duration)
-        scene = MotionScene(self.size, duration, FPS, things, int(rng.integers(1 << 31)), occluders, camera, world)
+        return MotionScene(self.size, duration, FPS, things, int(rng.integers(1 << 31)), occluders, camera, world,
+                           posts)
 
-        k_images = int(rng.integers(3, 5))
-        gap = float(pick(rng, [g for g in (0.6, 0.8, 1.0, 1.2, 1.4) if (k_images - 1) * g <= 2.9]))
-        first = round(float(rng.uniform(0, 2.9 - (k_images - 1) * gap)), 1)
-        times = [round(first + j * gap, 1) for j in range(k_images)]
-        regions = _Regions(self.size)
+    @staticmethod
+    def _measure(scene: MotionScene, times: list[float]) -> tuple[list[dict], list[dict], list[float]] | None:
+        """Each shape's speed as a viewer measures it from the boxes of its visible pixels: the shift of the box
+        centre between its first and last fully visible frames, plus the camera's shift read off the post that
+        is in view in every frame. None when a shape is whole in fewer than three frames or no post stays in
+        view."""
+        posts = []
+        for post in scene.posts:
+            track = []
+            for j, t in enumerate(times):
+                obs = scene.observe(post, t)
+                track.append({"image": j, "box": list(obs.box) if obs.box and obs.visible >= 0.5 else None})
+            if all(p["box"] for p in track):
+                posts.append({"name": post.label, "track": track})
+        if not posts:
+            return None
+        posts = posts[:1]  # the reference
+        post_x = [_box_center(p["box"])[0] for p in posts[0]["track"]]
+        shifts = [round(post_x[0] - x, 1) for x in post_x]  # camera shift since frame 1 (a post moves the other way)
         objects = []
-        for thing in things:
+        for thing in scene.things:
             track = []
             for j, t in enumerate(times):
                 obs = scene.observe(thing, t)
-                region = regions.add(j, obs.box, thing.name) if obs.box and obs.visible >= 0.5 else None
-                track.append({"image": j, "time_s": t, "center": [round(v, 1) for v in obs.center],
-                              "world": [round(v, 1) for v in obs.world], "visible": round(obs.visible, 2),
-                              "box": list(obs.box) if region else None, "region": region})
-            seen = [p for p in track if p["visible"] >= MIN_VISIBLE and p["region"]]
-            if len(seen) < 2:
-                return None  # a shape seen in fewer than two frames has no measurable speed
-            a, b = seen[0], seen[-1]
-            dist = math.dist(a["world"], b["world"])
-            elapsed = round(b["time_s"] - a["time_s"], 1)
-            objects.append({"name": thing.name, "speed_px_s": round(dist / elapsed, 1), "track": track,
-                            "measured_from": [a["image"], b["image"]], "distance_px": round(dist, 1),
-                            "elapsed_s": elapsed})
-        ranked = sorted(objects, key=lambda o: -o["speed_px_s"])
-        for faster, slower in itertools.pairwise(ranked):
-            if faster["speed_px_s"] < MIN_SPEED_RATIO * slower["speed_px_s"] * 0.97:
+                track.append({"image": j, "visible": round(obs.visible, 2),
+                              "box": list(obs.box) if obs.box and obs.visible >= 0.3 else None})
+            whole = [p for p in track if p["visible"] >= MIN_VISIBLE and p["box"]]
+            if len(whole) < 3:
                 return None
-
-        with open_clip(scene) as sampler:
-            frames = sampler.read(sampler.at_times(times))
-        images = [to_image(f, self.size) for f in frames.images]
-
-        names = [o["name"] for o in ranked]
-        facts: dict[str, Any] = {
-            "source": "procedural", "variant": variant, "fps": FPS, "frame_indices": frames.indices,
-            "times_s": times, "image_size": list(self.size), "objects": objects,
-            "ranking": names, "occluders": [{"label": o.label, "x": [round(o.box[0], 1), round(o.box[2], 1)]}
-                                            for o in occluders],
-            "camera": {"pans": pans, "velocity_px_s": round(cam_v, 1),
-                       "offsets_x": [round(scene.camera_at(t)[0], 1) for t in times],
-                       "shift_px": round(scene.camera_at(times[-1])[0] - scene.camera_at(times[0])[0], 1)},
-        }
-        fmt: dict[str, str] = {}
-        if variant == "fastest":
-            correct, distractors = names[0], names[1:]
-        elif variant == "slowest":
-            correct, distractors = names[-1], names[:-1]
-        elif variant == "ranking":
-            perms = _near_permutations(tuple(range(n)), rng, 3)
-            correct = ", ".join(names)
-            distractors = [", ".join(names[i] for i in p) for p in perms]
-        else:
-            fast, slow = (things[int(np.flatnonzero(order == i)[0])].name for i in (0, 1))
-            facts["ratio_pair"] = [fast, slow]
-            by_name = {o["name"]: o for o in objects}
-            ratio = by_name[fast]["speed_px_s"] / by_name[slow]["speed_px_s"]
-            nearest = min(RATIOS, key=lambda r: abs(r - ratio))
-            if abs(ratio - nearest) > 0.15 * nearest:
-                return None
-            facts["ratio"] = round(ratio, 2)
-            correct = f"about {nearest:g} times as fast"
-            distractors = [f"about {r:g} times as fast" for r in RATIOS if r != nearest]
-            fmt = {"fast": fast, "slow": slow}
-        facts["answer_text"] = correct
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        line = pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
-        lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
-        question = "\n".join([pick(rng, SPEED_INTROS), *lines, pick(rng, SPEED_QUESTIONS[variant]).format(**fmt)])
-        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
-                      facts=facts, generator=GENERATOR)
-
-    def _speeds(self, rng: np.random.Generator, n: int, variant: str) -> list[float]:
-        """`n` speeds (image px/s relative to the ground), fastest first, consecutive ones 35-70 % apart; for
-        "ratio" the first two are in one of RATIOS and the rest are slower still."""
-        speeds = [rng.uniform(0.18, 0.26) * self.size[0]]
-        if variant == "ratio":
-            speeds.append(speeds[0] / float(pick(rng, RATIOS)))
-        while len(speeds) < n:
-            speeds.append(speeds[-1] / rng.uniform(1.35, 1.7))
-        return speeds
+            a, b = whole[0], whole[-1]
+            (ax, ay), (bx, by) = _box_center(a["box"]), _box_center(b["box"])
+            camera = shifts[b["image"]] - shifts[a["image"]]
+            dx, dy = bx - ax + camera, by - ay
+            elapsed = round(times[b["image"]] - times[a["image"]], 1)
+            dist = math.hypot(dx, dy)
+            objects.append({"name": thing.name, "track": track, "measured_from": [a["image"], b["image"]],
+                            "centers": [[ax, ay], [bx, by]], "camera_px": round(camera, 1),
+                            "ground_shift_px": [round(dx, 1), round(dy, 1)], "distance_px": round(dist, 1),
+                            "elapsed_s": elapsed, "speed_px_s": round(dist / elapsed, 1)})
+        return objects, posts, shifts
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
         regions = regions_by_id(record)
         objects = f["objects"]
-        cam = f["camera"]
         times = f["times_s"]
-        pan = (", correcting for the camera, which pans" if cam["pans"] else "")
-        summary = pick(rng, SPEED_SUMMARIES).format(pan=pan, k=len(times), times=", ".join(_seconds(t) for t in times))
+        pans = f["camera"]["pans"]
+        summary = pick(rng, SPEED_SUMMARIES).format(pan=SPEED_PAN[pans], k=len(times))
         captions = []
-        for j, t in enumerate(times):
+        for j in range(len(times)):
             parts = []
             for o in objects:
                 p = o["track"][j]
-                if p["region"]:
-                    parts.append(f"the {o['name']} {_where(*p['center'], self.size)}")
+                if p["box"] and p["visible"] >= MIN_VISIBLE:
+                    parts.append(f"the {o['name']} {_where(*_box_center(p['box']), self.size)}")
+                elif p["box"]:
+                    parts.append(f"the {o['name']} partly hidden behind the pillar")
                 elif p["visible"] > 0:
-                    parts.append(f"the {o['name']} mostly hidden")
+                    parts.append(f"the {o['name']} almost entirely hidden behind the pillar")
             hidden = [o["name"] for o in objects if o["track"][j]["visible"] == 0]
-            text = f"Frame {j + 1} ({_seconds(t)}): " + (join_and(parts) if parts else "no shape is clearly visible")
+            text = f"Frame {j + 1}: " + (join_and(parts) if parts else "no shape is clearly visible")
+            text += f"; a striped post {_where(*_box_center(f['posts'][0]['track'][j]['box']), self.size)}"
             if f["occluders"]:
                 text += "; a grey pillar stands in front of the scene"
             if hidden:
                 text += f"; the {join_and(hidden)} cannot be seen"
             captions.append(text + ".")
         t2r = []
-        for o in objects:
+        for o in [*objects, *f["posts"]]:
             cites = [cite(regions[p["region"]]) for p in o["track"] if p["region"]]
             t2r.append(f"'the {o['name']}' → " + "; ".join(cites))
+        post = f["posts"][0]["track"]
+        xs = [_box_center(p["box"])[0] for p in post]
         r2r = []
-        if cam["pans"]:
-            shift = cam["shift_px"]
-            way = "right" if shift > 0 else "left"
-            r2r.append(f"The backdrop slides {abs(shift):g} px to the {'left' if shift > 0 else 'right'} between "
-                       f"image 1 and image {len(times)}, so the camera pans {way} at "
-                       f"{abs(cam['velocity_px_s']):g} px/s; "
-                       "positions in the scene are frame positions plus the camera's offset.")
+        if pans:
+            r2r.append(f"The striped post's box centre is at x = {', '.join(f'{x:g}' for x in xs)} in frames 1 to "
+                       f"{len(xs)} ([{post[0]['region']}] → [{post[-1]['region']}]): it stands still, so the camera "
+                       f"shifts by {f['camera_shift_px'][-1]:g} px (positive: to the right) from frame 1 to frame "
+                       f"{len(xs)}.")
+        else:
+            r2r.append(f"The striped post stays at x = {xs[0]:g} in every frame ([{post[0]['region']}] → "
+                       f"[{post[-1]['region']}]): the camera is still.")
         for o in objects:
             a, b = (o["track"][k] for k in o["measured_from"])
-            ra, rb = a["region"], b["region"]
-            if cam["pans"]:
-                move = (f"from ({a['world'][0]:g}, {a['world'][1]:g}) to ({b['world'][0]:g}, {b['world'][1]:g}) "
-                        "in scene coordinates")
-            else:
-                move = f"from ({a['center'][0]:g}, {a['center'][1]:g}) to ({b['center'][0]:g}, {b['center'][1]:g})"
-            r2r.append(f"[{ra}] → [{rb}]: the {o['name']} moves {move}, {o['distance_px']:g} px in "
-                       f"{_seconds(o['elapsed_s'])}, about {o['speed_px_s']:g} px/s.")
+            (ax, ay), (bx, by) = o["centers"]
+            cam = f" plus the camera's {o['camera_px']:g} px" if pans else ""
+            r2r.append(f"[{a['region']}] → [{b['region']}]: the {o['name']}'s box centre goes from ({ax:g}, {ay:g}) "
+                       f"in frame {a['image'] + 1} to ({bx:g}, {by:g}) in frame {b['image'] + 1}{cam}: "
+                       f"{o['distance_px']:g} px over the ground in {_seconds(o['elapsed_s'])}, about "
+                       f"{o['speed_px_s']:g} px/s.")
         ranked = f["ranking"]
         speed_of = {o["name"]: o["speed_px_s"] for o in objects}
         r2r.append("From fastest to slowest: " + " > ".join(f"{n} ({speed_of[n]:g} px/s)" for n in ranked) + ".")
@@ -431,182 +520,241 @@ class SpeedComparison(SequentialTask):
         else:
             fast, slow = f["ratio_pair"]
             why = (f"The {fast} moves at {speed_of[fast]:g} px/s and the {slow} at {speed_of[slow]:g} px/s, a "
-                   f"ratio of {f['ratio']:g}, which is {f['answer_text']}")
+                   f"ratio of {f['ratio']:g}, nearest to {f['answer_text']}")
         return _stages(summary, captions, t2r, r2r, why, record.answer)
 
 
 # motion_detection -------------------------------------------------------------------------------------------------
 
 MOTION_INTROS = [
-    "A fixed camera filmed a few shapes; these frames come from that video.",
-    "The frames below were taken from one clip by a camera that does not move.",
-    "Here are frames from a short video of shapes on the ground (the camera stays still).",
+    "A fixed camera filmed a few shapes; these frames come from that video, in the order they were taken.",
+    "The frames below were taken, in order, from one clip by a camera that does not move.",
+    "Here are frames from a short video of shapes on the ground, in time order (the camera stays still).",
 ]
-MOTION_FRAME_LINES = ["Frame {n} ({t}): <image>", "At {t}: <image>", "Image {n}, taken at {t}: <image>"]
+MOTION_FRAME_LINES = ["Frame {n}: <image>", "Image {n}: <image>", "Frame {n} of the clip: <image>"]
 MOTION_QUESTIONS = {
-    "which_moved": ["Which shape moved between the two frames?",
-                    "One shape changed position between the frames. Which one?"],
-    "direction": ["In which direction did the {mover} move between the two frames?",
-                  "Between the first and the second frame, which way did the {mover} go?"],
-    "which_interval": ["Between which two consecutive frames does a shape move?",
-                       "All shapes stay put except during one interval. When does something move?"],
+    "which_moved": ["Which of these shapes changes position at some point in the frames?",
+                    "One shape, or none, of those listed moves during the clip. Which?"],
+    "which_interval": ["Between which two consecutive frames does the {target} move?",
+                       "When does the {target} change position?"],
+    "direction": ["In which direction does the {target} move?",
+                  "Between its two positions, which way does the {target} go?"],
 }
+NONE_MOVES = "none of these moves"
+NEVER_MOVES = "it never moves"
 MOTION_SUMMARIES = [
     ("The question is about what changed between frames. I locate every shape in each frame and compare its "
-     "position from frame to frame; a shape whose box stays the same did not move."),
-    ("Since the camera is still, any change of a shape's position between frames is motion. I compare each "
+     "box from frame to frame; since the camera is still, a shape whose box stays the same did not move."),
+    ("Since the camera is still, any change of a shape's box between frames is motion. I compare each "
      "shape's box across the {k} frames."),
 ]
-MIN_MOVE = 0.18  # of the shorter image side
+# How far a mover goes, by difficulty, as a fraction of the shorter image side.
+MOTION_MOVES = {"easy": (0.12, 0.2), "medium": (0.07, 0.12), "hard": (0.04, 0.07)}
+
+
+def _interval_text(j: int) -> str:
+    """0-based interval j: 'between frame j+1 and frame j+2'."""
+    return f"between frame {j + 1} and frame {j + 2}"
 
 
 class MotionDetection(SequentialTask):
+    """Which listed shape moves (or none of them), between which two frames a named shape moves (or never),
+    and in which of eight compass directions a mover goes.
+
+    Five to seven frames in time order from a still camera show four to six shapes; one to three of them each
+    make one straight move between two consecutive frames, and stand still otherwise. The move is drawn by
+    difficulty (easy 12-20 %, medium 7-12 %, hard 4-7 % of the shorter image side; `difficulty` and
+    `min_move_px` in the facts), the other shapes do not move a pixel, and no two shapes overlap, so a viewer
+    comparing the shapes' positions frame by frame settles every question. "None of these moves" and "it never
+    moves" are right at their fair share of 1/4.
+    """
+
     name = "motion_detection"
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         w, h = self.size
-        variant = pick(rng, list(MOTION_QUESTIONS))
-        n = int(rng.integers(3, 5)) if variant != "which_moved" else 4
+        slot = self.slot(index)
+        variant = pick_balanced(slot, list(MOTION_QUESTIONS), "motion question")
+        difficulty = pick_balanced(slot, list(MOTION_MOVES), "motion difficulty")
+        special = special_is_answer(slot, 4, "motion none") and variant != "direction"
+        k_images = int(rng.integers(5, 8))
+        times = [round(0.1 + 0.5 * j, 1) for j in range(k_images)]
+        n = int(rng.integers(4, 7))
+        most = n - (3 if variant == "which_moved" and special else 2)
+        movers = int(rng.integers(0 if special else 1, min(3, most) + 1))
+        radius = float(rng.uniform(0.045, 0.06) * h)
+        layout = self._layout(rng, n, movers, radius, difficulty, k_images)
+        if layout is None:
+            return None
+        starts, moves = layout  # moves: shape index -> (end, interval, heading)
         looks = random_looks(rng, n)
-        radius = 0.06 * h
-        spots = self._spots(rng, n + 1, radius)  # the last spot is where the mover ends up
-        if spots is None:
-            return None
-        mover = int(rng.integers(n))
-        start, end = spots[mover], spots[-1]
-        dx, dy = end[0] - start[0], end[1] - start[1]
-        heading = round(math.atan2(dy, dx) / (math.pi / 4))  # snap the move onto one of eight directions
-        dist = math.hypot(dx, dy)
-        end = (start[0] + dist * math.cos(heading * math.pi / 4), start[1] + dist * math.sin(heading * math.pi / 4))
-        if not (radius < end[0] < w - radius and radius < end[1] < h - radius) or dist < MIN_MOVE * min(w, h):
-            return None
-        if any(math.dist(end, spots[k]) < 2.6 * radius for k in range(n) if k != mover):
-            return None
-        if variant == "which_interval":
-            k_images = int(rng.integers(3, 5))
-            gap = float(pick(rng, [0.6, 0.7, 0.8]))
-            times = [round(j * gap, 1) for j in range(k_images)]
-            moving_interval = int(rng.integers(k_images - 1))
-        else:
-            times = [round(float(pick(rng, [0.0, 0.1, 0.2, 0.3])), 1), round(float(pick(rng, [1.4, 1.6, 1.8])), 1)]
-            moving_interval = 0
-        t0, t1 = times[moving_interval] + 0.1, times[moving_interval + 1] - 0.1
         things = []
         for k, (color, shape) in enumerate(looks):
-            path = Trajectory.move(start, end, t0, t1) if k == mover else Trajectory.still(spots[k])
+            if k in moves:
+                end, j, _ = moves[k]
+                path = Trajectory.move(starts[k], end, times[j] + 0.1, times[j + 1] - 0.1)
+            else:
+                path = Trajectory.still(starts[k])
             things.append(Thing(color, shape, radius, path))
         scene = MotionScene(self.size, round(times[-1] + 0.2, 1), FPS, things, int(rng.integers(1 << 31)))
-        regions = _Regions(self.size)
         objects = []
-        for thing in things:
-            track = []
-            for j, t in enumerate(times):
-                obs = scene.observe(thing, t)
-                track.append({"image": j, "time_s": t, "center": [round(v, 1) for v in obs.center],
-                              "box": list(obs.box), "region": regions.add(j, obs.box, thing.name)})
-            objects.append({"name": thing.name, "moves": thing is things[mover], "track": track})
-        with open_clip(scene) as sampler:
-            frames = sampler.read(sampler.at_times(times))
-        images = [to_image(f, self.size) for f in frames.images]
-
-        mover_name = things[mover].name
-        shift = [round(end[0] - start[0], 1), round(end[1] - start[1], 1)]
-        direction = DIRECTIONS[heading % 8]
+        for k, thing in enumerate(things):
+            track = [{"image": j, "box": list(scene.observe(thing, t).box)} for j, t in enumerate(times)]
+            o: dict[str, Any] = {"name": thing.name, "moves": k in moves, "track": track}
+            if k in moves:
+                end, j, heading = moves[k]
+                (ax, ay), (bx, by) = _box_center(track[j]["box"]), _box_center(track[j + 1]["box"])
+                o.update(interval=j, shift_px=[bx - ax, by - ay], distance_px=round(math.hypot(bx - ax, by - ay), 1),
+                         direction=DIRECTIONS[heading])
+            objects.append(o)
         facts: dict[str, Any] = {
-            "source": "procedural", "variant": variant, "fps": FPS, "frame_indices": frames.indices, "times_s": times,
-            "image_size": list(self.size), "objects": objects, "mover": mover_name, "direction": direction,
-            "shift_px": shift, "distance_px": round(dist, 1),
-            "moving_interval": [moving_interval + 1, moving_interval + 2],
-            "motion_s": [round(t0, 1), round(t1, 1)],
+            "source": "procedural", "variant": variant, "difficulty": difficulty, "fps": FPS, "times_s": times,
+            "image_size": list(self.size), "objects": objects, "movers": [o["name"] for o in objects if o["moves"]],
+            "min_move_px": min((o["distance_px"] for o in objects if o["moves"]), default=None),
         }
         fmt: dict[str, str] = {}
+        moving = [o for o in objects if o["moves"]]
+        still = [o["name"] for o in objects if not o["moves"]]
         if variant == "which_moved":
-            correct, distractors = mover_name, [t.name for t in things if t.name != mover_name]
-        elif variant == "direction":
-            fmt = {"mover": mover_name}
-            correct = direction
-            distractors = [DIRECTIONS[(heading + d) % 8] for d in (4, 2, -2)]
+            listed = ([still[i] for i in rng.permutation(len(still))[:3]] if special else
+                      [pick(rng, moving)["name"], *[still[i] for i in rng.permutation(len(still))[:2]]])
+            facts["listed"] = listed
+            correct = NONE_MOVES if special else listed[0]
+            distractors = [x for x in [*listed, NONE_MOVES] if x != correct]
+        elif variant == "which_interval":
+            target = pick(rng, still) if special else pick(rng, moving)["name"]
+            fmt["target"] = facts["target"] = target
+            spans = list(range(k_images - 1))
+            if special:
+                offered = [spans[i] for i in rng.permutation(len(spans))[:3]]
+                correct = NEVER_MOVES
+            else:
+                j = next(o["interval"] for o in moving if o["name"] == target)
+                others = [s for s in spans if s != j]
+                offered = [j, *[others[i] for i in rng.permutation(len(others))[:2]]]
+                correct = _interval_text(j)
+            distractors = [x for x in [*map(_interval_text, offered), NEVER_MOVES] if x != correct]
         else:
-            labels = [f"between frame {j + 1} and frame {j + 2}" for j in range(len(times) - 1)]
-            correct = labels[moving_interval]
-            distractors = [x for x in labels if x != correct] + ["no shape moves in any interval"]
+            mover = pick(rng, moving)
+            fmt["target"] = facts["target"] = mover["name"]
+            correct = mover["direction"]
+            others = [d for d in DIRECTIONS if d != correct]
+            distractors = [others[i] for i in rng.permutation(len(others))[:3]]
         facts["answer_text"] = correct
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
+        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
+        regions = _track_regions(objects, self.size)
+        options, answer = place_answer(correct, distractors, slot, rng)
         line = pick(rng, MOTION_FRAME_LINES)
-        lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
+        lines = [line.format(n=j + 1) for j in range(k_images)]
         question = "\n".join([pick(rng, MOTION_INTROS), *lines, pick(rng, MOTION_QUESTIONS[variant]).format(**fmt)])
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR)
 
-    def _spots(self, rng: np.random.Generator, n: int, radius: float) -> list[tuple[float, float]] | None:
-        """`n` positions at least 2.6 radii apart, inside the image."""
+    def _layout(self, rng: np.random.Generator, n: int, movers: int, radius: float, difficulty: str,
+                k_images: int) -> tuple[list[tuple[float, float]], dict[int, tuple]] | None:
+        """Start spots for `n` shapes and, for the first `movers` of a random choice, an end spot, the interval
+        of the move and its heading (k * 45 degrees); every spot, start or end, at least 2.6 radii from every
+        other one and inside the image."""
         w, h = self.size
-        spots: list[tuple[float, float]] = []
-        for _ in range(200):
-            p = (float(rng.uniform(radius * 1.5, w - radius * 1.5)), float(rng.uniform(radius * 1.5, h - radius * 1.5)))
-            if all(math.dist(p, q) >= 2.6 * radius for q in spots):
-                spots.append(p)
-                if len(spots) == n:
-                    return spots
-        return None
+        taken: list[tuple[float, float]] = []
+
+        def free(p: tuple[float, float]) -> bool:
+            inside = radius * 1.3 < p[0] < w - radius * 1.3 and radius * 1.3 < p[1] < h - radius * 1.3
+            return inside and all(math.dist(p, q) >= 2.6 * radius for q in taken)
+
+        starts = []
+        for _ in range(n):
+            for _attempt in range(100):
+                p = (float(rng.uniform(0, w)), float(rng.uniform(0, h)))
+                if free(p):
+                    break
+            else:
+                return None
+            taken.append(p)
+            starts.append(p)
+        moves = {}
+        low, high = MOTION_MOVES[difficulty]
+        for k in rng.permutation(n)[:movers].tolist():
+            for _attempt in range(50):
+                heading = int(rng.integers(8))
+                dist = float(rng.uniform(low, high) * min(w, h))
+                a = heading * math.pi / 4
+                end = (starts[k][0] + dist * math.cos(a), starts[k][1] + dist * math.sin(a))
+                taken.remove(starts[k])
+                ok = free(end) and all(math.dist(end, q) >= 2.6 * radius for q in taken)
+                taken.append(starts[k])
+                if ok:
+                    break
+            else:
+                return None
+            taken.append(end)
+            moves[k] = (end, int(rng.integers(k_images - 1)), heading)
+        return starts, moves
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
         regions = regions_by_id(record)
         times = f["times_s"]
         summary = pick(rng, MOTION_SUMMARIES).format(k=len(times))
-        captions = []
-        for j, t in enumerate(times):
-            parts = [f"the {o['name']} {_where(*o['track'][j]['center'], self.size)}" for o in f["objects"]]
-            captions.append(f"Frame {j + 1} ({_seconds(t)}) shows {join_and(parts)}.")
+        first = [f"the {o['name']} {_where(*_box_center(o['track'][0]['box']), self.size)}" for o in f["objects"]]
+        captions = [f"Frame 1 shows {join_and(first)}."]
+        for j in range(1, len(times)):
+            moved = [o for o in f["objects"] if o["moves"] and o["interval"] == j - 1]
+            if moved:
+                now = [f"the {o['name']} has moved {o['direction']}" for o in moved]
+                captions.append(f"Frame {j + 1}: as frame {j}, except that {join_and(now)}.")
+            else:
+                captions.append(f"Frame {j + 1}: every shape is where it was in frame {j}.")
         t2r = [f"'the {o['name']}' → " + "; ".join(cite(regions[p["region"]]) for p in o["track"] if p["region"])
                for o in f["objects"]]
         r2r = []
         for o in f["objects"]:
-            cites = ", ".join(f"[{p['region']}]" for p in o["track"] if p["region"])
+            track = o["track"]
             if not o["moves"]:
-                r2r.append(f"{cites}: the {o['name']} keeps the same box in every frame, so it did not move.")
-        a, b = f["moving_interval"]
-        mover = next(o for o in f["objects"] if o["moves"])
-        pa, pb = mover["track"][a - 1], mover["track"][b - 1]
-        dx, dy = f["shift_px"]
-        r2r.append(f"[{pa['region']}] → [{pb['region']}]: the {mover['name']} goes from ({pa['center'][0]:g}, "
-                   f"{pa['center'][1]:g}) in frame {a} to ({pb['center'][0]:g}, {pb['center'][1]:g}) in frame {b}, "
-                   f"a shift of {dx:g} px horizontally and {dy:g} px vertically ({f['distance_px']:g} px), i.e. "
-                   f"{f['direction']}.")
-        if len(times) > 2:
-            still = [f"frames {j + 1} and {j + 2}" for j in range(len(times) - 1) if j + 1 != a]
-            r2r.append(f"Between {join_and(still)} nothing changes.")
+                box = ", ".join(f"{v:g}" for v in track[0]["box"])
+                r2r.append(f"[{track[0]['region']}] … [{track[-1]['region']}]: the {o['name']} keeps the box "
+                           f"[{box}] in every frame, so it does not move.")
+                continue
+            j = o["interval"]
+            pa, pb = track[j], track[j + 1]
+            (ax, ay), (bx, by) = _box_center(pa["box"]), _box_center(pb["box"])
+            dx, dy = o["shift_px"]
+            r2r.append(f"[{pa['region']}] → [{pb['region']}]: the {o['name']}'s box centre goes from "
+                       f"({ax:g}, {ay:g}) in frame {j + 1} to ({bx:g}, {by:g}) in frame {j + 2}, a shift of "
+                       f"{dx:g} px horizontally and {dy:g} px vertically ({o['distance_px']:g} px), i.e. "
+                       f"{o['direction']}; in every other "
+                       "pair of consecutive frames its box stays the same.")
         variant = f["variant"]
+        answer = f["answer_text"]
         if variant == "which_moved":
-            why = f"Only the {mover['name']} changed position"
-        elif variant == "direction":
-            why = f"The {mover['name']} moved {f['direction']}"
+            moved = [x for x in f["listed"] if x in f["movers"]]
+            why = (f"Of the {join_and(f['listed'])}, only the {moved[0]} changes position" if moved else
+                   f"The {join_and(f['listed'])} all keep their boxes in every frame")
+        elif variant == "which_interval":
+            why = (f"The {f['target']} keeps its box in every frame, so it never moves" if answer == NEVER_MOVES else
+                   f"The {f['target']} changes position only {answer}")
         else:
-            why = f"The only motion happens between frame {a} and frame {b}"
+            why = f"The {f['target']} moves {answer}"
         return _stages(summary, captions, t2r, r2r, why, record.answer)
 
 
 # cooking_process -------------------------------------------------------------------------------------------------
 
 COOK_INTROS = {
-    "procedural": ["These frames show someone making {recipe}, but they are shuffled.",
-                   "Frames from a video of a {recipe} being prepared, in a random order:"],
-    "procedural pair": ["Two frames from a video of a {recipe} being prepared, in the order they were filmed:",
-                        "Here is the {recipe} a little earlier and a little later in the same video:"],
-    "steps": ["These frames come from a video of a process with several steps, shown out of order.",
+    "procedural": ["These frames show someone making {recipe}, in a random order.",
+                   "Frames from a video of a {recipe} being prepared, shuffled:",
+                   "A {recipe} is prepared on a kitchen counter; here are frames of it, not in the order filmed."],
+    "steps": ["These frames come from a video of a process with several steps, in a random order.",
               "Frames from an instructional video, shuffled:"],
-    "time": ["These frames were taken from one video at different moments, then shuffled.",
-             "Here are frames from a single video, not in the order they were filmed:"],
 }
 COOK_IMAGE_LINES = ["Image {n}: <image>", "Frame {n}: <image>"]
 COOK_QUESTIONS = {
     "order": ["Which order of the images follows the process from first to last?",
               "Put the images in the order in which they happened."],
-    "next": ["Which image shows what happens right after image {ref}?",
+    "next": ["Which image shows the moment right after image {ref}?",
              "Which image comes directly after image {ref} in time?"],
-    "between": ["What was done between the first and the second image?",
-                "Which step happened between these two moments?"],
+    "between": ["Which step was done between the moments of image {ref} and image {nxt}?",
+                "What happened between image {ref} and image {nxt}?"],
     "which_step": ["Which step does image {ref} show?", "What is being done in image {ref}?"],
 }
 COOK_SUMMARIES = [
@@ -614,109 +762,119 @@ COOK_SUMMARIES = [
     "The task is to reconstruct the timeline of the {k} images. {how}",
 ]
 STEP_SECONDS = 0.6
+COOK_IMAGES = 6
+MIN_ANNOTATED_STEPS = 4
+
+
+def _counter_text(state: dict[str, Any]) -> str:
+    """What a frame of the counter shows, in words."""
+    board = [f"{'a sliced' if sliced else 'a whole'} {name}" for name, sliced in state["board"]]
+    bowl = [f"sliced {name}" if sliced else name for name, sliced in state["bowl"]] + list(state["liquids"])
+    parts = [f"the board holds {join_and(board)}" if board else "the board is empty",
+             f"the bowl holds {join_and(bowl)}" if bowl else "the bowl is empty"]
+    if state["mixed"]:
+        parts.append("everything in the bowl is mixed")
+    if state["cooking"]:
+        parts.append("the contents are browned and steaming")
+    return "; ".join(parts)
 
 
 class CookingProcess(SequentialTask):
+    """The order of shuffled frames of a process, which frame comes right after a given one, and which step was
+    done between two given frames (or, on annotated real video, which step a frame shows).
+
+    Procedural (the default): six frames of a recipe on a kitchen counter seen from above, each taken between
+    two steps, so each shows a different state; every step leaves a visible change that is never undone (an item
+    sliced, moved into the bowl, liquid poured, all mixed, all browned and steaming), so the state in a frame
+    fixes its place in time (`margin` in the facts: the fewest steps between two shown frames). Any order can be
+    right, the given one included; wrong orders are random permutations, and wrong steps come from the same
+    recipe. With `--source`, the frames must come with step annotations (`--steps-csv`, at least four distinct
+    steps per video), one frame per annotated step; an unannotated video is refused, since nothing shows that
+    its frames' order is visible.
+    """
+
     name = "cooking_process"
     uses_source = True
 
     def __init__(self, options: BuildOptions):
+        if options.source is not None and options.steps_csv is None:
+            raise MirdataError(f"{options.source}: cooking_process from real video needs --steps-csv (columns "
+                               "video,start_s,end_s,step): the order of unannotated frames is not shown by them")
         super().__init__(options)
         self.steps: dict[str, list[AnnotatedStep]] = {}
-        if self.videos and options.steps_csv is not None:
+        if self.videos:
             by_video = read_steps_csv(Path(options.steps_csv), self.videos, Path(options.source))
             for info in self.videos:
                 usable = [s for s in by_video.get(info.path, []) if (s.start + s.end) / 2 < info.duration]
                 texts = [s.text.casefold() for s in usable]
-                if len(usable) >= 3 and len(set(texts)) == len(texts):
+                if len(usable) >= MIN_ANNOTATED_STEPS and len(set(texts)) == len(texts):
                     self.steps[info.path] = usable
                 elif info.path in by_video:
                     self.skipped.append({"file": info.path, "reason": f"{options.steps_csv} gives it "
-                                         f"{len(set(texts))} distinct steps within its length; 3 are needed"})
+                                         f"{len(set(texts))} distinct steps within its length; "
+                                         f"{MIN_ANNOTATED_STEPS} are needed"})
             if not self.steps:
-                raise MirdataError(f"{options.steps_csv}: no video of {options.source} has 3 or more distinct steps "
-                                   "within its length")
+                raise MirdataError(f"{options.steps_csv}: no video of {options.source} has {MIN_ANNOTATED_STEPS} "
+                                   "or more distinct steps within its length")
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        if self.steps:
-            return self._from_annotated(index, rng)
-        if self.videos:
-            return self._from_video(index, rng)
-        return self._procedural(index, rng)
+        return self._from_annotated(index, rng) if self.steps else self._procedural(index, rng)
 
     def _procedural(self, index: int, rng: np.random.Generator) -> Sample | None:
+        slot = self.slot(index)
         recipe = pick(rng, sorted(RECIPES))
-        scene = ProcessScene.make(recipe, RECIPES[recipe], STEP_SECONDS, self.size, FPS, int(rng.integers(1 << 31)))
-        variant = pick(rng, ["order", "order", "next", "between"])
-        if variant == "between":  # two frames in time order, one step apart
-            first = int(rng.integers(len(scene.steps) - 1))
-            chosen = [first, first + 1]
+        scene_seed = int(rng.integers(1 << 31))
+        scene = ProcessScene.make(recipe, RECIPES[recipe], STEP_SECONDS, self.size, FPS, scene_seed)
+        variant = pick_balanced(slot, ["order", "next", "between"], "cooking question")
+        n_states = len(scene.steps) + 1  # before the first step, and after each one
+        if variant == "between":
+            k = int(pick_balanced(slot, list(range(len(scene.steps))), "cooking step"))
+            rest = [s for s in range(n_states) if s not in (k, k + 1)]
+            chosen = sorted([k, k + 1, *rng.choice(rest, size=COOK_IMAGES - 2, replace=False).tolist()])
         else:
-            chosen = sorted(rng.choice(len(scene.steps), size=4, replace=False).tolist())
-        times = [round(scene.steps[i].start + STEP_SECONDS * 0.85, 1) for i in chosen]
-        shown = self._shuffle(rng, len(chosen)) if variant != "between" else [0, 1]
+            chosen = sorted(rng.choice(n_states, size=COOK_IMAGES, replace=False).tolist())
+        # state s: after s steps; its frame is taken once step s's change is complete, before step s+1 starts
+        times = [0.0 if s == 0 else round(scene.steps[s - 1].start + STEP_SECONDS * 0.85, 1) for s in chosen]
+        shown = rng.permutation(len(chosen)).tolist()  # image j shows chosen[shown[j]]; any order, identity too
         regions = _Regions(self.size)
         images_meta = []
-        for j, k in enumerate(shown):
-            step = scene.steps[chosen[k]]
-            box = scene.focus_box(step, times[k])
-            label = self._focus_label(step)
+        for j, rank in enumerate(shown):
+            state, t = chosen[rank], times[rank]
+            if state == 0:
+                box, label = scene.board, "the cutting board"
+            else:
+                step = scene.steps[state - 1]
+                box, label = scene.focus_box(step, t), self._focus_label(step)
             rid = regions.add(j, box, label)
             if rid is None:
-                return None  # what the step acts on is not in view: nothing to ground the answer on
-            images_meta.append({"image": j, "step": chosen[k], "step_text": step.text, "time_s": times[k],
-                                "focus": label, "box": regions.items[-1].box, "region": rid})
-        with open_clip(scene) as sampler:
-            frames = sampler.read(sampler.at_times([times[i] for i in shown]))
-        images = [to_image(f, self.size) for f in frames.images]
-        steps = [{"index": k, "action": s.action, "thing": s.thing, "text": s.text, "start_s": s.start,
-                  "end_s": s.end} for k, s in enumerate(scene.steps)]
-        facts = {"source": "procedural", "recipe": recipe, "steps": steps, "images": images_meta, "fps": FPS,
-                 "frame_indices": frames.indices}
+                return None  # what the last step acted on is not in view: nothing to ground the answer on
+            images_meta.append({"image": j, "rank": rank, "state": state, "focus": label,
+                                "box": regions.items[-1].box, "region": rid, "shows": scene.state(t)})
+        images, frame_indices = _frames_at(scene, [times[r] for r in shown], self.size)
+        steps = [{"index": k, "action": s.action, "thing": s.thing, "text": s.text} for k, s in enumerate(scene.steps)]
+        facts: dict[str, Any] = {"source": "procedural", "recipe": recipe, "scene_seed": scene_seed, "steps": steps,
+                                 "margin": min(b - a for a, b in itertools.pairwise(chosen)),  # fewest steps apart
+                                 "images": images_meta, "step_seconds": STEP_SECONDS, "fps": FPS,
+                                 "frame_indices": frame_indices}
         if variant == "between":
-            middle = scene.steps[chosen[1]]
-            others = [s.text for s in scene.steps if s.text != middle.text and s is not middle]
-            pool = [STEP_TEXT[a].format(thing=t) for r in sorted(RECIPES) for a, t in RECIPES[r]]
-            pool = [t for t in dict.fromkeys(pool) if t != middle.text and t not in others]
-            distractors = [others[i] for i in rng.permutation(len(others))[:2]] + [pick(rng, pool)]
-            return self._sample(index, rng, "procedural pair", variant, images, regions, facts, middle.text,
-                                distractors, {"recipe": recipe}, GENERATOR)
+            ref, nxt = (next(m["image"] + 1 for m in images_meta if m["state"] == s) for s in (k, k + 1))
+            middle = scene.steps[k].text
+            others = [s.text for s in scene.steps if s.text != middle]
+            distractors = [others[i] for i in rng.permutation(len(others))[:3]]
+            facts.update(ref_image=ref, next_image=nxt, chronological_images=self._chronological(shown))
+            return self._sample(index, rng, "procedural", variant, images, regions, facts, middle, distractors,
+                                {"recipe": recipe, "ref": str(ref), "nxt": str(nxt)}, GENERATOR)
         return self._ordering(index, rng, "procedural", variant, images, regions, facts, shown, {"recipe": recipe},
                               GENERATOR)
-
-    def _from_video(self, index: int, rng: np.random.Generator) -> Sample | None:
-        info = pick(rng, self.videos)
-        k = 4
-        with FrameSampler(info.path, info) as sampler:
-            lo, hi = int(0.05 * info.frames), int(0.95 * info.frames) - 1
-            gap = max(1, (hi - lo) // (3 * k))
-            if hi - lo + 1 < k * gap:
-                return None
-            indices = sampler.random(k, rng, min_gap=gap, first=lo, last=hi)
-            shown = self._shuffle(rng, k)
-            frames = sampler.read([indices[i] for i in shown])
-        if not _distinct_frames(frames.images):
-            return None  # frames too alike to order
-        images = [_fit(f, self.size) for f in frames.images]
-        regions = _Regions(self.size)
-        images_meta = []
-        for j, kk in enumerate(shown):
-            t = round(frames.times[j], 2)
-            images_meta.append({"image": j, "rank": kk, "time_s": t, "frame": frames.indices[j],
-                                "region": regions.add(j, (0, 0, *self.size), f"frame at {t:g} s")})
-        facts = {"source": "video", "video": Path(info.path).name, "fps": info.fps,
-                 "duration_s": round(info.duration, 2), "images": images_meta, "frame_indices": frames.indices}
-        variant = pick(rng, ["order", "next"])
-        return self._ordering(index, rng, "time", variant, images, regions, facts, shown, {}, REAL_GENERATOR)
 
     def _from_annotated(self, index: int, rng: np.random.Generator) -> Sample | None:
         path = pick(rng, sorted(self.steps))
         info = next(v for v in self.videos if v.path == path)
         steps = self.steps[path]
-        k = min(4, len(steps))
+        k = min(COOK_IMAGES, len(steps))
         chosen = sorted(rng.choice(len(steps), size=k, replace=False).tolist())
         times = [(steps[i].start + steps[i].end) / 2 for i in chosen]
-        shown = self._shuffle(rng, k)
+        shown = rng.permutation(k).tolist()
         with FrameSampler(info.path, info) as sampler:
             frames = sampler.read(sampler.at_times([times[i] for i in shown]))
         if not _distinct_frames(frames.images):
@@ -724,42 +882,36 @@ class CookingProcess(SequentialTask):
         images = [_fit(f, self.size) for f in frames.images]
         regions = _Regions(self.size)
         images_meta = []
-        for j, kk in enumerate(shown):
-            s = steps[chosen[kk]]
-            images_meta.append({"image": j, "rank": kk, "step": chosen[kk], "step_text": s.text,
+        for j, rank in enumerate(shown):
+            s = steps[chosen[rank]]
+            images_meta.append({"image": j, "rank": rank, "step": chosen[rank], "step_text": s.text,
                                 "time_s": round(frames.times[j], 2), "frame": frames.indices[j],
-                                "region": regions.add(j, (0, 0, *self.size), s.text)})
+                                "region": regions.add(j, (0, 0, *self.size), f"the scene of image {j + 1}")})
         facts = {"source": "annotated video", "video": Path(path).name, "images": images_meta,
                  "steps": [{"index": i, "text": s.text, "start_s": s.start, "end_s": s.end}
                            for i, s in enumerate(steps)],
                  "frame_indices": frames.indices}
-        variant = pick(rng, ["order", "next", "which_step"])
+        variant = pick_balanced(self.slot(index), ["order", "next", "which_step"], "cooking question")
         if variant == "which_step":
             ref = int(rng.integers(k))
             correct = images_meta[ref]["step_text"]
-            others = [m["step_text"] for m in images_meta if m["image"] != ref]
-            extra = [s.text for i, s in enumerate(steps) if i not in chosen]
-            distractors = (others + extra)[:3]
+            others = [s.text for s in steps if s.text != correct]
+            distractors = [others[i] for i in rng.permutation(len(others))[:3]]
             facts["ref_image"] = ref + 1
             return self._sample(index, rng, "steps", variant, images, regions, facts, correct, distractors,
                                 {"ref": str(ref + 1)}, REAL_GENERATOR)
         return self._ordering(index, rng, "steps", variant, images, regions, facts, shown, {}, REAL_GENERATOR)
 
     @staticmethod
-    def _shuffle(rng: np.random.Generator, k: int) -> list[int]:
-        """shown[j] = the chronological rank of image j; never the identity, so the images are out of order."""
-        while True:
-            shown = rng.permutation(k).tolist()
-            if shown != sorted(shown):
-                return shown
+    def _chronological(shown: list[int]) -> list[int]:
+        """Image numbers from first to last, for images whose chronological ranks are `shown`."""
+        return [shown.index(r) + 1 for r in range(len(shown))]
 
     @staticmethod
     def _focus_label(step: Any) -> str:
         if step.action == "cut":
-            return f"the {step.thing} on the board"
-        if step.action == "add":
-            return f"the {step.thing} in the bowl"
-        if step.action == "pour":
+            return f"the sliced {step.thing}"
+        if step.action in ("add", "pour"):
             return f"the {step.thing} in the bowl"
         return "the bowl's contents"
 
@@ -767,18 +919,19 @@ class CookingProcess(SequentialTask):
                   regions: _Regions, facts: dict[str, Any], shown: list[int], fmt: dict[str, str],
                   generator: str) -> Sample:
         """An "order" or "next" question over images whose chronological ranks are `shown`."""
-        chronological = [shown.index(r) + 1 for r in range(len(shown))]  # image numbers, first to last
+        chronological = self._chronological(shown)
         facts["chronological_images"] = chronological
         if variant == "order":
             correct = _order_text(chronological)
-            distractors = [_order_text(list(p)) for p in _near_permutations(tuple(chronological), rng, 3)]
+            distractors = [_order_text(list(p)) for p in ordering_distractors(chronological, rng, 3)]
         else:
             pos = int(rng.integers(len(shown) - 1))
             ref, nxt = chronological[pos], chronological[pos + 1]
             facts["ref_image"], facts["next_image"] = ref, nxt
             fmt = {**fmt, "ref": str(ref)}
             correct = f"image {nxt}"
-            distractors = [f"image {k}" for k in range(1, len(shown) + 1) if k not in (ref, nxt)]
+            others = [k for k in range(1, len(shown) + 1) if k not in (ref, nxt)]
+            distractors = [f"image {others[i]}" for i in rng.permutation(len(others))[:3]]
         return self._sample(index, rng, intro, variant, images, regions, facts, correct, distractors, fmt, generator)
 
     def _sample(self, index: int, rng: np.random.Generator, intro: str, variant: str, images: list[Image.Image],
@@ -797,49 +950,40 @@ class CookingProcess(SequentialTask):
         f = record.meta["facts"]
         regions = regions_by_id(record)
         metas = f["images"]
-        source = f["source"]
-        if source == "procedural":
-            how = ("Each step of the recipe leaves a change that stays (an item sliced, added, liquid poured, "
-                   "everything mixed, then cooked), so what is already done in a frame tells when it was taken.")
-        elif source == "annotated video":
-            how = "Each frame belongs to one annotated step of the video; the steps' times give the order."
-        else:
-            how = "Each frame has its time in the video; sorting by time gives the order."
+        procedural = f["source"] == "procedural"
+        how = ("Each step of the recipe leaves a change that stays (an item sliced, moved into the bowl, liquid "
+               "poured, everything mixed, then browned), so what is already done in a frame tells when it was "
+               "taken." if procedural else
+               "Each frame belongs to one annotated step of the video, and the steps follow one another in a fixed "
+               "order.")
         summary = pick(rng, COOK_SUMMARIES).format(how=how, k=len(metas))
-        captions, t2r, r2r = [], [], []
+        captions, t2r = [], []
         for m in metas:
             n = m["image"] + 1
-            if source == "procedural":
-                step = f["steps"][m["step"]]
-                done = [s["text"] for s in f["steps"][: m["step"] + 1]]
-                captions.append(f"Image {n}: the counter after step {m['step'] + 1} of the {f['recipe']}, "
-                                f"'{step['text']}' ({_seconds(m['time_s'])} into the clip); done so far: "
-                                f"{join_and(done)}.")
+            if procedural:
+                captions.append(f"Image {n}: {_counter_text(m['shows'])}.")
                 t2r.append(f"'{m['focus']}' → {cite(regions[m['region']])}")
-            elif source == "annotated video":
-                captions.append(f"Image {n}: a frame at {m['time_s']:g} s of {f['video']}, during the step "
-                                f"'{m['step_text']}'.")
-                t2r.append(f"'{m['step_text']}' → {cite(regions[m['region']])}")
             else:
-                captions.append(f"Image {n}: the frame shown at {m['time_s']:g} s of {f['video']} "
-                                f"({f['duration_s']:g} s long).")
-                t2r.append(f"'image {n}' → {cite(regions[m['region']])}, the frame at {m['time_s']:g} s")
-        by_time = sorted(metas, key=lambda m: m["time_s"])
-        chain = " → ".join(f"[{m['region']}] ({_seconds(m['time_s'])})" for m in by_time)
-        r2r.append(f"In time order: {chain}.")
-        if source == "procedural":
-            for a, b in itertools.pairwise(by_time):
-                new = [s["text"] for s in f["steps"][a["step"] + 1: b["step"] + 1]]
-                done = join_and([f"'{t}'" for t in new])
+                captions.append(f"Image {n}: a frame of {f['video']} taken during the step '{m['step_text']}'.")
+                t2r.append(f"'the scene of image {n}' → {cite(regions[m['region']])}")
+        by_time = sorted(metas, key=lambda m: m["rank"])
+        chain = " → ".join(f"[{m['region']}]" for m in by_time)
+        r2r = [f"In time order: {chain}."]
+        for a, b in itertools.pairwise(by_time):
+            if procedural:
+                new = join_and([f"'{s['text']}'" for s in f["steps"][a["state"]: b["state"]]])
                 r2r.append(f"[{a['region']}] → [{b['region']}]: image {b['image'] + 1} keeps everything of image "
-                           f"{a['image'] + 1} and adds the result of {done}.")
+                           f"{a['image'] + 1} and shows the result of {new}.")
+            else:
+                r2r.append(f"[{a['region']}] → [{b['region']}]: '{a['step_text']}' comes before "
+                           f"'{b['step_text']}'.")
         variant = f["variant"]
         if variant == "order":
             why = f"From first to last the images are {_order_text(f['chronological_images'])}"
         elif variant == "next":
             why = f"Image {f['next_image']} is the one right after image {f['ref_image']}"
         elif variant == "between":
-            why = f"Going from image 1 to image 2 the step '{f['answer_text']}' was done"
+            why = f"Going from image {f['ref_image']} to image {f['next_image']} the step '{f['answer_text']}' was done"
         else:
             why = f"Image {f['ref_image']} is taken during the step '{f['answer_text']}'"
         return _stages(summary, captions, t2r, r2r, why, record.answer)
@@ -857,6 +1001,7 @@ PUZZLE_INTROS = [
     "One picture was cut into {n} pieces ({rows} rows × {cols} columns) and the pieces were shuffled:",
     ("The following {n} images are the pieces of a single video frame cut into a {rows} × {cols} grid, in a "
      "random order:"),
+    "A frame of a video was cut along a {rows} × {cols} grid; its {n} pieces are shown in some order:",
 ]
 PUZZLE_IMAGE_LINES = ["Piece {n}: <image>", "Image {n}: <image>"]
 PUZZLE_QUESTIONS = {
@@ -864,33 +1009,82 @@ PUZZLE_QUESTIONS = {
         "Which arrangement restores the picture (rows listed from top to bottom, pieces from left to right)?",
         "How must the pieces be placed to rebuild the frame (top row first, each row from left to right)?",
     ],
-    "corner": ["Which piece belongs in the {corner} corner?", "Which image is the {corner} corner of the picture?"],
+    "corner": ["Which piece belongs in the {corner} corner?", "Which image is the {corner} corner of the picture?",
+               "In the restored picture, which piece is at the {corner} corner?"],
     "neighbour": ["Which piece goes directly to the right of piece {ref}?",
-                  "In the restored picture, which piece sits immediately right of piece {ref}?"],
+                  "In the restored picture, which piece sits immediately right of piece {ref}?",
+                  "Which piece continues piece {ref} on its right side?"],
 }
-GRIDS = [(2, 2), (2, 3), (3, 2)]
+GRIDS = [(2, 3), (3, 2), (3, 3)]  # a 2x2 grid leaves too few different questions
 CORNERS = {"top-left": (0, 0), "top-right": (0, -1), "bottom-left": (-1, 0), "bottom-right": (-1, -1)}
+SEAM_MARGIN = 3.0  # grey levels: how much worse the cuts must look when any two pieces trade places
+MIN_PART_PIXELS = 60  # a shape's visible pixels in a piece that make it a named part of that piece
+
+
+def _swap_margin(pieces: list[np.ndarray], rows: int, cols: int) -> float:
+    """How well the content across the cuts settles the arrangement: the least extra break, in grey levels,
+    that exchanging two pieces of the same size (cells in row-major order) makes across the cuts (the mean
+    absolute difference of the touching pixel lines, summed over the cuts). Small: two pieces could trade
+    places unseen."""
+    n = len(pieces)
+    right = np.full((n, n), np.inf)
+    below = np.full((n, n), np.inf)
+    for p, q in itertools.permutations(range(n), 2):
+        a, b = pieces[p], pieces[q]
+        if a.shape[0] == b.shape[0]:
+            right[p, q] = np.abs(a[:, -1] - b[:, 0]).mean()
+        if a.shape[1] == b.shape[1]:
+            below[p, q] = np.abs(a[-1] - b[0]).mean()
+
+    def cost(cell: list[int]) -> float:  # cell[k]: the piece placed in cell k
+        total = 0.0
+        for k in range(n):
+            r, c = divmod(k, cols)
+            if c + 1 < cols:
+                total += right[cell[k], cell[k + 1]]
+            if r + 1 < rows:
+                total += below[cell[k], cell[k + cols]]
+        return total
+
+    truth = list(range(n))
+    base = cost(truth)
+    margin = math.inf
+    for i, j in itertools.combinations(range(n), 2):
+        if pieces[i].shape != pieces[j].shape:
+            continue  # a piece of another size does not fit the cell
+        swapped = truth.copy()
+        swapped[i], swapped[j] = j, i
+        margin = min(margin, cost(swapped) - base)
+    return margin
 
 
 def _arrangement_text(grid: list[list[int]]) -> str:
     return "; ".join(f"row {r + 1}: " + ", ".join(str(k) for k in row) for r, row in enumerate(grid))
 
 
-def _swapped(grid: list[list[int]], a: int, b: int) -> list[list[int]]:
-    """The grid with the pieces in cells a and b (row-major) exchanged: a near miss of the right arrangement."""
-    flat = [k for row in grid for k in row]
-    flat[a], flat[b] = flat[b], flat[a]
-    cols = len(grid[0])
-    return [flat[r:r + cols] for r in range(0, len(flat), cols)]
-
-
 class ImagePuzzle(SequentialTask):
+    """Which arrangement of shuffled pieces restores a frame, which piece is a given corner, and which piece
+    continues a given one on its right.
+
+    A frame (procedural: shapes, some overlapping, over sky and ground; or a real video's frame with
+    `--source`) is cut along a 2×3, 3×2 or 3×3 grid and its pieces are shown in a uniformly random order
+    (the given order can be right). A frame is used only when every piece has texture and no two pieces look
+    alike, and when exchanging any two pieces breaks the picture across the cuts by at least 3 grey levels more
+    (the least such increase is `margin` in the facts), so the content across the cuts settles the arrangement;
+    wrong arrangements are random permutations. The shape parts named in a piece come from the shape's visible
+    pixels there (a shape on top hides the one below).
+    """
+
     name = "image_puzzle"
     uses_source = True
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
+        slot = self.slot(index)
         rows, cols = pick(rng, GRIDS)
-        frame, objects, origin = self._real_frame(rng) if self.videos else self._procedural_frame(rng)
+        made = self._real_frame(index, rng) if self.videos else self._procedural_frame(rng)
+        if made is None:
+            return None
+        frame, masks, origin = made
         procedural = origin["source"] == "procedural"
         w, h = self.size
         xs = [round(c * w / cols) for c in range(cols + 1)]
@@ -900,27 +1094,28 @@ class ImagePuzzle(SequentialTask):
         if min(p.std() for p in pieces) < 6 or not _distinct_frames(np.stack(
                 [np.asarray(Image.fromarray(p.astype(np.uint8)).resize((48, 48))) for p in pieces]), 6.0):
             return None  # flat or look-alike pieces: the arrangement would not be determined by the content
+        margin = _swap_margin(pieces, rows, cols)
+        if margin < SEAM_MARGIN:
+            return None  # two pieces could trade places without a visible break across the cuts
         n = len(cells)
-        while True:
-            shown = rng.permutation(n).tolist()  # image j shows cell shown[j]
-            if shown != list(range(n)):
-                break
+        shown = rng.permutation(n).tolist()  # image j shows cell shown[j]; any order, the identity too
         sizes = {j: (xs[cells[shown[j]][1] + 1] - xs[cells[shown[j]][1]], ys[cells[shown[j]][0] + 1] -
                      ys[cells[shown[j]][0]]) for j in range(n)}
         regions = _Regions(sizes)
         images, images_meta = [], []
         for j, cell in enumerate(shown):
             r, c = cells[cell]
-            x0, y0 = xs[c], ys[r]
-            images.append(frame.crop((x0, y0, xs[c + 1], ys[r + 1])))
+            x0, y0, x1, y1 = xs[c], ys[r], xs[c + 1], ys[r + 1]
+            images.append(frame.crop((x0, y0, x1, y1)))
             parts = []
-            for o in objects:
-                bx = (max(o["box"][0], x0) - x0, max(o["box"][1], y0) - y0,
-                      min(o["box"][2], xs[c + 1]) - x0, min(o["box"][3], ys[r + 1]) - y0)
-                if (bx[2] - bx[0]) * (bx[3] - bx[1]) >= 30:
-                    rid = regions.add(j, bx, f"part of the {o['name']}")
+            for name, mask in masks.items():
+                part = mask[y0:y1, x0:x1]
+                box = mask_box(part)
+                if box is not None and int(part.sum()) >= MIN_PART_PIXELS:
+                    rid = regions.add(j, box, f"part of the {name}")
                     if rid:
-                        parts.append({"name": o["name"], "region": rid, "box": regions.items[-1].box})
+                        parts.append({"name": name, "region": rid, "box": regions.items[-1].box,
+                                      "pixels": int(part.sum())})
             if not procedural:
                 parts.append({"name": "the whole piece", "region": regions.add(j, (0, 0, *sizes[j]), f"piece {j + 1}"),
                               "box": [0, 0, *sizes[j]]})
@@ -931,15 +1126,15 @@ class ImagePuzzle(SequentialTask):
             r, c = cells[cell]
             grid[r][c] = j + 1
         seams = self._seams(pieces, rows, cols, grid, shown)
-        facts: dict[str, Any] = {**origin, "rows": rows, "cols": cols, "grid": grid,
-                                 "images": images_meta, "objects": objects, "seams": seams,
-                                 "cell_edges_x": xs, "cell_edges_y": ys}
-        variant = pick(rng, list(PUZZLE_QUESTIONS))
+        facts: dict[str, Any] = {**origin, "rows": rows, "cols": cols, "grid": grid, "margin": round(margin, 1),
+                                 "images": images_meta, "seams": seams, "cell_edges_x": xs, "cell_edges_y": ys}
+        variant = pick_balanced(slot, list(PUZZLE_QUESTIONS), "puzzle question")
         fmt = {"n": str(n), "rows": str(rows), "cols": str(cols)}
         if variant == "arrangement":
+            flat = [k for row in grid for k in row]
             correct = _arrangement_text(grid)
-            swaps = (_swapped(grid, *rng.choice(n, size=2, replace=False)) for _ in range(50))
-            distractors = distinct_distractors(correct, map(_arrangement_text, swaps), 3)
+            distractors = [_arrangement_text([list(p[r * cols:(r + 1) * cols]) for r in range(rows)])
+                           for p in ordering_distractors(flat, rng, 3)]
         elif variant == "corner":
             corner = pick(rng, list(CORNERS))
             r, c = CORNERS[corner]
@@ -958,7 +1153,7 @@ class ImagePuzzle(SequentialTask):
             others = [k for k in range(1, n + 1) if k not in (ref, right)]
             distractors = [f"piece {others[i]}" for i in rng.permutation(len(others))[:3]]
         facts["variant"], facts["answer_text"] = variant, correct
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
+        options, answer = place_answer(correct, distractors, slot, rng)
         line = pick(rng, PUZZLE_IMAGE_LINES)
         lines = [line.format(n=j + 1) for j in range(n)]
         question = "\n".join([pick(rng, PUZZLE_INTROS).format(**fmt), *lines,
@@ -966,12 +1161,14 @@ class ImagePuzzle(SequentialTask):
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR if procedural else REAL_GENERATOR)
 
-    def _procedural_frame(self, rng: np.random.Generator) -> tuple[Image.Image, list[dict[str, Any]], dict[str, Any]]:
+    def _procedural_frame(self, rng: np.random.Generator) -> tuple[Image.Image, dict[str, np.ndarray], dict]:
+        """A frame of shapes drifting over sky and ground (later shapes on top of earlier ones where they
+        overlap), and each shape's visible pixels in it."""
         w, h = self.size
         n = int(rng.integers(4, 7))
         things = []
         for color, shape in random_looks(rng, n):
-            radius = float(rng.uniform(0.07, 0.12) * h)
+            radius = float(rng.uniform(0.07, 0.13) * h)
             start = (float(rng.uniform(radius, w - radius)), float(rng.uniform(radius, h - radius)))
             velocity = (float(rng.uniform(-0.1, 0.1) * w), float(rng.uniform(-0.1, 0.1) * h))
             things.append(Thing(color, shape, radius, Trajectory.line(start, velocity, 1.0)))
@@ -979,21 +1176,23 @@ class ImagePuzzle(SequentialTask):
         with open_clip(scene) as sampler:
             frames = sampler.read(sampler.random(1, rng))
         t = frames.times[0]
-        objects = []
-        for thing in things:
-            obs = scene.observe(thing, t)
-            if obs.box is not None and obs.visible > 0.2:
-                objects.append({"name": thing.name, "box": list(obs.box)})
-        return to_image(frames.images[0], self.size), objects, {"source": "procedural", "time_s": round(t, 2)}
+        masks = {thing.name: scene.mask(thing, t) for thing in things}
+        return to_image(frames.images[0], self.size), masks, {"source": "procedural", "time_s": round(t, 2)}
 
-    def _real_frame(self, rng: np.random.Generator) -> tuple[Image.Image, list[dict[str, Any]], dict[str, Any]]:
-        info = pick(rng, self.videos)
+    def _real_frame(self, index: int, rng: np.random.Generator) -> tuple[Image.Image, dict, dict] | None:
+        """A frame of the `--source` videos dealt to this record: the frames are dealt out by a permutation keyed
+        on the seed, so records do not share a frame while the videos have frames enough; a retry after a
+        flat frame may move on by a stride of 7919 frames."""
+        candidates = [(v, k) for v, info in enumerate(self.videos) for k in
+                      range(int(0.05 * info.frames), max(int(0.05 * info.frames) + 1, int(0.95 * info.frames)))]
+        deal = np.random.default_rng([zlib.crc32(b"puzzle frames"), self.options.seed]).permutation(len(candidates))
+        v, k = candidates[int(deal[(index + 7919 * int(rng.integers(4))) % len(candidates)])]
+        info = self.videos[v]
         with FrameSampler(info.path, info) as sampler:
-            lo, hi = int(0.05 * info.frames), max(int(0.05 * info.frames), int(0.95 * info.frames) - 1)
-            frames = sampler.read(sampler.random(1, rng, first=lo, last=hi))
+            frames = sampler.read([k])
         origin = {"source": "video", "video": Path(info.path).name, "time_s": round(frames.times[0], 2),
                   "frame": frames.indices[0]}
-        return _fit(frames.images[0], self.size), [], origin
+        return _fit(frames.images[0], self.size), {}, origin
 
     @staticmethod
     def _seams(pieces: list[np.ndarray], rows: int, cols: int, grid: list[list[int]], shown: list[int]) -> list[dict]:

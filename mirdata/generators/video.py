@@ -3,15 +3,17 @@
 Two kinds of scene, both described in image coordinates (the size of the dataset's images):
 
 * `MotionScene`: coloured shapes on piecewise-linear trajectories over a textured backdrop, with optional
-  occluders the shapes pass behind and an optional camera pan. Positions, boxes and visibility at any time
-  are exact, so speeds and directions are known by construction.
+  occluders the shapes pass behind, static posts planted in the ground (a reference that shows a camera pan)
+  and an optional camera pan. Positions are exact, so speeds and directions are known by construction; what
+  a frame shows of each object (its visible pixels, hence its box and visible fraction) comes from rendering
+  the frame with and without that object, so occlusion by whatever is drawn on top is respected.
 * `ProcessScene`: a top-down kitchen counter where a recipe happens step by step (items cut on a board,
   added to a bowl, liquid poured, everything mixed, then cooked). Every step changes what is visible and
   nothing is undone, so the order of the steps can be read from the frames; step boundaries are facts.
 
-The video is rendered at most `MAX_VIDEO_WIDTH` pixels wide (cheap to encode and decode) and its frames are
-scaled back to the image size when sampled. `open_clip` writes a scene to a temporary file and hands back a
-`FrameSampler` on it; the dataset keeps only the sampled frames.
+The video is rendered at the dataset's image size (rounded up to even sides for H.264), so a sampled frame is
+the image itself, never an upscaled one, and masks are in the image's pixels. `open_clip` writes a scene to a
+temporary file and hands back a `FrameSampler` on it; the dataset keeps only the sampled frames.
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ from PIL import Image, ImageDraw
 
 from mirdata.generators.frames import FrameSampler, VideoInfo
 
-MAX_VIDEO_WIDTH = 320
-
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (214, 48, 39), "blue": (38, 88, 204), "green": (40, 160, 64), "yellow": (244, 204, 36),
     "purple": (128, 58, 176), "orange": (242, 128, 28), "pink": (236, 108, 172), "cyan": (36, 190, 206),
@@ -47,10 +47,10 @@ Box = tuple[float, float, float, float]
 # -- video files ---------------------------------------------------------------------------------------------
 
 def video_size(image_size: tuple[int, int]) -> tuple[int, int]:
-    """The (even) size a scene of `image_size` is rendered at."""
+    """The size a scene of `image_size` is rendered at: the image size, each side rounded up to even (H.264's
+    4:2:0 chroma needs even sides); `to_image` crops the extra column or row off again."""
     width, height = image_size
-    scale = min(1.0, MAX_VIDEO_WIDTH / width)
-    return max(16, 2 * round(width * scale / 2)), max(16, 2 * round(height * scale / 2))
+    return max(16, width + width % 2), max(16, height + height % 2)
 
 
 def write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
@@ -61,9 +61,10 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
         for k, frame in enumerate(frames):
             if stream is None:
                 # Same frames, same bytes: one x264 thread, and no lookahead (with it, x264 gave run-to-run
-                # differences here even on one thread).
+                # differences here even on one thread). "ultrafast": a clip lives only until its frames are
+                # sampled, so encoding time counts and file size does not.
                 stream = container.add_stream("libx264", rate=fps, options={
-                    "crf": "18", "preset": "veryfast", "x264-params": "bframes=0:rc-lookahead=0"})
+                    "crf": "18", "preset": "ultrafast", "x264-params": "bframes=0:rc-lookahead=0"})
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = "yuv420p"
                 stream.codec_context.thread_count = 1
@@ -106,25 +107,56 @@ def open_clip(scene: Scene) -> Iterator[FrameSampler]:
 
 
 def to_image(frame: np.ndarray, size: tuple[int, int]) -> Image.Image:
-    """A decoded frame as a PIL image of the dataset's image size."""
-    image = Image.fromarray(frame)
-    return image if image.size == tuple(size) else image.resize(tuple(size), Image.Resampling.BICUBIC)
+    """A decoded frame as a PIL image of the dataset's image size (its top-left part: the video is the image
+    size rounded up to even sides, never scaled)."""
+    width, height = size
+    return Image.fromarray(np.ascontiguousarray(frame[:height, :width]))
+
+
+def visible_mask(full: np.ndarray, without: np.ndarray) -> np.ndarray:
+    """The pixels of one object that a frame shows: where the frame differs from the same frame rendered
+    without that object. Whatever is drawn over the object hides it, so occlusion is respected; fragments
+    thinner than 3 pixels (a rim peeking out from under another shape, lost to video compression) are dropped."""
+    differs = full != without
+    return _opened(differs[..., 0] | differs[..., 1] | differs[..., 2])
+
+
+def _opened(mask: np.ndarray) -> np.ndarray:
+    """Morphological opening with a 3x3 square: what survives erosion, grown back."""
+    h, w = mask.shape
+    padded = np.pad(mask, 1)
+    eroded = np.ones_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            eroded &= padded[dy:dy + h, dx:dx + w]
+    padded = np.pad(eroded, 1)
+    grown = np.zeros_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            grown |= padded[dy:dy + h, dx:dx + w]
+    return grown
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The box [x0, y0, x1, y1) of a mask's pixels, or None when it is empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 # -- drawing helpers -----------------------------------------------------------------------------------------
 
 class _Canvas:
-    """Draws in image coordinates onto a video-sized image."""
+    """Draws in image coordinates (pixels) onto an image whose top-left corner is at `offset`."""
 
-    def __init__(self, image: Image.Image, size: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0)):
+    def __init__(self, image: Image.Image, offset: tuple[float, float] = (0.0, 0.0)):
         self.image = image
         self.draw = ImageDraw.Draw(image)
-        self.sx = image.width / size[0]
-        self.sy = image.height / size[1]
-        self.ox, self.oy = offset  # image coordinates of the canvas's top-left corner
+        self.ox, self.oy = offset
 
     def xy(self, x: float, y: float) -> tuple[float, float]:
-        return (x - self.ox) * self.sx, (y - self.oy) * self.sy
+        return x - self.ox, y - self.oy
 
     def box(self, box: Box) -> list[float]:
         x0, y0 = self.xy(box[0], box[1])
@@ -226,21 +258,43 @@ class Occluder:
     color: tuple[int, int, int] = (120, 120, 128)
 
 
+POST_COLORS = ((20, 20, 20), (250, 250, 250))  # black and white bands: no shape has these colours
+
+
+@dataclass(frozen=True)
+class Post:
+    """A black-and-white banded post planted in the ground, behind the shapes: it never moves in the world, so
+    its shift from frame to frame is the camera's."""
+
+    x: float  # world x of its centre line
+    top: float
+    bottom: float
+    width: float
+    label: str = "striped post"
+
+    @property
+    def box(self) -> Box:
+        return self.x - self.width / 2, self.top, self.x + self.width / 2, self.bottom
+
+
 @dataclass
 class Observation:
-    """What a frame shows of one thing: positions in the frame and in the world, its box clipped to the frame,
-    and the fraction of it that is visible (inside the frame and not behind an occluder)."""
+    """What a frame shows of one object: its centre in the frame and in the world, the box of its visible
+    pixels, how many pixels are visible, and their fraction of the object's whole (unclipped, unoccluded)
+    area."""
 
     center: tuple[float, float]
     world: tuple[float, float]
     box: tuple[int, int, int, int] | None
     visible: float
+    pixels: int
 
 
 @dataclass
 class MotionScene:
     """Shapes moving over a backdrop. World coordinates are image pixels; the camera's view is `size` and its
-    top-left corner follows `camera` (still at (0, 0) unless the camera pans), within a world of `world`."""
+    top-left corner follows `camera` (still at (0, 0) unless the camera pans; rounded to whole pixels), within
+    a world of `world`. Drawing order, back to front: backdrop, posts, shapes in list order, occluders."""
 
     size: tuple[int, int]
     duration: float
@@ -250,6 +304,7 @@ class MotionScene:
     occluders: list[Occluder] = field(default_factory=list)
     camera: Trajectory = field(default_factory=lambda: Trajectory.still((0.0, 0.0)))
     world: tuple[int, int] | None = None
+    posts: list[Post] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.world = tuple(self.world or self.size)
@@ -257,56 +312,104 @@ class MotionScene:
     def thing(self, name: str) -> Thing:
         return next(t for t in self.things if t.name == name)
 
-    def camera_at(self, t: float) -> tuple[float, float]:
-        return self.camera.at(t)
+    def camera_at(self, t: float) -> tuple[int, int]:
+        """The camera's top-left corner in the world, in whole pixels (what the frame is cropped at)."""
+        cx, cy = self.camera.at(t)
+        return int(round(cx)), int(round(cy))
 
-    def observe(self, thing: Thing, t: float) -> Observation:
+    def observe(self, thing: Thing | Post, t: float) -> Observation:
+        """What the frame at `t` shows of a shape or a post, from its visible pixels."""
         cx, cy = self.camera_at(t)
-        wx, wy = thing.center(t)
-        x0, y0, x1, y1 = thing.box(t)
-        in_view = _intersect((x0 - cx, y0 - cy, x1 - cx, y1 - cy), (0, 0, self.size[0], self.size[1]))
-        seen = _area(in_view)
-        for occ in self.occluders:
-            ob = occ.box
-            seen -= _area(_intersect(in_view, (ob[0] - cx, ob[1] - cy, ob[2] - cx, ob[3] - cy)))
-        visible = max(0.0, seen) / _area(thing.box(t))
-        box = None
-        if _area(in_view) > 0:
-            ix0, iy0 = math.floor(in_view[0]), math.floor(in_view[1])
-            ix1, iy1 = math.ceil(in_view[2]), math.ceil(in_view[3])
-            if ix1 > ix0 and iy1 > iy0:
-                box = (ix0, iy0, ix1, iy1)
-        return Observation(center=(wx - cx, wy - cy), world=(wx, wy), box=box, visible=visible)
+        if isinstance(thing, Post):
+            wx, wy = thing.x, (thing.top + thing.bottom) / 2
+            whole = _post_pixels(thing)
+        else:
+            wx, wy = thing.center(t)
+            whole = _shape_pixels(thing.shape, wx, wy, thing.radius)
+        mask = self.mask(thing, t)
+        pixels = int(mask.sum())
+        return Observation(center=(wx - cx, wy - cy), world=(wx, wy), box=mask_box(mask),
+                           visible=min(1.0, pixels / max(1, whole)), pixels=pixels)
+
+    def mask(self, thing: Thing | Post, t: float) -> np.ndarray:
+        """The pixels of the frame at `t` (image size) that show `thing`."""
+        w, h = self.size
+        cx, cy = self.camera_at(t)
+        x0, y0, x1, y1 = thing.box if isinstance(thing, Post) else thing.box(t)
+        # Only around the object can the two renders differ: compare there.
+        left, top = max(0, math.floor(x0 - cx) - 3), max(0, math.floor(y0 - cy) - 3)
+        right, bottom = min(w, math.ceil(x1 - cx) + 4), min(h, math.ceil(y1 - cy) + 4)
+        mask = np.zeros((h, w), dtype=bool)
+        if right > left and bottom > top:
+            without = self.render(t, video_size(self.size), omit=thing)
+            mask[top:bottom, left:right] = visible_mask(self._frame(t)[top:bottom, left:right],
+                                                        without[top:bottom, left:right])
+        return mask
+
+    def _frame(self, t: float) -> np.ndarray:
+        key = round(t, 6)
+        if key not in self._frames:
+            self._frames[key] = self.render(t, video_size(self.size))
+        return self._frames[key]
 
     @cached_property
-    def _backdrop(self) -> dict[tuple[int, int], Image.Image]:
+    def _frames(self) -> dict[float, np.ndarray]:
         return {}
 
-    def backdrop(self, video: tuple[int, int]) -> Image.Image:
-        """The whole world's backdrop at the video's scale: sky, ground, a horizon of buildings and trees,
-        and scattered marks on the ground (they make a camera pan visible)."""
-        if video not in self._backdrop:
-            self._backdrop[video] = _draw_backdrop(self.world, self.size, video, self.backdrop_seed)
-        return self._backdrop[video]
+    @cached_property
+    def backdrop(self) -> Image.Image:
+        """The whole world's backdrop: sky, ground, a horizon of buildings and trees, and scattered marks on
+        the ground."""
+        return _draw_backdrop(self.world, self.size, self.backdrop_seed)
 
-    def render(self, t: float, video: tuple[int, int]) -> np.ndarray:
-        cx, cy = self.camera_at(t)
-        sx, sy = video[0] / self.size[0], video[1] / self.size[1]
-        left, top = int(round(cx * sx)), int(round(cy * sy))
-        frame = self.backdrop(video).crop((left, top, left + video[0], top + video[1]))
-        canvas = _Canvas(frame, self.size, offset=(left / sx, top / sy))
+    def render(self, t: float, video: tuple[int, int], omit: Thing | Post | None = None) -> np.ndarray:
+        """The frame at `t`, `video` pixels (the image size or one more column/row); `omit` left out."""
+        left, top = self.camera_at(t)
+        frame = self.backdrop.crop((left, top, left + video[0], top + video[1]))
+        canvas = _Canvas(frame, offset=(left, top))
+        for post in self.posts:
+            if post is not omit:
+                _draw_post(canvas, post)
         for thing in self.things:
-            x, y = thing.center(t)
-            canvas.shape(thing.shape, x, y, thing.radius, COLORS[thing.color])
+            if thing is not omit:
+                x, y = thing.center(t)
+                canvas.shape(thing.shape, x, y, thing.radius, COLORS[thing.color])
         for occ in self.occluders:
             canvas.draw.rectangle(canvas.box(occ.box), fill=occ.color, outline=tuple(c // 2 for c in occ.color))
         return np.asarray(frame)
 
 
-def _draw_backdrop(world: tuple[int, int], size: tuple[int, int], video: tuple[int, int], seed: int) -> Image.Image:
+def _draw_post(canvas: _Canvas, post: Post) -> None:
+    x0, y0, x1, y1 = post.box
+    band = max(4.0, post.width * 1.5)
+    k, y = 0, y0
+    while y < y1:
+        canvas.draw.rectangle(canvas.box((x0, y, x1, min(y1, y + band))), fill=POST_COLORS[k % 2])
+        k, y = k + 1, y + band
+
+
+def _post_pixels(post: Post) -> int:
+    """How many pixels a post covers when nothing hides it."""
+    x0, y0, x1, y1 = post.box
+    left, top = math.floor(x0) - 2, math.floor(y0) - 2
+    image = Image.new("RGB", (int(math.ceil(x1 - x0)) + 6, int(math.ceil(y1 - y0)) + 6))
+    _draw_post(_Canvas(image, offset=(left, top)), post)
+    return int(_opened(np.asarray(image).any(axis=2)).sum())
+
+
+def _shape_pixels(shape: str, x: float, y: float, r: float) -> int:
+    """How many pixels a shape covers when drawn whole at (x, y) (the same sub-pixel position as in a frame),
+    counted as `visible_mask` counts them."""
+    left, top = math.floor(x - r) - 3, math.floor(y - r) - 3
+    side = int(math.ceil(2 * r)) + 8
+    image = Image.new("RGB", (side, side))
+    _Canvas(image, offset=(left, top)).shape(shape, x, y, r, (255, 255, 255))
+    return int(_opened(np.asarray(image).any(axis=2)).sum())
+
+
+def _draw_backdrop(world: tuple[int, int], size: tuple[int, int], seed: int) -> Image.Image:
     rng = np.random.default_rng(seed)
-    sx, sy = video[0] / size[0], video[1] / size[1]
-    width, height = int(math.ceil(world[0] * sx)) + 2, int(math.ceil(world[1] * sy)) + 2
+    width, height = world[0] + 2, world[1] + 2
     horizon = rng.uniform(0.3, 0.45)
     sky_top, sky_low = np.array([110, 160, 225]), np.array([190, 215, 240])
     ground_near = np.array(rng.choice([[104, 150, 80], [150, 136, 104], [128, 128, 120]]))
@@ -316,8 +419,7 @@ def _draw_backdrop(world: tuple[int, int], size: tuple[int, int], video: tuple[i
     ground = ground_far + (ground_near - ground_far) * ((ys - horizon) / (1 - horizon))
     column = np.where(ys < horizon, sky, ground)
     image = Image.fromarray(np.repeat(column[:, None, :], width, axis=1).clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    canvas = _Canvas(image, size)
+    canvas = _Canvas(image)
     hy = horizon * world[1]
     x = 0.0
     while x < world[0]:  # a skyline: buildings and trees along the horizon
@@ -325,16 +427,16 @@ def _draw_backdrop(world: tuple[int, int], size: tuple[int, int], video: tuple[i
         h = rng.uniform(0.05, 0.2) * size[1]
         if rng.random() < 0.6:
             shade = int(rng.integers(90, 170))
-            draw.rectangle(canvas.box((x, hy - h, x + w, hy)), fill=(shade, shade - 10, shade - 20))
+            canvas.draw.rectangle(canvas.box((x, hy - h, x + w, hy)), fill=(shade, shade - 10, shade - 20))
         else:
-            green = (50, int(rng.integers(100, 140)), 60)
-            draw.ellipse(canvas.box((x, hy - h, x + w, hy + 0.01 * size[1])), fill=green)
+            green = (40, int(rng.integers(84, 108)), 48)  # darker than the green shapes, so they stand out
+            canvas.draw.ellipse(canvas.box((x, hy - h, x + w, hy + 0.01 * size[1])), fill=green)
         x += w + rng.uniform(0.0, 0.05) * size[0]
-    for _ in range(int(world[0] * world[1] / 900)):  # pebbles and grass on the ground
+    for _ in range(int(world[0] * world[1] / 500)):  # pebbles and grass on the ground: a texture that pans
         px, py = rng.uniform(0, world[0]), rng.uniform(hy + 4, world[1])
-        r = rng.uniform(0.8, 2.2)
+        r = rng.uniform(0.8, 2.4) * (0.5 + 0.5 * (py - hy) / max(1.0, world[1] - hy))  # smaller far away
         shade = ground_near * rng.uniform(0.6, 0.9)
-        draw.ellipse(canvas.box((px - r, py - r, px + r, py + r)), fill=tuple(int(c) for c in shade))
+        canvas.draw.ellipse(canvas.box((px - r, py - r, px + r, py + r)), fill=tuple(int(c) for c in shade))
     return image
 
 
@@ -504,10 +606,11 @@ class ProcessScene:
         return (start[0] + (end[0] - start[0]) * ease, start[1] + (end[1] - start[1]) * ease), radius
 
     def focus_box(self, step: Step, t: float) -> Box:
-        """The box of what a step acts on, as it looks at time t."""
+        """The box of what a step acts on, as it looks at time t: an item's from its visible pixels (the knife or
+        another item over it is left out); a liquid's or the bowl's from its disc, whose rim nothing covers."""
         bx, by, br = self.bowl
         if step.action in ("cut", "add"):
-            box = self.item_box(step.thing, t)
+            box = mask_box(self.item_mask(step.thing, t))
             if box is not None:
                 return box
         if step.action == "pour":
@@ -529,7 +632,7 @@ class ProcessScene:
             grain = 10 * np.sin(ys * rng.uniform(0.15, 0.35) + rng.uniform(0, 6)) + rng.normal(0, 3, (video[1], 1))
             column = (base[None, :] + grain).clip(0, 255).astype(np.uint8)  # wood grain runs across the counter
             image = Image.fromarray(np.repeat(column[:, None, :], video[0], axis=1))
-            canvas = _Canvas(image, self.size)
+            canvas = _Canvas(image)
             canvas.draw.rounded_rectangle(canvas.box(self.board), radius=6, fill=(226, 196, 150),
                                           outline=(150, 110, 70))
             bx, by, br = self.bowl
@@ -541,9 +644,31 @@ class ProcessScene:
             self._counter[video] = image
         return self._counter[video]
 
-    def render(self, t: float, video: tuple[int, int]) -> np.ndarray:
+    def item_mask(self, name: str, t: float) -> np.ndarray:
+        """The pixels of the frame at `t` (image size) that show the item `name` (whole or sliced)."""
+        video = video_size(self.size)
+        w, h = self.size
+        return visible_mask(self.render(t, video), self.render(t, video, omit=name))[:h, :w]
+
+    def state(self, t: float) -> dict[str, object]:
+        """What the counter shows at `t`: items on the board and in the bowl (each with whether it is sliced),
+        the liquids poured, whether it is mixed and whether it is cooking."""
+        def done(step: Step) -> bool:
+            return self._done(step, t) >= 1.0
+
+        board = [(s.thing, done(s)) for s in self.steps if s.action == "cut"
+                 and not (self._step("add", s.thing) and self._done(self._step("add", s.thing), t) > 0)]
+        return {"board": board,
+                "bowl": [(s.thing, self._step("cut", s.thing) is not None) for s in self.steps
+                         if s.action == "add" and done(s)],
+                "liquids": [s.thing for s in self.steps if s.action == "pour" and done(s)],
+                "mixed": any(s.action == "mix" and done(s) for s in self.steps),
+                "cooking": any(s.action == "cook" and done(s) for s in self.steps)}
+
+    def render(self, t: float, video: tuple[int, int], omit: str | None = None) -> np.ndarray:
+        """The frame at `t`, `video` pixels; the item named `omit` left out."""
         frame = self._counter_image(video).copy()
-        canvas = _Canvas(frame, self.size)
+        canvas = _Canvas(frame)
         bx, by, br = self.bowl
         mix = self._done(self._step("mix"), t)
         cook = self._done(self._step("cook"), t)
@@ -560,7 +685,8 @@ class ProcessScene:
             r = br * 0.86 * mix
             canvas.draw.ellipse(canvas.box((bx - r, by - r, bx + r, by + r)), fill=_cooked(blend, cook))
         for step in self.steps:  # each item once: through its "add" step, or its "cut" when it stays on the board
-            if step.action == "add" or (step.action == "cut" and self._step("add", step.thing) is None):
+            if step.thing != omit and (step.action == "add" or (step.action == "cut" and
+                                                                 self._step("add", step.thing) is None)):
                 self._draw_item(canvas, step.thing, t, shrink=mix * 0.6, cook=cook)
         cut = next((s for s in self.steps
                     if s.action == "cut" and 0.05 < (t - s.start) / (s.end - s.start) < 0.8), None)
