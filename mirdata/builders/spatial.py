@@ -324,10 +324,10 @@ def region_of(record: Record, image: int, label: str) -> Region:
 
 
 def where_text(record: Record, facts_view: dict[str, Any], image: int, oid: int, label: str) -> str:
-    """'[r3] (centre x ≈ 120 px, base at y = 231 px, 88 px tall)': what image `image` measures of an object."""
+    """'[r3] (centre x ≈ 120.5 px, base at y = 231 px, 88 px tall)': what image `image` measures of an object."""
     o = facts_view["objects"][str(oid)]
     x0, y0, x1, y1 = o["box"]
-    return (f"[{region_of(record, image, label).id}] (centre x ≈ {o['mask_centroid_x']:.0f} px, base at y = {y1} px, "
+    return (f"[{region_of(record, image, label).id}] (centre x ≈ {o['mask_centroid_x']:.1f} px, base at y = {y1} px, "
             f"{y1 - y0} px tall)")
 
 
