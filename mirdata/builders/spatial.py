@@ -269,16 +269,19 @@ class SpatialTask(Task):
             scene.ground, scene.sky_colour = sample_backdrop(rng)
         return scene
 
-    def walk_views(self, scene: Scene, rng: np.random.Generator, walks: list[int], base: float,
-                   distance: float) -> list[View]:
-        """One photo per walk, each at its own elevation (18-40 degrees) and distance (0.95-1.15 x)."""
-        views = []
+    def walk_cameras(self, scene: Scene, rng: np.random.Generator, walks: list[int], base: float,
+                     distance: float) -> list[Camera]:
+        """One camera per walk, each at its own elevation (18-40 degrees) and distance (0.95-1.15 x)."""
+        cameras = []
         for walk in walks:
             elevation = round(float(rng.uniform(18, 40)), 1)
-            views.append(self.shoot(scene, orbit_camera(scene, base + walk, elevation,
-                                                        round(distance * float(rng.uniform(0.95, 1.15)), 2),
-                                                        self.size)))
-        return views
+            cameras.append(orbit_camera(scene, base + walk, elevation,
+                                        round(distance * float(rng.uniform(0.95, 1.15)), 2), self.size))
+        return cameras
+
+    def walk_views(self, scene: Scene, rng: np.random.Generator, walks: list[int], base: float,
+                   distance: float) -> list[View]:
+        return [self.shoot(scene, camera) for camera in self.walk_cameras(scene, rng, walks, base, distance)]
 
     @staticmethod
     def frame(scene: Scene, rng: np.random.Generator) -> tuple[float, float]:
@@ -400,12 +403,18 @@ class LocationRelationship(SpatialTask):
         start, gap, before, after = pick(rng, wide)
         query_spot = (start + 5 * int(rng.integers(QUERY_CLEARANCE // 5, (gap - QUERY_CLEARANCE) // 5 + 1))) % 360
         query_walk = query_spot if query_spot <= 180 else query_spot - 360
-        views = self.walk_views(scene, rng, walks, base, distance)
-        elevation = round(float(np.mean([_elevation(views[i].camera, scene) for i in (before, after)])), 1)
-        hidden = self.shoot(scene, orbit_camera(scene, base + query_walk, elevation, distance, self.size))
-        flank = [views[before], views[after]]
+        cameras = self.walk_cameras(scene, rng, walks, base, distance)
+        elevation = round(float(np.mean([_elevation(cameras[i], scene) for i in (before, after)])), 1)
+        query_camera = orbit_camera(scene, base + query_walk, elevation, distance, self.size)
+        # A first look at the projected geometry, before any rendering: most layouts fail here, cheaply.
+        if not _may_hold(scene, [query_camera, cameras[before], cameras[after]]):
+            return None
+        hidden = self.shoot(scene, query_camera)
+        flank = [self.shoot(scene, cameras[i]) for i in (before, after)]
         judges = [hidden, *flank]
         named = [o.id for o in scene.objects if all(v.visible(o.id) and not v.obj(o.id)["cut_off"] for v in judges)]
+        if len(named) < 3:
+            return None
         family = pick_balanced(self.slot(index), LOCATION_FAMILIES, "location family")
         name = lambda oid: scene.by_id(oid).name
         if family == "pair":
@@ -426,8 +435,6 @@ class LocationRelationship(SpatialTask):
             answer_facts = {"family": family, "a": a, "b": b, "left_right": lr, "near_far": fb}
         elif family == "extreme":
             extreme = pick(rng, list(EXTREMES))
-            if len(named) < 3:
-                return None
             chosen = [named[i] for i in rng.permutation(len(named))[:4]]
             winners = [a for a in chosen if all(_beats(v, a, b, extreme) for v in judges for b in chosen if b != a)]
             if not winners:
@@ -446,6 +453,8 @@ class LocationRelationship(SpatialTask):
             wording = {"listing": join_and([name(o) for o in chosen])}
             answer_facts = {"family": family, "candidates": chosen, "order": order}
         options, answer = place_answer(correct, distractors, self.slot(index), rng)
+        shot = dict(zip((before, after), flank))
+        views = [shot[k] if k in shot else self.shoot(scene, camera) for k, camera in enumerate(cameras)]
         parts = [pick(rng, LOCATION_TEMPLATES["intro"]).format(image="<image>")]
         for k, walk in enumerate(walks[1:], start=2):
             parts.append(pick(rng, LOCATION_TEMPLATES["shown"]).format(
@@ -513,6 +522,40 @@ class LocationRelationship(SpatialTask):
                          conclude(end, record.answer))
 
 
+def approximate_view(scene: Scene, camera: Camera) -> View:
+    """What a view would show, from projected size boxes and centres alone (no occlusion): a cheap first test
+    of a layout before it is rendered."""
+    w, h = camera.width, camera.height
+    centres = camera.project(np.array([o.centre for o in scene.objects]))
+    eye = camera.position[:2]
+    objects = {}
+    for o, (x, y, z) in zip(scene.objects, centres):
+        box = projected_box(o, camera)
+        shows = z > 0 and box[2] > 0 and box[0] < w and box[3] > 0 and box[1] < h
+        objects[str(o.id)] = {"box": box, "visible": shows, "seen": shows, "cut_off": not _inside(box, w, h),
+                              "hidden_by": [], "ground_distance_m": math.dist(eye, o.position) - o.footprint_radius,
+                              "mask_centroid_x": float(x), "centre_px": [float(x), float(y)], "centre_depth_m": float(z)}
+    return View(camera, None, {"camera": camera.to_facts(), "objects": objects})
+
+
+def _may_hold(scene: Scene, cameras: list[Camera]) -> bool:
+    """Whether some pair of objects could keep both its left/right and its near/far relation in all these views,
+    judged on projected centres and centre distances with half the margins (the renders decide)."""
+    relations = []
+    for camera in cameras:
+        points = camera.project(np.array([o.centre for o in scene.objects]))
+        eye = np.array(camera.position[:2])
+        reach = np.array([math.dist(eye, o.position) - o.footprint_radius for o in scene.objects])
+        relations.append((points[:, 0], reach, camera.width))
+    n = len(scene.objects)
+    for a, b in itertools.permutations(range(n), 2):
+        sides = {np.sign(x[b] - x[a]) if abs(x[b] - x[a]) >= 0.5 * MIN_GAP_X * w else 0 for x, _, w in relations}
+        depths = {np.sign(d[b] - d[a]) if abs(d[b] - d[a]) >= 0.5 * MIN_GAP_M else 0 for _, d, _ in relations}
+        if len(sides) == 1 and 0 not in sides and len(depths) == 1 and 0 not in depths:
+            return True
+    return False
+
+
 def _elevation(camera: Camera, scene: Scene) -> float:
     """The camera's elevation in degrees above the scene centre, as orbit_camera set it."""
     offset = np.array(camera.position) - scene.centre()
@@ -568,24 +611,19 @@ class DepthRelationship(SpatialTask):
         if walks is None:
             return None
         base, distance = self.frame(scene, rng)
-        views = self.walk_views(scene, rng, walks, base, distance)
+        cameras = self.walk_cameras(scene, rng, walks, base, distance)
         family = pick_balanced(self.slot(index), DEPTH_FAMILIES, "depth family")
-        name = lambda oid: scene.by_id(oid).name
         ids = [o.id for o in scene.objects]
-        n = len(views)
+        # The projected geometry first: most layouts that cannot give this family are refused before rendering.
+        if not self._found(family, [approximate_view(scene, c) for c in cameras], ids):
+            return None
+        views = [self.shoot(scene, c) for c in cameras]
+        found = self._found(family, views, ids)
+        if not found:
+            return None
+        name = lambda oid: scene.by_id(oid).name
         wording: dict[str, Any] = {}
         if family == "which_image":
-            found = []
-            for a in ids:
-                shows = [k for k in range(n) if views[k].visible(a) and not views[k].obj(a)["cut_off"]]
-                for k in shows:
-                    beaten = [j for j in shows if j != k and views[j].distance(a) - views[k].distance(a) >= max(
-                        MIN_GAP_M, MIN_GAP_SHARE * views[k].distance(a))
-                        and views[k].height_px(a) >= 1.12 * views[j].height_px(a)]
-                    if len(beaten) >= 3:
-                        found.append((a, k, beaten))
-            if not found:
-                return None
             a, k, beaten = pick(rng, found)
             others = [beaten[i] for i in rng.permutation(len(beaten))[:3]]
             listing = sorted([k, *others])
@@ -594,14 +632,6 @@ class DepthRelationship(SpatialTask):
             wording = {"a": name(a), "listing": join_and([str(j + 1) for j in listing])}
             answer_facts = {"family": family, "object": a, "image": k, "options": listing}
         elif family == "swap":
-            found = []
-            for a, b in itertools.permutations(ids, 2):
-                a_first = [k for k in range(n) if views[k].nearer(a, b)]
-                b_first = [k for k in range(n) if views[k].nearer(b, a)]
-                if len(a_first) >= 4 and b_first:
-                    found.append((a, b, a_first, b_first))
-            if not found:
-                return None
             a, b, a_first, b_first = pick(rng, found)
             i, *rest = [a_first[t] for t in rng.permutation(len(a_first))]
             j = pick(rng, b_first)
@@ -612,19 +642,6 @@ class DepthRelationship(SpatialTask):
             wording = {"a": name(a), "b": name(b), "i": i + 1, "listing": join_and([str(t + 1) for t in listing])}
             answer_facts = {"family": family, "a": a, "b": b, "premise_image": i, "image": j, "options": listing}
         else:
-            found = []
-            for triple in itertools.combinations(ids, 3):
-                orders = {}
-                for k in range(n):
-                    order = next((list(p) for p in itertools.permutations(triple) if views[k].clear_order(list(p), "near")),
-                                 None)
-                    if order:
-                        orders[k] = order
-                for i, j in itertools.combinations(sorted(orders), 2):
-                    if orders[i] != orders[j]:
-                        found.append((triple, i, j, orders[i], orders[j]))
-            if not found:
-                return None
             triple, i, j, order_i, order_j = pick(rng, found)
             if rng.uniform() < 0.5:
                 i, j, order_i, order_j = j, i, order_j, order_i
@@ -650,6 +667,41 @@ class DepthRelationship(SpatialTask):
                  "answer": answer_facts, "base_azimuth_deg": base, "distance_m": distance}
         return Sample(" ".join(parts), options, answer, [v.image() for v in views], regions, facts,
                       self.generator_name())
+
+    @staticmethod
+    def _found(family: str, views: list[View], ids: list[int]) -> list[tuple]:
+        """Every question of the family these views settle: (object, answer photo, other photos) for
+        which_image, (a, b, photos with a nearer, photos with b nearer) for swap, (objects, photo i, photo j,
+        order in i, order in j) for order_change."""
+        n = len(views)
+        found: list[tuple] = []
+        if family == "which_image":
+            for a in ids:
+                shows = [k for k in range(n) if views[k].visible(a) and not views[k].obj(a)["cut_off"]]
+                for k in shows:
+                    beaten = [j for j in shows if j != k and views[j].distance(a) - views[k].distance(a) >= max(
+                        MIN_GAP_M, MIN_GAP_SHARE * views[k].distance(a))
+                        and views[k].height_px(a) >= 1.12 * views[j].height_px(a)]
+                    if len(beaten) >= 3:
+                        found.append((a, k, beaten))
+        elif family == "swap":
+            for a, b in itertools.permutations(ids, 2):
+                a_first = [k for k in range(n) if views[k].nearer(a, b)]
+                b_first = [k for k in range(n) if views[k].nearer(b, a)]
+                if len(a_first) >= 4 and b_first:
+                    found.append((a, b, a_first, b_first))
+        else:
+            for triple in itertools.combinations(ids, 3):
+                orders = {}
+                for k in range(n):
+                    order = next((list(p) for p in itertools.permutations(triple)
+                                  if views[k].clear_order(list(p), "near")), None)
+                    if order:
+                        orders[k] = order
+                for i, j in itertools.combinations(sorted(orders), 2):
+                    if orders[i] != orders[j]:
+                        found.append((triple, i, j, orders[i], orders[j]))
+        return found
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
@@ -917,7 +969,7 @@ class ForcedPerspective(SpatialTask):
     reading must land within 10 % of the truth. The remaining photos (default 2) look over the whole place
     from above. Families (each at a third of a build): `tallest` (which of the three is tallest; "they are all
     about the same height" is right at 1 in 4: true heights within 3 %), `compare` (A taller, B taller, or
-    about the same, each at a third) and `height` (the asked object's height in metres, numbers on both sides).
+    about the same, each at a third) and `height` (the asked object's height in metres, four options 1.3-1.7 times apart, the answer at every rank).
     "Taller" means a true ratio of at least 1.35 and a reading of at least 1.15; in `tallest` half the records
     place a small object farther away than the tallest one, so the tallest is not always the farthest.
     """
@@ -1075,13 +1127,15 @@ class ForcedPerspective(SpatialTask):
             texts = {"a": f"{names[0]} is taller", "b": f"{names[1]} is taller", "same": "they are about the same height"}
             return texts[case], [t for k, t in texts.items() if k != case], {"a": names[0], "b": names[1]}, {
                 "family": family, "case": case}
+        # Options on a log scale: neighbours 1.3 to 1.7 times apart whatever the height, so their spacing says
+        # nothing about which is the answer, and a reading within 10 % is nearest to the right one.
         value = round(heights[0], 1)
-        fmt = lambda v: f"about {v:.1f} m"
+        fmt = lambda v: f"about {math.exp(v):.1f} m"
         try:
-            distractors = number_options(value, rng, 3, step=max(0.3, 0.3 * value), fmt=fmt, quantum=0.1, low=0.2)
+            distractors = number_options(math.log(value), rng, 3, step=math.log(1.3), fmt=fmt)
         except ValueError:
             return None
-        return fmt(value), distractors, {"a": names[0]}, {"family": family, "value_m": value}
+        return fmt(math.log(value)), distractors, {"a": names[0]}, {"family": family, "value_m": value}
 
     def _beside_person(self, scene: Scene, obj: SceneObject, person: SceneObject, rng: np.random.Generator
                        ) -> View | None:
