@@ -37,6 +37,7 @@ from PIL import Image
 
 from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick
 from mirdata.builders.options import (
+    Slot,
     balanced_index,
     number_options,
     ordering_distractors,
@@ -304,6 +305,14 @@ class SpatialTask(Task):
     def generator_name(self) -> str:
         return f"scene/{self.renderer.name}"
 
+    def family_of(self, index: int, families: tuple[str, ...]) -> tuple[str, Slot]:
+        """The record's question family, each at its share of a build, and the record's slot among that family's
+        records: every run of len(families) indices holds each family once, so run k is the family's k-th record.
+        Answer positions and the family's own balanced choices are keyed on that slot, so they are balanced
+        within each family, not only over the build."""
+        family = pick_balanced(self.slot(index), families, "family")
+        return family, Slot(f"{self.name}/{family}", self.options.seed, index // len(families))
+
     # -- reasoning helpers ---------------------------------------------------------------------------------
 
     @staticmethod
@@ -415,7 +424,7 @@ class LocationRelationship(SpatialTask):
         named = [o.id for o in scene.objects if all(v.visible(o.id) and not v.obj(o.id)["cut_off"] for v in judges)]
         if len(named) < 3:
             return None
-        family = pick_balanced(self.slot(index), LOCATION_FAMILIES, "location family")
+        family, slot = self.family_of(index, LOCATION_FAMILIES)
         name = lambda oid: scene.by_id(oid).name
         if family == "pair":
             pairs = []
@@ -452,7 +461,7 @@ class LocationRelationship(SpatialTask):
             distractors = [", ".join(name(o) for o in p) for p in ordering_distractors(order, rng, 3)]
             wording = {"listing": join_and([name(o) for o in chosen])}
             answer_facts = {"family": family, "candidates": chosen, "order": order}
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
+        options, answer = place_answer(correct, distractors, slot, rng)
         shot = dict(zip((before, after), flank))
         views = [shot[k] if k in shot else self.shoot(scene, camera) for k, camera in enumerate(cameras)]
         parts = [pick(rng, LOCATION_TEMPLATES["intro"]).format(image="<image>")]
@@ -612,7 +621,7 @@ class DepthRelationship(SpatialTask):
             return None
         base, distance = self.frame(scene, rng)
         cameras = self.walk_cameras(scene, rng, walks, base, distance)
-        family = pick_balanced(self.slot(index), DEPTH_FAMILIES, "depth family")
+        family, slot = self.family_of(index, DEPTH_FAMILIES)
         ids = [o.id for o in scene.objects]
         # The projected geometry first: most layouts that cannot give this family are refused before rendering.
         if not self._found(family, [approximate_view(scene, c) for c in cameras], ids):
@@ -656,7 +665,7 @@ class DepthRelationship(SpatialTask):
             wording = {"listing": join_and([name(o) for o in listing]), "i": i + 1, "j": j + 1}
             answer_facts = {"family": family, "candidates": list(triple), "images": [i, j],
                             "orders": [order_i, order_j]}
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
+        options, answer = place_answer(correct, distractors, slot, rng)
         parts = [pick(rng, DEPTH_TEMPLATES["intro"]).format(image="<image>")]
         for k, walk in enumerate(walks[1:], start=2):
             parts.append(pick(rng, DEPTH_TEMPLATES["shown"]).format(image="<image>", k=k, walk=walk_text(walk)))
@@ -811,11 +820,11 @@ class View3D(SpatialTask):
         orders = [tuple(v.left_to_right()) for v in views]
         if min(len(o) for o in orders) < 3 or len(set(orders)) != len(orders):
             return None
-        family = pick_balanced(self.slot(index), VIEW3D_FAMILIES, "view_3d family")
+        family, slot = self.family_of(index, VIEW3D_FAMILIES)
         n = len(views)
         if family == "pick_image":
             k = int(rng.integers(1, n))
-            if balanced_index(self.slot(index), 2, "view_3d decoy"):
+            if balanced_index(slot, 2, "view_3d decoy"):
                 mirrored = mirror(scene)
                 decoy_camera = views[k].camera
                 decoy = self.shoot(mirrored, orbit_camera(mirrored, base + walks[k], _elevation(decoy_camera, scene),
@@ -830,7 +839,7 @@ class View3D(SpatialTask):
                 replaced = None
             correct = f"Photo {k + 1}"
             distractors = [f"Photo {j + 1}" for j in range(1, n) if j != k]
-            options, answer = place_answer(correct, distractors, self.slot(index), rng)
+            options, answer = place_answer(correct, distractors, slot, rng)
             # Put the photos in the order the option letters give them, so that letters carry no information.
             order = [int(option_text(o).split()[-1]) - 1 for o in options]
             views = [views[0], *(views[j] for j in order)]
@@ -845,7 +854,7 @@ class View3D(SpatialTask):
             others = [j for j in rng.permutation(range(1, n)).tolist() if j != k][:3]
             correct = walk_text(walks[k]).removeprefix("after ")
             distractors = [walk_text(walks[j]).removeprefix("after ") for j in others]
-            options, answer = place_answer(correct, distractors, self.slot(index), rng)
+            options, answer = place_answer(correct, distractors, slot, rng)
             ask = {"k": k + 1}
             answer_facts = {"family": family, "image": k, "walk_deg": walks[k], "option_images": others}
         else:
@@ -853,7 +862,7 @@ class View3D(SpatialTask):
             label = lambda seq: ", ".join(f"photo {j + 1}" for j in seq)
             correct = label(passed)
             distractors = [label(p) for p in ordering_distractors(passed, rng, 3)]
-            options, answer = place_answer(correct, distractors, self.slot(index), rng)
+            options, answer = place_answer(correct, distractors, slot, rng)
             ask = {"n": n}
             answer_facts = {"family": family, "order": passed}
         others_text = " ".join("<image>" for _ in views[1:])
@@ -978,8 +987,7 @@ class ForcedPerspective(SpatialTask):
     min_views = 4
 
     def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
-        slot = self.slot(index)
-        family = pick_balanced(slot, FORCED_FAMILIES, "forced family")
+        family, slot = self.family_of(index, FORCED_FAMILIES)
         w, h = self.size
         eye = round(float(rng.uniform(1.5, 1.8)), 2)
         pitch = math.radians(float(rng.uniform(2, 6)))
@@ -1057,7 +1065,7 @@ class ForcedPerspective(SpatialTask):
             camera = self._overview(scene, rng)
             overviews.append(self.shoot(scene, camera))
         names = [scene.by_id(i).name for i in (1, 2, 3)]
-        made = self._question(family, plan, heights, readings, names, slot, rng)
+        made = self._question(family, plan, heights, readings, names, rng)
         if made is None:
             return None
         correct, distractors, wording, answer_facts = made
@@ -1078,7 +1086,7 @@ class ForcedPerspective(SpatialTask):
         return Sample(question, options, answer, [v.image() for v in views], regions, facts, self.generator_name())
 
     @staticmethod
-    def _heights(family: str, slot, rng: np.random.Generator) -> tuple[list[float] | None, dict[str, Any]]:
+    def _heights(family: str, slot: Slot, rng: np.random.Generator) -> tuple[list[float] | None, dict[str, Any]]:
         """True heights of the three objects and the plan of photo 1: which of them look alike there."""
         lo, hi = FORCED_HEIGHTS
         if family == "tallest":
@@ -1106,7 +1114,7 @@ class ForcedPerspective(SpatialTask):
 
     @staticmethod
     def _question(family: str, plan: dict[str, Any], heights: list[float], readings: list[float], names: list[str],
-                  slot, rng: np.random.Generator) -> tuple[str, list[str], dict[str, Any], dict[str, Any]] | None:
+                  rng: np.random.Generator) -> tuple[str, list[str], dict[str, Any], dict[str, Any]] | None:
         """(correct option, distractors, wording, answer facts), or None when the readings do not settle it."""
         if family == "tallest":
             if plan["case"] == "same":
