@@ -163,7 +163,8 @@ def caption_text(view: dict[str, Any], objects: dict[str, dict[str, Any]], where
     """One image's caption from its facts: every object a viewer would notice, left to right with a margin,
     the cut-off and partly hidden ones said so, and the nearest one when it is clearly nearest."""
     width, height = view["camera"]["size_px"]
-    seen = sorted((k for k, o in view["objects"].items() if o["seen"]), key=lambda k: view["objects"][k]["mask_centroid_x"])
+    seen = sorted((k for k, o in view["objects"].items() if o["seen"]),
+                  key=lambda k: view["objects"][k]["mask_centroid_x"])
     if not seen:
         return f"A photo taken {where}: only the {_ground_words(ground)} ground shows."
 
@@ -390,8 +391,8 @@ class LocationRelationship(SpatialTask):
     render from the asked spot (kept in the facts as the query view) with the margins of the module docstring,
     and the same relation must hold, with those margins, in both neighbouring photos: two objects swap sides
     only when the camera crosses the line through them, and swap near and far only when it crosses the line
-    halfway between them; each such line meets the walked circle at two spots more than a third of a turn apart
-    (more than 100 degrees: the objects stand well inside it), so what both neighbouring photos show holds from the asked spot too.
+    halfway between them; each such line meets the walked circle at two spots more than 100 degrees apart (the
+    objects stand well inside it), so what both neighbouring photos show holds from the asked spot too.
     """
 
     name = "location_relationship"
@@ -452,7 +453,8 @@ class LocationRelationship(SpatialTask):
             wording = {"extreme": EXTREMES[extreme]}
             answer_facts = {"family": family, "extreme": extreme, "candidates": chosen, "winner": winners[0]}
         else:
-            triples = [t for t in itertools.permutations(named, 3) if all(v.clear_order(list(t), "left") for v in judges)]
+            triples = [t for t in itertools.permutations(named, 3)
+                       if all(v.clear_order(list(t), "left") for v in judges)]
             if not triples:
                 return None
             order = list(pick(rng, triples))
@@ -543,7 +545,8 @@ def approximate_view(scene: Scene, camera: Camera) -> View:
         shows = z > 0 and box[2] > 0 and box[0] < w and box[3] > 0 and box[1] < h
         objects[str(o.id)] = {"box": box, "visible": shows, "seen": shows, "cut_off": not _inside(box, w, h),
                               "hidden_by": [], "ground_distance_m": math.dist(eye, o.position) - o.footprint_radius,
-                              "mask_centroid_x": float(x), "centre_px": [float(x), float(y)], "centre_depth_m": float(z)}
+                              "mask_centroid_x": float(x), "centre_px": [float(x), float(y)],
+                              "centre_depth_m": float(z)}
     return View(camera, None, {"camera": camera.to_facts(), "objects": objects})
 
 
@@ -905,7 +908,8 @@ class View3D(SpatialTask):
         if ans["family"] == "pick_image":
             if ans["decoy_image"]:
                 lines.append(f"Image {ans['decoy_image'] + 1} cannot come from any spot: it shows the objects "
-                             "mirrored, with neighbours on the wrong sides of each other compared with the other photos.")
+                             "mirrored, with neighbours on the wrong sides of each other compared with the other "
+                             "photos.")
             end = f"Photo {ans['image'] + 1} was taken {walk_text(ans['walk_deg'])}"
         elif ans["family"] == "name_view":
             end = f"Photo {ans['image'] + 1} was taken {walk_text(ans['walk_deg'])}"
@@ -978,7 +982,8 @@ class ForcedPerspective(SpatialTask):
     reading must land within 10 % of the truth. The remaining photos (default 2) look over the whole place
     from above. Families (each at a third of a build): `tallest` (which of the three is tallest; "they are all
     about the same height" is right at 1 in 4: true heights within 3 %), `compare` (A taller, B taller, or
-    about the same, each at a third) and `height` (the asked object's height in metres, four options 1.3-1.7 times apart, the answer at every rank).
+    about the same, each at a third) and `height` (the asked object's height in metres, four options 1.3-1.7
+    times apart, the answer at every rank).
     "Taller" means a true ratio of at least 1.35 and a reading of at least 1.15; in `tallest` half the records
     place a small object farther away than the tallest one, so the tallest is not always the farthest.
     """
@@ -998,7 +1003,8 @@ class ForcedPerspective(SpatialTask):
         # Distances in photo 1 from planned pixel heights: the objects of `plan["alike"]` look alike.
         near, far = 5.0, 30.0
         alike = [heights[i] for i in plan["alike"]]
-        low, high = max(0.12 * h, first.focal * max(alike) / (0.9 * far)), min(0.35 * h, first.focal * min(alike) / (1.1 * near))
+        low = max(0.12 * h, first.focal * max(alike) / (0.9 * far))
+        high = min(0.35 * h, first.focal * min(alike) / (1.1 * near))
         if low > high:
             return None
         look = float(rng.uniform(low, high))
@@ -1007,7 +1013,8 @@ class ForcedPerspective(SpatialTask):
             if i in plan["alike"]:
                 distances.append(first.focal * height / (look * float(rng.uniform(0.92, 1.08))))
             else:
-                lo_d, hi_d = max(near, first.focal * height / (1.2 * look)), min(far, first.focal * height / (0.55 * look))
+                lo_d = max(near, first.focal * height / (1.2 * look))
+                hi_d = min(far, first.focal * height / (0.55 * look))
                 distances.append(float(rng.uniform(lo_d, hi_d)) if lo_d < hi_d else -1.0)
         if plan.get("far_small") is not None:  # a small object set behind the tallest one
             distances[plan["far_small"]] = distances[plan["tallest"]] * float(rng.uniform(1.2, 1.7))
@@ -1092,8 +1099,11 @@ class ForcedPerspective(SpatialTask):
         if family == "tallest":
             if special_is_answer(slot, 4, "forced same"):
                 h0 = float(rng.uniform(0.8, 3.5))
+                # All three alike at one distance, or two of them alike and the third elsewhere, looking bigger
+                # or smaller: photo 1 alone does not tell which.
+                alike = [0, 1, 2] if rng.uniform() < 0.5 else [0, 1]
                 return [round(h0 * float(rng.uniform(0.985, 1.015)), 3) for _ in range(3)], {
-                    "alike": [0, 1, 2], "case": "same"}
+                    "alike": alike, "case": "same"}
             top = float(rng.uniform(lo * TALLER * 1.1, hi))
             heights = [top, *(float(rng.uniform(lo, top / (TALLER * 1.05))) for _ in range(2))]
             order = rng.permutation(3).tolist()
