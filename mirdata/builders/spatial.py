@@ -39,7 +39,6 @@ from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, c
 from mirdata.builders.options import (
     Slot,
     balanced_index,
-    number_options,
     ordering_distractors,
     pick_balanced,
     place_answer,
@@ -982,8 +981,8 @@ class ForcedPerspective(SpatialTask):
     reading must land within 10 % of the truth. The remaining photos (default 2) look over the whole place
     from above. Families (each at a third of a build): `tallest` (which of the three is tallest; "they are all
     about the same height" is right at 1 in 4: true heights within 3 %), `compare` (A taller, B taller, or
-    about the same, each at a third) and `height` (the asked object's height in metres, four options 1.3-1.7
-    times apart, the answer at every rank).
+    about the same, each at a third) and `height` (the asked object's height in metres: four options 1.3-1.7
+    times apart anywhere in 0.5-4.5 m, the asked height drawn as one of them at a balanced rank).
     "Taller" means a true ratio of at least 1.35 and a reading of at least 1.15; in `tallest` half the records
     place a small object farther away than the tallest one, so the tallest is not always the farthest.
     """
@@ -1119,8 +1118,14 @@ class ForcedPerspective(SpatialTask):
             big = float(rng.uniform(small * TALLER * 1.05, min(hi, small * 4)))
             a, b = {"a": (big, small), "b": (small, big), "same": (small, small * float(rng.uniform(0.985, 1.015)))}[case]
             return [round(a, 3), round(b, 3), round(float(rng.uniform(lo, hi)), 3)], {"alike": [0, 1], "case": case}
-        heights = [round(float(rng.uniform(lo, hi)), 3) for _ in range(3)]
-        return heights, {"alike": [0, 1], "case": "height"}
+        # The four options first, on a log scale (neighbours 1.3-1.7 times apart, anywhere in the range), then
+        # the asked object's height is the option at a balanced rank: no value or spacing marks the answer.
+        gaps = rng.uniform(math.log(1.3), math.log(1.7), 3)
+        start = float(rng.uniform(math.log(lo), math.log(hi) - gaps.sum()))
+        options = [round(math.exp(v), 1) for v in start + np.concatenate([[0.0], np.cumsum(gaps)])]
+        rank = balanced_index(slot, 4, "forced height rank")
+        heights = [options[rank], *(round(float(rng.uniform(lo, hi)), 3) for _ in range(2))]
+        return heights, {"alike": [0, 1], "case": "height", "options_m": options, "rank": rank}
 
     @staticmethod
     def _question(family: str, plan: dict[str, Any], heights: list[float], readings: list[float], names: list[str],
@@ -1145,15 +1150,10 @@ class ForcedPerspective(SpatialTask):
             texts = {"a": f"{names[0]} is taller", "b": f"{names[1]} is taller", "same": "they are about the same height"}
             return texts[case], [t for k, t in texts.items() if k != case], {"a": names[0], "b": names[1]}, {
                 "family": family, "case": case}
-        # Options on a log scale: neighbours 1.3 to 1.7 times apart whatever the height, so their spacing says
-        # nothing about which is the answer, and a reading within 10 % is nearest to the right one.
-        value = round(heights[0], 1)
-        fmt = lambda v: f"about {math.exp(v):.1f} m"
-        try:
-            distractors = number_options(math.log(value), rng, 3, step=math.log(1.3), fmt=fmt)
-        except ValueError:
-            return None
-        return fmt(math.log(value)), distractors, {"a": names[0]}, {"family": family, "value_m": value}
+        texts = [f"about {v:.1f} m" for v in plan["options_m"]]
+        correct = texts[plan["rank"]]
+        return correct, [t for t in texts if t != correct], {"a": names[0]}, {
+            "family": family, "value_m": plan["options_m"][plan["rank"]]}
 
     def _beside_person(self, scene: Scene, obj: SceneObject, person: SceneObject, rng: np.random.Generator
                        ) -> View | None:
