@@ -962,7 +962,7 @@ FORCED_TEMPLATES = {
         "{first} In photo 1, taken standing up, {listing} appear side by side. {rest} These photos show the same "
         "place from elsewhere; {person_l} in them is {ph:.2f} m tall.",
     ],
-    "tallest": ["Which of {listing} is the tallest in reality?", "In real life, which is tallest: {listing}?"],
+    "tallest": ["Which of {listing} is the tallest in reality?", "In real life, which is the tallest of {listing}?"],
     "compare": ["In reality, how does {a} compare in height with {b}?",
                 "Which is taller in real life, {a} or {b}?"],
     "height": ["About how tall is {a} in reality?", "Roughly what is the real height of {a}?"],
