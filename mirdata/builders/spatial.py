@@ -525,8 +525,8 @@ class LocationRelationship(SpatialTask):
             end = f"Seen from the asked spot, they line up as {order}"
         lines.append("Objects swap sides only when the camera crosses the line through them, and swap near and "
                      "far only when it crosses the line halfway between them; the walk meets each such line at two "
-                     "spots more than 100 degrees apart, and these two photos are less than 100 degrees apart, "
-                     "so the asked spot sees what both of them show.")
+                     "spots farther apart than these two neighbouring photos are, so it cannot cross one and back "
+                     "between them, and the asked spot sees what both of them show.")
         names = {_short(nm(i)): nm(i) for i in ids}
         return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines),
                          conclude(end, record.answer))
@@ -913,8 +913,8 @@ class View3D(SpatialTask):
         elif ans["family"] == "name_view":
             end = f"Photo {ans['image'] + 1} was taken {walk_text(ans['walk_deg'])}"
         else:
-            steps = ", ".join(f"photo {j + 1} (about {walks[j] % 360} degrees)" for j in ans["order"])
-            end = f"Walking to the right from the start passes {steps}, in that order"
+            steps = ", ".join(f"photo {j + 1}" for j in ans["order"])
+            end = f"Walking to the right from the start passes the spots of {steps}, in that order"
         names = {_short(o["name"]): o["name"] for o in objects.values()}
         return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines),
                          conclude(end, record.answer))
@@ -1238,7 +1238,7 @@ class ForcedPerspective(SpatialTask):
                     for i, k in zip((1, 2, 3), checks)}
         if ans["family"] == "tallest":
             if ans["tallest"] is None:
-                end = "The three readings agree to within about 10 %: they are all about the same height"
+                end = "The three readings agree closely: they are all about the same height"
             else:
                 t = ans["tallest"] + 1
                 end = f"{nm(t).capitalize()}, at about {estimate[t]:.1f} m, is clearly the tallest"
