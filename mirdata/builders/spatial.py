@@ -58,7 +58,7 @@ from mirdata.generators.scene import (
     sample_light,
     view_facts,
 )
-from mirdata.schema.record import Record, Region, option_text
+from mirdata.schema.record import Record, Region
 
 LAYOUT_TRIES = 4  # layouts drawn per attempt before the runner is asked for a fresh RNG
 MIN_GAP_X = 0.06  # left/right needs the mask centroids this share of the image width apart
@@ -842,13 +842,7 @@ class View3D(SpatialTask):
             correct = f"Photo {k + 1}"
             distractors = [f"Photo {j + 1}" for j in range(1, n) if j != k]
             options, answer = place_answer(correct, distractors, slot, rng)
-            # Put the photos in the order the option letters give them, so that letters carry no information.
-            order = [int(option_text(o).split()[-1]) - 1 for o in options]
-            views = [views[0], *(views[j] for j in order)]
-            walks = [walks[0], *(walks[j] for j in order)]
-            options = [f"{o.split('.')[0]}. Photo {t + 2}" for t, o in enumerate(options)]
-            k = 1 + order.index(k)
-            decoy_at = None if replaced is None else 1 + order.index(replaced)
+            decoy_at = replaced  # photos are in random order already: the options list them shuffled
             ask = {"n": n, "deg": abs(walks[k]), "side": "right" if walks[k] > 0 else "left"}
             answer_facts = {"family": family, "image": k, "walk_deg": walks[k], "decoy_image": decoy_at}
         elif family == "name_view":
