@@ -81,3 +81,18 @@ def test_masks_match_projection_depth_and_colour(raster):
     assert sphere.any() and result.depth[sphere].min() > result.depth[cube].max()
     alone = raster.render(Scene([scene.objects[1]]), camera)
     assert (alone.instance == 2).sum() > sphere.sum()
+
+
+def test_ground_is_paved_with_one_metre_slabs(raster):
+    scene = Scene([SceneObject(1, "cube", "red", "rubber", (1.0, 1.0, 1.0), (40.0, 40.0))])  # out of view
+    camera = Camera((0.2, -3.0, 5.0), (0.2, 3.0, 0.0), 160, 120)
+    result = raster.render(scene, camera)
+    ys, xs = np.nonzero(np.isfinite(result.depth))
+    d = result.depth[ys, xs].astype(float)
+    eye = np.stack([(xs + 0.5 - 80) * d / camera.focal, -(ys + 0.5 - 60) * d / camera.focal, -d], axis=1)
+    world = eye @ camera.view_matrix()[:3, :3] + np.array(camera.position)
+    brightness = result.color[ys, xs].astype(float).sum(axis=1)
+    dark = brightness <= np.percentile(brightness, 5)
+    to_joint = np.minimum(np.abs(world[:, 0] - np.round(world[:, 0])), np.abs(world[:, 1] - np.round(world[:, 1])))
+    assert np.mean(to_joint[dark] < 0.08) > 0.8  # the darkest pixels are the joints between slabs
+    assert np.mean(to_joint[~dark] < 0.08) < 0.4

@@ -97,3 +97,25 @@ def test_view_facts_read_boxes_depth_and_visibility_from_the_maps():
     assert facts["objects"]["1"]["median_depth_m"] == 9.5
     assert facts["objects"]["1"]["mask_centroid_x"] == 15.0
     assert facts["objects"]["2"]["visible_pixels"] == 4 and not facts["objects"]["2"]["visible"]
+    assert facts["objects"]["2"]["cut_off"] and not facts["objects"]["1"]["cut_off"]
+
+
+def test_view_facts_read_ground_distances_and_occlusion_from_a_render():
+    from mirdata.generators.render.raster import RasterRenderer
+
+    # A cube right in front of a taller cylinder, seen from 4 m up: the cube hides the cylinder's lower part.
+    scene = Scene([SceneObject(1, "cube", "red", "rubber", (1.0, 1.0, 1.0), (0.0, 6.0)),
+                   SceneObject(2, "cylinder", "blue", "rubber", (1.0, 1.0, 3.0), (0.0, 9.0))])
+    camera = Camera((0.0, 0.0, 4.0), (0.0, 8.0, 0.5), 160, 120)
+    renderer = RasterRenderer()
+    try:
+        result = renderer.render(scene, camera)
+    finally:
+        renderer.close()
+    facts = view_facts(scene, camera, result.depth, result.instance)["objects"]
+    # The nearest visible surfaces: the cube's front face at 5.5 m, the cylinder's front at 8.5 m (along the
+    # ground from the camera's foot, whatever their height).
+    assert facts["1"]["ground_distance_m"] == pytest.approx(5.5, abs=0.1)
+    assert facts["2"]["ground_distance_m"] == pytest.approx(8.5, abs=0.2)
+    assert facts["2"]["hidden_by"] == [1] and facts["1"]["hidden_by"] == []
+    assert not facts["1"]["cut_off"] and facts["1"]["seen"]

@@ -1,14 +1,16 @@
-"""The spatial category end to end: build, validate, determinism, and answers checked against the pixels.
+"""The spatial category end to end: build, validate, determinism, and answers re-derived from fresh renders.
 
-The pixel checks re-render every view from the scene and cameras kept in the facts, recompute left/right
-(mask centroids), depth order (median of the depth map over each mask) and heights (mask boxes) from those
-renders, and compare them with the option text the record marks as its answer.
+Every check re-renders the views from the scene and cameras kept in the facts and measures them here, with its
+own code: ground distances by casting the depth map's pixels back into the world, left/right by mask centroids,
+heights by mask rows; then compares with the option the record marks as its answer. Boxes must be the boxes of
+the objects' visible pixels, and every number in the reasoning must be one a shown image measures.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +19,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mirdata.builders.base import BuildOptions, run_build
-from mirdata.builders.options import Slot, answer_position
 from mirdata.cli import app
 from mirdata.generators.render.raster import RasterRenderer
-from mirdata.generators.scene import Camera, Scene, object_boxes
+from mirdata.generators.scene import Camera, Scene, SceneObject
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import CATEGORIES
 from mirdata.schema.validate import validate_dir
 
-NUM = 5
-SIZE = (192, 144)
+NUM = 3
+SIZE = (256, 192)
 
 
 def _build(out: Path, workers: int = 1) -> None:
@@ -63,36 +64,71 @@ def renderer():
     r.close()
 
 
+def _mirrored(scene: Scene) -> Scene:
+    cx = float(np.mean([o.position[0] for o in scene.objects]))
+    return Scene([SceneObject(o.id, o.kind, o.colour, o.material, o.size, (round(2 * cx - o.position[0], 3),
+                                                                          o.position[1]), round(np.pi - o.yaw, 4))
+                  for o in scene.objects], scene.light, scene.ground, scene.sky_colour)
+
+
 class Measured:
-    """What a fresh render of one view says: per object id, mask centroid x, median depth, box."""
+    """A fresh render of one view, measured here: per object id its mask, box, centroid x, ground distance."""
 
     def __init__(self, renderer: RasterRenderer, scene: Scene, camera_facts: dict):
-        camera = Camera.from_facts(camera_facts)
+        self.camera = camera = Camera.from_facts(camera_facts)
         self.result = renderer.render(scene, camera)
         inst, depth = self.result.instance, self.result.depth
-        self.boxes = {oid: box for oid, (box, _) in object_boxes(inst).items()}
-        self.x = {oid: np.nonzero(inst == oid)[1].mean() for oid in self.boxes}
-        self.depth = {oid: float(np.median(depth[inst == oid])) for oid in self.boxes}
+        self.box, self.x, self.distance, self.pixels = {}, {}, {}, {}
+        rot = camera.view_matrix()[:3, :3]
+        for oid in (int(v) for v in np.unique(inst) if v):
+            ys, xs = np.nonzero(inst == oid)
+            self.pixels[oid] = len(xs)
+            self.box[oid] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            self.x[oid] = xs.mean() + 0.5
+            d = depth[ys, xs]
+            rays = np.stack([(xs + 0.5 - camera.width / 2) / camera.focal,
+                             -(ys + 0.5 - camera.height / 2) / camera.focal, -np.ones_like(d)], axis=1) * d[:, None]
+            world = rays @ rot  # offsets from the camera in world axes
+            self.distance[oid] = float(np.percentile(np.hypot(world[:, 0], world[:, 1]), 1))
+
+    def base(self, oid: int) -> int:
+        return int(self.box[oid][3])
+
+    def nearer(self, a: int, b: int) -> bool:
+        """Clearly nearer: 0.8 m / 15 % on the ground distance and 3 % of the height on the bases."""
+        da, db = self.distance[a], self.distance[b]
+        return db - da >= max(0.8, 0.15 * da) and self.base(a) - self.base(b) >= 0.03 * self.camera.height
 
 
-def test_all_four_tasks_build_and_validate(built: Path, records):
+def _views(renderer, r: Record) -> list[Measured]:
+    f = r.meta["facts"]
+    scene = Scene.from_facts(f["scene"])
+    decoy = f["answer"].get("decoy_image")
+    return [Measured(renderer, _mirrored(scene) if k == decoy else scene, v["camera"]) for k, v in enumerate(f["views"])]
+
+
+@pytest.fixture(scope="module")
+def measured(records, renderer) -> dict[str, list[Measured]]:
+    return {r.id: _views(renderer, r) for recs in records.values() for r in recs}
+
+
+def _ids(r: Record) -> dict[str, int]:
+    return {o["name"]: o["id"] for o in r.meta["facts"]["scene"]["objects"]}
+
+
+def test_all_four_tasks_build_validate_and_share_no_image(built: Path, records):
     report = validate_dir(built)
     assert report.ok, [f.to_dict() for f in report.failures]
     assert sorted(records) == sorted(CATEGORIES["spatial"])
-    assert all(len(v) == NUM for v in records.values())
+    hashes = [hashlib.sha256((built / p).read_bytes()).hexdigest() for recs in records.values() for r in recs
+              for p in r.images]
+    assert len(hashes) == len(set(hashes))
     for recs in records.values():
+        assert len(recs) == NUM
         for r in recs:
-            assert r.meta["generator"] == "scene/raster"
-            assert len(r.images) >= 2 and r.regions
+            assert len(r.images) == 6 and r.question.count("<image>") == 6
             assert r.conclusion.endswith(f"the answer is {r.answer}.")
             assert all(f"[{reg.id}]" in r.text2region for reg in r.regions)
-
-
-def test_answer_letters_are_spread_evenly(records):
-    for recs in records.values():
-        for r in recs:
-            assert r.answer == "ABCDE"[answer_position(Slot(r.task, r.meta["seed"], r.meta["index"]), len(r.options))]
-        assert len({r.answer for r in recs}) >= 3
 
 
 def test_same_seed_gives_identical_bytes_with_any_worker_count(built: Path, tmp_path: Path):
@@ -101,135 +137,182 @@ def test_same_seed_gives_identical_bytes_with_any_worker_count(built: Path, tmp_
     assert _digest(again) == _digest(built)
 
 
-def test_images_and_regions_are_what_the_facts_render(built: Path, records, renderer):
-    """Every stored image is exactly the render of the scene and camera in its facts; regions are mask boxes."""
-    for r in records["depth_relationship"][:2] + records["location_relationship"][:2]:
-        scene = Scene.from_facts(r.meta["facts"]["scene"])
-        for k, view in enumerate(r.meta["facts"]["views"]):
-            m = Measured(renderer, scene, view["camera"])
-            assert np.array_equal(np.array(Image.open(built / r.images[k]).convert("RGB")), m.result.color)
-            for reg in (g for g in r.regions if g.image == k):
-                oid = next(o["id"] for o in r.meta["facts"]["scene"]["objects"] if o["name"] == f"the {reg.label}")
-                assert reg.box == [float(v) for v in m.boxes[oid]]
+def test_images_are_the_renders_of_their_facts_and_boxes_hold_the_visible_pixels(built, records, measured):
+    for recs in records.values():
+        for r in recs:
+            ids = _ids(r)
+            for k, m in enumerate(measured[r.id]):
+                assert np.array_equal(np.array(Image.open(built / r.images[k]).convert("RGB")), m.result.color)
+            for reg in r.regions:
+                assert reg.box == [float(v) for v in measured[r.id][reg.image].box[ids[f"the {reg.label}"]]]
 
 
-def _name_to_id(r: Record) -> dict[str, int]:
-    return {o["name"]: o["id"] for o in r.meta["facts"]["scene"]["objects"]}
+def test_captions_name_every_noticeable_object_and_say_which_are_cut_off(records, measured):
+    for recs in records.values():
+        for r in recs:
+            names = {o["id"]: o["name"] for o in r.meta["facts"]["scene"]["objects"]}
+            for caption, m in zip(r.caption, measured[r.id]):
+                w, h = m.camera.width, m.camera.height
+                for oid, count in m.pixels.items():
+                    if count >= 0.0003 * w * h:
+                        assert names[oid] in caption, (r.id, names[oid], caption)
+                        x0, y0, x1, y1 = m.box[oid]
+                        if x0 == 0 or y0 == 0 or x1 == w or y1 == h:
+                            assert f"{names[oid]} (partly visible" in caption
 
 
-def test_depth_answers_match_the_depth_maps(records, renderer):
+def _numbers(text: str) -> list[str]:
+    text = re.sub(r"\[r\d+\]", "", text)
+    return re.findall(r"\d+(?:\.\d+)?", text)
+
+
+def test_every_number_in_the_reasoning_is_measured_in_a_shown_image_or_stated(records, measured):
+    for recs in records.values():
+        for r in recs:
+            ids = _ids(r)
+            allowed = set(_numbers(r.question + " ".join(r.option_texts))) | {str(k) for k in range(1, len(r.images) + 1)}
+            for reg in r.regions:
+                m = measured[r.id][reg.image]
+                oid = ids[f"the {reg.label}"]
+                x0, y0, x1, y1 = (int(v) for v in m.box[oid])
+                allowed |= {str(v) for v in (x0, y0, x1, y1, y1 - y0)} | {f"{round(m.x[oid], 1):.1f}"}
+            f = r.meta["facts"]
+            if r.task == "forced_perspective":  # readings against the person: heights from the shown boxes
+                for i, k in zip((1, 2, 3), f["check_images"]):
+                    m = measured[r.id][k]
+                    tall = lambda o: int(m.box[o][3] - m.box[o][1])
+                    allowed.add(f"{f['person']['height_m'] * tall(i) / tall(4):.1f}")
+                allowed |= {f"{f['person']['height_m']:.2f}"}
+            for text in (r.region2region, r.conclusion, *r.caption, r.summary):
+                for number in _numbers(text):
+                    assert number in allowed, (r.id, number, text)
+
+
+def test_depth_answers_follow_from_ground_distances_in_the_depth_maps(records, measured):
     for r in records["depth_relationship"]:
-        f = r.meta["facts"]
-        scene, ids = Scene.from_facts(f["scene"]), _name_to_id(r)
-        views = [Measured(renderer, scene, v["camera"]) for v in f["views"]]
-        fam = f["answer"]["family"]
-        if fam == "which_image":
-            oid = f["answer"]["object"]
-            nearest = min(range(len(views)), key=lambda k: views[k].depth[oid])
-            assert r.answer_text == f"Image {nearest + 1}"
-            continue
-        k = f["answer"]["image"]
-        assert f"image {k + 1}" in r.question
-        candidates = [ids[t] for t in r.option_texts if t in ids] if fam != "order" else f["answer"]["candidates"]
-        by_depth = sorted(candidates, key=lambda o: views[k].depth[o])
-        if fam == "nearest":
-            assert ids[r.answer_text] == by_depth[0]
-        elif fam == "farthest":
-            assert ids[r.answer_text] == by_depth[-1]
-        else:
-            assert r.answer_text == ", ".join(scene.by_id(o).name for o in by_depth)
-
-
-def test_location_answers_match_the_hidden_view(records, renderer):
-    for r in records["location_relationship"]:
-        f = r.meta["facts"]
-        scene, ids = Scene.from_facts(f["scene"]), _name_to_id(r)
-        m = Measured(renderer, scene, f["query_view"]["camera"])
+        f, views, ids = r.meta["facts"], measured[r.id], _ids(r)
+        photos = [int(t.split()[-1]) - 1 for t in r.option_texts if t.startswith("Photo")]
         ans = f["answer"]
-        if ans["family"] == "pair":
+        if ans["family"] == "which_image":
+            a = ans["object"]
+            best = min(photos, key=lambda k: views[k].distance[a])
+            assert r.answer_text == f"Photo {best + 1}"
+            assert all(views[k].distance[a] - views[best].distance[a] >= 0.8 for k in photos if k != best)
+        elif ans["family"] == "swap":
             a, b = ans["a"], ans["b"]
-            side = "left" if m.x[a] < m.x[b] else "right"
-            near = "closer to" if m.depth[a] < m.depth[b] else "farther from"
-            assert r.answer_text == f"to the {side} of {scene.by_id(b).name} and {near} you"
+            assert views[ans["premise_image"]].nearer(a, b)
+            flipped = [k for k in photos if views[k].nearer(b, a)]
+            assert [r.answer_text] == [f"Photo {k + 1}" for k in flipped]
+            assert all(views[k].nearer(a, b) for k in photos if k not in flipped)
         else:
-            cands = [ids[t] for t in r.option_texts]
-            score = {"leftmost": m.x, "rightmost": {o: -x for o, x in m.x.items()},
-                     "nearest": m.depth, "farthest": {o: -d for o, d in m.depth.items()}}[ans["extreme"]]
-            assert ids[r.answer_text] == min(cands, key=score.__getitem__)
-        # The hidden view is not one of the photos.
+            texts = []
+            for k in ans["images"]:
+                order = sorted(ans["candidates"], key=lambda o: views[k].distance[o])
+                assert all(views[k].nearer(p, q) for p, q in zip(order, order[1:]))
+                texts.append(f"photo {k + 1}: " + ", ".join(next(n for n, i in ids.items() if i == o) for o in order))
+            assert r.answer_text == "; ".join(texts)
+
+
+def test_location_answers_match_the_asked_spot_and_both_neighbouring_photos(records, measured, renderer):
+    for r in records["location_relationship"]:
+        f, ids = r.meta["facts"], _ids(r)
+        scene = Scene.from_facts(f["scene"])
+        hidden = Measured(renderer, scene, f["query_view"]["camera"])
+        judges = [hidden, *(measured[r.id][k] for k in f["neighbours"])]
+        ans = f["answer"]
+        for m in judges:
+            if ans["family"] == "pair":
+                a, b = ans["a"], ans["b"]
+                side = "left" if m.x[a] < m.x[b] else "right"
+                near = "closer to" if m.nearer(a, b) else "farther from" if m.nearer(b, a) else None
+                assert r.answer_text == f"to the {side} of {scene.by_id(b).name} and {near} you"
+            elif ans["family"] == "extreme":
+                cands = [ids[t] for t in r.option_texts]
+                key = {"leftmost": lambda o: m.x[o], "rightmost": lambda o: -m.x[o],
+                       "nearest": lambda o: m.distance[o], "farthest": lambda o: -m.distance[o]}[ans["extreme"]]
+                assert ids[r.answer_text] == min(cands, key=key)
+            else:
+                order = sorted(ans["candidates"], key=lambda o: m.x[o])
+                assert r.answer_text == ", ".join(scene.by_id(o).name for o in order)
+        # The asked spot lies between the neighbours, none of the photos is taken there.
+        walks = f["walks_deg"]
+        before, after = (walks[k] % 360 for k in f["neighbours"])
+        arc = (after - before) % 360
+        assert 0 < (f["query_walk_deg"] - before) % 360 < arc <= 100
+        assert not any(0 < (w - before) % 360 < arc for w in walks)
         assert all(v["camera"] != f["query_view"]["camera"] for v in f["views"])
 
 
-def test_view_3d_answer_image_is_the_asked_viewpoint(built: Path, records, renderer):
+def _walk_of(camera_facts: dict, first_facts: dict, centre: np.ndarray) -> float:
+    """Degrees walked to the right from the first camera to this one, around the scene centre."""
+    def azimuth(c):
+        p = np.array(c["position_m"]) - centre
+        return np.degrees(np.arctan2(p[0], -p[1]))
+    return (azimuth(camera_facts) - azimuth(first_facts) + 180) % 360 - 180
+
+
+def test_view_3d_answers_are_the_stated_walks(records):
     for r in records["view_3d"]:
         f = r.meta["facts"]
         scene = Scene.from_facts(f["scene"])
-        asked = f["viewpoints"][f["answer"]["asked"]]
-        ref = Camera.from_facts(f["views"][0]["camera"])
-        # Turn the reference camera about the scene centre by the asked angle, at the asked elevation.
-        c = scene.centre()
-        az = np.degrees(np.arctan2(ref.position[0] - c[0], -(ref.position[1] - c[1]))) + asked["turn_deg"]
-        dist = f["distance_m"]
-        el = np.radians(asked["elevation_deg"])
-        expected = c + dist * np.array([np.sin(np.radians(az)) * np.cos(el), -np.cos(np.radians(az)) * np.cos(el),
-                                        np.sin(el)])
-        if f["answer"]["family"] == "pick_image":
-            image = int(r.answer_text.split()[-1]) - 1
+        centre = scene.centre()
+        walk = [_walk_of(v["camera"], f["views"][0]["camera"], centre) for v in f["views"]]
+        ans = f["answer"]
+        if ans["family"] in ("pick_image", "name_view"):
+            k = int(r.answer_text.split()[-1]) - 1 if ans["family"] == "pick_image" else ans["image"]
+            stated = int(re.search(r"about (\d+) degrees", r.question if ans["family"] == "pick_image"
+                                   else r.answer_text).group(1))
+            side = "right" if "right" in (r.question if ans["family"] == "pick_image" else r.answer_text) else "left"
+            assert walk[k] == pytest.approx(stated if side == "right" else -stated, abs=0.5)
+            if ans["family"] == "pick_image":
+                others = [int(t.split()[-1]) - 1 for t in r.option_texts if int(t.split()[-1]) - 1 != k]
+                assert all(abs((walk[j] - walk[k] + 180) % 360 - 180) >= 40 or j == ans["decoy_image"] for j in others)
         else:
-            image = f["answer"]["answer_image"] - 1
-            assert r.answer_text == f["answer"]["asked"]
-        camera = f["views"][image]["camera"]
-        assert np.allclose(camera["position_m"], expected, atol=1e-3)
-        m = Measured(renderer, scene, camera)
-        assert np.array_equal(np.array(Image.open(built / r.images[image]).convert("RGB")), m.result.color)
-        # No other image shows the objects in the same left-to-right order.
-        orders = []
-        for v in f["views"][1:]:
-            vis = [int(k) for k, o in v["objects"].items() if o["visible"]]
-            orders.append(tuple(sorted(vis, key=lambda k: v["objects"][str(k)]["mask_centroid_x"])))
-        assert len(set(orders)) == len(orders)
+            expected = sorted(range(1, len(walk)), key=lambda j: walk[j] % 360)
+            assert r.answer_text == ", ".join(f"photo {j + 1}" for j in expected)
 
 
-def test_forced_perspective_answers_follow_from_the_reference_car(records, renderer):
+def test_forced_perspective_answers_follow_from_true_sizes_and_read_against_the_person(records, measured):
     for r in records["forced_perspective"]:
-        f = r.meta["facts"]
-        car_h = f["reference"]["height_m"]
-        estimates, looks = [], []
-        for im in f["images"]:
-            m = Measured(renderer, Scene.from_facts(im["scene"]), im["view"]["camera"])
-            h = {oid: box[3] - box[1] for oid, box in m.boxes.items()}
-            estimates.append(car_h * h[2] / h[1] * m.depth[2] / m.depth[1])
-            looks.append(h[2])
-        truth = [im["true_height_m"] for im in f["images"]]
-        if f["answer"]["family"] == "tallest":
-            top = int(np.argmax(truth))
-            assert r.answer_text == f["images"][top]["object"]
-            assert int(np.argmax(estimates)) == top
-            assert int(np.argmax(looks)) != top or int(np.argmax(np.array(looks) / np.array(
-                [im["car_height_px"] for im in f["images"]]))) != top
+        f, views = r.meta["facts"], measured[r.id]
+        scene = Scene.from_facts(f["scene"])
+        true = [scene.by_id(i).size[2] for i in (1, 2, 3)]
+        names = [scene.by_id(i).name for i in (1, 2, 3)]
+        person = scene.by_id(4)
+        assert person.kind == "figure" and f"{person.size[2]:.2f} m tall" in r.question
+        for i, k in zip((1, 2, 3), f["check_images"]):
+            m = views[k]
+            assert abs(m.base(i) - m.base(4)) <= 0.02 * SIZE[1]
+            reading = person.size[2] * (m.box[i][3] - m.box[i][1]) / (m.box[4][3] - m.box[4][1])
+            assert reading == pytest.approx(true[i - 1], rel=0.1)
+        ans = f["answer"]
+        if ans["family"] == "tallest":
+            top = int(np.argmax(true))
+            if max(true) <= 1.03 * min(true):
+                assert r.answer_text == "they are all about the same height"
+            else:
+                assert r.answer_text == names[top] and all(true[top] >= 1.35 * t for j, t in enumerate(true) if j != top)
+        elif ans["family"] == "compare":
+            ratio = true[0] / true[1]
+            expected = (f"{names[0]} is taller" if ratio >= 1.35 else f"{names[1]} is taller" if ratio <= 1 / 1.35
+                        else "they are about the same height" if abs(ratio - 1) <= 0.03 else None)
+            assert r.answer_text == expected
         else:
-            k = f["answer"]["answer_image"] - 1
-            ratio = truth[k] / car_h
-            low, high = {"less than about half as tall as the car": (0, 0.55), "about as tall as the car": (0.8, 1.25),
-                         "roughly two to three times as tall as the car": (1.8, 3.2),
-                         "more than four times as tall as the car": (4.0, 99)}[r.answer_text]
-            assert low <= ratio < high
-            assert low <= estimates[k] / car_h < high
-            assert not low <= f["images"][k]["apparent_height_px"] / f["images"][k]["car_height_px"] < high
+            values = [float(re.search(r"[\d.]+", t).group()) for t in r.option_texts]
+            assert r.answer_text == f"about {round(true[0], 1):.1f} m"
+            assert min(values, key=lambda v: abs(v - true[0])) == round(true[0], 1)
 
 
-def test_cli_builds_spatial_and_names_a_bad_renderer(tmp_path: Path):
+def test_cli_builds_spatial_and_names_bad_options(tmp_path: Path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    ok = runner.invoke(app, ["build", "--category", "spatial", "--num", "1", "--out", str(out),
-                             "--image-size", "128x96", "--views", "2"])
+    ok = runner.invoke(app, ["build", "--task", "view_3d", "--num", "1", "--out", str(out),
+                             "--image-size", "160x120", "--views", "4"])
     assert ok.exit_code == 0, ok.output
-    assert len((out / "records.jsonl").read_text().splitlines()) == 4
-    assert all(len(json.loads(line)["images"]) == 2 for line in (out / "records.jsonl").read_text().splitlines())
-    too_many = runner.invoke(app, ["build", "--task", "view_3d", "--num", "1", "--out", str(tmp_path / "many"),
-                                   "--views", "6"])
-    assert too_many.exit_code == 1 and "at most 5 views" in too_many.output
+    assert all(len(json.loads(line)["images"]) == 4 for line in (out / "records.jsonl").read_text().splitlines())
+    few = runner.invoke(app, ["build", "--task", "depth_relationship", "--num", "1", "--out", str(tmp_path / "few"),
+                              "--views", "3"])
+    assert few.exit_code == 1 and "takes 5 to 12 views" in few.output
     bad = runner.invoke(app, ["build", "--category", "spatial", "--num", "1", "--out", str(tmp_path / "bad"),
                               "--renderer", "povray"])
-    assert bad.exit_code == 1
-    assert "unknown renderer 'povray'" in bad.output
+    assert bad.exit_code == 1 and "unknown renderer 'povray'" in bad.output

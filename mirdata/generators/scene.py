@@ -445,7 +445,10 @@ def sample_light(rng: np.random.Generator) -> Light:
 
 # -- facts read from a rendered view ----------------------------------------------------------------------
 
-MIN_VISIBLE = 0.0025  # an object must cover at least this share of the image (CLEVR's rule is 200 of 480x320)
+MIN_VISIBLE = 0.0025  # a question may name an object covering this share of the image (CLEVR: 200 of 480x320)
+MIN_SEEN = 0.0003  # a caption names every object covering this share: what a careful viewer would notice
+OCCLUSION_STEP_M = 0.25  # a neighbouring pixel of another object this much nearer hides the object there
+NEAREST_SURFACE_PERCENTILE = 1.0  # of a mask's ground distances: its nearest visible surface, robust to one pixel
 
 
 def object_pixels(instance: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -465,13 +468,39 @@ def object_boxes(instance: np.ndarray) -> dict[int, tuple[list[int], int]]:
             for oid, (ys, xs) in object_pixels(instance).items()}
 
 
+def ground_distances(camera: Camera, depth: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Distance along the ground (metres, horizontally) from the camera to the surface seen at pixels (ys, xs),
+    from the depth map: each pixel centre is cast back into the world at its depth along the viewing axis."""
+    d = depth[ys, xs].astype(float)
+    eye = np.stack([(xs + 0.5 - camera.width / 2) * d / camera.focal,
+                    -(ys + 0.5 - camera.height / 2) * d / camera.focal, -d], axis=1)
+    offset = eye @ camera.view_matrix()[:3, :3]  # eye to world: the inverse (transpose) of the rotation
+    return np.hypot(offset[:, 0], offset[:, 1])
+
+
+def occluders(depth: np.ndarray, instance: np.ndarray, step: float = OCCLUSION_STEP_M) -> dict[int, set[int]]:
+    """{object id: ids of the objects that hide part of it}: where two objects' pixels touch and one is at least
+    `step` nearer, the nearer one covers the other there."""
+    hidden: dict[int, set[int]] = {}
+    for a, b, da, db in ((instance[:, :-1], instance[:, 1:], depth[:, :-1], depth[:, 1:]),
+                         (instance[:-1], instance[1:], depth[:-1], depth[1:])):
+        for back, front, dback, dfront in ((a, b, da, db), (b, a, db, da)):
+            where = (back > 0) & (front > 0) & (back != front) & (dfront < dback - step)
+            for oid, by in set(zip(back[where].tolist(), front[where].tolist())):
+                hidden.setdefault(int(oid), set()).add(int(by))
+    return hidden
+
+
 def view_facts(scene: Scene, camera: Camera, depth: np.ndarray, instance: np.ndarray,
                min_visible: float = MIN_VISIBLE) -> dict[str, Any]:
     """Per-object facts of one view, measured on its depth map and instance mask: 2D box, visible pixels,
-    whether the object counts as visible, the median depth of its pixels, and its centre's projection."""
+    whether the object counts as visible (a question may name it) or seen (a caption names it), whether the
+    frame cuts it off, which objects hide part of it, the median depth of its pixels, the ground distance
+    from the camera to its nearest visible surface, and its centre's projection."""
     pixels = object_pixels(instance)
-    min_pixels = min_visible * camera.width * camera.height
+    area = camera.width * camera.height
     projected = camera.project(np.array([o.centre for o in scene.objects]))
+    hidden = occluders(depth, instance)
     objects = {}
     for obj, (px, py, pz) in zip(scene.objects, projected):
         ys, xs = pixels.get(obj.id, (np.array([], int), np.array([], int)))
@@ -479,8 +508,14 @@ def view_facts(scene: Scene, camera: Camera, depth: np.ndarray, instance: np.nda
         objects[str(obj.id)] = {
             "box": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if seen else None,
             "visible_pixels": len(xs),
-            "visible": len(xs) >= min_pixels,
+            "visible": len(xs) >= min_visible * area,
+            "seen": len(xs) >= MIN_SEEN * area,
+            "cut_off": bool(seen and (xs.min() == 0 or ys.min() == 0 or xs.max() == camera.width - 1
+                                      or ys.max() == camera.height - 1)),
+            "hidden_by": sorted(hidden.get(obj.id, ())),
             "median_depth_m": round(float(np.median(depth[ys, xs])), 1) if seen else None,
+            "ground_distance_m": round(float(np.percentile(ground_distances(camera, depth, ys, xs),
+                                                           NEAREST_SURFACE_PERCENTILE)), 2) if seen else None,
             "mask_centroid_x": round(float(xs.mean() + 0.5), 1) if seen else None,
             "centre_px": [round(float(px), 1), round(float(py), 1)],
             "centre_depth_m": round(float(pz), 1),

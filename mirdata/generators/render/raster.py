@@ -49,6 +49,7 @@ uniform vec3 sky_light;
 uniform vec3 ground_light;
 uniform vec3 eye_position;
 uniform float shadow_texel;
+uniform float paving;         // 1 on the ground: square slabs of 1 m with darker joints, each slab its own shade
 uniform sampler2DShadow shadow_map;
 in vec3 v_world;
 in vec3 v_normal;
@@ -71,7 +72,18 @@ void main() {
     vec3 half_vector = normalize(sun_direction + to_eye);
     float highlight = specular * pow(max(dot(n, half_vector), 0.0), shininess) * step(0.0, diffuse);
     vec3 ambient = mix(ground_light, sky_light, 0.5 + 0.5 * n.z);
-    vec3 color = base_color * (ambient + sun_color * diffuse * lit) + sun_color * highlight * lit;
+    vec3 albedo = base_color;
+    if (paving > 0.5) {
+        vec2 slab = floor(v_world.xy);
+        vec2 inside = fract(v_world.xy);
+        albedo *= 0.9 + 0.16 * fract(sin(dot(slab, vec2(12.9898, 78.233))) * 43758.5453);
+        vec2 blur = fwidth(v_world.xy);
+        vec2 edge = min(inside, 1.0 - inside);
+        vec2 joint = 1.0 - smoothstep(vec2(0.03), vec2(0.03) + blur, edge);
+        float fade = clamp(1.5 - 2.0 * max(blur.x, blur.y), 0.0, 1.0);  // far away joints blur into the slabs
+        albedo *= 1.0 - 0.4 * max(joint.x, joint.y) * fade;
+    }
+    vec3 color = albedo * (ambient + sun_color * diffuse * lit) + sun_color * highlight * lit;
     out_color = vec4(pow(clamp(color, 0.0, 1.0), vec3(1.0 / 2.2)), 1.0);
 }
 """
@@ -253,7 +265,9 @@ class RasterRenderer(Renderer):
         prog["shadow_texel"].value = 1.0 / SHADOW_SIZE
         prog["shadow_map"].value = 0
         self._shadow_map.use(location=0)
+        prog["paving"].value = 1.0
         self._shade(np.eye(4), scene.ground_colour, "rubber", self._ground[0])
+        prog["paving"].value = 0.0
         for _, shape, model, colour, material in parts:
             self._shade(model, colour, material, self._shapes[shape][0])
         ctx.copy_framebuffer(resolved, msaa)
