@@ -28,9 +28,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mirdata.builders.base import Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
-from mirdata.builders.options import distinct_distractors, place_answer
+from mirdata.builders.options import distinct_distractors, number_options, place_answer
 from mirdata.errors import MirdataError
-from mirdata.generators.charts import ChartSpec, render_chart
+from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
 from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
                                          mask_box, paste_sprite, sprite, tilt_angle)
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
@@ -77,333 +77,504 @@ def image_intro(rng: np.random.Generator, n: int, noun: str) -> str:
 
 PRODUCTS = ["Alpha", "Bravo", "Comet", "Delta", "Ember", "Falcon", "Garnet", "Helix"]
 COMPANIES = ["Acme", "Borealis", "Cobalt", "Dynamo", "Equinox", "Fjord"]
-AREAS = ["North", "South", "East", "West", "Central"]
+AREAS = ["North", "South", "East", "West", "Central", "Coast"]
+CHAINS = ["Avenue", "Beacon", "Corner", "Dockside", "Elm", "Forum"]
+DEPARTMENTS = ["Sales", "Support", "Research", "Legal", "Design", "Finance"]
+TOWNS = ["Ashby", "Brook", "Carlow", "Dunmore", "Easton", "Fairview"]
 
+# question family -> phrasings; {year}, {next}, {year0}, {company}, {threshold} are filled from the facts.
 CHART_QUESTIONS = {
-    "top_revenue": [
-        "Using both charts, which product brought in the most revenue (units sold × price per unit) in {year}?",
-        "Revenue is units sold times price per unit. Which product earned the most in {year}?",
-    ],
-    "profit": [
-        "Profit is units sold × price per unit × profit margin. Which product made the largest profit in {year}?",
-        "Combine the three charts: which product earned the highest profit (units × price × margin) in {year}?",
-    ],
-    "share_of_total": [
-        "How many units did {company} sell in {year}, in thousands?",
-        "Using the market share and the size of the whole market, how many thousand units did {company} sell "
-        "in {year}?",
-    ],
-    "projection": [
-        "If each area keeps its growth rate for one more year, which area will have the highest sales in {next}?",
-        "Sales in {next} = sales in {year} × (1 + growth rate). Which area comes out on top in {next}?",
-    ],
-    "revenue_change": [
-        "Prices did not change between {year0} and {year}. Which product's revenue grew the most from {year0} "
-        "to {year}?",
-        "With the same price per unit in both years, which product gained the most revenue from {year0} to "
-        "{year}?",
-    ],
+    "top_revenue": ["Revenue is units sold × price per unit. Which product brought in the most revenue in {year}?",
+                    "Using the dashboard, which product earned the most (units sold times price per unit) in "
+                    "{year}?"],
+    "lowest_revenue": ["Revenue is units sold × price per unit. Which product brought in the least revenue in "
+                       "{year}?",
+                       "Using the dashboard, which product earned the least (units sold times price per unit) in "
+                       "{year}?"],
+    "profit": ["Profit is units sold × price per unit × profit margin. Which product made the largest profit in "
+               "{year}?",
+               "Combine the charts: which product earned the highest profit (units × price × margin) in {year}?"],
+    "share_units": ["Using the market share and the size of the whole market, how many thousand units did "
+                    "{company} sell in {year}?",
+                    "{company}'s sales are its market share times the whole market. How many thousand units did it "
+                    "sell in {year}?"],
+    "share_change": ["By how many thousand units did {company}'s sales change from {year0} to {year} (its share "
+                     "of the market times the market size in each year)?",
+                     "Using both market-share charts and the market size, what was the change in {company}'s "
+                     "sales, in thousand units, from {year0} to {year}?"],
+    "projection": ["Sales next year = sales in {year} × (1 + growth rate). Which area will have the highest sales "
+                   "in {next}?",
+                   "If each area keeps its growth rate for one more year, which area comes out on top in {next}?"],
+    "revenue_change": ["Prices did not change between {year0} and {year}. Which product's revenue grew the most "
+                       "from {year0} to {year}?",
+                       "With the same price per unit in both years, which product gained the most revenue from "
+                       "{year0} to {year}?"],
+    "stacked_revenue": ["Each region sells the product lines at the prices shown. Which region brought in the most "
+                        "revenue (units of each line × its price, summed)?",
+                        "Revenue of a region is the sum over product lines of units × price per unit. Which "
+                        "region earned the most?"],
+    "filter_max": ["Among the products rated at least {threshold}, which one sold the most units?",
+                   "Consider only products with a customer rating of {threshold} or more. Which of them sold the "
+                   "most units?"],
+    "loss_total": ["Total profit is profit per store × number of stores. Which chain lost the most money in "
+                   "total?",
+                   "Using profit per store and the number of stores, which chain has the lowest total profit?"],
+    "budget_gap": ["Overspend is actual spending minus budget. Which department overspent its budget by the most?",
+                   "Compare each department's spending with its budget: which one went furthest over budget?"],
+    "per_capita": ["Which town had the most library visits per resident?",
+                   "Visits per resident are library visits divided by residents. Which town comes out highest?"],
 }
 
 CHART_SUMMARIES = {
-    "top_revenue": [
-        "The question asks for the product with the highest revenue, which is units sold (image {units}) times "
-        "price per unit (image {price}). I read both values for every product, multiply them and compare.",
-        "Neither chart alone answers this: image {units} gives units sold and image {price} gives the price per "
-        "unit. Revenue is their product, so I compute it for each product and pick the largest.",
-    ],
-    "profit": [
-        "Profit needs all three charts: units sold (image {units}), price per unit (image {price}) and profit "
-        "margin (image {margin}). I multiply the three for each product and compare.",
-        "I have to combine units (image {units}), price (image {price}) and margin (image {margin}); their "
-        "product is the profit of each product, and the largest one is the answer.",
-    ],
-    "share_of_total": [
-        "The pie chart (image {pie}) gives each company's share of the market and image {market} gives the size "
-        "of the whole market per year. {company}'s units are its share times the {year} market size.",
-        "To get {company}'s units in {year} I take its market share from image {pie} and multiply it by the "
-        "{year} market total from image {market}.",
-    ],
-    "projection": [
-        "Next year's sales are this year's sales (image {value}) grown by each area's rate (image {rate}). I "
-        "project every area and compare.",
-        "Image {value} holds {year} sales and image {rate} the growth rates; sales × (1 + rate) gives {next}, "
-        "which I compute for every area.",
-    ],
-    "revenue_change": [
-        "The revenue change of a product is (units in {year} − units in {year0}) × price. Units come from the "
-        "grouped bars in image {units}, prices from image {price}.",
-        "I need the change in units between {year0} and {year} (image {units}) times the unchanged price "
-        "(image {price}) for each product, then the largest gain.",
-    ],
+    "which": ["The dashboard holds {n} charts, but only {used} of them bear on the question. I read the needed "
+              "value for every candidate, combine them as the question says, and compare.",
+              "No single chart answers this: I combine {used} of the {n} charts for every candidate and pick the "
+              "one the combined figure ranks first; the other charts are not needed."],
+    "number": ["The dashboard holds {n} charts; {used} of them give the figures I need. I read them and combine "
+               "them as the question says.",
+               "I take the needed values from {used} of the {n} charts and compute the asked figure; no chart shows "
+               "it directly."],
 }
 
-CHART_KIND_WORDS = {"bar": "bar chart", "grouped_bar": "grouped bar chart", "line": "line chart",
-                    "pie": "pie chart", "scatter": "scatter plot"}
+CHART_KIND_WORDS = {"bar": "bar chart", "grouped_bar": "grouped bar chart", "stacked_bar": "stacked bar chart",
+                    "line": "line chart", "pie": "pie chart", "scatter": "scatter plot"}
+
+# Charts a dashboard shows beside the needed ones: (title, axis label, low, high, step, value format).
+FILLER_METRICS = [("Customer rating", "rating (1-10)", 1, 10, 1, "{:.0f}"),
+                  ("Returns", "returns (%)", 1, 14, 1, "{:.0f}%"),
+                  ("Advertising spend", "k USD", 5, 60, 5, "{:.0f}"),
+                  ("Staff", "employees", 10, 120, 10, "{:.0f}"),
+                  ("Support tickets", "tickets", 20, 240, 20, "{:.0f}"),
+                  ("Delivery time", "days", 1, 12, 1, "{:.0f}"),
+                  ("Website visits", "thousand visits", 5, 60, 5, "{:.0f}"),
+                  ("Energy use", "MWh", 10, 90, 10, "{:.0f}")]
+DASHBOARD_SIZES = (4, 5, 6, 6, 6)  # charts per question: 4-6, mostly 6
 
 
 @dataclass
 class ChartProblem:
+    """One question's facts before the dashboard is filled: the needed charts, the answer and how it is got."""
+
     family: str
-    specs: list[ChartSpec]
+    specs: list[ChartSpec]  # the charts the answer needs
     question: str
     correct: str
     distractors: list[str]
-    computed: dict[str, float]  # the derived quantity per item
-    cited: list[tuple[int, str, str | None]]  # (chart index, category, series) to ground as regions
-    roles: dict[str, int]  # role name -> 1-based image number, for the summary
+    computed: dict[str, float]  # the derived quantity per candidate
+    cited: list[tuple[int, str, str | None]]  # (needed chart, category, series) to ground as regions
+    steps: list[str]  # the computation, one sentence per candidate
+    direction: str = "max"  # max / min: the asked extreme; "number" for numeric answers
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _money(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return round(float(rng.uniform(lo, hi)) * 4) / 4  # quarters: readable on a chart label
+def _grid_values(rng: np.random.Generator, items: list[str], lo: float, hi: float, step: float) -> dict[str, float]:
+    """A value per item, a multiple of `step` in [lo, hi]."""
+    k = rng.integers(int(np.ceil(lo / step)), int(np.floor(hi / step)) + 1, size=len(items))
+    return {p: round(float(v) * step, 2) for p, v in zip(items, k)}
 
 
-def _winner(values: dict[str, float], margin: float) -> str | None:
-    """The key of the largest value, if it beats the runner-up by `margin` (relative); else None."""
-    ranked = sorted(values, key=values.get, reverse=True)
-    best, second = values[ranked[0]], values[ranked[1]]
-    return ranked[0] if best > 0 and best >= second * (1 + margin) + 1e-9 else None
+def _axis(rng: np.random.Generator, printed_step: float, axis_step: float) -> tuple[bool, float]:
+    """Whether a chart writes its values (else the axis is read at gridlines) and the step its values take."""
+    printed = bool(rng.random() < 0.6)
+    return printed, printed_step if printed else axis_step
 
 
-def _argmax(values: dict[str, float]) -> str:
-    return max(values, key=values.get)
+def _bar_or_line(rng: np.random.Generator, title: str, items: list[str], values: dict[str, float], x_label: str,
+                 y_label: str, fmt: str, printed: bool, step: float, kinds: tuple[str, ...] = ("bar", "line")
+                 ) -> ChartSpec:
+    return ChartSpec(pick(rng, kinds), title, items, {y_label: [values[p] for p in items]}, x_label, y_label, fmt,
+                     show_values=printed, tick=None if printed else step)
 
 
-def _units_chart(rng: np.random.Generator, year: int, items: list[str], units: dict[str, int]) -> ChartSpec:
-    return ChartSpec(pick(rng, ("bar", "line")), f"Units sold in {year}", items, {"units": [units[p] for p in items]},
-                     "product", "units sold", "{:.0f}")
+def _clear_extreme(values: dict[str, float], direction: str, margin: float) -> str | None:
+    """The key of the max (or min) value if it leads the runner-up by `margin` of the values' spread; else None."""
+    ranked = sorted(values, key=values.get, reverse=direction == "max")
+    spread = max(values.values()) - min(values.values())
+    gap = abs(values[ranked[0]] - values[ranked[1]])
+    return ranked[0] if spread > 0 and gap >= margin * spread and gap >= 0.04 * abs(values[ranked[0]]) else None
 
 
-def _price_chart(rng: np.random.Generator, items: list[str], price: dict[str, float]) -> ChartSpec:
-    return ChartSpec(pick(rng, ("bar", "line")), "Price per unit", items, {"price": [price[p] for p in items]},
-                     "product", "price (USD)", "${:.2f}")
+def tied_extremes(values: dict[str, float], direction: str) -> list[str]:
+    """Every key tied at the max (or min): the items a single chart alone would point to."""
+    best = max(values.values()) if direction == "max" else min(values.values())
+    return [k for k, v in values.items() if abs(v - best) < 1e-9]
 
 
-def _which_options(rng: np.random.Generator, answer: str, items: list[str], traps: list[str]) -> list[str]:
-    """Up to three distractor items, the single-chart traps first."""
+def chart_series(spec: ChartSpec) -> list[dict[str, float]]:
+    """Each series of a chart as {category: value}; a stacked bar also as its stack totals."""
+    out = [dict(zip(spec.categories, vals)) for vals in spec.series.values()]
+    if spec.kind == "stacked_bar":
+        out.append(dict(zip(spec.categories, np.sum(list(spec.series.values()), axis=0).tolist())))
+    return out
+
+
+def single_chart_gives(problem: ChartProblem, specs: list[ChartSpec]) -> bool:
+    """Whether one chart alone points to the answer: the answer is among a series' tied extremes in the asked
+    direction, or (for numbers) the answer's value is one a chart shows."""
+    if problem.direction == "number":
+        value = next(iter(problem.computed.values()))
+        return any(abs(v - value) < 1e-6 for s in specs for series in chart_series(s) for v in series.values())
+    return any(problem.correct in tied_extremes(series, problem.direction)
+               for s in specs for series in chart_series(s) if problem.correct in series)
+
+
+def _which_distractors(rng: np.random.Generator, problem_specs: list[ChartSpec], answer: str, items: list[str],
+                       direction: str) -> list[str]:
+    """Three other items: first every single-chart extreme (all of a tie), then the rest in random order."""
+    traps = [k for s in problem_specs for series in chart_series(s) if answer in series
+             for k in tied_extremes(series, direction)]
     return distinct_distractors(answer, traps + rng.permutation(items).tolist(), 3)
 
 
 class ChartAnalysis(Task):
-    """chart_analysis: two or three charts of related tables; the answer needs them together.
+    """chart_analysis: a dashboard of 4-6 charts; the answer needs values from two or three of them combined.
 
-    Families (each drawn with varied chart kinds and styles):
-      top_revenue     units sold (bar|line) + price per unit (bar|line): the product with the highest revenue.
-      profit          units + price + profit margin (three charts): the product with the highest profit.
-      share_of_total  market share of one year (pie) + market size per year (bar|line): a company's units.
-      projection      sales this year (bar) + growth rate (line|bar): the area with the highest sales next year.
-      revenue_change  units in two years (grouped bar) + price (bar|line): the largest revenue gain.
-    A draw is kept only if the winner beats the runner-up by a clear margin and no single chart gives the answer
-    by itself (the winner is not the top of the units or the price chart alone); numeric answers have distinct
-    distractors made from the usual slips (wrong year, wrong company, the complement share).
+    Families (chart kinds drawn per record; every bar, line and scatter chart either writes its values or, about
+    40% of the time, writes none so that the value must be read off a gridline of the axis):
+      top_revenue / lowest_revenue  units (bar|line) + price (bar|line): the product with the most / least revenue.
+      profit           units + price + margin: the product with the largest profit.
+      share_units      market share (pie) + market size per year (bar|line): a company's units (a number).
+      share_change     shares in two years (two pies) + market size per year: a company's change in units.
+      projection       sales (bar) + growth rate (bar|line, negative rates below a zero line): top area next year.
+      revenue_change   units in two years (grouped bar) + price: the largest revenue gain.
+      stacked_revenue  units per region split by product line (stacked bar) + price per line: top region.
+      filter_max       price vs rating (scatter) + units (bar|line): the best seller among products rated >= T.
+      loss_total       profit per store (bar, negative values) + stores (bar|line): the chain with the lowest total.
+      budget_gap       budget (bar) + actual spending (bar|line): the department furthest over budget.
+      per_capita       residents (bar|line) + library visits (bar|line): the most visits per resident.
+    The rest of the dashboard are charts of unrelated metrics over the same items. A draw is kept only if the
+    winner leads the runner-up by a clear margin (6% of the spread) and no single chart on the dashboard gives the
+    answer: the answer is not among the tied extremes, in the asked direction, of any chart's series (fillers
+    included), and a numeric answer is no value any chart shows. Distractors for "which" questions are those
+    single-chart extremes first (every item of a tie), then other items; numeric distractors come from the
+    option engine (ranks uniform, no two options summing to a market total). Every value axis takes in zero and
+    every value, so no quoted value is off the chart.
     """
 
     name = "chart_analysis"
     category = "analytical"
-    families = ("top_revenue", "profit", "share_of_total", "projection", "revenue_change")
+    families = ("top_revenue", "lowest_revenue", "profit", "share_units", "share_change", "projection",
+                "revenue_change", "stacked_revenue", "filter_max", "loss_total", "budget_gap", "per_capita")
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         family = self.families[index % len(self.families)]
-        problem = getattr(self, f"_{family}")(rng)
-        if problem is None:
+        for _ in range(60):
+            problem = getattr(self, f"_{family}")(rng)
+            if problem is None:
+                continue
+            specs = problem.specs + self._fillers(rng, problem, pick(rng, DASHBOARD_SIZES) - len(problem.specs))
+            if not single_chart_gives(problem, specs):
+                break
+        else:
             return None
+        order = [int(k) for k in rng.permutation(len(specs))]  # needed charts anywhere on the dashboard
+        shown = [specs[k] for k in order]
         size = self.options.image_size
-        charts = [render_chart(spec, size, rng=rng) for spec in problem.specs]
+        charts = [render_chart(spec, size, rng=rng) for spec in shown]
         regions = RegionList()
-        for chart_index, category, series in problem.cited:
-            element = charts[chart_index].element(category, series)
-            what = problem.specs[chart_index].y_label or problem.specs[chart_index].title
-            label = f"{category} {series}" if problem.specs[chart_index].kind == "grouped_bar" else category
-            regions.add(chart_index, element.box, f"{label}: {what}")
+        for needed, category, series in problem.cited:
+            k = order.index(needed)
+            element = charts[k].element(category, series)
+            what = shown[k].title
+            label = f"{category} {series}" if shown[k].kind in ("grouped_bar", "stacked_bar") else category
+            regions.add(k, element.box, f"{label}: {what}")
         options, answer = place_answer(problem.correct, problem.distractors, self.slot(index), rng)
         question = f"{image_intro(rng, len(charts), 'chart')} {problem.question}"
         facts = {
             "family": problem.family,
-            "charts": [spec.to_json() for spec in problem.specs],
+            "direction": problem.direction,
+            "charts": [spec.to_json() for spec in shown],
+            "needed_charts": sorted(order.index(k) + 1 for k in range(len(problem.specs))),
+            "axes": [{"axes_box": c.axes_box, "value_range": c.value_range} for c in charts],
             "chart_styles": [c.style for c in charts],
             "computed": {k: round(v, 4) for k, v in problem.computed.items()},
+            "steps": problem.steps,
             "answer_text": problem.correct,
-            "roles": problem.roles,
             **problem.params,
         }
         return Sample(question, options, answer, [c.image for c in charts], regions.items, facts,
                       generator="matplotlib charts")
 
+    @staticmethod
+    def _fillers(rng: np.random.Generator, problem: ChartProblem, count: int) -> list[ChartSpec]:
+        """Charts of unrelated metrics over the items of the first needed chart."""
+        items = problem.specs[0].categories
+        x_label = problem.specs[0].x_label or "item"
+        out = []
+        for k in rng.choice(len(FILLER_METRICS), size=max(0, count), replace=False):
+            title, y_label, lo, hi, step, fmt = FILLER_METRICS[int(k)]
+            printed = bool(rng.random() < 0.6)
+            values = _grid_values(rng, items, lo, hi, step)
+            out.append(_bar_or_line(rng, title, items, values, x_label, y_label, fmt, printed, step))
+        return out
+
     # -- families (None: this draw is not clear enough; the caller draws again) ----------------------------
 
-    def _items(self, rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 5) -> list[str]:
+    @staticmethod
+    def _items(rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 6) -> list[str]:
         n = int(rng.integers(lo, hi + 1))
         return sorted(rng.choice(names, size=n, replace=False).tolist(), key=names.index)
 
-    def _products(self, rng: np.random.Generator) -> tuple[list[str], dict[str, int], dict[str, float]]:
-        """Products with units sold and a price per unit each."""
+    def _which(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], items: list[str],
+               computed: dict[str, float], direction: str, cite_charts: list[tuple[int, str | None]],
+               steps: list[str], margin: float = 0.06, **params: Any) -> ChartProblem | None:
+        best = _clear_extreme(computed, direction, margin)
+        if best is None:
+            return None
+        runner = sorted(computed, key=computed.get, reverse=direction == "max")[1]
+        cited = [(k, p, series) for p in (best, runner) for k, series in cite_charts]
+        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
+        return ChartProblem(family, specs, question, best, _which_distractors(rng, specs, best, items, direction),
+                            computed, cited, steps, direction, {**params, "runner_up": runner})
+
+    def _revenue(self, rng: np.random.Generator, family: str, direction: str) -> ChartProblem | None:
+        year = int(rng.integers(2016, 2025))
         items = self._items(rng, PRODUCTS)
-        units = {p: int(rng.integers(10, 100)) * 5 for p in items}
-        price = {p: _money(rng, 2, 40) for p in items}
-        return items, units, price
+        units_printed, units_step = _axis(rng, 5, 25)
+        price_printed, price_step = _axis(rng, 0.25, 2)
+        units = _grid_values(rng, items, 25, 300, units_step)
+        price = _grid_values(rng, items, 2, 24, price_step)
+        revenue = {p: units[p] * price[p] for p in items}
+        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                              units_printed, units_step),
+                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}",
+                              price_printed, price_step)]
+        steps = [f"{p}: {num(units[p])} × ${num(price[p])} = {num(revenue[p])}." for p in items]
+        return self._which(rng, family, specs, items, revenue, direction, [(0, None), (1, None)], steps, year=year)
 
     def _top_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        for _ in range(50):
-            items, units, price = self._products(rng)
-            revenue = {p: units[p] * price[p] for p in items}
-            best = _winner(revenue, 0.06)
-            if best and best != _argmax(units) and best != _argmax(price):
-                break
-        else:
-            return None
-        specs = [_units_chart(rng, year, items, units), _price_chart(rng, items, price)]
-        runner = sorted(revenue, key=revenue.get)[-2]
-        return ChartProblem(
-            "top_revenue", specs, pick(rng, CHART_QUESTIONS["top_revenue"]).format(year=year), best,
-            _which_options(rng, best, items, [_argmax(units), _argmax(price)]), revenue,
-            [(0, best, None), (1, best, None), (0, runner, None), (1, runner, None)],
-            {"units": 1, "price": 2}, {"year": year, "runner_up": runner})
+        return self._revenue(rng, "top_revenue", "max")
+
+    def _lowest_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
+        return self._revenue(rng, "lowest_revenue", "min")
 
     def _profit(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2016, 2025))
-        for _ in range(80):
-            items, units, price = self._products(rng)
-            margin = {p: int(rng.integers(4, 41)) for p in items}
-            revenue = {p: units[p] * price[p] for p in items}
-            profit = {p: revenue[p] * margin[p] / 100 for p in items}
-            best = _winner(profit, 0.06)
-            if best and best not in (_argmax(units), _argmax(price), _argmax(revenue)):
-                break
-        else:
-            return None
-        order = [int(k) for k in rng.permutation(3)]  # the charts in a shuffled order
-        specs_by_role = {
-            "units": _units_chart(rng, year, items, units),
-            "price": _price_chart(rng, items, price),
-            "margin": ChartSpec(pick(rng, ("bar", "line")), "Profit margin", items,
-                                {"margin": [margin[p] for p in items]}, "product", "margin (%)", "{:.0f}%"),
-        }
-        roles = [list(specs_by_role)[k] for k in order]
-        specs = [specs_by_role[r] for r in roles]
-        runner = sorted(profit, key=profit.get)[-2]
-        cited = [(roles.index(r), p, None) for p in (best, runner) for r in ("units", "price", "margin")]
-        return ChartProblem(
-            "profit", specs, pick(rng, CHART_QUESTIONS["profit"]).format(year=year), best,
-            _which_options(rng, best, items, [_argmax(revenue), _argmax(units), _argmax(margin)]), profit, cited,
-            {r: roles.index(r) + 1 for r in roles},
-            {"year": year, "runner_up": runner, "revenue": {p: round(v, 4) for p, v in revenue.items()}})
+        items = self._items(rng, PRODUCTS)
+        units_printed, units_step = _axis(rng, 5, 25)
+        margin_printed, margin_step = _axis(rng, 1, 5)
+        units = _grid_values(rng, items, 25, 300, units_step)
+        price = _grid_values(rng, items, 2, 30, 0.25)
+        margin = _grid_values(rng, items, 5, 40, margin_step)
+        profit = {p: units[p] * price[p] * margin[p] / 100 for p in items}
+        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                              units_printed, units_step),
+                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25),
+                 _bar_or_line(rng, "Profit margin", items, margin, "product", "margin (%)", "{:.0f}%",
+                              margin_printed, margin_step)]
+        steps = [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(profit[p])}." for p in items]
+        return self._which(rng, "profit", specs, items, profit, "max", [(0, None), (1, None), (2, None)], steps,
+                           year=year)
 
-    def _share_of_total(self, rng: np.random.Generator) -> ChartProblem | None:
-        companies = self._items(rng, COMPANIES)
+    @staticmethod
+    def _shares(rng: np.random.Generator, companies: list[str]) -> dict[str, int] | None:
         raw = rng.dirichlet(np.full(len(companies), 2.0)) * 100
         shares = np.maximum(5, np.round(raw)).astype(int)
         shares[int(np.argmax(shares))] += 100 - int(shares.sum())
         if shares.min() < 5 or len(set(shares.tolist())) != len(shares):
             return None
-        share = dict(zip(companies, shares.tolist()))
-        first = int(rng.integers(2015, 2021))
-        years = [str(first + k) for k in range(int(rng.integers(4, 6)))]
-        totals = {y: int(rng.integers(20, 90)) * 10 for y in years}
-        if len(set(totals.values())) != len(totals):
+        return dict(zip(companies, shares.tolist()))
+
+    def _market(self, rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float]]:
+        printed, step = _axis(rng, 10, 50)
+        totals = _grid_values(rng, years, 200, 900, step)
+        spec = _bar_or_line(rng, "Whole market (thousand units)", years, totals, "year", "thousand units", "{:.0f}",
+                            printed, step)
+        return spec, totals
+
+    def _number_problem(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], value: float,
+                        fmt: str, totals: list[float], cited: list[tuple[int, str, str | None]], steps: list[str],
+                        low: float | None, **params: Any) -> ChartProblem | None:
+        step = max(1.0, round(abs(value) * 0.12, 1))
+        try:
+            distractors = number_options(value, rng, 3, step, fmt.format, quantum=0.1, low=low,
+                                         avoid_totals=totals)
+        except ValueError:
             return None
+        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
+        return ChartProblem(family, specs, question, fmt.format(value), distractors, {params["company"]: value},
+                            cited, steps, "number", params)
+
+    def _share_units(self, rng: np.random.Generator) -> ChartProblem | None:
+        companies = self._items(rng, COMPANIES)
+        share = self._shares(rng, companies)
+        if share is None:
+            return None
+        first = int(rng.integers(2015, 2021))
+        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
+        market, totals = self._market(rng, years)
         year, company = pick(rng, years), pick(rng, companies)
         value = share[company] * totals[year] / 100
-        other_year = min((y for y in years if y != year), key=lambda y: abs(totals[y] - totals[year]))
-        other_company = pick(rng, [c for c in companies if c != company])
-        fmt = "{:,.1f} thousand units"
-        correct = fmt.format(value)
-        slips = [share[company] * totals[other_year] / 100, share[other_company] * totals[year] / 100,
-                 (100 - share[company]) * totals[year] / 100, share[company] * totals[year] / 10]
-        distractors = distinct_distractors(correct, (fmt.format(v) for v in slips), 3)
-        if len(distractors) < 3:
-            return None
-        pie_first = bool(rng.random() < 0.5)
-        pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": shares.tolist()},
+        pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": list(share.values())},
                         value_format="{:.0f}%")
-        total = ChartSpec(pick(rng, ("bar", "line")), "Whole market (thousand units)", years,
-                          {"total": [totals[y] for y in years]}, "year", "thousand units", "{:.0f}")
-        specs = [pie, total] if pie_first else [total, pie]
-        pie_k, total_k = (0, 1) if pie_first else (1, 0)
-        return ChartProblem(
-            "share_of_total", specs,
-            pick(rng, CHART_QUESTIONS["share_of_total"]).format(company=company, year=year), correct,
-            distractors, {company: value}, [(pie_k, company, None), (total_k, year, None)],
-            {"pie": pie_k + 1, "market": total_k + 1},
-            {"year": year, "company": company, "share": share[company], "total": totals[year],
-             "slips": {"other_year": other_year, "other_company": other_company}})
+        steps = [f"The {company} wedge reads {share[company]}% and the {year} market is {num(totals[year])} "
+                 f"thousand units: {share[company]}% × {num(totals[year])} = {num(value)} thousand units."]
+        return self._number_problem(rng, "share_units", [pie, market], value, "{:,.1f} thousand units",
+                                    list(totals.values()) + [100.0], [(0, company, None), (1, year, None)], steps,
+                                    0.0, company=company, year=year, share=share[company], total=totals[year])
+
+    def _share_change(self, rng: np.random.Generator) -> ChartProblem | None:
+        companies = self._items(rng, COMPANIES)
+        before, after = self._shares(rng, companies), self._shares(rng, companies)
+        if before is None or after is None:
+            return None
+        first = int(rng.integers(2015, 2021))
+        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
+        market, totals = self._market(rng, years)
+        y0, y1 = sorted(rng.choice(years, size=2, replace=False).tolist())
+        company = pick(rng, companies)
+        units0, units1 = before[company] * totals[y0] / 100, after[company] * totals[y1] / 100
+        value = units1 - units0
+        pies = [ChartSpec("pie", f"Market share by company, {y}", companies, {"share": list(s.values())},
+                          value_format="{:.0f}%") for y, s in ((y0, before), (y1, after))]
+        steps = [f"In {y0}: {before[company]}% × {num(totals[y0])} = {num(units0)} thousand units.",
+                 f"In {y1}: {after[company]}% × {num(totals[y1])} = {num(units1)} thousand units.",
+                 f"The change is {num(units1)} − {num(units0)} = {num(value)} thousand units."]
+        cited = [(0, company, None), (1, company, None), (2, y0, None), (2, y1, None)]
+        return self._number_problem(rng, "share_change", [*pies, market], value, "{:+,.1f} thousand units", [0.0],
+                                    cited, steps, None, company=company, year=y1, year0=y0)
 
     def _projection(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2016, 2025))
-        for _ in range(50):
-            areas = self._items(rng, AREAS)
-            sales = {a: int(rng.integers(20, 90)) * 10 for a in areas}
-            rate = {a: int(rng.integers(-10, 41)) for a in areas}
-            projected = {a: sales[a] * (1 + rate[a] / 100) for a in areas}
-            best = _winner(projected, 0.03)
-            if best and best != _argmax(sales) and best != _argmax(rate):
-                break
-        else:
-            return None
-        specs = [
-            ChartSpec("bar", f"Sales in {year} (thousand USD)", areas, {"sales": [sales[a] for a in areas]},
-                      "area", "sales (k USD)", "{:.0f}"),
-            ChartSpec(pick(rng, ("line", "bar")), "Yearly growth rate", areas, {"growth": [rate[a] for a in areas]},
-                      "area", "growth (%)", "{:+.0f}%"),
-        ]
-        runner = sorted(projected, key=projected.get)[-2]
-        return ChartProblem(
-            "projection", specs, pick(rng, CHART_QUESTIONS["projection"]).format(year=year, next=year + 1), best,
-            _which_options(rng, best, areas, [_argmax(sales), _argmax(rate)]), projected,
-            [(0, best, None), (1, best, None), (0, runner, None), (1, runner, None)], {"value": 1, "rate": 2},
-            {"year": year, "next": year + 1, "runner_up": runner})
+        areas = self._items(rng, AREAS)
+        printed, step = _axis(rng, 10, 50)
+        sales = _grid_values(rng, areas, 100, 600, step)
+        rate_printed, rate_step = _axis(rng, 1, 5)
+        rate = _grid_values(rng, areas, -20, 40, rate_step)
+        projected = {a: sales[a] * (1 + rate[a] / 100) for a in areas}
+        specs = [_bar_or_line(rng, f"Sales in {year} (thousand USD)", areas, sales, "area", "sales (k USD)",
+                              "{:.0f}", printed, step, ("bar",)),
+                 _bar_or_line(rng, "Yearly growth rate", areas, rate, "area", "growth (%)", "{:+.0f}%",
+                              rate_printed, rate_step)]
+        steps = [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(projected[a])}." for a in areas]
+        return self._which(rng, "projection", specs, areas, projected, "max", [(0, None), (1, None)], steps,
+                           margin=0.04, year=year, next=year + 1)
 
     def _revenue_change(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2017, 2025))
-        for _ in range(80):
-            items = self._items(rng, PRODUCTS)
-            before = {p: int(rng.integers(10, 80)) * 5 for p in items}
-            after = {p: max(5, before[p] + int(rng.integers(-12, 25)) * 5) for p in items}
-            price = {p: _money(rng, 2, 40) for p in items}
-            change = {p: (after[p] - before[p]) * price[p] for p in items}
-            delta = {p: after[p] - before[p] for p in items}
-            best = _winner(change, 0.08)
-            if best and best != _argmax(delta) and best != _argmax(price):
-                break
-        else:
-            return None
+        items = self._items(rng, PRODUCTS, 4, 5)
+        printed, step = _axis(rng, 5, 25)
+        before = _grid_values(rng, items, 25, 300, step)
+        after = {p: min(325.0, max(step, before[p] + float(rng.integers(-3, 5)) * 25)) for p in items}
+        price = _grid_values(rng, items, 2, 30, 0.25)
+        change = {p: (after[p] - before[p]) * price[p] for p in items}
         y0, y1 = str(year - 1), str(year)
-        specs = [
-            ChartSpec("grouped_bar", "Units sold", items,
-                      {y0: [before[p] for p in items], y1: [after[p] for p in items]},
-                      "product", "units sold", "{:.0f}"),
-            _price_chart(rng, items, price),
-        ]
-        runner = sorted(change, key=change.get)[-2]
-        cited = [(0, best, y0), (0, best, y1), (1, best, None), (0, runner, y0), (0, runner, y1), (1, runner, None)]
-        return ChartProblem(
-            "revenue_change", specs,
-            pick(rng, CHART_QUESTIONS["revenue_change"]).format(year0=y0, year=y1), best,
-            _which_options(rng, best, items, [_argmax(delta), _argmax(price)]), change, cited,
-            {"units": 1, "price": 2}, {"year": y1, "year0": y0, "runner_up": runner})
+        specs = [ChartSpec("grouped_bar", "Units sold", items, {y0: [before[p] for p in items],
+                                                                y1: [after[p] for p in items]},
+                           "product", "units sold", "{:.0f}", show_values=printed, tick=None if printed else step),
+                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25)]
+        steps = [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(change[p])}." for p in items]
+        return self._which(rng, "revenue_change", specs, items, change, "max", [(0, y0), (0, y1), (1, None)], steps,
+                           margin=0.08, year=y1, year0=y0)
+
+    def _stacked_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
+        regions = self._items(rng, AREAS, 4, 5)
+        lines = sorted(rng.choice(["Basic", "Plus", "Pro"], size=int(rng.integers(2, 4)), replace=False).tolist())
+        printed, step = _axis(rng, 5, 10)
+        units = {line: _grid_values(rng, regions, step, 60, step) for line in lines}
+        price = _grid_values(rng, lines, 2, 20, 1)
+        revenue = {r: sum(units[line][r] * price[line] for line in lines) for r in regions}
+        specs = [ChartSpec("stacked_bar", "Units sold by product line (thousands)", regions,
+                           {line: [units[line][r] for r in regions] for line in lines}, "region", "thousand units",
+                           "{:.0f}", show_values=printed, tick=None if printed else step),
+                 _bar_or_line(rng, "Price per unit by line", lines, price, "product line", "price (USD)", "${:.0f}",
+                              True, 1)]
+        steps = [f"{r}: " + " + ".join(f"{num(units[line][r])} × ${num(price[line])}" for line in lines)
+                 + f" = {num(revenue[r])} thousand USD." for r in regions]
+        return self._which(rng, "stacked_revenue", specs, regions, revenue, "max", [(0, line) for line in lines],
+                           steps)
+
+    def _filter_max(self, rng: np.random.Generator) -> ChartProblem | None:
+        items = self._items(rng, PRODUCTS, 5, 6)
+        printed = bool(rng.random() < 0.5)
+        rating = _grid_values(rng, items, 1, 9, 1)
+        price = _grid_values(rng, items, 2, 20, 2)
+        threshold = int(rng.integers(4, 7))
+        kept = [p for p in items if rating[p] >= threshold]
+        if not 2 <= len(kept) <= len(items) - 2:
+            return None
+        units_printed, units_step = _axis(rng, 5, 25)
+        units = _grid_values(rng, items, 25, 300, units_step)
+        computed = {p: units[p] for p in kept}
+        specs = [ChartSpec("scatter", "Price and customer rating", items,
+                           {SCATTER_X: [price[p] for p in items], SCATTER_Y: [rating[p] for p in items]},
+                           "price (USD)", "rating (1-10)", "{:.0f}", "${:.0f}", show_values=printed,
+                           tick=None if printed else 1, x_tick=None if printed else 2),
+                 _bar_or_line(rng, "Units sold", items, units, "product", "units sold", "{:.0f}", units_printed,
+                              units_step)]
+        dropped = [p for p in items if p not in kept]
+        steps = [f"Rated {threshold} or more: {join_and([f'{p} ({num(rating[p])})' for p in kept])}; "
+                 f"below: {join_and([f'{p} ({num(rating[p])})' for p in dropped])}.",
+                 *[f"{p} sold {num(units[p])} units." for p in kept]]
+        problem = self._which(rng, "filter_max", specs, items, computed, "max", [(0, SCATTER_Y), (1, None)], steps,
+                              threshold=threshold)
+        if problem is None or max(units, key=units.get) in kept:
+            return None  # the best seller overall must be filtered out, or one chart would answer
+        return problem
+
+    def _loss_total(self, rng: np.random.Generator) -> ChartProblem | None:
+        chains = self._items(rng, CHAINS)
+        printed, step = _axis(rng, 1, 5)
+        per_store = _grid_values(rng, chains, -30, 40, step)
+        if sum(v < 0 for v in per_store.values()) < 2:
+            return None
+        stores_printed, stores_step = _axis(rng, 1, 5)
+        stores = _grid_values(rng, chains, 5, 60, stores_step)
+        total = {c: per_store[c] * stores[c] for c in chains}
+        specs = [_bar_or_line(rng, "Profit per store (k USD)", chains, per_store, "chain", "k USD per store",
+                              "{:+.0f}", printed, step, ("bar",)),
+                 _bar_or_line(rng, "Number of stores", chains, stores, "chain", "stores", "{:.0f}", stores_printed,
+                              stores_step)]
+        steps = [f"{c}: {num(per_store[c])} × {num(stores[c])} = {num(total[c])} k USD." for c in chains]
+        return self._which(rng, "loss_total", specs, chains, total, "min", [(0, None), (1, None)], steps)
+
+    def _budget_gap(self, rng: np.random.Generator) -> ChartProblem | None:
+        departments = self._items(rng, DEPARTMENTS)
+        printed, step = _axis(rng, 5, 20)
+        budget = _grid_values(rng, departments, 40, 240, step)
+        spend = {d: max(step, budget[d] + float(rng.integers(-3, 5)) * step) for d in departments}
+        gap = {d: spend[d] - budget[d] for d in departments}
+        specs = [_bar_or_line(rng, "Budget (k USD)", departments, budget, "department", "k USD", "{:.0f}", printed,
+                              step, ("bar",)),
+                 _bar_or_line(rng, "Actual spending (k USD)", departments, spend, "department", "k USD", "{:.0f}",
+                              printed, step)]
+        steps = [f"{d}: {num(spend[d])} − {num(budget[d])} = {num(gap[d])} k USD." for d in departments]
+        return self._which(rng, "budget_gap", specs, departments, gap, "max", [(0, None), (1, None)], steps)
+
+    def _per_capita(self, rng: np.random.Generator) -> ChartProblem | None:
+        towns = self._items(rng, TOWNS)
+        printed, step = _axis(rng, 1, 5)
+        residents = _grid_values(rng, towns, 5, 60, step)
+        visits_printed, visits_step = _axis(rng, 5, 20)
+        visits = _grid_values(rng, towns, 20, 240, visits_step)
+        rate = {t: visits[t] / residents[t] for t in towns}
+        specs = [_bar_or_line(rng, "Residents (thousands)", towns, residents, "town", "thousand residents",
+                              "{:.0f}", printed, step),
+                 _bar_or_line(rng, "Library visits (thousands)", towns, visits, "town", "thousand visits", "{:.0f}",
+                              visits_printed, visits_step)]
+        steps = [f"{t}: {num(visits[t])} / {num(residents[t])} = {num(rate[t])} visits per resident." for t in towns]
+        return self._which(rng, "per_capita", specs, towns, rate, "max", [(1, None), (0, None)], steps)
 
     # -- reasoning -------------------------------------------------------------------------------------------
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        family, charts, computed = f["family"], f["charts"], f["computed"]
-        fmt_args = {**f["roles"], **{k: v for k, v in f.items() if isinstance(v, (str, int))}}
-        summary = pick(rng, CHART_SUMMARIES[family]).format(**fmt_args)
-        captions = [self._caption(c, rng) for c in charts]
-        regions = record.regions
+        kind = "number" if f["direction"] == "number" else "which"
+        summary = pick(rng, CHART_SUMMARIES[kind]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
+        captions = [self._caption(c, rng) for c in f["charts"]]
         text2region = "; ".join(
-            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in regions) + "."
-        steps = getattr(self, f"_steps_{family}")(f, charts, computed)
-        region2region = " ".join(steps)
-        correct = f["answer_text"]
-        if family == "share_of_total":
-            body = (f"{f['company']} holds {f['share']}% of a {f['total']} thousand-unit market in {f['year']}, "
-                    f"which is {correct}")
+            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in record.regions) + "."
+        needed = join_and([f"image {k}" for k in f["needed_charts"]])
+        region2region = f"The figures come from {needed}; the other charts do not enter the computation. " + " ".join(
+            f["steps"])
+        correct, computed = f["answer_text"], f["computed"]
+        if kind == "number":
+            body = f"So {f['company']}'s figure is {correct}"
         else:
             runner = f["runner_up"]
-            body = (f"{correct} comes out on top with {num(computed[correct])}, ahead of {runner} with "
-                    f"{num(computed[runner])}")
+            word = "highest" if f["direction"] == "max" else "lowest"
+            body = (f"{correct} has the {word} figure, {num(computed[correct])}, against {num(computed[runner])} for "
+                    f"the runner-up {runner}")
         return Reasoning(summary, captions, text2region, region2region, conclude(body, record.answer))
 
     @staticmethod
@@ -411,40 +582,17 @@ class ChartAnalysis(Task):
         kind = CHART_KIND_WORDS[chart["kind"]]
         spec = ChartSpec(**chart)
         parts = []
-        for name, values in chart["series"].items():
-            listed = ", ".join(f"{c} {spec.fmt(v)}" for c, v in zip(chart["categories"], values))
-            parts.append(f"{name}: {listed}" if len(chart["series"]) > 1 else listed)
+        if chart["kind"] == "scatter":
+            parts.append(", ".join(f"{c} at ({spec.x_format.format(x)}, {spec.fmt(y)})" for c, x, y in
+                                   zip(chart["categories"], chart["series"]["x"], chart["series"]["y"])))
+        else:
+            for name, values in chart["series"].items():
+                listed = ", ".join(f"{c} {spec.fmt(v)}" for c, v in zip(chart["categories"], values))
+                parts.append(f"{name}: {listed}" if len(chart["series"]) > 1 else listed)
         lead = pick(rng, ["A {kind} titled '{title}'", "This {kind}, '{title}', shows", "{Kind}: '{title}'"])
-        return lead.format(kind=kind, Kind=kind.capitalize(), title=chart["title"]) + " — " + "; ".join(parts) + "."
-
-    @staticmethod
-    def _series(chart: dict[str, Any], name: str | None = None) -> dict[str, float]:
-        values = chart["series"][name] if name else next(iter(chart["series"].values()))
-        return dict(zip(chart["categories"], values))
-
-    def _steps_top_revenue(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        units, price = self._series(charts[0]), self._series(charts[1])
-        return [f"{p}: {num(units[p])} × ${num(price[p])} = {num(computed[p])}." for p in units]
-
-    def _steps_profit(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        roles = f["roles"]
-        units, price, margin = (self._series(charts[roles[r] - 1]) for r in ("units", "price", "margin"))
-        return [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(computed[p])}." for p in units]
-
-    def _steps_share_of_total(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        return [f"The {f['company']} wedge reads {f['share']}% and the {f['year']} market is {f['total']} thousand "
-                f"units: {f['share']}% × {f['total']} = {num(computed[f['company']])} thousand units.",
-                f"Reading another year ({f['slips']['other_year']}) or another company's wedge "
-                f"({f['slips']['other_company']}) would give a wrong figure."]
-
-    def _steps_projection(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        sales, rate = self._series(charts[0]), self._series(charts[1])
-        return [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(computed[a])}." for a in sales]
-
-    def _steps_revenue_change(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        before, after = self._series(charts[0], f["year0"]), self._series(charts[0], f["year"])
-        price = self._series(charts[1])
-        return [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(computed[p])}." for p in price]
+        how = "" if chart["show_values"] else " (no values written; read at the gridlines)"
+        return (lead.format(kind=kind, Kind=kind.capitalize(), title=chart["title"]) + how + " — "
+                + "; ".join(parts) + ".")
 
 
 # == weight_comparison =========================================================================================
