@@ -28,11 +28,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mirdata.builders.base import Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
-from mirdata.builders.options import distinct_distractors, number_options, place_answer
+from mirdata.builders.options import (distinct_distractors, number_options, ordering_distractors, place_answer,
+                                      special_is_answer)
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
-from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
-                                         mask_box, paste_sprite, sprite, tilt_angle)
+from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, balance_angle, Sprite, background, draw_balance_scale, draw_sign,
+                                         mask_box, paste_sprite, sprite)
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import IMAGE_TOKEN, Record, Region
@@ -49,6 +50,10 @@ def num(value: float) -> str:
     if value == int(value):
         return f"{int(value):,}"
     return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 class RegionList:
@@ -375,19 +380,21 @@ class ChartAnalysis(Task):
             return None
         return dict(zip(companies, shares.tolist()))
 
-    def _market(self, rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float]]:
+    def _market(self, rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float], float]:
+        """The market size per year, and the precision a whole-percent share of it has (its step / 100)."""
         printed, step = _axis(rng, 10, 50)
         totals = _grid_values(rng, years, 200, 900, step)
         spec = _bar_or_line(rng, "Whole market (thousand units)", years, totals, "year", "thousand units", "{:.0f}",
                             printed, step)
-        return spec, totals
+        return spec, totals, step / 100
 
     def _number_problem(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], value: float,
-                        fmt: str, totals: list[float], cited: list[tuple[int, str, str | None]], steps: list[str],
-                        low: float | None, **params: Any) -> ChartProblem | None:
+                        fmt: str, quantum: float, totals: list[float], cited: list[tuple[int, str, str | None]],
+                        steps: list[str], low: float | None, **params: Any) -> ChartProblem | None:
+        """A numeric answer; distractors share its precision (`quantum`), so no last digit gives it away."""
         step = max(1.0, round(abs(value) * 0.12, 1))
         try:
-            distractors = number_options(value, rng, 3, step, fmt.format, quantum=0.1, low=low,
+            distractors = number_options(value, rng, 3, step, fmt.format, quantum=quantum, low=low,
                                          avoid_totals=totals)
         except ValueError:
             return None
@@ -402,7 +409,7 @@ class ChartAnalysis(Task):
             return None
         first = int(rng.integers(2015, 2021))
         years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
-        market, totals = self._market(rng, years)
+        market, totals, quantum = self._market(rng, years)
         year, company = pick(rng, years), pick(rng, companies)
         value = share[company] * totals[year] / 100
         pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": list(share.values())},
@@ -410,7 +417,7 @@ class ChartAnalysis(Task):
         steps = [f"The {company} wedge reads {share[company]}% and the {year} market is {num(totals[year])} "
                  f"thousand units: {share[company]}% × {num(totals[year])} = {num(value)} thousand units."]
         return self._number_problem(rng, "share_units", [pie, market], value, "{:,.1f} thousand units",
-                                    list(totals.values()) + [100.0], [(0, company, None), (1, year, None)], steps,
+                                    quantum, list(totals.values()) + [100.0], [(0, company, None), (1, year, None)], steps,
                                     0.0, company=company, year=year, share=share[company], total=totals[year])
 
     def _share_change(self, rng: np.random.Generator) -> ChartProblem | None:
@@ -420,7 +427,7 @@ class ChartAnalysis(Task):
             return None
         first = int(rng.integers(2015, 2021))
         years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
-        market, totals = self._market(rng, years)
+        market, totals, quantum = self._market(rng, years)
         y0, y1 = sorted(rng.choice(years, size=2, replace=False).tolist())
         company = pick(rng, companies)
         units0, units1 = before[company] * totals[y0] / 100, after[company] * totals[y1] / 100
@@ -431,7 +438,8 @@ class ChartAnalysis(Task):
                  f"In {y1}: {after[company]}% × {num(totals[y1])} = {num(units1)} thousand units.",
                  f"The change is {num(units1)} − {num(units0)} = {num(value)} thousand units."]
         cited = [(0, company, None), (1, company, None), (2, y0, None), (2, y1, None)]
-        return self._number_problem(rng, "share_change", [*pies, market], value, "{:+,.1f} thousand units", [0.0],
+        return self._number_problem(rng, "share_change", [*pies, market], value, "{:+,.1f} thousand units",
+                                    quantum, [0.0],
                                     cited, steps, None, company=company, year=y1, year0=y0)
 
     def _projection(self, rng: np.random.Generator) -> ChartProblem | None:
@@ -597,23 +605,26 @@ class ChartAnalysis(Task):
 
 # == weight_comparison =========================================================================================
 
-WEIGHT_LABELS = ["Clay", "Cork", "Iron", "Salt", "Sand", "Wool", "Rice", "Lead", "Soap", "Wax", "Tea", "Nuts"]
+# Neutral names: nothing in a name hints at a weight (no "Lead" or "Wool").
+WEIGHT_LABELS = ["Brin", "Dax", "Fenn", "Holt", "Jory", "Kest", "Lune", "Mott", "Orra", "Pim", "Quill", "Rook",
+                 "Sorb", "Tave", "Vell", "Wisp"]
 WEIGHT_COLOURS = ["red", "blue", "green", "yellow", "orange", "purple", "brown", "grey"]
 
 WEIGHT_QUESTIONS = {
     "heaviest": ["Each balance compares two of these objects: {names}. {images} Which object is the heaviest?",
-                 "{images} The scales above weigh pairs of {names}. Which one is the heaviest of all?"],
+                 "{images} The balances above weigh pairs of {names}. Which one is the heaviest of all?"],
     "lightest": ["Each balance compares two of these objects: {names}. {images} Which object is the lightest?",
-                 "{images} The scales above weigh pairs of {names}. Which one is the lightest of all?"],
+                 "{images} The balances above weigh pairs of {names}. Which one is the lightest of all?"],
     "order": ["Each balance compares two of these objects: {names}. {images} Which list orders them from "
               "heaviest to lightest?",
-              "{images} These scales weigh pairs of {names}. What is their order from heaviest to lightest?"],
+              "{images} These balances weigh pairs of {names}. What is their order from heaviest to lightest?"],
 }
 WEIGHT_SUMMARIES = [
-    "Each scale tips towards its heavier side. I read which object is heavier on every scale, chain the "
-    "comparisons, and check whether they force a single answer.",
-    "I turn every scale into one 'heavier than' fact, then look at all orders of the objects that agree with "
-    "those facts: if they disagree on the asked object, it cannot be determined.",
+    "A balance rests on its stop on the heavier side, however large the difference, so each image gives one "
+    "'heavier than' fact and nothing more. I chain those facts and check whether they force a single answer.",
+    "I turn every balance into one 'heavier than' fact (the lower pan is heavier; the angle is always the same), "
+    "then look at all orders of the objects that agree with those facts: if they disagree on what is asked, it "
+    "cannot be determined.",
 ]
 
 
@@ -627,7 +638,7 @@ def consistent_orders(names: list[str], comparisons: list[tuple[str, str]]) -> l
     return out
 
 
-def image_order_text(images: list[int]) -> str:
+def image_order_text(images: list[int] | tuple[int, ...]) -> str:
     """0-based image indices as the options list them: "Image 2, Image 1, Image 3"."""
     return ", ".join(f"Image {k + 1}" for k in images)
 
@@ -636,15 +647,27 @@ def order_text(order: tuple[str, ...] | list[str]) -> str:
     return " > ".join(order)
 
 
-class WeightComparison(Task):
-    """weight_comparison: 3-5 labelled objects with hidden distinct weights; 2-5 balance-scale images, each
-    comparing two of them (the heavier side down, tilted more for a larger weight ratio).
+def decide_weights(kind: str, orders: list[tuple[str, ...]]) -> str:
+    """The answer the consistent orders force for `kind`, or CANNOT when they disagree."""
+    if kind == "order":
+        return order_text(orders[0]) if len(orders) == 1 else CANNOT
+    picks = {o[0] if kind == "heaviest" else o[-1] for o in orders}
+    return picks.pop() if len(picks) == 1 else CANNOT
 
-    The question asks for the heaviest object, the lightest, or the order from heaviest to lightest. The answer
-    is decided by brute force over all orders of the objects that agree with every scale: if they all agree
-    on the asked thing it is the answer, otherwise the answer is "Cannot be determined" (always among the
-    options). About 30% of the draws are made undetermined on purpose. Distractors: the other objects; for
-    orders, orders that agree with the scales but are not forced, or that break one comparison.
+
+class WeightComparison(Task):
+    """weight_comparison: 5-6 objects with hidden distinct weights and neutral names; 7-8 images of an equal-arm
+    balance, each weighing two of them.
+
+    A real balance: any difference swings the beam onto its stop on the heavier side, so every tilted image
+    shows the same angle and says only which of its two objects is heavier, never by how much. The objects'
+    drawn sizes, shapes and colours are drawn apart from their weights. The question asks for the heaviest
+    object, the lightest, or the order from heaviest to lightest. The answer is decided by brute force over all
+    orders that agree with every balance: if they agree on the asked thing it is the answer, otherwise it is
+    "Cannot be determined", which is always offered and right at its fair share (1 in 4, keyed on the record's
+    slot). The number of balances depends only on the number of objects (objects + 2), so it says nothing about
+    whether the answer is determined. Distractors are other objects, or orders drawn uniformly from all other
+    orders (never neighbours of the answer).
     """
 
     name = "weight_comparison"
@@ -653,68 +676,75 @@ class WeightComparison(Task):
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         kind = self.kinds[index % len(self.kinds)]
-        n = int(rng.integers(3, 6))
+        cannot = special_is_answer(self.slot(index), 4, "cannot be determined")
+        n = int(rng.integers(5, 7))
         names = rng.choice(WEIGHT_LABELS, size=n, replace=False).tolist()
-        weights = dict(zip(names, (rng.choice(np.arange(10, 200), size=n, replace=False) * 10).tolist()))
-        want_determined = bool(rng.random() >= 0.3)
-        pairs = list(itertools.combinations(names, 2))
-        for _ in range(100):
-            k = int(rng.integers(max(2, n - 1), min(len(pairs), n + 1, 5) + 1))
-            chosen = [pairs[i] for i in rng.choice(len(pairs), size=k, replace=False)]
-            comparisons = [(a, b) if weights[a] > weights[b] else (b, a) for a, b in chosen]
-            orders = consistent_orders(names, comparisons)
-            answer_text = self._decide(kind, orders)
-            if (answer_text != CANNOT) == want_determined:
-                break
-        else:
+        grams = (rng.choice(np.arange(10, 200), size=n, replace=False) * 10).tolist()
+        weights = dict(zip(names, grams))
+        chosen, comparisons, orders = self._balances(kind, names, weights, cannot, rng)
+        if chosen is None:
             return None
-        correct, distractors = self._options(kind, names, weights, orders, answer_text, rng)
+        correct = decide_weights(kind, orders)
+        distractors = self._distractors(kind, names, orders, correct, rng)
         options, answer = place_answer(correct, distractors, self.slot(index), rng)
         shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
         colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
-        items = {m: ScaleItem(m, shapes[m], colours[m]) for m in names}
+        sizes = {m: round(float(rng.uniform(0.75, 1.15)), 2) for m in names}
+        items = {m: ScaleItem(m, shapes[m], colours[m], sizes[m]) for m in names}
         style = {"backdrop": pick(rng, ["white", "cream", "sky"]), "metal": "grey",
                  "table": bool(rng.random() < 0.7)}
         images, regions, scales = [], RegionList(), []
         for k, (a, b) in enumerate(chosen):
             left, right = (a, b) if rng.random() < 0.5 else (b, a)
-            angle = tilt_angle(weights[left], weights[right])
+            angle = balance_angle(weights[left], weights[right])
             drawing = draw_balance_scale(self.options.image_size, items[left], items[right], angle, style)
             images.append(drawing.image)
             rl = regions.add(k, drawing.left_box, f"{left} ({colours[left]} {shapes[left]}) on the left pan")
             rr = regions.add(k, drawing.right_box, f"{right} ({colours[right]} {shapes[right]}) on the right pan")
-            scales.append({"left": left, "right": right, "angle": round(angle, 1), "tilt_deg": round(abs(angle), 1),
-                           "down": "left" if angle > 0 else "right", "regions": [rl, rr],
-                           "heavier": left if angle > 0 else right})
+            scales.append({"left": left, "right": right, "angle": angle, "down": "left" if angle > 0 else "right",
+                           "regions": [rl, rr], "heavier": left if angle > 0 else right})
+        listed = [names[k] for k in rng.permutation(n)]
         question = pick(rng, WEIGHT_QUESTIONS[kind]).format(
-            names=join_and(names), images=" ".join(IMAGE_TOKEN for _ in images))
+            names=join_and(listed), images=" ".join(IMAGE_TOKEN for _ in images))
         facts = {
-            "kind": kind, "objects": names, "weights_g": weights,
-            "shapes": shapes, "colours": colours, "scales": scales,
-            "comparisons": [list(c) for c in comparisons], "consistent_orders": len(orders), "n_objects": n,
+            "kind": kind, "objects": names, "weights_g": weights, "shapes": shapes, "colours": colours,
+            "sizes": sizes, "scales": scales, "comparisons": [list(c) for c in comparisons],
+            "consistent_orders": len(orders), "n_objects": n,
             "true_order": sorted(names, key=lambda m: -weights[m]), "answer_text": correct,
         }
         return Sample(question, options, answer, images, regions.items, facts, generator="balance-scale drawings")
 
     @staticmethod
-    def _decide(kind: str, orders: list[tuple[str, ...]]) -> str:
-        if kind == "order":
-            return order_text(orders[0]) if len(orders) == 1 else CANNOT
-        picks = {o[0] if kind == "heaviest" else o[-1] for o in orders}
-        return picks.pop() if len(picks) == 1 else CANNOT
+    def _balances(kind: str, names: list[str], weights: dict[str, int], cannot: bool, rng: np.random.Generator
+                  ) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]], list[tuple[str, ...]]]:
+        """The pairs to weigh (objects + 2 of them) such that the answer is determined, or not, as asked."""
+        true = sorted(names, key=lambda m: -weights[m])
+        chain = [(true[k], true[k + 1]) for k in range(len(true) - 1)]
+        pairs = [tuple(p) for p in itertools.combinations(true, 2)]
+        k = len(names) + 2
+        for _ in range(200):
+            if not cannot and rng.random() < 0.5:  # the whole chain of neighbours forces every answer
+                rest = [p for p in pairs if p not in chain]
+                picked = chain + [rest[i] for i in rng.choice(len(rest), size=k - len(chain), replace=False)]
+            else:
+                picked = [pairs[i] for i in rng.choice(len(pairs), size=k, replace=False)]
+            orders = consistent_orders(names, picked)  # pairs are (heavier, lighter) already
+            if (decide_weights(kind, orders) == CANNOT) == cannot:
+                chosen = [picked[i] for i in rng.permutation(k)]
+                return chosen, chosen, orders
+        return None, [], []
 
     @staticmethod
-    def _options(kind: str, names: list[str], weights: dict[str, int], orders: list[tuple[str, ...]],
-                 correct: str, rng: np.random.Generator) -> tuple[str, list[str]]:
+    def _distractors(kind: str, names: list[str], orders: list[tuple[str, ...]], correct: str,
+                     rng: np.random.Generator) -> list[str]:
         if kind != "order":
-            return correct, [t for t in [*names, CANNOT] if t != correct]
-        pool = [order_text(o) for o in orders]  # agree with the scales, but not forced when several
-        true = sorted(names, key=lambda m: -weights[m])
-        for _ in range(30):  # orders that break a comparison: an adjacent swap of the true order, or any shuffle
-            k = int(rng.integers(len(true) - 1))
-            swapped = true[:k] + [true[k + 1], true[k]] + true[k + 2:]
-            pool += [order_text(swapped), order_text(rng.permutation(true).tolist())]
-        return correct, distinct_distractors(correct, [CANNOT, *pool], 3)
+            others = [names[i] for i in rng.permutation(len(names)) if names[i] != correct]
+            return others[:3] if correct == CANNOT else [*others[:2], CANNOT]
+        anchor = orders[int(rng.integers(len(orders)))]  # the answer, or one order that fits when undetermined
+        drawn = [order_text(o) for o in ordering_distractors(anchor, rng, 3)]
+        if correct == CANNOT:
+            return [order_text(anchor), *drawn[:2]] if rng.random() < 0.5 else drawn
+        return [*drawn[:2], CANNOT]
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
@@ -722,12 +752,13 @@ class WeightComparison(Task):
         captions = []
         for s in f["scales"]:
             captions.append(pick(rng, [
-                "A balance scale with {left} ({lc} {ls}) on the left pan and {right} ({rc} {rs}) on the right; "
-                "the beam tips down on the {down} by about {deg}°.",
-                "{left}, a {lc} {ls}, sits on the left pan and {right}, a {rc} {rs}, on the right; the {down} side "
-                "hangs lower (about {deg}°).",
+                "A balance with {left} ({lc} {ls}) on the left pan and {right} ({rc} {rs}) on the right; the beam "
+                "rests on its stop on the {down} side.",
+                "{left}, {la} {lc} {ls}, sits on the left pan and {right}, {ra} {rc} {rs}, on the right; the {down} "
+                "pan hangs lower, the beam down on its stop.",
             ]).format(left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
-                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"], deg=num(s["tilt_deg"])))
+                      la=article(f["colours"][s["left"]]), ra=article(f["colours"][s["right"]]),
+                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"]))
         text2region = "; ".join(
             f"'{s[side]}' → {cite(regions[rid])}"
             for s in f["scales"] for side, rid in zip(("left", "right"), s["regions"])
@@ -749,7 +780,7 @@ class WeightComparison(Task):
                     "order": "the full order"}[kind]
             body = f"Those orders disagree on {what}, so no single option is forced; it cannot be determined"
         elif kind == "order":
-            body = f"The scales force the order {correct}"
+            body = f"The balances force the order {correct}"
         else:
             body = f"In every order that fits, {correct} is the {kind} object"
         return Reasoning(pick(rng, WEIGHT_SUMMARIES), captions, text2region, " ".join(facts) + " " + chain,
@@ -1393,7 +1424,7 @@ class YesButSatire(Task):
         around = [f"{f['target_name']} in the middle"] if len(ids) == 4 else []
         around += [f"a {p} further back" for p in f["props"]]
         captions = [
-            f"{'An' if f['ground'][0] in 'aeiou' else 'A'} {f['ground']} scene with a sign reading '{f['sign_text']}'"
+            f"{article(f['ground']).capitalize()} {f['ground']} scene with a sign reading '{f['sign_text']}'"
             + (f", {join_and(around)}." if around else "."),
             f"The same scene with the same sign, but {f['change']}.",
         ]

@@ -279,6 +279,7 @@ class ScaleItem:
     name: str
     shape: str  # one of SCALE_SHAPES
     colour: str
+    size: float = 1.0  # drawn size relative to the default; chosen apart from the weight
 
 
 @dataclass
@@ -290,22 +291,22 @@ class ScaleDrawing:
     angle: float  # degrees; positive: the left side is down
 
 
-def tilt_angle(left_weight: float, right_weight: float, max_angle: float = 22.0, min_angle: float = 7.0) -> float:
-    """How far a beam tips for two weights: heavier side down, more for a larger relative difference.
+# A real equal-arm balance has no restoring force worth the name: any imbalance swings the beam to its stop.
+STOP_ANGLE = 12.0
 
-    A real equal-arm balance tips all the way; drawings use a graded angle so the difference also shows, but
-    never less than `min_angle` so that which side is down is always visible.
-    """
+
+def balance_angle(left_weight: float, right_weight: float) -> float:
+    """Where an equal-arm balance rests: level for equal weights, else at its stop on the heavier side (degrees,
+    positive when the left side is down). The angle says which side is heavier, never by how much."""
     if left_weight == right_weight:
         return 0.0
-    ratio = abs(math.log(left_weight / right_weight))
-    angle = min_angle + (max_angle - min_angle) * math.tanh(ratio * 0.8)
-    return angle if left_weight > right_weight else -angle
+    return STOP_ANGLE if left_weight > right_weight else -STOP_ANGLE
 
 
 def draw_balance_scale(size: tuple[int, int], left: ScaleItem, right: ScaleItem, angle: float,
                        style: dict[str, object] | None = None) -> ScaleDrawing:
-    """An equal-arm balance with `left` and `right` on its pans, the beam rotated by `angle` degrees.
+    """An equal-arm balance with `left` and `right` on its pans, the beam rotated by `angle` degrees; a small
+    stop under each end of the beam shows where it rests when one side is heavier.
 
     `style` may set "backdrop" (a name in BACKDROPS), "metal" (a name in COLOURS) and "table" (a bool).
     """
@@ -322,6 +323,11 @@ def draw_balance_scale(size: tuple[int, int], left: ScaleItem, right: ScaleItem,
     d.polygon([(pivot[0] - 55 * s, floor_y), (pivot[0] + 55 * s, floor_y), (pivot[0] + 8 * s, pivot[1]),
                (pivot[0] - 8 * s, pivot[1])], fill=shade(metal, 0.8), outline=shade(metal, 0.5))
     half = w * 0.34
+    for sign in (-1, 1):  # the stops the beam rests on, drawn at the full-tilt angle
+        sx = pivot[0] + sign * half * math.cos(math.radians(STOP_ANGLE)) * 0.55
+        sy = pivot[1] + half * math.sin(math.radians(STOP_ANGLE)) * 0.55 + 3 * s
+        d.rectangle([sx - 5 * s, sy, sx + 5 * s, sy + 6 * s], fill=shade(metal, 0.5))
+        d.line([(sx, sy + 6 * s), (pivot[0], floor_y - 10 * s)], fill=shade(metal, 0.7), width=max(1, int(2 * s)))
     rad = math.radians(angle)
     # Screen y grows downwards: a positive angle lowers the left end.
     ends = [(pivot[0] - half * math.cos(rad), pivot[1] + half * math.sin(rad)),
@@ -339,7 +345,7 @@ def draw_balance_scale(size: tuple[int, int], left: ScaleItem, right: ScaleItem,
         d.line([(ex, ey), (ex + pan_w * 0.45, pan_y)], fill=shade(metal, 0.6), width=max(1, int(2 * s)))
         d.chord([ex - pan_w / 2, pan_y - 14 * s, ex + pan_w / 2, pan_y + 14 * s], 0, 180, fill=metal,
                 outline=shade(metal, 0.5))
-        boxes.append(_draw_scale_item(d, item, ex, pan_y, 64 * s, s))
+        boxes.append(_draw_scale_item(d, item, ex, pan_y, 64 * s * item.size, s))
     return ScaleDrawing(image, clip_box(boxes[0], size), clip_box(boxes[1], size), beam_box, angle)
 
 
