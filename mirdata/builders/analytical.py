@@ -32,7 +32,7 @@ from mirdata.builders.options import (distinct_distractors, number_options, orde
                                       special_is_answer)
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
-from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, balance_angle, Sprite, background, draw_balance_scale, draw_sign,
+from mirdata.generators.drawings import (SCALE_SCENES, SCALE_SHAPES, ScaleItem, balance_angle, Sprite, background, draw_balance_scale, draw_sign,
                                          mask_box, paste_sprite, sprite)
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
 from mirdata.schema.checks import stated_letters
@@ -791,75 +791,95 @@ class WeightComparison(Task):
 
 @dataclass(frozen=True)
 class Photo:
-    """A real photo shipped with scikit-image, and what it shows."""
+    """A photo shipped with scikit-image, what it shows, and how to find its subject's mask.
+
+    `mask` is how the subject is segmented: "frame" (the subject fills the picture: a texture, a surface),
+    "bright" / "dark" (Otsu's threshold; the largest components), or "grabcut" inside `rect` (fractions).
+    """
 
     loader: str  # the skimage.data function
     scene: str  # what the photo shows
     subject: str  # the main thing in it
-    box: tuple[float, float, float, float]  # the subject, as fractions of the photo
     width_m: float  # real width of the photographed scene, roughly
     width_text: str
+    mask: str = "frame"
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
 
+# Every photo scikit-image ships with its own data (no download); its synthetic images are not photos.
 PHOTOS = {
-    "tissue": Photo("immunohistochemistry", "a stained tissue section seen through a microscope", "tissue cells",
-                    (0.02, 0.02, 0.98, 0.98), 0.0005, "about half a millimetre"),
-    "retina": Photo("retina", "the retina at the back of a human eye", "retina", (0.02, 0.02, 0.98, 0.98), 0.012,
-                    "about 1 cm"),
-    "coins": Photo("coins", "two dozen ancient coins laid out in rows", "coins", (0.03, 0.03, 0.98, 0.97), 0.25,
-                   "about 25 cm"),
-    "coffee": Photo("coffee", "a cup of coffee on a saucer", "coffee cup", (0.28, 0.03, 0.72, 0.52), 0.4,
-                    "about 40 cm"),
-    "cat": Photo("chelsea", "the face of a tabby cat", "cat's face", (0.05, 0.0, 0.95, 1.0), 0.3, "about 30 cm"),
-    "astronaut": Photo("astronaut", "an astronaut in a spacesuit, upper body", "astronaut", (0.25, 0.02, 0.78, 1.0),
-                       1.0, "about 1 m"),
-    "motorcycle": Photo("stereo_motorcycle", "a motorcycle parked in a workshop", "motorcycle",
-                        (0.15, 0.3, 0.92, 0.9), 4.0, "about 4 m"),
-    "rocket": Photo("rocket", "a rocket on its launch pad at dusk", "rocket", (0.45, 0.28, 0.55, 1.0), 150.0,
-                    "about 150 m"),
+    "cell": Photo("cell", "a single cell floating in saline, under a microscope", "cell", 0.0001,
+                  "about a tenth of a millimetre", "bright"),
+    "tissue": Photo("immunohistochemistry", "a stained tissue section seen through a microscope", "tissue", 0.0005,
+                    "about half a millimetre"),
+    "microaneurysms": Photo("microaneurysms", "a tiny patch of a retina with small blood vessels", "blood vessels",
+                            0.0015, "about 1.5 mm"),
+    "retina": Photo("retina", "the retina at the back of a human eye", "retina", 0.012, "about 1 cm", "bright"),
+    "page": Photo("page", "part of a printed page", "printed text", 0.15, "about 15 cm"),
+    "cat": Photo("chelsea", "the face of a tabby cat", "cat's face", 0.2, "about 20 cm"),
+    "coins": Photo("coins", "two dozen ancient coins laid out in rows", "coins", 0.25, "about 25 cm", "bright"),
+    "text": Photo("text", "handwritten formulas on a sheet of paper", "handwriting", 0.3, "about 30 cm"),
+    "gravel": Photo("gravel", "gravel on the ground, seen from above", "gravel", 0.3, "about 30 cm"),
+    "grass": Photo("grass", "blades of grass, seen from close by", "grass", 0.3, "about 30 cm"),
+    "clock": Photo("clock", "a wall clock blurred by motion", "clock", 0.4, "about 40 cm", "bright"),
+    "coffee": Photo("coffee", "a cup of coffee on a saucer", "cup and saucer", 0.4, "about 40 cm",
+                    "grabcut", (0.1, 0.0, 0.9, 0.9)),
+    "astronaut": Photo("astronaut", "an astronaut in a spacesuit, upper body", "astronaut", 1.0, "about 1 m",
+                       "grabcut", (0.0, 0.1, 0.75, 1.0)),
+    "brick": Photo("brick", "a brick wall", "bricks", 1.5, "about 1.5 m"),
+    "horse": Photo("horse", "the silhouette of a horse", "horse", 2.5, "about 2.5 m", "dark"),
+    "camera": Photo("camera", "a man with a camera on a tripod in a field", "cameraman", 3.0, "about 3 m", "grabcut",
+                    (0.05, 0.0, 0.75, 1.0)),
+    "motorcycle": Photo("stereo_motorcycle", "a motorcycle parked in a workshop", "motorcycle", 4.0, "about 4 m",
+                        "grabcut", (0.02, 0.2, 0.98, 0.98)),
+    "rocket": Photo("rocket", "a rocket on its launch pad at dusk", "rocket and launch pad", 150.0, "about 150 m",
+                    "grabcut", (0.4, 0.25, 0.6, 1.0)),
+    "moon": Photo("moon", "craters on the surface of the moon", "craters", 100_000.0, "about 100 km"),
+    "deep_field": Photo("hubble_deep_field", "distant galaxies in the Hubble Deep Field", "galaxies", 2e22,
+                        "about two million light-years"),
 }
-ZOOM_PHOTOS = ("coffee", "cat", "astronaut", "motorcycle", "rocket", "coins", "tissue")
-ZOOM_LADDER = (1.0, 1.6, 2.6, 4.2)
-BLUR_LEVELS = (0.0, 1.2, 2.5, 4.0)
+ZOOM_LADDER = (1.0, 1.4, 1.96, 2.74, 3.84, 5.38, 7.5)
+BLUR_LEVELS = (0.0, 0.8, 1.5, 2.2, 3.0, 3.8, 4.6)
+SCENE_RESOLUTION = 4  # drawn scenes are drawn this many times larger, so close zooms stay sharp
 
 SCALE_QUESTIONS = {
-    "most_zoomed": ["{images} These views come from the same photo at different zoom levels and with different "
+    "most_zoomed": ["{images} These views come from the same picture at different zoom levels and with different "
                     "blur. Which image is zoomed in the most?",
-                    "{images} Each image is a crop of one photo, some blurred. Which one shows the scene magnified "
+                    "{images} Each image is a crop of one picture, some blurred. Which one shows the scene magnified "
                     "the most?"],
-    "widest": ["{images} These views come from the same photo at different zoom levels and with different blur. "
+    "widest": ["{images} These views come from the same picture at different zoom levels and with different blur. "
                "Which image shows the widest view (the least zoom)?",
-               "{images} Each image is a crop of one photo, some blurred. Which one covers the largest part of the "
+               "{images} Each image is a crop of one picture, some blurred. Which one covers the largest part of the "
                "scene?"],
-    "zoom_order": ["{images} These views come from the same photo at different zoom levels and with different "
+    "zoom_order": ["{images} These views come from the same picture at different zoom levels and with different "
                    "blur. Order them from the widest view to the closest one.",
                    "{images} Ignoring blur, which list orders the images from least to most zoomed in?"],
-    "largest": ["{images} Some of these photos were given a tilt-shift look that makes scenes seem like toys. "
+    "largest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
                 "Which image shows the physically largest real scene?",
-                "{images} Blur can make a big scene look like a miniature. Which photo shows the scene that is "
+                "{images} Blur can make a big scene look like a miniature. Which picture shows the scene that is "
                 "really the widest?"],
-    "smallest": ["{images} Some of these photos were given a tilt-shift look that makes scenes seem like toys. "
+    "smallest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
                  "Which image shows the physically smallest real scene?",
-                 "{images} Blur can fool the eye about size. Which photo shows the scene that is really the "
+                 "{images} Blur can fool the eye about size. Which picture shows the scene that is really the "
                  "smallest?"],
-    "size_order": ["{images} Some photos were given a tilt-shift (miniature) look. Order the images by the real "
+    "size_order": ["{images} Some pictures were given a tilt-shift (miniature) look. Order the images by the real "
                    "size of the scene, smallest first.",
-                   "{images} Ignoring the blur, which list orders the photos from the smallest real scene to the "
+                   "{images} Ignoring the blur, which list orders the pictures from the smallest real scene to the "
                    "largest?"],
 }
 SCALE_SUMMARIES = {
     "zoom": ["Blur only softens detail; it does not change how big things appear. The zoom shows in how large the "
              "same part of the scene is drawn, so I compare the size of one shared patch across the images.",
-             "The images are crops of one photo. I track the same scene patch in every image: the larger it is "
+             "The images are crops of one picture. I track the same scene patch in every image: the larger it is "
              "drawn, the stronger the zoom, whatever the blur."],
     "true_scale": ["Tilt-shift blur (a sharp band, blurred top and bottom, strong colours) mimics a miniature but "
-                   "does not change what is photographed. I identify each scene and use its real size.",
-                   "I ignore the miniature look and ask what each photo actually shows, then compare the real "
+                   "does not change what is shown. I identify each scene and use its real size.",
+                   "I ignore the miniature look and ask what each picture actually shows, then compare the real "
                    "widths of those scenes."],
 }
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def load_photo(key: str) -> np.ndarray:
     import skimage.data
 
@@ -867,11 +887,50 @@ def load_photo(key: str) -> np.ndarray:
     if isinstance(data, tuple):  # stereo pairs
         data = data[0]
     data = np.asarray(data)
-    if data.dtype != np.uint8:
+    if data.dtype == bool:
+        data = np.where(data, 255, 0).astype(np.uint8)  # the horse: black on white
+    elif data.dtype != np.uint8:
         data = (data.astype(np.float32) * (255.0 / max(1.0, float(data.max())))).astype(np.uint8)
     if data.ndim == 2:
         data = np.stack([data] * 3, axis=-1)
     return np.ascontiguousarray(data[..., :3])
+
+
+@lru_cache(maxsize=32)
+def photo_subject_mask(key: str) -> np.ndarray:
+    """The subject's mask in photo pixels (see `Photo.mask`)."""
+    photo, pixels = PHOTOS[key], load_photo(key)
+    h, w = pixels.shape[:2]
+    if photo.mask == "frame":
+        return np.ones((h, w), dtype=bool)
+    if photo.mask == "grabcut":
+        # GrabCut on a small copy (it is slow at full size), the mask scaled back up.
+        scale = 240 / max(h, w)
+        small = cv2.resize(pixels, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        sh, sw = small.shape[:2]
+        x0, y0, x1, y1 = photo.rect
+        rect = (int(x0 * sw), int(y0 * sh), int((x1 - x0) * sw) - 1, int((y1 - y0) * sh) - 1)
+        labels = np.zeros((sh, sw), np.uint8)
+        cv2.setRNGSeed(0)  # grabCut's k-means start: the same mask every run
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), 5,
+                    cv2.GC_INIT_WITH_RECT)
+        fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
+        mask = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    else:
+        grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+        flag = cv2.THRESH_BINARY if photo.mask == "bright" else cv2.THRESH_BINARY_INV
+        _, binary = cv2.threshold(cv2.GaussianBlur(grey, (5, 5), 0), 0, 1, flag + cv2.THRESH_OTSU)
+        mask = binary.astype(bool)
+    # Keep the components that matter (noise specks out): those of at least 1% of the largest one's area.
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return np.isin(comp, 1 + np.nonzero(areas >= 0.01 * areas.max())[0]) if count > 1 else mask
+
+
+def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to `size`: area averaging when shrinking, Lanczos when enlarging (never nearest neighbour)."""
+    shrinking = size[0] <= pixels.shape[1] and size[1] <= pixels.shape[0]
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
 
 
 def aspect_crop(width: int, height: int, aspect: float, centre: tuple[float, float],
@@ -893,14 +952,16 @@ def map_box(box: tuple[float, float, float, float], crop: tuple[int, int, int, i
     return [round(max(0.0, x0), 1), round(max(0.0, y0), 1), round(min(size[0], x1), 1), round(min(size[1], y1), 1)]
 
 
-def tilt_shift(image: np.ndarray, band_centre: float, band_half: float, strength: float) -> np.ndarray:
-    """The miniature look: sharp horizontal band, blur growing away from it, stronger colour and contrast."""
+def tilt_shift(image: np.ndarray, band: tuple[float, float], strength: float) -> np.ndarray:
+    """The miniature look: rows inside `band` (top, bottom, fractions of the height) stay sharp, blur grows with
+    the distance from it, colour and contrast are boosted."""
     h = image.shape[0]
     rgb = image.astype(np.float32)
     blurred = cv2.GaussianBlur(rgb, (0, 0), strength)
     stronger = cv2.GaussianBlur(rgb, (0, 0), strength * 2)
     y = np.arange(h, dtype=np.float32) / h
-    distance = np.clip((np.abs(y - band_centre) - band_half) / 0.25, 0, 1)[:, None, None]
+    outside = np.maximum(band[0] - y, y - band[1])
+    distance = np.clip(outside / 0.2, 0, 1)[:, None, None]
     mixed = np.where(distance < 0.5, rgb * (1 - 2 * distance) + blurred * 2 * distance,
                      blurred * (2 - 2 * distance) + stronger * (2 * distance - 1))
     hsv = cv2.cvtColor(np.clip(mixed, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
@@ -909,16 +970,53 @@ def tilt_shift(image: np.ndarray, band_centre: float, band_half: float, strength
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
-class ScaleBlur(Task):
-    """scale_blur: judge scale from content, not from blur. Real photos from scikit-image's data set.
+@dataclass
+class Picture:
+    """A source picture for scale_blur: a photo or a drawn scene, with its subject mask and real width."""
 
-    zoom family (most_zoomed, widest, zoom_order): 3-4 crops of one photo around a shared centre at zoom factors
-    from the ladder 1, 1.6, 2.6, 4.2 (each at least 1.6x the next), resized to the same image size, each with an
-    independent Gaussian blur (sigma 0-4 px). The zoom of an image is fixed by construction; regions mark the
-    same scene patch in every image, whose drawn size is proportional to the zoom.
-    true_scale family (largest, smallest, size_order): 3 different photos whose real scene widths (catalogue in
-    PHOTOS) differ pairwise by at least 3x; the largest scene is given a tilt-shift miniature look with
-    probability 0.75 and any other with 0.3, so blur suggests the wrong scale. Regions mark each photo's subject.
+    key: str
+    pixels: np.ndarray
+    subject: np.ndarray
+    scene: str
+    subject_name: str
+    width_m: float
+    width_text: str
+
+
+def photo_picture(key: str) -> Picture:
+    p = PHOTOS[key]
+    return Picture(key, load_photo(key), photo_subject_mask(key), p.scene, p.subject, p.width_m, p.width_text)
+
+
+def drawn_picture(kind: str, size: tuple[int, int], rng: np.random.Generator) -> Picture:
+    drawn = SCALE_SCENES[kind](size, rng)
+    return Picture(kind, np.asarray(drawn.image), drawn.subject, drawn.scene, drawn.subject_name, drawn.width_m,
+                   f"about {num(drawn.width_m)} m")
+
+
+def crop_mask_box(mask: np.ndarray, crop: tuple[int, int, int, int], size: tuple[int, int]) -> list[float] | None:
+    """The box, in output pixels, of the part of `mask` a crop resized to `size` shows; None if none shows."""
+    view = cv2.resize(mask[crop[1]:crop[3], crop[0]:crop[2]].astype(np.uint8), size,
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+    return [float(v) for v in mask_box(view)] if view.any() else None
+
+
+class ScaleBlur(Task):
+    """scale_blur: judge scale from content, not from blur. Pictures are the photos scikit-image ships (all of
+    them that come with it) and drawn scenes of known size (a street, a table top, a town from the air).
+
+    zoom family (most_zoomed, widest, zoom_order): 6-7 crops of one picture around a shared centre at zoom
+    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next), resized to the same image size (area
+    averaging or Lanczos), each with its own Gaussian blur (sigma 0-4.6 px, independent of the zoom). Drawn
+    scenes are drawn four times larger, so close zooms keep their detail. The zoom of an image is fixed by
+    construction; regions mark the same scene patch in every image, whose drawn size is proportional to the zoom.
+    true_scale family (largest, smallest, size_order): 6-7 different pictures whose real scene widths (PHOTOS,
+    or computed from the drawn things' real sizes) differ pairwise by at least 3x; the largest scene is given a
+    tilt-shift miniature look with probability 0.75 and any other with 0.4, so blur suggests the wrong scale.
+    The tilt-shift band covers the subject's rows (from its mask), so the subject stays sharp; a subject that
+    fills the picture (a texture, a surface) keeps a band of 30% of the height sharp. Each picture is
+    a fresh crop (random zoom 1-1.25 and centre), so no two records share an image. Regions are the boxes of
+    each subject's mask. Order distractors are drawn uniformly from all other orders.
     """
 
     name = "scale_blur"
@@ -932,88 +1030,109 @@ class ScaleBlur(Task):
         return self._true_scale(kind, index, rng)
 
     def _zoom(self, kind: str, index: int, rng: np.random.Generator) -> Sample:
-        key = pick(rng, ZOOM_PHOTOS)
-        photo, pixels = PHOTOS[key], load_photo(key)
-        ph, pw = pixels.shape[:2]
         size = self.options.image_size
-        n = int(rng.integers(3, 5))
-        zooms = sorted(rng.choice(ZOOM_LADDER, size=n, replace=False).tolist())
-        zooms = [zooms[k] for k in rng.permutation(n)]
-        blurs = [float(b) for b in rng.choice(BLUR_LEVELS, size=n, replace=False)]
-        bx = photo.box
-        centre = (pw * (bx[0] + bx[2]) / 2 + rng.uniform(-0.03, 0.03) * pw,
-                  ph * (bx[1] + bx[3]) / 2 + rng.uniform(-0.03, 0.03) * ph)
-        half = min(pw, ph) / 14  # the shared patch: small enough to stay inside the closest crop
-        patch = (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+        if rng.random() < 0.5:
+            picture = photo_picture(pick(rng, [k for k in PHOTOS if k != "microaneurysms"]))  # 102 px: too small
+            n = 6  # photos are ~500 px: the 7.5x crop would be a smear
+        else:
+            big = (size[0] * SCENE_RESOLUTION, size[1] * SCENE_RESOLUTION)
+            picture = drawn_picture(pick(rng, list(SCALE_SCENES)), big, rng)
+            n = 7
+        pixels = picture.pixels
+        ph, pw = pixels.shape[:2]
+        zooms = [ZOOM_LADDER[k] for k in rng.permutation(n)]
+        blurs = [float(BLUR_LEVELS[k]) for k in rng.permutation(len(BLUR_LEVELS))[:n]]
+        ys, xs = np.nonzero(picture.subject)
+        at = int(rng.integers(len(xs)))  # the shared centre lies on the subject
+        centre = (float(xs[at]), float(ys[at]))
+        closest = aspect_crop(pw, ph, size[0] / size[1], centre, max(zooms))
+        half = (closest[2] - closest[0]) / 6  # the shared patch: a third of the closest view's width
+        cx, cy = (closest[0] + closest[2]) / 2, (closest[1] + closest[3]) / 2
+        patch = (cx - half, cy - half, cx + half, cy + half)
         images, regions, crops, patch_widths = [], RegionList(), [], []
         for k, (z, sigma) in enumerate(zip(zooms, blurs)):
-            crop = aspect_crop(pw, ph, size[0] / size[1], centre, z)
-            view = cv2.resize(pixels[crop[1]:crop[3], crop[0]:crop[2]], size, interpolation=cv2.INTER_AREA)
+            crop = aspect_crop(pw, ph, size[0] / size[1], (cx, cy), z)
+            view = resample(pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
             if sigma > 0:
                 view = cv2.GaussianBlur(view, (0, 0), sigma)
             images.append(Image.fromarray(view))
             box = map_box(patch, crop, size)
-            regions.add(k, box, f"the same patch of the {photo.subject}")
+            regions.add(k, box, f"the same patch of the {picture.subject_name}")
             crops.append(list(crop))
             patch_widths.append(round(box[2] - box[0], 1))
         by_zoom = sorted(range(n), key=lambda k: zooms[k])
         if kind == "zoom_order":
             correct = image_order_text(by_zoom)
-            blur_order = sorted(range(n), key=lambda k: blurs[k])  # the trap: sharpest first
-            pool = [blur_order, list(reversed(by_zoom))] + [rng.permutation(n).tolist() for _ in range(20)]
-            distractors = distinct_distractors(correct, map(image_order_text, pool), 3)
+            distractors = [image_order_text(o) for o in ordering_distractors(by_zoom, rng, 3)]
         else:
             target = by_zoom[-1] if kind == "most_zoomed" else by_zoom[0]
             correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in range(n) if k != target]
+            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
         options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "zoom", "kind": kind, "photo": key, "scene": photo.scene, "subject": photo.subject,
-                 "zooms": zooms, "blur_sigmas": blurs, "crops": crops, "patch_widths_px": patch_widths,
-                 "answer_text": correct}
+        facts = {"family": "zoom", "kind": kind, "picture": picture.key, "scene": picture.scene,
+                 "subject": picture.subject_name, "zooms": zooms, "blur_sigmas": blurs, "crops": crops,
+                 "patch": [round(v, 1) for v in patch], "patch_widths_px": patch_widths, "answer_text": correct}
         return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos, zoom+blur")
+                      generator="scikit-image photos and drawn scenes, zoom+blur")
+
+    def _pictures(self, rng: np.random.Generator, n: int) -> list[Picture] | None:
+        """`n` pictures whose real widths are pairwise at least 3x apart, in random order."""
+        candidates = [("photo", k) for k in PHOTOS] + [("drawn", k) for k in SCALE_SCENES]
+        picked: list[Picture] = []
+        for source, key in (candidates[k] for k in rng.permutation(len(candidates))):
+            picture = photo_picture(key) if source == "photo" else drawn_picture(key, self.options.image_size, rng)
+            if all(max(p.width_m, picture.width_m) >= 3 * min(p.width_m, picture.width_m) for p in picked):
+                picked.append(picture)
+                if len(picked) == n:
+                    return picked
+        return None
 
     def _true_scale(self, kind: str, index: int, rng: np.random.Generator) -> Sample | None:
-        keys = rng.choice(list(PHOTOS), size=3, replace=False).tolist()
-        widths = sorted(PHOTOS[k].width_m for k in keys)
-        if any(b < 3 * a for a, b in zip(widths, widths[1:])):
-            return None  # sizes too close to be sure of their order
+        n = int(rng.integers(6, 8))
+        pictures = self._pictures(rng, n)
+        if pictures is None:
+            return None
         size = self.options.image_size
-        largest = max(keys, key=lambda k: PHOTOS[k].width_m)
-        images, regions, tilted = [], RegionList(), []
-        for k, key in enumerate(keys):
-            photo, pixels = PHOTOS[key], load_photo(key)
-            ph, pw = pixels.shape[:2]
-            b = photo.box
-            crop = aspect_crop(pw, ph, size[0] / size[1], (pw * (b[0] + b[2]) / 2, ph * (b[1] + b[3]) / 2))
-            view = cv2.resize(pixels[crop[1]:crop[3], crop[0]:crop[2]], size, interpolation=cv2.INTER_AREA)
-            subject = map_box((b[0] * pw, b[1] * ph, b[2] * pw, b[3] * ph), crop, size)
-            tilt = bool(rng.random() < (0.75 if key == largest else 0.3))
+        largest = max(range(n), key=lambda k: pictures[k].width_m)
+        images, regions, tilted, crops = [], RegionList(), [], []
+        for k, picture in enumerate(pictures):
+            ph, pw = picture.pixels.shape[:2]
+            ys, xs = np.nonzero(picture.subject)
+            centre = (float(xs.mean()) + rng.uniform(-0.05, 0.05) * pw, float(ys.mean()) + rng.uniform(-0.05, 0.05) * ph)
+            crop = aspect_crop(pw, ph, size[0] / size[1], centre, float(rng.uniform(1.0, 1.25)))
+            view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
+            subject = crop_mask_box(picture.subject, crop, size)
+            if subject is None:
+                return None
+            tilt = bool(rng.random() < (0.75 if k == largest else 0.4))
             if tilt:
-                centre = ((subject[1] + subject[3]) / 2) / size[1]
-                view = tilt_shift(view, centre, 0.08, 2.5 * min(size) / 336)
+                top, bottom = subject[1] / size[1], subject[3] / size[1]
+                if bottom - top > 0.6:  # a subject filling the picture (a texture): keep a band of it sharp
+                    top = float(rng.uniform(top, bottom - 0.3))
+                    bottom = top + 0.3
+                band = (top - 0.03, bottom + 0.03)
+                view = tilt_shift(view, band, float(rng.uniform(2.0, 3.0)) * min(size) / 336)
             tilted.append(tilt)
+            crops.append(list(crop))
             images.append(Image.fromarray(view))
-            regions.add(k, subject, photo.subject)
-        by_size = sorted(range(3), key=lambda k: PHOTOS[keys[k]].width_m)
+            regions.add(k, subject, picture.subject_name)
+        by_size = sorted(range(n), key=lambda k: pictures[k].width_m)
         if kind == "size_order":
             correct = image_order_text(by_size)
-            blurred_first = [k for k in range(3) if tilted[k]] + [k for k in range(3) if not tilted[k]]
-            pool = [list(reversed(by_size)), blurred_first] + [rng.permutation(3).tolist() for _ in range(20)]
-            distractors = distinct_distractors(correct, map(image_order_text, pool), 3)
+            distractors = [image_order_text(o) for o in ordering_distractors(by_size, rng, 3)]
         else:
             target = by_size[-1] if kind == "largest" else by_size[0]
             correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in range(3) if k != target]
+            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
         options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "true_scale", "kind": kind, "photos": keys,
-                 "scenes": [PHOTOS[k].scene for k in keys], "subjects": [PHOTOS[k].subject for k in keys],
-                 "widths_m": [PHOTOS[k].width_m for k in keys], "widths_text": [PHOTOS[k].width_text for k in keys],
-                 "tilt_shift": tilted, "answer_text": correct}
+        facts = {"family": "true_scale", "kind": kind, "pictures": [p.key for p in pictures],
+                 "scenes": [p.scene for p in pictures], "subjects": [p.subject_name for p in pictures],
+                 "widths_m": [p.width_m for p in pictures], "widths_text": [p.width_text for p in pictures],
+                 "tilt_shift": tilted, "crops": crops, "answer_text": correct}
         return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos, tilt-shift")
+                      generator="scikit-image photos and drawn scenes, tilt-shift")
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
@@ -1025,7 +1144,7 @@ class ScaleBlur(Task):
                 f"{self._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
             text2region = "; ".join(
                 f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions.values()) + "."
-            steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole photo, under blur sigma "
+            steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole picture, under blur sigma "
                      f"{num(s)} px." for k, (w, z, s) in enumerate(zip(f["patch_widths_px"], f["zooms"],
                                                                         f["blur_sigmas"]))]
             ranked = sorted(range(len(f["zooms"])), key=lambda k: f["zooms"][k])
@@ -1038,13 +1157,14 @@ class ScaleBlur(Task):
             captions = []
             for scene, tilt in zip(f["scenes"], f["tilt_shift"]):
                 look = (" with a tilt-shift look: a sharp band, blurred top and bottom, boosted colours" if tilt
-                        else ", photographed normally")
-                captions.append(f"{scene.capitalize()}{look}.")
+                        else ", shown normally")
+                captions.append(f"{scene[0].upper()}{scene[1:]}{look}.")
             text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions.values()) + "."
             steps = [f"[r{k}] shows the {subj}: that scene is {wt} across in reality"
                      f"{' despite its toy-like blur' if tilt else ''}."
                      for k, (subj, wt, tilt) in enumerate(zip(f["subjects"], f["widths_text"], f["tilt_shift"]))]
-            ranked = sorted(range(3), key=lambda k: f["widths_m"][k])
+            n = len(f["widths_m"])
+            ranked = sorted(range(n), key=lambda k: f["widths_m"][k])
             steps.append("From smallest to largest real scene: " + ", ".join(f"image {k + 1}" for k in ranked) + ".")
             body = {"largest": f"Image {ranked[-1] + 1}, the {f['subjects'][ranked[-1]]}, is the largest real scene",
                     "smallest": f"Image {ranked[0] + 1}, the {f['subjects'][ranked[0]]}, is the smallest real scene",
@@ -1057,13 +1177,13 @@ class ScaleBlur(Task):
         if rank == 0:
             return "the widest of the views"
         if rank == len(zooms) - 1:
-            return "a tight close-up"
-        return "a medium close-up"
+            return "the closest of the views"
+        return "a view in between"
 
     @staticmethod
     def _blur_word(sigma: float) -> str:
         if sigma == 0:
-            return "sharp"
+            return "no blur added"
         return f"{'slightly' if sigma < 2 else 'strongly'} blurred (sigma {num(sigma)} px)"
 
 

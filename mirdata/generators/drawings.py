@@ -373,3 +373,89 @@ def _draw_scale_item(d: ImageDraw.ImageDraw, item: ScaleItem, cx: float, base_y:
     label = text_box(d, (cx, base_y - dim * 0.45), item.name, font(13 * s, bold=True), ink)
     return (int(min(x0, label[0])) - 1, int(min(top, label[1])) - 1, int(max(x1, label[2])) + 2,
             int(max(base_y, label[3])) + 2)
+
+
+# -- scenes of known real size (for judging scale) ---------------------------------------------------------------
+
+@dataclass
+class ScaleScene:
+    """A drawn scene whose real width follows from the known size of the things in it."""
+
+    image: Image.Image
+    subject: np.ndarray  # mask of the things that fix the scale
+    width_m: float  # the real width of the whole picture
+    scene: str  # what it shows
+    subject_name: str
+
+
+def draw_street(size: tuple[int, int], rng: np.random.Generator) -> ScaleScene:
+    """A street: cars (4.5 m long), people and trees; its width is the picture's width in car lengths."""
+    w, h = size
+    image = background(size, str(rng.choice(["asphalt", "pavement"])), float(rng.uniform(0.35, 0.45)), rng)
+    car_px = int(w * rng.uniform(0.14, 0.26))
+    ground = int(h * rng.uniform(0.8, 0.9))
+    subject = np.zeros((h, w), dtype=bool)
+    for _ in range(int(rng.integers(1, 3))):
+        paste_sprite(image, sprite("tree", "green", int(car_px * 1.1)), (int(rng.integers(0, w - car_px)),
+                                                                          ground - int(car_px * 1.25)))
+    for _ in range(int(rng.integers(2, 4))):
+        car = sprite("car", str(rng.choice(["red", "blue", "yellow", "white", "black"])), car_px)
+        _, mask = paste_sprite(image, car, (int(rng.integers(0, w - car_px)), ground - car.size[1]))
+        subject |= mask
+    person = sprite("person", str(rng.choice(["red", "blue", "green", "orange"])), int(car_px * 0.4))
+    _, in_front = paste_sprite(image, person, (int(rng.integers(0, w - person.size[0])), ground - person.size[1] + 4))
+    subject &= ~in_front  # the masks respect occlusion
+    return ScaleScene(image, subject, round(w / car_px * 4.5, 1), "a street with parked cars", "cars")
+
+
+def draw_tabletop(size: tuple[int, int], rng: np.random.Generator) -> ScaleScene:
+    """Apples (8 cm across) and a burger on a wooden table; its width is the picture's width in apples."""
+    w, h = size
+    wood = np.array(COLOURS["brown"], dtype=np.float32) * rng.uniform(1.0, 1.3)
+    grain = np.sin(np.arange(h, dtype=np.float32)[:, None] / rng.uniform(3, 6) + rng.normal(0, 0.4, (1, w)))
+    arr = wood[None, None, :] * (0.9 + 0.08 * grain[..., None]) + rng.normal(0, 4, (h, w, 1))
+    image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    apple_px = int(w * rng.uniform(0.07, 0.13))
+    subject = np.zeros((h, w), dtype=bool)
+    for _ in range(int(rng.integers(3, 6))):
+        apple = sprite("apple", str(rng.choice(["red", "green", "yellow"])), apple_px)
+        _, mask = paste_sprite(image, apple, (int(rng.integers(0, w - apple_px)), int(rng.integers(0, h - apple_px))))
+        subject |= mask
+    burger = sprite("burger", "brown", int(apple_px * 1.5))
+    _, in_front = paste_sprite(image, burger, (int(rng.integers(0, w - burger.size[0])),
+                                               int(rng.integers(0, h - burger.size[1]))))
+    subject &= ~in_front
+    return ScaleScene(image, subject, round(w / apple_px * 0.08, 2), "apples and a burger on a wooden table",
+                      "apples")
+
+
+def draw_town(size: tuple[int, int], rng: np.random.Generator) -> ScaleScene:
+    """A town seen from above: houses (10 m across) along roads; its width is the picture's width in houses."""
+    w, h = size
+    image = background(size, "grass", 0.0, rng)
+    d = ImageDraw.Draw(image)
+    house_px = int(w * rng.uniform(0.035, 0.07))
+    road = max(3, int(house_px * 0.6))
+    block = house_px * int(rng.integers(3, 5))
+    taken = np.zeros((h, w), dtype=bool)  # roads and houses: where no new house may stand
+    for y in range(int(rng.integers(0, block)), h, block):
+        d.rectangle([0, y, w, y + road], fill=GROUNDS["asphalt"])
+        taken[max(0, y - 1):y + road + 2] = True
+    for x in range(int(rng.integers(0, block)), w, block):
+        d.rectangle([x, 0, x + road, h], fill=GROUNDS["asphalt"])
+        taken[:, max(0, x - 1):x + road + 2] = True
+    subject = np.zeros((h, w), dtype=bool)
+    roofs = [COLOURS["red"], COLOURS["brown"], COLOURS["grey"], (200, 120, 90)]
+    for _ in range(int(w * h / (block * block) * 3)):
+        x, y = int(rng.integers(0, w - house_px)), int(rng.integers(0, h - house_px))
+        if taken[y:y + house_px, x:x + house_px].any():
+            continue
+        roof = roofs[int(rng.integers(len(roofs)))]
+        d.rectangle([x, y, x + house_px - 1, y + house_px - 1], fill=roof, outline=shade(roof, 0.6))
+        d.line([(x, y + house_px // 2), (x + house_px - 1, y + house_px // 2)], fill=shade(roof, 0.7))
+        subject[y:y + house_px, x:x + house_px] = True
+        taken[max(0, y - 2):y + house_px + 2, max(0, x - 2):x + house_px + 2] = True
+    return ScaleScene(image, subject, round(w / house_px * 10, 0), "a town seen from the air", "houses")
+
+
+SCALE_SCENES = {"street": draw_street, "tabletop": draw_tabletop, "town": draw_town}
