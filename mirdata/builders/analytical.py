@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +29,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mirdata.builders.base import Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
-from mirdata.builders.options import (distinct_distractors, number_options, ordering_distractors, place_answer,
-                                      special_is_answer)
+from mirdata.builders.options import (comparable_lengths, distinct_distractors, number_options, ordering_distractors,
+                                      pick_balanced, place_answer, special_is_answer)
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
 from mirdata.generators.drawings import (SCALE_SCENES, SCALE_SHAPES, ScaleItem, balance_angle, Sprite, background, draw_balance_scale, draw_sign,
@@ -1190,81 +1191,104 @@ class ScaleBlur(Task):
 # == yes_but_satire ============================================================================================
 
 @dataclass(frozen=True)
-class Satire:
-    """One 'Yes, but' scenario: a sign's message, a scene, and the edit that contradicts the message."""
+class Change:
+    """One change a 'but' panel can show: the edit, where in the scene it happens, and how an option names it."""
 
-    signs: tuple[str, ...]
-    grounds: tuple[str, ...]
     op: str  # the edit: paste, remove, recolour, resize, move, blur
-    target: str  # the sprite kind edited (or pasted)
-    change: str  # the correct option: what changed
-    contradiction: str  # why that contradicts the sign
+    zone: str  # where the thing stands: sky, lawn or street (a walker moves from the street onto the lawn)
+    kind: str  # the sprite kind edited or pasted
+    text: str  # the option: what changed
+    thing: str  # the edited thing, as regions name it
     prompt: str  # the instruction for a model editor
-    distractors: tuple[str, ...]  # plausible changes that did not happen
-    props: tuple[str, ...] = ()  # sprite kinds standing around, untouched
-    by_sign: bool = False  # the edited thing stands right by the sign's post
-    count: int = 1  # how many targets (apples, trees)
+    moves_to: str = ""  # a zone it also needs room in, after a move
+
+    def zones(self) -> list[str]:
+        return [self.zone, self.moves_to] if self.moves_to else [self.zone]
 
 
-SATIRES = {
-    "no_parking": Satire(
-        ("NO PARKING", "NO PARKING AT ANY TIME"), ("asphalt", "pavement"), "paste", "car",
-        "a {colour} car is now parked right under the sign",
-        "the sign forbids parking, yet a car is parked right below it", "a {colour} car parked under the sign",
-        ("the sign has been taken down", "the tree next to the sign has been cut down",
-         "a person is now standing under the sign", "the bin has been moved away"), props=("tree", "bin"),
-        by_sign=True),
-    "keep_off_grass": Satire(
-        ("KEEP OFF THE GRASS", "PLEASE KEEP OFF THE LAWN"), ("grass",), "paste", "person",
-        "a person in {colour} is now standing in the middle of the lawn",
-        "the sign asks people to keep off the grass, yet someone stands right on it",
-        "a person in {colour} standing on the lawn",
-        ("a car has been parked on the lawn", "the tree has been cut down", "the sign has been taken down",
-         "the bench has been painted red"), props=("tree", "bench")),
-    "fresh_fruit": Satire(
-        ("FRESH FRUIT", "FRESH APPLES DAILY"), ("pavement", "sand"), "recolour", "apple",
-        "the apples under the sign have turned brown and rotten",
-        "the sign promises fresh fruit, but the fruit on sale is rotten", "make the apples brown and rotten",
-        ("the apples have been taken away", "more apples have been added", "the sign has been taken down",
-         "a person is now standing by the stall"), count=3),
-    "protect_trees": Satire(
-        ("PROTECT OUR TREES", "SAVE THE TREES"), ("grass",), "remove", "tree",
-        "the trees next to the sign have been cut down",
-        "the sign asks to protect the trees, yet the trees beside it are gone", "remove the trees, leave bare grass",
-        ("the trees have turned brown", "a car has been parked by the trees", "the sign has been taken down",
-         "a bench has been placed under the trees"), count=2),
-    "clean_city": Satire(
-        ("KEEP OUR CITY CLEAN", "NO LITTERING"), ("pavement",), "paste", "litter",
-        "rubbish bags have been dumped on the pavement right below the sign",
-        "the sign asks for a clean city, yet rubbish is dumped right beside it", "black rubbish bags on the ground",
-        ("the bin has been taken away", "the bin has been painted blue", "the sign has been taken down",
-         "a car has been parked by the bin"), props=("bin",), by_sign=True),
-    "xxl_burger": Satire(
-        ("XXL BURGER", "OUR GIANT BURGER"), ("pavement", "sand"), "resize", "burger",
-        "the burger on the bench has shrunk to a fraction of its size",
-        "the sign promises a giant burger, but the one you get is tiny", "make the burger much smaller",
-        ("the burger has been taken away", "a second burger has been added", "the burger has changed colour",
-         "the bench has been moved away")),
-    "slow_down": Satire(
-        ("SLOW DOWN", "SCHOOL ZONE SLOW DOWN"), ("asphalt",), "blur", "car",
-        "the car in front of the sign is now a motion blur, speeding past",
-        "the sign asks drivers to slow down, yet the car races past it", "motion blur, a car speeding past",
-        ("the car has been taken away", "the car has been repainted", "the sign has been taken down",
-         "a person is now crossing in front of the car")),
-    "stay_on_path": Satire(
-        ("PLEASE STAY ON THE PATH", "STAY ON THE PATH"), ("grass",), "move", "person",
-        "the person has stepped off the path onto the grass",
-        "the sign asks walkers to stay on the path, yet the walker is on the grass", "the person walking on the grass",
-        ("the person has been taken away", "a second person has joined on the path", "the sign has been taken down",
-         "the tree has been cut down"), props=("tree",)),
+CHANGES = {
+    "car_parked": Change("paste", "street", "car", "a car has been parked in the street in front", "the parked car",
+                         "a car parked in the street"),
+    "car_speeding": Change("blur", "street", "car", "the car in the street is now racing past in a blur",
+                           "the car in the street", "motion blur, the car speeding past"),
+    "walker_on_lawn": Change("move", "street", "person", "the walker has left the path and stands on the lawn",
+                             "the walker", "the person walking on the grass", moves_to="lawn"),
+    "litter": Change("paste", "street", "litter", "bags of rubbish have been dumped on the pavement",
+                     "the rubbish bags", "black rubbish bags on the ground"),
+    "tree_cut": Change("remove", "lawn", "tree", "one of the two trees on the lawn has been cut down",
+                       "the cut-down tree", "remove the tree, leave bare grass"),
+    "bench_removed": Change("remove", "lawn", "bench", "the bench that stood on the lawn has been taken away",
+                            "the bench", "remove the bench, leave bare grass"),
+    "bin_removed": Change("remove", "lawn", "bin", "the rubbish bin on the lawn has been taken away",
+                          "the rubbish bin", "remove the bin, leave bare grass"),
+    "apples_rotten": Change("recolour", "lawn", "apple", "the apples on the stall have turned brown and rotten",
+                            "the apples on the stall", "make the apples brown and rotten"),
+    "burger_shrunk": Change("resize", "lawn", "burger", "the burger on the stall has shrunk to a tiny one",
+                            "the burger on the stall", "make the burger much smaller"),
+    "dog_added": Change("paste", "lawn", "dog", "a dog has appeared and is running about the lawn", "the dog",
+                        "a dog running on the lawn"),
+    "bike_added": Change("paste", "lawn", "bicycle", "a bicycle has been left standing on the lawn", "the bicycle",
+                         "a bicycle standing on the lawn"),
+    "flowers_wilted": Change("recolour", "lawn", "flowers", "the flowers in the flower bed have wilted brown",
+                             "the flower bed", "make the flowers brown and wilted"),
+    "clouds": Change("paste", "sky", "cloud", "dark rain clouds have rolled in across the sky", "the rain cloud",
+                     "dark rain clouds in the sky"),
 }
 
+
+@dataclass(frozen=True)
+class Claim:
+    """What a sign says, the changes that contradict it, and the changes too close to it to be shown beside it."""
+
+    signs: tuple[str, ...]
+    contradicted_by: tuple[str, ...]
+    why: str  # why the contradicting change undercuts the sign
+    ambiguous: tuple[str, ...] = ()  # would arguably contradict it as well: never shown with it
+
+
+CLAIMS = {
+    "no_parking": Claim(("NO PARKING", "NO PARKING AT ANY TIME"), ("car_parked",),
+                        "the sign forbids parking, yet a car is parked right there"),
+    "car_free": Claim(("CAR-FREE ZONE", "NO CARS BEYOND THIS POINT"), ("car_parked", "car_speeding"),
+                      "the sign promises a place without cars, yet a car is right there"),
+    "slow_down": Claim(("SLOW DOWN", "SCHOOL ZONE SLOW DOWN"), ("car_speeding",),
+                       "the sign asks drivers to slow down, yet the car races past it"),
+    "keep_off_grass": Claim(("KEEP OFF THE GRASS", "PLEASE KEEP OFF THE LAWN"), ("walker_on_lawn",),
+                            "the sign asks people to keep off the grass, yet someone stands on it",
+                            ("dog_added", "bike_added")),
+    "stay_on_path": Claim(("PLEASE STAY ON THE PATH", "STAY ON THE PATH"), ("walker_on_lawn",),
+                          "the sign asks walkers to stay on the path, yet the walker is on the grass"),
+    "no_dogs": Claim(("NO DOGS ALLOWED", "NO DOGS IN THE PARK"), ("dog_added",),
+                     "the sign bans dogs, yet a dog runs about the lawn"),
+    "no_cycling": Claim(("NO CYCLING", "NO BIKES IN THE PARK"), ("bike_added",),
+                        "the sign bans bicycles, yet one stands on the lawn"),
+    "clean_city": Claim(("KEEP OUR CITY CLEAN", "NO LITTERING"), ("litter",),
+                        "the sign asks for a clean place, yet rubbish is dumped right there", ("bin_removed",)),
+    "bins": Claim(("PLEASE USE THE BIN", "BINS PROVIDED"), ("bin_removed",),
+                  "the sign points to a bin, yet the bin is gone", ("litter",)),
+    "protect_trees": Claim(("PROTECT OUR TREES", "SAVE THE TREES"), ("tree_cut",),
+                           "the sign asks to protect the trees, yet one of them is cut down"),
+    "rest_area": Claim(("REST AREA", "SEATS FOR VISITORS"), ("bench_removed",),
+                       "the sign offers a seat, yet the bench is gone"),
+    "fresh_fruit": Claim(("FRESH FRUIT", "FRESH APPLES DAILY"), ("apples_rotten",),
+                         "the sign promises fresh fruit, but the fruit on sale is rotten"),
+    "xxl_burger": Claim(("XXL BURGER", "OUR GIANT BURGER"), ("burger_shrunk",),
+                        "the sign promises a giant burger, but the one on sale is tiny"),
+    "flowers": Claim(("ENJOY OUR FLOWERS", "BLOOMING GARDEN"), ("flowers_wilted",),
+                     "the sign boasts of flowers, yet they have wilted"),
+    "sunshine": Claim(("SUNSHINE ALL DAY", "SUNNY WEATHER AHEAD"), ("clouds",),
+                      "the sign promises sunshine, yet rain clouds cover the sky"),
+}
+ZONE_SLOTS = {"sky": 1, "lawn": 3, "street": 2}  # how many changes each part of the scene has room for
+SATIRE_CHANGES = 4  # changes per 'but' panel, and options per question
+
 SATIRE_QUESTIONS = [
-    "{img1} {img2} The two panels form a 'Yes, but' picture: the first sets up a message, the second undercuts "
-    "it. What changed in the second panel that contradicts the first?",
-    "Yes: {img1} But: {img2} What is the change that turns the second panel against the first one's message?",
-    "{img1} {img2} The second panel is the same scene as the first after one change. Which change contradicts "
-    "what the first panel says?",
+    "{img1} {img2} The two panels form a 'Yes, but' picture: the first sets up a message, the second shows the "
+    "same place after several changes. Which change contradicts the first panel's message?",
+    "Yes: {img1} But: {img2} Several things changed between the panels. Which change turns the second panel "
+    "against what the first one says?",
+    "{img1} {img2} The second panel is the same scene as the first after a few changes. Which of them goes "
+    "against what the sign in the first panel says?",
 ]
 SOURCE_QUESTIONS = [
     "{img1} {img2} These two panels form a 'Yes, but' satire: the second panel undercuts the first. What is the "
@@ -1272,27 +1296,47 @@ SOURCE_QUESTIONS = [
     "Yes: {img1} But: {img2} Which explanation captures the irony between the two panels?",
 ]
 SATIRE_SUMMARIES = [
-    "The first panel states a message on its sign; the second is the same scene after one change. I compare the "
-    "panels region by region to find the change, then check that it contradicts the message.",
-    "A 'Yes, but' pair: I read the sign in the first panel, find what differs in the second, and keep the option "
-    "that describes that difference.",
+    "The first panel states a message on its sign; the second shows the same place after several changes. I read "
+    "the sign, find every change between the panels, and keep the one that goes against the message.",
+    "A 'Yes, but' pair: the sign sets the claim, and of the changes in the second panel only one contradicts it. "
+    "I compare the panels region by region and test each change against the sign.",
 ]
-
-# Sprite heights or widths as fractions of the image height (see drawings.SPRITES for which dimension).
-SPRITE_DIMENSION = {"car": 0.42, "person": 0.34, "tree": 0.4, "apple": 0.09, "litter": 0.14, "burger": 0.26,
-                    "bench": 0.4, "bin": 0.2}
 CLOTHES = ("red", "blue", "green", "yellow", "orange", "purple")
+SIGN_STYLES = (("white", "red"), ("yellow", "black"), ("green", "white"), ("blue", "white"), ("white", "black"))
+
+
+def satire_changes(answer: str, claim: str, rng: np.random.Generator) -> list[str] | None:
+    """The answer change and SATIRE_CHANGES - 1 others that neither contradict the claim nor crowd a zone."""
+    c = CLAIMS[claim]
+    banned = set(c.contradicted_by) | set(c.ambiguous)
+    picked = [answer]
+    used = Counter(CHANGES[answer].zones())
+    for key in (list(CHANGES)[k] for k in rng.permutation(len(CHANGES))):
+        zones = CHANGES[key].zones()
+        if key in banned or key in picked or any(used[z] >= ZONE_SLOTS[z] for z in zones):
+            continue
+        if {key, *picked} >= {"car_parked", "car_speeding"}:  # one car in the street at a time reads clearly
+            continue
+        picked.append(key)
+        used.update(zones)
+        if len(picked) == SATIRE_CHANGES:
+            return picked
+    return None
 
 
 class YesButSatire(Task):
     """yes_but_satire: a two-panel 'Yes, but' picture; which change in the second panel contradicts the first.
 
-    Procedural (default): a street scene whose sign states a message (SATIRES: NO PARKING, KEEP OFF THE GRASS,
-    FRESH FRUIT, ...). The second panel is the first edited by the image editor (--editor classical|diffusers)
-    with one edit that contradicts the message: a car pasted under NO PARKING, the apples under FRESH FRUIT
-    recoloured brown, the trees next to PROTECT OUR TREES removed, the XXL burger resized, the car at SLOW DOWN
-    motion-blurred, the walker moved off the path. The options are that change and three changes that did not
-    happen, all about things in the scene. Regions: the sign in both panels, the edited thing before and after.
+    Procedural (default): panel 1 is a park by a street with a sign stating a claim (CLAIMS: 15 families such as
+    NO PARKING, KEEP OFF THE GRASS, FRESH FRUIT, SUNSHINE ALL DAY, two wordings each, five sign styles). Panel 2
+    is panel 1 after four edits by the image editor (--editor classical|diffusers): a car parked, a car
+    motion-blurred, the walker moved onto the lawn, rubbish dumped, a tree / the bench / the bin removed (the
+    hole filled with matching texture), the apples or flowers recoloured brown, the burger shrunk, a dog, a
+    bicycle or rain clouds pasted in. Exactly one edit contradicts the sign; the other three bear on no claim the
+    sign makes (changes that would arguably contradict it too are never shown with it). The options are the
+    four changes, all of which happened, all of the same form; which one is right depends on the sign, and each
+    change is the answer at its fair share over a build. So the sign (panel 1) and the changes (both panels)
+    are needed. Regions: the sign in both panels, and every edited thing before and after.
     From --source (a folder of real two-panel images with explanations.csv, columns image,explanation; or the
     CSV itself): each image is split at its gutter into the two panels, the answer is its explanation and the
     distractors are other images' explanations.
@@ -1315,149 +1359,192 @@ class YesButSatire(Task):
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         if self.options.source is not None:
             return self._from_source(index, rng)
-        keys = list(SATIRES)
-        key = keys[index % len(keys)]
-        return self._procedural(key, index, rng)
+        answer = pick_balanced(self.slot(index), list(CHANGES), "contradicting change")
+        claim = pick(rng, [k for k, c in CLAIMS.items() if answer in c.contradicted_by])
+        changes = satire_changes(answer, claim, rng)
+        if changes is None:
+            return None
+        return self._procedural(claim, changes, index, rng)
 
     # -- procedural --------------------------------------------------------------------------------------------
 
-    def _procedural(self, key: str, index: int, rng: np.random.Generator) -> Sample:
-        s = SATIRES[key]
+    def _procedural(self, claim: str, changes: list[str], index: int, rng: np.random.Generator) -> Sample | None:
         w, h = size = self.options.image_size
-        ground = pick(rng, s.grounds)
-        horizon = float(rng.uniform(0.38, 0.48))
-        ground_y = int(h * rng.uniform(0.78, 0.86))
-        panel = background(size, ground, horizon, rng)
-        if key == "stay_on_path":
-            ImageDraw.Draw(panel).rectangle([0, int(h * 0.8), w, int(h * 0.93)], fill=(180, 170, 150))
-            ground_y = int(h * 0.9)
-        # The sign stands near one edge, the edited thing in the middle (or by the sign's post when the
-        # scenario says so), the untouched props side by side towards the other edge, further back.
+        horizon, street_top = int(h * rng.uniform(0.34, 0.4)), int(h * rng.uniform(0.7, 0.74))
+        panel = background(size, "grass", horizon / h, rng)
+        street = np.asarray(background(size, "pavement", 0.0, rng))
+        pixels = np.asarray(panel).copy()
+        pixels[street_top:] = street[street_top:]
+        panel = Image.fromarray(pixels)
         on_left = bool(rng.random() < 0.5)
-        toward = 1 if on_left else -1
-        sign_x = int(w * (0.5 - 0.32 * toward))
-        jitter = int(rng.integers(-w // 25, w // 25 + 1))
-        target_x = sign_x + toward * int(w * 0.1) if s.by_sign else int(w * 0.5) + jitter
-        sign_text = pick(rng, s.signs)
-        sign_box = draw_sign(panel, sign_text, sign_x, int(h * horizon + h * 0.12), int(h * 0.45))
-        edge = int(w * (0.5 + 0.44 * toward))
-        props = []
-        for kind in s.props:
-            item = sprite(kind, "green" if kind == "tree" else pick(rng, ("green", "grey", "brown", "blue")),
-                          int(h * SPRITE_DIMENSION[kind] * 0.7))
-            left = edge - item.size[0] if on_left else edge
-            paste_sprite(panel, item, (left, int(h * horizon + h * 0.22) - item.size[1]))
-            edge = left - int(w * 0.02) if on_left else left + item.size[0] + int(w * 0.02)
-            props.append(item.name)
-        colour = pick(rng, CLOTHES)
-        target_mask = np.zeros((h, w), dtype=bool)
-        new_sprite = None
-        if s.op == "paste":
-            new_sprite = self._pasted(s, colour, h, rng)
-            at = (target_x - new_sprite.size[0] // 2, ground_y - new_sprite.size[1])
-        else:
-            target_mask, at = self._place_targets(panel, s, target_x, ground_y, h, rng, colour)
-        before_box = mask_box(target_mask) if target_mask.any() else None
-        params: dict[str, Any] = {
-            "paste": lambda: {"sprite": new_sprite.image, "at": at},  # type: ignore[union-attr]
-            "remove": lambda: {},
-            "recolour": lambda: {"colour": (110, 70, 35)},
-            "resize": lambda: {"scale": float(rng.uniform(0.3, 0.4))},
-            "move": lambda: {"offset": (int(rng.choice([-1, 1]) * w * 0.12), -int(h * 0.2))},
-            "blur": lambda: {"sigma": float(rng.uniform(5, 8)), "motion": True},
-        }[s.op]()
-        e = Edit(prompt=s.prompt.format(colour=colour), op=s.op, seed=int(rng.integers(2**31 - 1)), **params)
-        mask = None if s.op == "paste" else target_mask
-        after_box = self._after_box(e, before_box, size)
-        edited = self.editor.edit([panel], [e], None if mask is None else [mask])[0]
+        sign_text = pick(rng, CLAIMS[claim].signs)
+        board, ink = pick(rng, SIGN_STYLES)
+        sign_x = int(w * (0.14 if on_left else 0.86))
+        sign_box = draw_sign(panel, sign_text, sign_x, int(street_top - h * 0.03), int(h * 0.5), board, ink)
+        # Lawn slots share the width the sign leaves; street slots span the whole width.
+        lawn_x0, lawn_x1 = (sign_box[2] + w * 0.02, w * 0.98) if on_left else (w * 0.02, sign_box[0] - w * 0.02)
+        slots = {"lawn": self._slots(lawn_x0, lawn_x1, ZONE_SLOTS["lawn"], rng),
+                 "street": self._slots(w * 0.03, w * 0.97, ZONE_SLOTS["street"], rng),
+                 "sky": self._slots(w * 0.3, w * 0.95 if on_left else w * 0.7, 1, rng)}
+        lawn_y, street_y = int(street_top - h * 0.04), int(h * rng.uniform(0.9, 0.96))
+        placed = []
+        for key in [k for k in changes if CHANGES[k].zone == "street"] + [k for k in changes
+                                                                            if CHANGES[k].zone != "street"]:
+            zone = CHANGES[key].zone
+            x0, x1 = slots[zone].pop(0)
+            if key == "walker_on_lawn":  # it will move onto the lawn: keep a lawn slot free above it
+                dest = slots["lawn"].pop(0)
+                placed.append(self._setup(panel, key, (x0, x1), street_y, h, rng, dest=dest, lawn_y=lawn_y))
+            else:
+                base = {"lawn": lawn_y, "street": street_y, "sky": int(h * rng.uniform(0.12, 0.2))}[zone]
+                placed.append(self._setup(panel, key, (x0, x1), base, h, rng))
+        # Visible masks respect occlusion: what a later paste covers is no longer the earlier thing.
+        for k, item in enumerate(placed):
+            for later in placed[k + 1:]:
+                if item["mask"] is not None and later["mask"] is not None:
+                    item["mask"] &= ~later["mask"]
+        edited = panel
+        records = []
+        for item in placed:
+            e, mask = item["edit"], item["mask"]
+            after_box = self._after_box(e, item["mask"], size)
+            edited = self.editor.edit([edited], [e], None if e.op == "paste" else [mask])[0]
+            records.append({"key": item["key"], "op": e.op, "text": CHANGES[item["key"]].text,
+                            "before_box": None if mask is None else list(mask_box(mask)),
+                            "after_box": after_box, "prompt": e.prompt, "seed": e.seed, **self._edit_params(e)})
         regions = RegionList()
         regions.add(0, sign_box, f"the sign reading '{sign_text}'")
         regions.add(1, sign_box, f"the same sign reading '{sign_text}'")
-        target_name = self._target_name(s)
-        if before_box is not None:
-            regions.add(0, before_box, f"{target_name} before the change")
-        regions.add(1, after_box, self._after_label(s, target_name))
-        change = s.change.format(colour=colour)
-        distractors = [d for d in rng.permutation(list(s.distractors)).tolist()][:3]
-        options, answer = place_answer(change, distractors, self.slot(index), rng)
+        for r in records:
+            thing = CHANGES[r["key"]].thing
+            if r["before_box"] is not None:
+                r["before_region"] = regions.add(0, r["before_box"], f"{thing} before the change")
+            r["after_region"] = regions.add(1, r["after_box"], self._after_label(r["op"], thing))
+        answer_key = changes[0]
+        correct = CHANGES[answer_key].text
+        distractors = [CHANGES[k].text for k in changes[1:]]
+        if not comparable_lengths([correct, *distractors]):
+            return None
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SATIRE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
-        facts = {"source": "procedural", "scenario": key, "sign_text": sign_text, "ground": ground, "props": props,
-                 "edit": {"op": s.op, "target": s.target, "prompt": e.prompt, "editor": self.options.editor,
-                          "seed": e.seed, **self._edit_params(e)},
-                 "target_name": target_name, "change": change, "contradiction": s.contradiction,
-                 "distractors": distractors, "answer_text": change}
+        facts = {"source": "procedural", "claim": claim, "sign_text": sign_text, "sign_style": [board, ink],
+                 "contradicting": answer_key, "why": CLAIMS[claim].why, "changes": records,
+                 "editor": self.options.editor, "answer_text": correct}
         return Sample(question, options, answer, [panel, edited], regions.items, facts,
                       generator=f"procedural scenes + {self.options.editor} editor")
 
     @staticmethod
-    def _pasted(s: Satire, colour: str, h: int, rng: np.random.Generator) -> Sprite:
-        if s.target == "litter":
+    def _slots(x0: float, x1: float, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+        """`n` side-by-side spans of [x0, x1], in random order."""
+        edges = np.linspace(x0, x1, n + 1)
+        spans = [(int(edges[k]), int(edges[k + 1])) for k in range(n)]
+        return [spans[k] for k in rng.permutation(n)]
+
+    def _setup(self, panel: Image.Image, key: str, span: tuple[int, int], base_y: int, h: int,
+               rng: np.random.Generator, dest: tuple[int, int] | None = None, lawn_y: int = 0) -> dict[str, Any]:
+        """Draw what change `key` will edit into its span (nothing for a paste); returns its edit and mask."""
+        c = CHANGES[key]
+        width = span[1] - span[0]
+        mask = np.zeros((panel.height, panel.width), dtype=bool)
+        seed = int(rng.integers(2**31 - 1))
+
+        def put(item: Sprite, cx: float, bottom: int) -> tuple[int, int]:
+            at = (int(cx - item.size[0] / 2), bottom - item.size[1])
+            _, m = paste_sprite(panel, item, at)
+            mask[:] |= m
+            return at
+
+        centre = (span[0] + span[1]) / 2 + rng.uniform(-0.08, 0.08) * width
+        if c.op == "paste":
+            item = self._new_sprite(c.kind, width, h, rng)
+            at = (int(centre - item.size[0] / 2), base_y - item.size[1])
+            return {"key": key, "mask": None, "edit": Edit(prompt=c.prompt, op="paste", sprite=item.image, at=at,
+                                                         seed=seed)}
+        if c.kind == "tree":
+            tree = sprite("tree", "green", int(min(h * 0.3, width * 0.62)))
+            gap = tree.size[0] * 0.55
+            first = np.zeros_like(mask)
+            put(tree, centre - gap, base_y)
+            first[:] = mask
+            put(tree, centre + gap, base_y)
+            mask[:] = first  # only one of the two trees is cut down
+        elif c.kind in ("apple", "burger"):  # on a bench that serves as the stall
+            bench = sprite("bench", "brown", int(min(h * 0.34, width * 0.9)))
+            put(bench, centre, base_y)
+            mask[:] = False
+            surface = base_y - int(bench.size[1] * 0.88)
+            if c.kind == "apple":
+                apple = sprite("apple", pick(rng, ("red", "green")), int(bench.size[0] * 0.24))
+                for k in (-1, 0, 1):
+                    put(apple, centre + k * apple.size[0] * 1.1, surface)
+            else:
+                put(sprite("burger", "brown", int(bench.size[0] * 0.5)), centre, surface)
+        else:
+            colour = {"car": pick(rng, ("red", "blue", "yellow")), "person": pick(rng, CLOTHES),
+                      "bench": "brown", "bin": pick(rng, ("green", "grey", "blue")), "flowers": pick(rng, CLOTHES)
+                      }[c.kind]
+            dimension = {"car": width * 0.7, "person": h * 0.22, "bench": min(h * 0.34, width * 0.85),
+                         "bin": h * 0.16, "flowers": width * 0.85}[c.kind]
+            put(sprite(c.kind, colour, int(dimension)), centre, base_y)
+        params: dict[str, Any] = {
+            "remove": {}, "recolour": {"colour": (110, 70, 35)},
+            "resize": {"scale": float(rng.uniform(0.3, 0.4))},
+            "blur": {"sigma": float(rng.uniform(5, 8)), "motion": True},
+        }.get(c.op, {})
+        if c.op == "move":
+            assert dest is not None
+            x0, y0, x1, y1 = mask_box(mask)
+            target_cx = (dest[0] + dest[1]) / 2
+            params = {"offset": (int(target_cx - (x0 + x1) / 2), int(lawn_y - y1))}
+        return {"key": key, "mask": mask, "edit": Edit(prompt=c.prompt, op=c.op, seed=seed, **params)}
+
+    @staticmethod
+    def _new_sprite(kind: str, width: int, h: int, rng: np.random.Generator) -> Sprite:
+        if kind == "litter":
             # A few bags in one sprite, so one paste dumps them all.
-            bags = [sprite("litter", pick(rng, ("black", "grey", "green")), int(h * SPRITE_DIMENSION["litter"]))
+            bags = [sprite("litter", pick(rng, ("black", "grey", "green")), int(min(h * 0.12, width * 0.3)))
                     for _ in range(3)]
             bw, bh = bags[0].size
             canvas = Image.new("RGBA", (int(bw * 2.6), bh), (0, 0, 0, 0))
             for k, bag in enumerate(bags):
                 canvas.paste(bag.image, (int(k * bw * 0.8), 0), bag.image)
             return Sprite(canvas, "rubbish bags")
-        return sprite(s.target, colour, int(h * SPRITE_DIMENSION[s.target]))
-
-    def _place_targets(self, panel: Image.Image, s: Satire, x: int, ground_y: int, h: int, rng: np.random.Generator,
-                       colour: str) -> tuple[np.ndarray, tuple[int, int]]:
-        """Draw the thing the edit will change; returns its mask and top-left corner."""
-        mask = np.zeros((panel.height, panel.width), dtype=bool)
-        surface_y = ground_y
-        if s.target in ("apple", "burger"):  # on a bench that serves as the stall
-            bench = sprite("bench", "brown", int(h * SPRITE_DIMENSION["bench"]))
-            paste_sprite(panel, bench, (x - bench.size[0] // 2, ground_y - bench.size[1]))
-            surface_y = ground_y - int(bench.size[1] * 0.88)
-        target_colour = {"apple": pick(rng, ("red", "green")), "car": pick(rng, ("red", "blue", "yellow")),
-                         "tree": "green", "burger": "brown", "person": colour}[s.target]
-        item = sprite(s.target, target_colour, int(h * SPRITE_DIMENSION[s.target]))
-        spacing = item.size[0] * (1.1 if s.target == "apple" else 1.25)
-        first = None
-        for k in range(s.count):
-            tx = int(x - item.size[0] / 2 + (k - (s.count - 1) / 2) * spacing)
-            at = (tx, surface_y - item.size[1])
-            _, m = paste_sprite(panel, item, at)
-            mask |= m
-            first = first or at
-        return mask, first  # type: ignore[return-value]
+        colour = {"car": pick(rng, ("red", "blue", "yellow", "white")), "dog": pick(rng, ("brown", "black", "grey")),
+                  "bicycle": pick(rng, ("red", "blue", "green")), "cloud": pick(rng, ("grey", "black"))}[kind]
+        dimension = {"car": width * 0.7, "dog": min(h * 0.16, width * 0.5), "bicycle": min(h * 0.28, width * 0.7),
+                     "cloud": width * 0.9}[kind]
+        return sprite(kind, colour, int(dimension))
 
     @staticmethod
-    def _after_box(e: Edit, before: tuple[int, int, int, int] | None, size: tuple[int, int]) -> list[float]:
+    def _after_box(e: Edit, before: np.ndarray | None, size: tuple[int, int]) -> list[float]:
         w, h = size
         if e.op == "paste":
             assert e.sprite is not None
             box = mask_box(e.footprint(size))
-        elif e.op == "resize":
-            x0, y0, x1, y1 = before  # type: ignore[misc]
-            nw, nh = (x1 - x0) * e.scale, (y1 - y0) * e.scale
-            box = ((x0 + x1) / 2 - nw / 2, y1 - nh, (x0 + x1) / 2 + nw / 2, y1)
-        elif e.op == "move":
-            x0, y0, x1, y1 = before  # type: ignore[misc]
-            box = (x0 + e.offset[0], y0 + e.offset[1], x1 + e.offset[0], y1 + e.offset[1])
         else:
-            box = before  # type: ignore[assignment]
-        x0, y0, x1, y1 = box  # type: ignore[misc]
+            x0, y0, x1, y1 = mask_box(before)  # type: ignore[arg-type]
+            if e.op == "resize":
+                nw, nh = (x1 - x0) * e.scale, (y1 - y0) * e.scale
+                box = ((x0 + x1) / 2 - nw / 2, y1 - nh, (x0 + x1) / 2 + nw / 2, y1)
+            elif e.op == "move":
+                box = (x0 + e.offset[0], y0 + e.offset[1], x1 + e.offset[0], y1 + e.offset[1])
+            else:
+                box = (x0, y0, x1, y1)
+        x0, y0, x1, y1 = box
         return [max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)), min(float(h), float(y1))]
 
     @staticmethod
-    def _target_name(s: Satire) -> str:
-        return {"car": "the car", "person": "the person", "apple": "the apples", "tree": "the trees",
-                "litter": "the rubbish bags", "burger": "the burger"}[s.target]
-
-    @staticmethod
-    def _after_label(s: Satire, target: str) -> str:
-        return {"paste": f"{target}, newly added", "remove": f"where {target} stood, now empty",
-                "recolour": f"{target}, recoloured", "resize": f"{target}, resized", "move": f"{target}, moved",
-                "blur": f"{target}, motion-blurred"}[s.op]
+    def _after_label(op: str, thing: str) -> str:
+        return {"paste": f"{thing}, newly there", "remove": f"where {thing} stood, now empty",
+                "recolour": f"{thing}, recoloured", "resize": f"{thing}, resized", "move": f"{thing}, moved",
+                "blur": f"{thing}, motion-blurred"}[op]
 
     @staticmethod
     def _edit_params(e: Edit) -> dict[str, Any]:
         return {"paste": {"at": list(e.at)}, "remove": {}, "recolour": {"colour": list(e.colour)},
                 "resize": {"scale": round(e.scale, 3)}, "move": {"offset": list(e.offset)},
                 "blur": {"sigma": round(e.sigma, 2), "motion": e.motion}}[e.op or "remove"]
+
 
     # -- from a folder of real two-panel images ------------------------------------------------------------------
 
@@ -1540,25 +1627,28 @@ class YesButSatire(Task):
         regions = regions_by_id(record)
         if f["source"] == "folder":
             return self._reason_source(record, f, regions)
-        ids = list(regions)
-        around = [f"{f['target_name']} in the middle"] if len(ids) == 4 else []
-        around += [f"a {p} further back" for p in f["props"]]
+        sign = f"'{f['sign_text']}'"
+        before = [CHANGES[c["key"]].thing for c in f["changes"] if c["before_box"] is not None]
         captions = [
-            f"{article(f['ground']).capitalize()} {f['ground']} scene with a sign reading '{f['sign_text']}'"
-            + (f", {join_and(around)}." if around else "."),
-            f"The same scene with the same sign, but {f['change']}.",
+            f"A park by a street with a sign on the lawn reading {sign}"
+            + (f"; also {join_and(before)}." if before else "."),
+            f"The same place with the same sign after {len(f['changes'])} changes: "
+            + "; ".join(c["text"] for c in f["changes"]) + ".",
         ]
-        text2region = (f"'the sign' → {cite(regions[ids[0]])} and {cite(regions[ids[1]])}; "
-                       + (f"'{f['target_name']}' → {cite(regions[ids[2]])}; " if len(ids) == 4 else "")
-                       + f"'{regions[ids[-1]].label}' → {cite(regions[ids[-1]])}.")
-        diff = (f"[{ids[0]}] and [{ids[1]}] are the same sign, so the message '{f['sign_text']}' holds in both "
-                f"panels. Comparing "
-                + (f"[{ids[2]}] with [{ids[-1]}]" if len(ids) == 4 else f"the area at [{ids[-1]}]")
-                + f": {f['change']}. That is the contradiction: {f['contradiction']}. ")
-        ruled_out = " ".join(f"'{d.capitalize()}' does not happen: the rest of the scene is unchanged."
-                             for d in f["distractors"])
-        body = f"The change is that {f['change']}, which {pick(rng, ['contradicts', 'undercuts'])} '{f['sign_text']}'"
-        return Reasoning(pick(rng, SATIRE_SUMMARIES), captions, text2region, diff + ruled_out,
+        links = [f"'the sign' → {cite(regions['r0'])} and {cite(regions['r1'])}"]
+        steps = [f"[r0] and [r1] are the same sign: {sign} holds in both panels."]
+        for c in f["changes"]:
+            where = (f"[{c['before_region']}] → [{c['after_region']}]" if "before_region" in c
+                     else f"[{c['after_region']}]")
+            links.append(f"'{CHANGES[c['key']].thing}' → "
+                         + (f"{cite(regions[c['before_region']])} and " if "before_region" in c else "")
+                         + cite(regions[c["after_region"]]))
+            verdict = (f"this goes against {sign}: {f['why']}" if c["key"] == f["contradicting"]
+                       else f"this has nothing to do with {sign}")
+            steps.append(f"{where}: {c['text']}; {verdict}.")
+        body = (f"Of the changes, only '{f['answer_text']}' "
+                f"{pick(rng, ['contradicts', 'undercuts'])} the sign {sign}")
+        return Reasoning(pick(rng, SATIRE_SUMMARIES), captions, "; ".join(links) + ".", " ".join(steps),
                          conclude(body, record.answer))
 
     @staticmethod

@@ -177,8 +177,63 @@ def _bin(h: int, colour: tuple[int, int, int]) -> Image.Image:
     return im
 
 
+def _dog(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.7)
+    im, d = _canvas(w, h)
+    d.ellipse([w * 0.15, h * 0.3, w * 0.8, h * 0.7], fill=colour, outline=shade(colour, 0.6))
+    d.ellipse([w * 0.68, h * 0.08, w * 0.98, h * 0.42], fill=colour, outline=shade(colour, 0.6))
+    d.polygon([(w * 0.72, h * 0.12), (w * 0.78, 0), (w * 0.84, h * 0.12)], fill=shade(colour, 0.7))
+    d.ellipse([w * 0.88, h * 0.2, w * 0.93, h * 0.26], fill=(20, 20, 20))
+    leg = max(2, int(w * 0.07))
+    for x in (0.22, 0.35, 0.6, 0.72):
+        d.line([(w * x, h * 0.6), (w * x, h - 1)], fill=shade(colour, 0.7), width=leg)
+    d.line([(w * 0.17, h * 0.4), (0, h * 0.15)], fill=shade(colour, 0.7), width=leg)
+    return im
+
+
+def _bicycle(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.6)
+    im, d = _canvas(w, h)
+    r = int(h * 0.36)
+    line = max(2, w // 30)
+    for cx in (r + 1, w - r - 2):
+        d.ellipse([cx - r, h - 2 * r - 1, cx + r, h - 1], outline=(30, 30, 30), width=line)
+    hub_y = h - r - 1
+    seat, bars = (w * 0.42, h * 0.2), (w * 0.7, h * 0.14)
+    d.line([(r, hub_y), seat, (w * 0.5, hub_y), (r, hub_y)], fill=colour, width=line)
+    d.line([seat, bars, (w - r - 2, hub_y)], fill=colour, width=line)
+    d.line([bars, (w * 0.5, hub_y)], fill=colour, width=line)
+    d.line([(seat[0] - w * 0.06, seat[1]), (seat[0] + w * 0.06, seat[1])], fill=(30, 30, 30), width=line + 1)
+    return im
+
+
+def _flowers(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.45)
+    im, d = _canvas(w, h)
+    d.rectangle([0, h * 0.7, w - 1, h - 1], fill=(110, 75, 45))
+    for k in range(7):
+        x = w * (0.08 + 0.84 * k / 6)
+        d.line([(x, h * 0.75), (x, h * 0.35)], fill=(40, 120, 40), width=max(1, w // 60))
+        r = w * 0.055
+        d.ellipse([x - r, h * 0.35 - r, x + r, h * 0.35 + r], fill=colour, outline=shade(colour, 0.6))
+        d.ellipse([x - r * 0.35, h * 0.35 - r * 0.35, x + r * 0.35, h * 0.35 + r * 0.35], fill=(250, 220, 60))
+    return im
+
+
+def _cloud(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.45)
+    im, d = _canvas(w, h)
+    for x0, y0, x1, y1 in ((0, 0.35, 0.45, 1), (0.2, 0, 0.65, 0.8), (0.45, 0.2, 0.85, 0.95), (0.6, 0.4, 1, 1)):
+        d.ellipse([w * x0, h * y0, w * x1 - 1, h * y1 - 1], fill=colour)
+    return im
+
+
 # kind -> (drawing function taking its main dimension, default colour name, "width" or "height" as main)
 SPRITES = {
+    "dog": (_dog, "width"),
+    "bicycle": (_bicycle, "width"),
+    "flowers": (_flowers, "width"),
+    "cloud": (_cloud, "width"),
     "car": (_car, "width"),
     "person": (_person, "height"),
     "tree": (_tree, "height"),
