@@ -154,7 +154,7 @@ FILLER_METRICS = [("Customer rating", "rating (1-10)", 1, 10, 1, "{:.0f}"),
                   ("Delivery time", "days", 1, 12, 1, "{:.0f}"),
                   ("Website visits", "thousand visits", 5, 60, 5, "{:.0f}"),
                   ("Energy use", "MWh", 10, 90, 10, "{:.0f}")]
-DASHBOARD_SIZES = (4, 5, 6, 6, 6)  # charts per question: 4-6, mostly 6
+DASHBOARD_SIZES = (4, 5, 6, 6, 6, 6)  # charts per question: 4-6, mostly 6
 
 
 @dataclass
@@ -207,11 +207,11 @@ def tied_extremes(values: dict[str, float], direction: str) -> list[str]:
 
 
 def chart_series(spec: ChartSpec) -> list[dict[str, float]]:
-    """Each series of a chart as {category: value}; a stacked bar also as its stack totals."""
-    out = [dict(zip(spec.categories, vals)) for vals in spec.series.values()]
+    """What a chart alone tells about its items, as {category: value}: each series, or a stacked bar's totals
+    (its segments are parts of one figure, not figures of their own)."""
     if spec.kind == "stacked_bar":
-        out.append(dict(zip(spec.categories, np.sum(list(spec.series.values()), axis=0).tolist())))
-    return out
+        return [dict(zip(spec.categories, np.sum(list(spec.series.values()), axis=0).tolist()))]
+    return [dict(zip(spec.categories, vals)) for vals in spec.series.values()]
 
 
 def single_chart_gives(problem: ChartProblem, specs: list[ChartSpec]) -> bool:
@@ -657,7 +657,7 @@ def decide_weights(kind: str, orders: list[tuple[str, ...]]) -> str:
 
 
 class WeightComparison(Task):
-    """weight_comparison: 5-6 objects with hidden distinct weights and neutral names; 7-8 images of an equal-arm
+    """weight_comparison: 5-6 objects with hidden distinct weights and neutral names; 8-9 images of an equal-arm
     balance, each weighing two of them.
 
     A real balance: any difference swings the beam onto its stop on the heavier side, so every tilted image
@@ -666,7 +666,7 @@ class WeightComparison(Task):
     object, the lightest, or the order from heaviest to lightest. The answer is decided by brute force over all
     orders that agree with every balance: if they agree on the asked thing it is the answer, otherwise it is
     "Cannot be determined", which is always offered and right at its fair share (1 in 4, keyed on the record's
-    slot). The number of balances depends only on the number of objects (objects + 2), so it says nothing about
+    slot). The number of balances depends only on the number of objects (objects + 3), so it says nothing about
     whether the answer is determined. Distractors are other objects, or orders drawn uniformly from all other
     orders (never neighbours of the answer).
     """
@@ -718,11 +718,11 @@ class WeightComparison(Task):
     @staticmethod
     def _balances(kind: str, names: list[str], weights: dict[str, int], cannot: bool, rng: np.random.Generator
                   ) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]], list[tuple[str, ...]]]:
-        """The pairs to weigh (objects + 2 of them) such that the answer is determined, or not, as asked."""
+        """The pairs to weigh (objects + 3 of them) such that the answer is determined, or not, as asked."""
         true = sorted(names, key=lambda m: -weights[m])
         chain = [(true[k], true[k + 1]) for k in range(len(true) - 1)]
         pairs = [tuple(p) for p in itertools.combinations(true, 2)]
-        k = len(names) + 2
+        k = len(names) + 3
         for _ in range(200):
             if not cannot and rng.random() < 0.5:  # the whole chain of neighbours forces every answer
                 rest = [p for p in pairs if p not in chain]
@@ -1007,7 +1007,7 @@ class ScaleBlur(Task):
     them that come with it) and drawn scenes of known size (a street, a table top, a town from the air).
 
     zoom family (most_zoomed, widest, zoom_order): 6-7 crops of one picture around a shared centre at zoom
-    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next), resized to the same image size (area
+    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next) times a random base of 1.05-1.2, resized to the same image size (area
     averaging or Lanczos), each with its own Gaussian blur (sigma 0-4.6 px, independent of the zoom). Drawn
     scenes are drawn four times larger, so close zooms keep their detail. The zoom of an image is fixed by
     construction; regions mark the same scene patch in every image, whose drawn size is proportional to the zoom.
@@ -1041,7 +1041,9 @@ class ScaleBlur(Task):
             n = 7
         pixels = picture.pixels
         ph, pw = pixels.shape[:2]
-        zooms = [ZOOM_LADDER[k] for k in rng.permutation(n)]
+        # The ladder times a random base, so even the widest view is a fresh crop in every record.
+        base = float(rng.uniform(1.05, 1.2))
+        zooms = [round(ZOOM_LADDER[k] * base, 3) for k in rng.permutation(n)]
         blurs = [float(BLUR_LEVELS[k]) for k in rng.permutation(len(BLUR_LEVELS))[:n]]
         ys, xs = np.nonzero(picture.subject)
         at = int(rng.integers(len(xs)))  # the shared centre lies on the subject
@@ -1086,7 +1088,8 @@ class ScaleBlur(Task):
             if all(max(p.width_m, picture.width_m) >= 3 * min(p.width_m, picture.width_m) for p in picked):
                 picked.append(picture)
                 if len(picked) == n:
-                    return picked
+                    # Shuffled: the greedy pass accepts extreme sizes late, which would put them last.
+                    return [picked[k] for k in rng.permutation(n)]
         return None
 
     def _true_scale(self, kind: str, index: int, rng: np.random.Generator) -> Sample | None:
@@ -1632,7 +1635,7 @@ class YesButSatire(Task):
         captions = [
             f"A park by a street with a sign on the lawn reading {sign}"
             + (f"; also {join_and(before)}." if before else "."),
-            f"The same place with the same sign after {len(f['changes'])} changes: "
+            "The same place with the same sign, after these changes: "
             + "; ".join(c["text"] for c in f["changes"]) + ".",
         ]
         links = [f"'the sign' → {cite(regions['r0'])} and {cite(regions['r1'])}"]
