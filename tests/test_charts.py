@@ -1,4 +1,5 @@
-"""Charts: every kind renders its table at the asked size, element boxes follow the values, same seed → same pixels."""
+"""Charts: every kind renders its table at the asked size, element boxes follow the values, value axes take in
+negatives, unprinted values sit on gridlines, same seed → same pixels."""
 
 from __future__ import annotations
 

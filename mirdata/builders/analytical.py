@@ -33,8 +33,8 @@ from mirdata.builders.options import (comparable_lengths, distinct_distractors, 
                                       pick_balanced, place_answer, special_is_answer)
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
-from mirdata.generators.drawings import (SCALE_SCENES, SCALE_SHAPES, ScaleItem, balance_angle, Sprite, background, draw_balance_scale, draw_sign,
-                                         mask_box, paste_sprite, sprite)
+from mirdata.generators.drawings import (SCALE_SCENES, SCALE_SHAPES, ScaleItem, Sprite, background, balance_angle,
+                                         draw_balance_scale, draw_sign, mask_box, paste_sprite, sprite)
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import IMAGE_TOKEN, Record, Region
@@ -305,7 +305,10 @@ class ChartAnalysis(Task):
     def _fillers(rng: np.random.Generator, problem: ChartProblem, count: int) -> list[ChartSpec]:
         """Charts of unrelated metrics over the items of the first needed chart."""
         items = problem.specs[0].categories
-        x_label = problem.specs[0].x_label or "item"
+        # Named like a needed chart over the same items (a scatter's x axis is a quantity, not the items; the
+        # share families' pies are over companies and name no axis).
+        x_label = next((s.x_label for s in problem.specs if s.categories == items and s.kind not in ("scatter", "pie")),
+                       "company")
         out = []
         for k in rng.choice(len(FILLER_METRICS), size=max(0, count), replace=False):
             title, y_label, lo, hi, step, fmt = FILLER_METRICS[int(k)]
@@ -418,7 +421,8 @@ class ChartAnalysis(Task):
         steps = [f"The {company} wedge reads {share[company]}% and the {year} market is {num(totals[year])} "
                  f"thousand units: {share[company]}% × {num(totals[year])} = {num(value)} thousand units."]
         return self._number_problem(rng, "share_units", [pie, market], value, "{:,.1f} thousand units",
-                                    quantum, list(totals.values()) + [100.0], [(0, company, None), (1, year, None)], steps,
+                                    quantum, list(totals.values()) + [100.0],
+                                    [(0, company, None), (1, year, None)], steps,
                                     0.0, company=company, year=year, share=share[company], total=totals[year])
 
     def _share_change(self, rng: np.random.Generator) -> ChartProblem | None:
@@ -1007,7 +1011,8 @@ class ScaleBlur(Task):
     them that come with it) and drawn scenes of known size (a street, a table top, a town from the air).
 
     zoom family (most_zoomed, widest, zoom_order): 6-7 crops of one picture around a shared centre at zoom
-    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next) times a random base of 1.05-1.2, resized to the same image size (area
+    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next) times a random base of 1.05-1.2, resized
+    to the same image size (area
     averaging or Lanczos), each with its own Gaussian blur (sigma 0-4.6 px, independent of the zoom). Drawn
     scenes are drawn four times larger, so close zooms keep their detail. The zoom of an image is fixed by
     construction; regions mark the same scene patch in every image, whose drawn size is proportional to the zoom.
@@ -1103,7 +1108,8 @@ class ScaleBlur(Task):
         for k, picture in enumerate(pictures):
             ph, pw = picture.pixels.shape[:2]
             ys, xs = np.nonzero(picture.subject)
-            centre = (float(xs.mean()) + rng.uniform(-0.05, 0.05) * pw, float(ys.mean()) + rng.uniform(-0.05, 0.05) * ph)
+            centre = (float(xs.mean()) + rng.uniform(-0.05, 0.05) * pw,
+                      float(ys.mean()) + rng.uniform(-0.05, 0.05) * ph)
             crop = aspect_crop(pw, ph, size[0] / size[1], centre, float(rng.uniform(1.0, 1.25)))
             view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
             subject = crop_mask_box(picture.subject, crop, size)

@@ -233,13 +233,15 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     # The colour the background has on each row, from the ring pixels of that row (or the nearest row).
     counts = np.bincount(ring_y, minlength=h)
     present = np.nonzero(counts)[0]
-    row_mean = np.stack([np.interp(np.arange(h), present,
-                                   (np.bincount(ring_y, image[ring_y, ring_x, c], minlength=h) / np.maximum(counts, 1))[present])
-                         for c in range(3)], axis=1)
+    sums = [np.bincount(ring_y, image[ring_y, ring_x, c], minlength=h) for c in range(3)]
+    row_mean = np.stack([np.interp(np.arange(h), present, (sums[c] / np.maximum(counts, 1))[present]) for c in range(3)],
+                        axis=1)
     expected = row_mean[hole_y]
     bw, bh = x1 - x0, y1 - y0
-    shifts = [(dx, 0) for k in range(1, 2 * w // max(1, bw) + 2) for dx in (k * bw // 2 + bw // 2, -(k * bw // 2 + bw // 2))]
-    shifts += [(0, dy) for k in range(1, 2 * h // max(1, bh) + 2) for dy in (k * bh // 2 + bh // 2, -(k * bh // 2 + bh // 2))]
+    # Sideways first (ground and sky change little along a row), then up and down, in half-hole steps.
+    steps_x = [(k + 1) * bw // 2 for k in range(1, 2 * w // max(1, bw) + 2)]
+    steps_y = [(k + 1) * bh // 2 for k in range(1, 2 * h // max(1, bh) + 2)]
+    shifts = [(d, 0) for step in steps_x for d in (step, -step)] + [(0, d) for step in steps_y for d in (step, -step)]
     best, best_cost = None, np.inf
     for dx, dy in shifts:
         sy, sx = hole_y + dy, hole_x + dx
