@@ -14,6 +14,16 @@ from mirdata.schema.tasks import ALL_TASKS, TASK_CATEGORY
 from mirdata.store import MIRStore
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fresh_datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`datasets` keys its cache of a local parquet folder on the folder's name and file metadata, not the bytes, so
+    a release written where an earlier session wrote a different one could load the stale copy: each session
+    gets its own cache."""
+    import datasets
+
+    datasets.config.HF_DATASETS_CACHE = tmp_path_factory.mktemp("datasets_cache")
+
+
 def write_simple_dataset(root: Path, per_task: int = 2, seed: int = 0, size: tuple[int, int] = (96, 64)) -> list[Record]:
     """A schema-valid MIR folder covering all 12 tasks: coloured squares; the question asks which image shows
     the larger square. Answers, regions and the five stages follow from how the images were drawn."""
@@ -29,6 +39,8 @@ def write_simple_dataset(root: Path, per_task: int = 2, seed: int = 0, size: tup
                 im = Image.new("RGB", size, "white")
                 x0, y0 = 10 + k * 5, 8
                 ImageDraw.Draw(im).rectangle([x0, y0, x0 + side, y0 + side], fill=(200, 40 * k, 40))
+                # a grey corner pixel numbers the image: no two records share image bytes (the audit fails that)
+                im.putpixel((size[0] - 1, size[1] - 1), (len(records) % 250, len(records) // 250, 100 + k))
                 paths.append(store.save_image(f"images/{task}/{rid}_{k}.png", im))
                 regions.append(Region(f"r{k}", k, [x0, y0, x0 + side + 1, y0 + side + 1], "square"))
                 captions.append(f"A red square of side {side} px on a white background.")

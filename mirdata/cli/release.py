@@ -34,12 +34,15 @@ def release(
     max_shard_size: Annotated[str, typer.Option(help="Largest parquet file, e.g. 500MB.")] = "500MB",
     row_group_size: Annotated[int, typer.Option(min=1, help="Rows per parquet row group (the Hub's viewer "
                                                             "reads one at a time).")] = 100,
+    allow_audit_failures: Annotated[bool, typer.Option(help="Release even when `mirdata audit` fails a task; the "
+                                                            "card names the failing tasks.")] = False,
 ) -> None:
     """Write DIR as a Hugging Face dataset: parquet with embedded images, configs, easy/hard splits, card."""
     from mirdata.release import release_dataset
 
     summary = release_dataset(dir, out, overwrite=overwrite, original=original, license=license, repo_id=repo_id,
-                              max_shard_bytes=parse_bytes(max_shard_size), row_group_rows=row_group_size)
+                              max_shard_bytes=parse_bytes(max_shard_size), row_group_rows=row_group_size,
+                              allow_audit_failures=allow_audit_failures)
     by_split: dict[str, int] = {}
     for (_, _, split), n in summary.counts.items():
         by_split[split] = by_split.get(split, 0) + n
@@ -47,6 +50,9 @@ def release(
     out_console.print(f"released {summary.records} records ({splits}), {summary.images} images, "
                       f"{len(summary.shards)} parquet files, {len(summary.configs)} configs in "
                       f"{summary.seconds:.1f} s → {out}")
+    if summary.audit_failures:
+        out_console.print(f"[yellow]released despite audit failures in[/] {', '.join(summary.audit_failures)} "
+                          "(the card names them)", highlight=False)
 
 
 @command("push")

@@ -21,6 +21,7 @@ from mirdata.schema.tasks import CATEGORIES
 from mirdata.store import MIRStore
 
 if TYPE_CHECKING:
+    from mirdata.audit import AuditReport
     from mirdata.release.dataset import ReleaseSummary
 
 DEFAULT_REPO_ID = "ShellyCoder/MIRBench"
@@ -105,8 +106,8 @@ def card_data(summary: ReleaseSummary, license: str) -> DatasetCardData:
 
 
 def write_card(folder: Path, store: MIRStore, records: list[Record], summary: ReleaseSummary,
-               stats: dict[str, Any], *, license: str, repo_id: str | None) -> Path:
-    body = render_body(store, records, summary, stats, repo_id or DEFAULT_REPO_ID)
+               stats: dict[str, Any], *, license: str, repo_id: str | None, audit: AuditReport | None = None) -> Path:
+    body = render_body(store, records, summary, stats, repo_id or DEFAULT_REPO_ID, audit)
     card = DatasetCard(f"---\n{card_data(summary, license).to_yaml()}\n---\n\n{body}")
     path = folder / "README.md"
     card.save(path)
@@ -116,8 +117,8 @@ def write_card(folder: Path, store: MIRStore, records: list[Record], summary: Re
 # -- the body -------------------------------------------------------------------------------------------------
 
 def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary, stats: dict[str, Any],
-                repo_id: str) -> str:
-    from mirdata.release.dataset import DEFAULT_CONFIG, ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, STATS_JSON
+                repo_id: str, audit: AuditReport | None = None) -> str:
+    from mirdata.release.dataset import AUDIT_JSON, DEFAULT_CONFIG, ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, STATS_JSON
 
     info = store.build_info()
     images = [len(r.images) for r in records]
@@ -143,6 +144,7 @@ def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary,
         "## Statistics",
         f"![Statistics of this release]({STATS_FIGURE})",
         _stats_text(stats, STATS_JSON),
+        *(["## Audit", _audit_text(audit, AUDIT_JSON)] if audit is not None else []),
         "## Fields",
         _table(["field", "type", "description"], [[f"`{n}`", t, d] for n, t, d in FIELDS]),
         "## How it was made",
@@ -220,6 +222,37 @@ def _stats_text(stats: dict[str, Any], json_path: str) -> str:
             rows.append([f"words in {name}", f"mean {words['mean']}, median {words['median']:g}, "
                                              f"90th percentile {words['p90']:g}"])
     return _table(["statistic", "value"], rows) + f"\n\nEvery number behind the figure: `{json_path}`."
+
+
+def _audit_text(audit: AuditReport, json_path: str) -> str:
+    """Blind baselines against chance per task, the method that reached them, and what failed."""
+    settings = audit.settings
+    text = (f"`mirdata audit` on {audit.date[:10]}: text-only guessers that see the question and the option texts "
+            "but never an image (letter priors, option heuristics such as the longest option or the one closest "
+            "to the others, an option-text prior and a logistic regression, cross-validated with the method "
+            "chosen on the other folds) against chance, with a permutation test over "
+            f"{settings.runs} redrawn answer sets. A task fails when its blind accuracy beats chance by more than "
+            f"{settings.min_gap:g} points at p < {settings.alpha:g}, or when its letters, options, repeated "
+            "records or shared images fail a check.")
+    rows = [[f"`{name}`", t["n"], f"{100 * t['chance']:.1f}%",
+             *((f"{100 * t['blind_accuracy']:.1f}%", f"`{t['best_method']}`", f"{t['p_value']:.3g}")
+               if t["blind_accuracy"] is not None else ("-", "- (1 record)", "-")),
+             "pass" if t["passed"] else "**fail**"]
+            for name, t in audit.tasks.items()]
+    o = audit.overall
+    if o["blind_accuracy"] is not None:
+        rows.append(["**all**", o["n"], f"{100 * o['chance']:.1f}%", f"{100 * o['blind_accuracy']:.1f}%", "",
+                     f"{o['p_value']:.3g}", "pass" if o["passed"] else "**fail**"])
+    parts = [text, _table(["task", "n", "chance", "blind accuracy", "method", "p", "audit"], rows)]
+    if audit.failed_tasks:
+        from mirdata.audit import failure_lines
+
+        parts.append(f"**Released with audit failures** (`--allow-audit-failures`): "
+                     f"{', '.join(f'`{t}`' for t in audit.failed_tasks)}. A model may answer these from the text "
+                     "alone; report their scores apart. What failed:\n"
+                     + "\n".join(f"- {line}" for line in failure_lines(audit)))
+    parts.append(f"The whole report: `{json_path}`.")
+    return "\n\n".join(parts)
 
 
 def _configs_text(summary: ReleaseSummary) -> str:

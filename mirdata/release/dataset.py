@@ -14,6 +14,10 @@ Only what records.jsonl names is released: DIR's working folders (`.cache/` of a
 `.parts/` of an unfinished build) never are. A record whose image lies in one of them is refused, and so is a
 folder whose build has not finished (records waiting in `.parts/` would be silently left out).
 
+Before anything is written, `mirdata audit` runs on the folder: a folder where a task can be answered from its
+text alone (or fails another audit check) is refused unless `allow_audit_failures` is given, and the card then
+names the failing tasks. The audit's report goes to assets/audit.json and its table into the card.
+
 Next to the data: the dataset card (README.md, see card.py), its statistics figure, and the original
 release's files (`original/all_data_rel.json` and `original/images/...`) for the original scripts.
 
@@ -30,9 +34,9 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,6 +51,9 @@ from mirdata.schema.record import Record
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import PARTS, MIRStore
 
+if TYPE_CHECKING:
+    from mirdata.audit import AuditReport
+
 SPLITS = ("easy", "hard")
 DEFAULT_CONFIG = "all"
 DATA = "data"
@@ -54,6 +61,7 @@ ORIGINAL = "original"
 ORIGINAL_JSON = "all_data_rel.json"
 STATS_FIGURE = "assets/statistics.png"
 STATS_JSON = "assets/statistics.json"
+AUDIT_JSON = "assets/audit.json"
 # DIR's working folders: caches of annotation and difficulty runs, records of an unfinished build.
 WORK_DIRS = (".cache", PARTS)
 
@@ -112,6 +120,7 @@ class ReleaseSummary:
     configs: list[str]
     seconds: float = 0.0
     original: bool = True
+    audit_failures: list[str] = field(default_factory=list)  # tasks released despite failing the audit
 
     @property
     def records(self) -> int:
@@ -315,6 +324,19 @@ def _write_statistics(store: MIRStore, out: Path) -> dict[str, Any]:
     return stats
 
 
+def _audit(store: MIRStore, records: list[Record], allow_failures: bool, show_progress: bool) -> AuditReport:
+    """The audit of the folder; a failing one stops the release unless failures are allowed."""
+    from mirdata.audit import audit_records, failure_lines
+
+    report = audit_records([r.to_dict() for r in records], store.root, show_progress=show_progress)
+    if not report.passed and not allow_failures:
+        failed = report.failed_tasks
+        raise MirdataError(f"{store.root}: {len(failed)} task(s) fail the audit ({', '.join(failed)}), e.g. "
+                           f"{failure_lines(report)[0]}; see `mirdata audit {store.root}`, or release anyway with "
+                           "--allow-audit-failures (the card then names the failing tasks)")
+    return report
+
+
 def _check_out(root: Path, out: Path, overwrite: bool) -> None:
     src, dst = root.resolve(), out.resolve()
     if dst == src or src.is_relative_to(dst):
@@ -328,7 +350,7 @@ def _check_out(root: Path, out: Path, overwrite: bool) -> None:
 def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = False, original: bool = True,
                     license: str = "cc-by-4.0", repo_id: str | None = None,
                     max_shard_bytes: int = MAX_SHARD_BYTES, row_group_rows: int = ROW_GROUP_ROWS,
-                    show_progress: bool = True) -> ReleaseSummary:
+                    show_progress: bool = True, allow_audit_failures: bool = False) -> ReleaseSummary:
     """Write the MIR folder `root` as a Hugging Face dataset repository folder `out` (see the module doc)."""
     from mirdata.release.card import write_card
     from mirdata.release.push import REPO_ID
@@ -342,6 +364,7 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
     store = MIRStore(root)
     _check_out(root, out, overwrite)
     records = _read_source(store)
+    audit = _audit(store, records, allow_audit_failures, show_progress)
     shards = _shards(store, records, max_shard_bytes)
 
     staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
@@ -362,8 +385,9 @@ def release_dataset(root: str | Path, out: str | Path, *, overwrite: bool = Fals
             counts[key] = counts.get(key, 0) + len(shard.records)
         summary = ReleaseSummary(out=out, counts=counts, images=sum(len(r.images) for r in records),
                                  shards=[s.path for s in shards], configs=list(config_data_files(counts)),
-                                 original=original)
-        write_card(staging, store, records, summary, stats, license=license, repo_id=repo_id)
+                                 original=original, audit_failures=audit.failed_tasks)
+        (staging / AUDIT_JSON).write_text(json.dumps(audit.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_card(staging, store, records, summary, stats, license=license, repo_id=repo_id, audit=audit)
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
