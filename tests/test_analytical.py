@@ -353,6 +353,26 @@ def test_photo_subject_boxes_come_from_their_masks(dataset: Path) -> None:
     assert checked
 
 
+@pytest.mark.parametrize("kind", ["street", "tabletop", "town"])
+def test_drawn_scene_masks_lie_on_the_drawn_things(kind: str) -> None:
+    """The subject mask of a drawn scale scene covers drawn things, not the ground: its pixels stand out from
+    the typical colour of their row, and the town's mask holds every roof pixel."""
+    from mirdata.generators.drawings import SCALE_SCENES
+
+    for seed in range(3):
+        scene = SCALE_SCENES[kind]((224, 168), np.random.default_rng(seed))
+        image = np.asarray(scene.image).astype(int)
+        mask = scene.subject
+        assert mask.any() and scene.width_m > 0
+        row_typical = np.median(image, axis=1, keepdims=True)  # the ground / sky / table of each row
+        stands_out = np.abs(image - row_typical).max(axis=2) > 20
+        assert stands_out[mask].mean() > 0.7, (kind, seed)
+        if kind == "town":
+            roofs = [COLOURS["red"], COLOURS["brown"], COLOURS["grey"], (200, 120, 90)]
+            roof = np.any([np.all(image == c, axis=2) for c in roofs], axis=0)
+            assert roof.any() and not (roof & ~mask).any()
+
+
 def sharpness(grey: np.ndarray) -> float:
     return float(np.abs(np.diff(grey, axis=1)).mean() + np.abs(np.diff(grey, axis=0)).mean())
 
