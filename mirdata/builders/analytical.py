@@ -26,7 +26,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from mirdata.builders.base import Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
 from mirdata.builders.options import (comparable_lengths, distinct_distractors, number_options, ordering_distractors,

@@ -234,8 +234,8 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     counts = np.bincount(ring_y, minlength=h)
     present = np.nonzero(counts)[0]
     sums = [np.bincount(ring_y, image[ring_y, ring_x, c], minlength=h) for c in range(3)]
-    row_mean = np.stack([np.interp(np.arange(h), present, (sums[c] / np.maximum(counts, 1))[present]) for c in range(3)],
-                        axis=1)
+    means = [(sums[c] / np.maximum(counts, 1))[present] for c in range(3)]
+    row_mean = np.stack([np.interp(np.arange(h), present, means[c]) for c in range(3)], axis=1)
     expected = row_mean[hole_y]
     bw, bh = x1 - x0, y1 - y0
     # Sideways first (ground and sky change little along a row), then up and down, in half-hole steps.
