@@ -1,14 +1,14 @@
 """Analytical tasks: reading and combining evidence across images.
 
-* `chart_analysis`: two or three charts of related tables; the answer needs values from one and rates from
-  another (revenue = units x price, a company's units = market share x market size, ...).
-* `weight_comparison`: balance scales, each comparing two labelled objects; the heaviest, the lightest or the
-  full order, or "Cannot be determined" when the scales do not decide it.
-* `scale_blur`: the true scale of what a photo shows, against blur cues: zoom levels of one photo under
-  unrelated blur, or real scenes of very different sizes where the large ones are made to look like
-  miniatures by tilt-shift blur.
-* `yes_but_satire`: two panels, the second an edit of the first that contradicts the first's message; which
-  change it is. Also built from a folder of real two-panel images and a CSV of their explanations.
+* `chart_analysis`: a dashboard of 4-6 charts; the answer needs values from two or three of them combined
+  (revenue = units x price, a company's units = market share x market size, ...), never one chart alone.
+* `weight_comparison`: 8-9 equal-arm balances, each weighing two of 5-6 neutrally named objects and resting on
+  its stop on the heavier side; the heaviest, the lightest or the full order, or "Cannot be determined".
+* `scale_blur`: the true scale of what a picture shows, against blur cues: zoom levels of one picture under
+  unrelated blur, or real scenes of very different sizes where some are made to look like miniatures by
+  tilt-shift blur.
+* `yes_but_satire`: two panels, a sign's claim and the same place after four changes; which change contradicts
+  the claim. Also built from a folder of real two-panel images and a CSV of their explanations.
 
 Each task's docstring defines it precisely. Question phrasings, scene descriptions and reasoning sentences are
 data (the template tables below); the code only fills them from the facts.
