@@ -238,9 +238,10 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     row_mean = np.stack([np.interp(np.arange(h), present, means[c]) for c in range(3)], axis=1)
     expected = row_mean[hole_y]
     bw, bh = x1 - x0, y1 - y0
-    # Sideways first (ground and sky change little along a row), then up and down, in half-hole steps.
-    steps_x = [(k + 1) * bw // 2 for k in range(1, 2 * w // max(1, bw) + 2)]
-    steps_y = [(k + 1) * bh // 2 for k in range(1, 2 * h // max(1, bh) + 2)]
+    # Sideways first (ground and sky change little along a row), then up and down, in half-hole steps out to
+    # a few hole sizes: near windows match best, and fewer candidates keep an edit fast.
+    steps_x = [(k + 1) * bw // 2 for k in range(1, min(2 * w // max(1, bw) + 2, 9))]
+    steps_y = [(k + 1) * bh // 2 for k in range(1, min(2 * h // max(1, bh) + 2, 5))]
     shifts = [(d, 0) for step in steps_x for d in (step, -step)] + [(0, d) for step in steps_y for d in (step, -step)]
     best, best_cost = None, np.inf
     for dx, dy in shifts:
