@@ -1258,8 +1258,9 @@ class Claim:
 CLAIMS = {
     "no_parking": Claim(("NO PARKING", "NO PARKING AT ANY TIME"), ("car_parked",),
                         "the sign forbids parking, yet a car is parked right there"),
-    "car_free": Claim(("CAR-FREE ZONE", "NO CARS BEYOND THIS POINT"), ("car_parked", "car_speeding"),
-                      "the sign promises a place without cars, yet a car is right there"),
+    "car_free": Claim(("CAR-FREE ZONE", "NO CARS BEYOND THIS POINT"), ("car_parked",),
+                      "the sign promises a place without cars, yet a car has been parked right there",
+                      ("car_speeding",)),  # a car already in the street would break the claim in panel 1
     "slow_down": Claim(("SLOW DOWN", "SCHOOL ZONE SLOW DOWN"), ("car_speeding",),
                        "the sign asks drivers to slow down, yet the car races past it"),
     "keep_off_grass": Claim(("KEEP OFF THE GRASS", "PLEASE KEEP OFF THE LAWN"), ("walker_on_lawn",),
