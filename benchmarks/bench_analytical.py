@@ -8,6 +8,7 @@ edits per second for the classical editor and for a tiny diffusers pipeline on C
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -20,10 +21,13 @@ from mirdata.generators.editing import ClassicalEditor, DiffusersEditor, Edit, w
 from mirdata.schema.tasks import CATEGORIES
 
 
-def records_per_second(num: int, workers: int, size: tuple[int, int], root: Path) -> tuple[float, int]:
-    run = run_build(BuildOptions(out=root / f"w{workers}", num=num, workers=workers, image_size=size),
+def records_per_second(num: int, workers: int, size: tuple[int, int], root: Path) -> tuple[float, int, float]:
+    """Records per second, records built, and images per record of an analytical build."""
+    out = root / f"w{workers}"
+    run = run_build(BuildOptions(out=out, num=num, workers=workers, image_size=size),
                     list(CATEGORIES["analytical"]), show_progress=False)
-    return run["built"] / run["seconds"], run["built"]
+    images = sum(len(json.loads(line)["images"]) for line in (out / "records.jsonl").read_text().splitlines())
+    return run["built"] / run["seconds"], run["built"], images / max(1, run["built"])
 
 
 def edit_jobs(n: int, size: tuple[int, int]) -> tuple[list, list, list]:
@@ -80,10 +84,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        one, n = records_per_second(args.num, 1, size, root)
-        two, _ = records_per_second(args.num, 2, size, root)
-        print(f"analytical build, {n} records at {args.size}: 1 worker {one:.2f} records/s, "
-              f"2 workers {two:.2f} records/s (x{two / one:.2f})")
+        one, n, per_record = records_per_second(args.num, 1, size, root)
+        two, _, _ = records_per_second(args.num, 2, size, root)
+        print(f"analytical build, {n} records at {args.size} ({per_record:.2f} images each): 1 worker "
+              f"{one:.2f} records/s, 2 workers {two:.2f} records/s (x{two / one:.2f}), "
+              f"{two * per_record:.1f} images/s")
 
         images, edits, masks = edit_jobs(args.edits, size)
         classical = edits_per_second(ClassicalEditor(), images, edits, masks)

@@ -32,7 +32,7 @@ def test_builder_runs_the_diffusers_editor_from_a_local_folder(tmp_path: Path) -
     edited = build(tmp_path / "diffusers", "--editor", "diffusers", "--editor-model", str(model), "--device", "cpu")
     classical = build(tmp_path / "classical")
     for r, c in zip(edited, classical):
-        assert r["meta"]["facts"]["edit"]["editor"] == "diffusers"
+        assert r["meta"]["facts"]["editor"] == "diffusers" and len(r["meta"]["facts"]["changes"]) == 4
         assert r["meta"]["generator"] == "procedural scenes + diffusers editor"
         # Same scene and question (the editor only changes the second panel's pixels).
         assert r["question"] == c["question"] and r["options"] == c["options"] and r["answer"] == c["answer"]

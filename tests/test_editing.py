@@ -51,6 +51,26 @@ def test_remove_fills_the_region_with_the_background() -> None:
     assert np.abs(inside - BACKGROUND).max() < 12
 
 
+def test_remove_copies_the_surrounding_texture_and_skips_other_objects() -> None:
+    """Patch-based fill: the hole gets the grain of a noisy ground (not a smooth smear), its sky/ground split
+    stays level, and a second object elsewhere is not copied in."""
+    rng = np.random.default_rng(0)
+    grain = rng.normal(0, 10, (H * 2, W * 3, 1))
+    base = np.where(np.arange(H * 2)[:, None, None] < H, [150, 190, 240], [70, 150, 60]) + grain
+    a = np.clip(base, 0, 255).astype(np.uint8)
+    a[40:100, 20:50] = RED  # the object to remove, across the horizon
+    a[40:100, 200:230] = (30, 30, 220)  # another object, which must not reappear in the hole
+    mask = np.zeros(a.shape[:2], dtype=bool)
+    mask[40:100, 20:50] = True
+    out = np.asarray(ClassicalEditor().edit([Image.fromarray(a)], [Edit("remove", op="remove")], [mask])[0])
+    hole = out[44:96, 24:46].astype(float)
+    other = lambda x: (np.abs(x.astype(int) - (30, 30, 220)).max(axis=2) < 40).sum()  # noqa: E731
+    assert red_pixels(Image.fromarray(out)).sum() == 0 and other(out) == other(a)
+    assert np.abs(np.diff(hole, axis=1)).mean() > 6  # the grain (noise sigma 10), not a flat fill
+    sky, ground = hole[: H - 44 - 3].mean(axis=(0, 1)), hole[H - 44 + 3:].mean(axis=(0, 1))
+    assert np.abs(sky - [150, 190, 240]).max() < 15 and np.abs(ground - [70, 150, 60]).max() < 15
+
+
 def test_recolour_changes_hue_inside_the_mask_only() -> None:
     im, mask = scene()
     out = ClassicalEditor().edit([im], [Edit("paint it blue", op="recolour", colour=(30, 30, 220))], [mask])[0]

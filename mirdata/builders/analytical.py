@@ -1,14 +1,14 @@
 """Analytical tasks: reading and combining evidence across images.
 
-* `chart_analysis`: two or three charts of related tables; the answer needs values from one and rates from
-  another (revenue = units x price, a company's units = market share x market size, ...).
-* `weight_comparison`: balance scales, each comparing two labelled objects; the heaviest, the lightest or the
-  full order, or "Cannot be determined" when the scales do not decide it.
-* `scale_blur`: the true scale of what a photo shows, against blur cues: zoom levels of one photo under
-  unrelated blur, or real scenes of very different sizes where the large ones are made to look like
-  miniatures by tilt-shift blur.
-* `yes_but_satire`: two panels, the second an edit of the first that contradicts the first's message; which
-  change it is. Also built from a folder of real two-panel images and a CSV of their explanations.
+* `chart_analysis`: a dashboard of 4-6 charts; the answer needs values from two or three of them combined
+  (revenue = units x price, a company's units = market share x market size, ...), never one chart alone.
+* `weight_comparison`: 8-9 equal-arm balances, each weighing two of 5-6 neutrally named objects and resting on
+  its stop on the heavier side; the heaviest, the lightest or the full order, or "Cannot be determined".
+* `scale_blur`: the true scale of what a picture shows, against blur cues: zoom levels of one picture under
+  unrelated blur, or real scenes of very different sizes where some are made to look like miniatures by
+  tilt-shift blur.
+* `yes_but_satire`: two panels, a sign's claim and the same place after four changes; which change contradicts
+  the claim. Also built from a folder of real two-panel images and a CSV of their explanations.
 
 Each task's docstring defines it precisely. Question phrasings, scene descriptions and reasoning sentences are
 data (the template tables below); the code only fills them from the facts.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,14 +26,15 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from mirdata.builders.base import Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
-from mirdata.builders.options import distinct_distractors, place_answer
+from mirdata.builders.options import (comparable_lengths, distinct_distractors, number_options, ordering_distractors,
+                                      pick_balanced, place_answer, special_is_answer)
 from mirdata.errors import MirdataError
-from mirdata.generators.charts import ChartSpec, render_chart
-from mirdata.generators.drawings import (SCALE_SHAPES, ScaleItem, Sprite, background, draw_balance_scale, draw_sign,
-                                         mask_box, paste_sprite, sprite, tilt_angle)
+from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
+from mirdata.generators.drawings import (SCALE_SCENES, SCALE_SHAPES, ScaleItem, Sprite, background, balance_angle,
+                                         draw_balance_scale, draw_sign, mask_box, paste_sprite, sprite)
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import IMAGE_TOKEN, Record, Region
@@ -49,6 +51,10 @@ def num(value: float) -> str:
     if value == int(value):
         return f"{int(value):,}"
     return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 class RegionList:
@@ -77,333 +83,511 @@ def image_intro(rng: np.random.Generator, n: int, noun: str) -> str:
 
 PRODUCTS = ["Alpha", "Bravo", "Comet", "Delta", "Ember", "Falcon", "Garnet", "Helix"]
 COMPANIES = ["Acme", "Borealis", "Cobalt", "Dynamo", "Equinox", "Fjord"]
-AREAS = ["North", "South", "East", "West", "Central"]
+AREAS = ["North", "South", "East", "West", "Central", "Coast"]
+CHAINS = ["Avenue", "Beacon", "Corner", "Dockside", "Elm", "Forum"]
+DEPARTMENTS = ["Sales", "Support", "Research", "Legal", "Design", "Finance"]
+TOWNS = ["Ashby", "Brook", "Carlow", "Dunmore", "Easton", "Fairview"]
 
+# question family -> phrasings; {year}, {next}, {year0}, {company}, {threshold} are filled from the facts.
 CHART_QUESTIONS = {
-    "top_revenue": [
-        "Using both charts, which product brought in the most revenue (units sold × price per unit) in {year}?",
-        "Revenue is units sold times price per unit. Which product earned the most in {year}?",
-    ],
-    "profit": [
-        "Profit is units sold × price per unit × profit margin. Which product made the largest profit in {year}?",
-        "Combine the three charts: which product earned the highest profit (units × price × margin) in {year}?",
-    ],
-    "share_of_total": [
-        "How many units did {company} sell in {year}, in thousands?",
-        "Using the market share and the size of the whole market, how many thousand units did {company} sell "
-        "in {year}?",
-    ],
-    "projection": [
-        "If each area keeps its growth rate for one more year, which area will have the highest sales in {next}?",
-        "Sales in {next} = sales in {year} × (1 + growth rate). Which area comes out on top in {next}?",
-    ],
-    "revenue_change": [
-        "Prices did not change between {year0} and {year}. Which product's revenue grew the most from {year0} "
-        "to {year}?",
-        "With the same price per unit in both years, which product gained the most revenue from {year0} to "
-        "{year}?",
-    ],
+    "top_revenue": ["Revenue is units sold × price per unit. Which product brought in the most revenue in {year}?",
+                    "Using the dashboard, which product earned the most (units sold times price per unit) in "
+                    "{year}?"],
+    "lowest_revenue": ["Revenue is units sold × price per unit. Which product brought in the least revenue in "
+                       "{year}?",
+                       "Using the dashboard, which product earned the least (units sold times price per unit) in "
+                       "{year}?"],
+    "profit": ["Profit is units sold × price per unit × profit margin. Which product made the largest profit in "
+               "{year}?",
+               "Combine the charts: which product earned the highest profit (units × price × margin) in {year}?"],
+    "share_units": ["Using the market share and the size of the whole market, how many thousand units did "
+                    "{company} sell in {year}?",
+                    "{company}'s sales are its market share times the whole market. How many thousand units did it "
+                    "sell in {year}?"],
+    "share_change": ["By how many thousand units did {company}'s sales change from {year0} to {year} (its share "
+                     "of the market times the market size in each year)?",
+                     "Using both market-share charts and the market size, what was the change in {company}'s "
+                     "sales, in thousand units, from {year0} to {year}?"],
+    "projection": ["Sales next year = sales in {year} × (1 + growth rate). Which area will have the highest sales "
+                   "in {next}?",
+                   "If each area keeps its growth rate for one more year, which area comes out on top in {next}?"],
+    "revenue_change": ["Prices did not change between {year0} and {year}. Which product's revenue grew the most "
+                       "from {year0} to {year}?",
+                       "With the same price per unit in both years, which product gained the most revenue from "
+                       "{year0} to {year}?"],
+    "stacked_revenue": ["Each region sells the product lines at the prices shown. Which region brought in the most "
+                        "revenue (units of each line × its price, summed)?",
+                        "Revenue of a region is the sum over product lines of units × price per unit. Which "
+                        "region earned the most?"],
+    "filter_max": ["Among the products rated at least {threshold}, which one sold the most units?",
+                   "Consider only products with a customer rating of {threshold} or more. Which of them sold the "
+                   "most units?"],
+    "loss_total": ["Total profit is profit per store × number of stores. Which chain lost the most money in "
+                   "total?",
+                   "Using profit per store and the number of stores, which chain has the lowest total profit?"],
+    "budget_gap": ["Overspend is actual spending minus budget. Which department overspent its budget by the most?",
+                   "Compare each department's spending with its budget: which one went furthest over budget?"],
+    "per_capita": ["Which town had the most library visits per resident?",
+                   "Visits per resident are library visits divided by residents. Which town comes out highest?"],
 }
 
 CHART_SUMMARIES = {
-    "top_revenue": [
-        "The question asks for the product with the highest revenue, which is units sold (image {units}) times "
-        "price per unit (image {price}). I read both values for every product, multiply them and compare.",
-        "Neither chart alone answers this: image {units} gives units sold and image {price} gives the price per "
-        "unit. Revenue is their product, so I compute it for each product and pick the largest.",
-    ],
-    "profit": [
-        "Profit needs all three charts: units sold (image {units}), price per unit (image {price}) and profit "
-        "margin (image {margin}). I multiply the three for each product and compare.",
-        "I have to combine units (image {units}), price (image {price}) and margin (image {margin}); their "
-        "product is the profit of each product, and the largest one is the answer.",
-    ],
-    "share_of_total": [
-        "The pie chart (image {pie}) gives each company's share of the market and image {market} gives the size "
-        "of the whole market per year. {company}'s units are its share times the {year} market size.",
-        "To get {company}'s units in {year} I take its market share from image {pie} and multiply it by the "
-        "{year} market total from image {market}.",
-    ],
-    "projection": [
-        "Next year's sales are this year's sales (image {value}) grown by each area's rate (image {rate}). I "
-        "project every area and compare.",
-        "Image {value} holds {year} sales and image {rate} the growth rates; sales × (1 + rate) gives {next}, "
-        "which I compute for every area.",
-    ],
-    "revenue_change": [
-        "The revenue change of a product is (units in {year} − units in {year0}) × price. Units come from the "
-        "grouped bars in image {units}, prices from image {price}.",
-        "I need the change in units between {year0} and {year} (image {units}) times the unchanged price "
-        "(image {price}) for each product, then the largest gain.",
-    ],
+    "which": ["The dashboard holds {n} charts, but only {used} of them bear on the question. I read the needed "
+              "value for every candidate, combine them as the question says, and compare.",
+              "No single chart answers this: I combine {used} of the {n} charts for every candidate and pick the "
+              "one the combined figure ranks first; the other charts are not needed."],
+    "number": ["The dashboard holds {n} charts; {used} of them give the figures I need. I read them and combine "
+               "them as the question says.",
+               "I take the needed values from {used} of the {n} charts and compute the asked figure; no chart shows "
+               "it directly."],
 }
 
-CHART_KIND_WORDS = {"bar": "bar chart", "grouped_bar": "grouped bar chart", "line": "line chart",
-                    "pie": "pie chart", "scatter": "scatter plot"}
+CHART_KIND_WORDS = {"bar": "bar chart", "grouped_bar": "grouped bar chart", "stacked_bar": "stacked bar chart",
+                    "line": "line chart", "pie": "pie chart", "scatter": "scatter plot"}
+
+# Charts a dashboard shows beside the needed ones: (title, axis label, low, high, step, value format).
+FILLER_METRICS = [("Customer rating", "rating (1-10)", 1, 10, 1, "{:.0f}"),
+                  ("Returns", "returns (%)", 1, 14, 1, "{:.0f}%"),
+                  ("Advertising spend", "k USD", 5, 60, 5, "{:.0f}"),
+                  ("Staff", "employees", 10, 120, 10, "{:.0f}"),
+                  ("Support tickets", "tickets", 20, 240, 20, "{:.0f}"),
+                  ("Delivery time", "days", 1, 12, 1, "{:.0f}"),
+                  ("Website visits", "thousand visits", 5, 60, 5, "{:.0f}"),
+                  ("Energy use", "MWh", 10, 90, 10, "{:.0f}")]
+DASHBOARD_SIZES = (4, 5, 6, 6, 6, 6)  # charts per question: 4-6, mostly 6
 
 
 @dataclass
 class ChartProblem:
+    """One question's facts before the dashboard is filled: the needed charts, the answer and how it is got."""
+
     family: str
-    specs: list[ChartSpec]
+    specs: list[ChartSpec]  # the charts the answer needs
     question: str
     correct: str
     distractors: list[str]
-    computed: dict[str, float]  # the derived quantity per item
-    cited: list[tuple[int, str, str | None]]  # (chart index, category, series) to ground as regions
-    roles: dict[str, int]  # role name -> 1-based image number, for the summary
+    computed: dict[str, float]  # the derived quantity per candidate
+    cited: list[tuple[int, str, str | None]]  # (needed chart, category, series) to ground as regions
+    steps: list[str]  # the computation, one sentence per candidate
+    direction: str = "max"  # max / min: the asked extreme; "number" for numeric answers
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _money(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return round(float(rng.uniform(lo, hi)) * 4) / 4  # quarters: readable on a chart label
+def _grid_values(rng: np.random.Generator, items: list[str], lo: float, hi: float, step: float) -> dict[str, float]:
+    """A value per item, a multiple of `step` in [lo, hi]."""
+    k = rng.integers(int(np.ceil(lo / step)), int(np.floor(hi / step)) + 1, size=len(items))
+    return {p: round(float(v) * step, 2) for p, v in zip(items, k)}
 
 
-def _winner(values: dict[str, float], margin: float) -> str | None:
-    """The key of the largest value, if it beats the runner-up by `margin` (relative); else None."""
-    ranked = sorted(values, key=values.get, reverse=True)
-    best, second = values[ranked[0]], values[ranked[1]]
-    return ranked[0] if best > 0 and best >= second * (1 + margin) + 1e-9 else None
+def _axis(rng: np.random.Generator, printed_step: float, axis_step: float) -> tuple[bool, float]:
+    """Whether a chart writes its values (else the axis is read at gridlines) and the step its values take."""
+    printed = bool(rng.random() < 0.6)
+    return printed, printed_step if printed else axis_step
 
 
-def _argmax(values: dict[str, float]) -> str:
-    return max(values, key=values.get)
+def _bar_or_line(rng: np.random.Generator, title: str, items: list[str], values: dict[str, float], x_label: str,
+                 y_label: str, fmt: str, printed: bool, step: float, kinds: tuple[str, ...] = ("bar", "line")
+                 ) -> ChartSpec:
+    return ChartSpec(pick(rng, kinds), title, items, {y_label: [values[p] for p in items]}, x_label, y_label, fmt,
+                     show_values=printed, tick=None if printed else step)
 
 
-def _units_chart(rng: np.random.Generator, year: int, items: list[str], units: dict[str, int]) -> ChartSpec:
-    return ChartSpec(pick(rng, ("bar", "line")), f"Units sold in {year}", items, {"units": [units[p] for p in items]},
-                     "product", "units sold", "{:.0f}")
+def _clear_extreme(values: dict[str, float], direction: str, margin: float) -> str | None:
+    """The key of the max (or min) value if it leads the runner-up by `margin` of the values' spread; else None."""
+    ranked = sorted(values, key=values.get, reverse=direction == "max")
+    spread = max(values.values()) - min(values.values())
+    gap = abs(values[ranked[0]] - values[ranked[1]])
+    return ranked[0] if spread > 0 and gap >= margin * spread and gap >= 0.04 * abs(values[ranked[0]]) else None
 
 
-def _price_chart(rng: np.random.Generator, items: list[str], price: dict[str, float]) -> ChartSpec:
-    return ChartSpec(pick(rng, ("bar", "line")), "Price per unit", items, {"price": [price[p] for p in items]},
-                     "product", "price (USD)", "${:.2f}")
+def tied_extremes(values: dict[str, float], direction: str) -> list[str]:
+    """Every key tied at the max (or min): the items a single chart alone would point to."""
+    best = max(values.values()) if direction == "max" else min(values.values())
+    return [k for k, v in values.items() if abs(v - best) < 1e-9]
 
 
-def _which_options(rng: np.random.Generator, answer: str, items: list[str], traps: list[str]) -> list[str]:
-    """Up to three distractor items, the single-chart traps first."""
+def chart_series(spec: ChartSpec) -> list[dict[str, float]]:
+    """What a chart alone tells about its items, as {category: value}: each series, or a stacked bar's totals
+    (its segments are parts of one figure, not figures of their own)."""
+    if spec.kind == "stacked_bar":
+        return [dict(zip(spec.categories, np.sum(list(spec.series.values()), axis=0).tolist()))]
+    return [dict(zip(spec.categories, vals)) for vals in spec.series.values()]
+
+
+def single_chart_gives(problem: ChartProblem, specs: list[ChartSpec]) -> bool:
+    """Whether one chart alone points to the answer: the answer is among a series' tied extremes in the asked
+    direction, or (for numbers) the answer's value is one a chart shows."""
+    if problem.direction == "number":
+        value = next(iter(problem.computed.values()))
+        return any(abs(v - value) < 1e-6 for s in specs for series in chart_series(s) for v in series.values())
+    return any(problem.correct in tied_extremes(series, problem.direction)
+               for s in specs for series in chart_series(s) if problem.correct in series)
+
+
+def _which_distractors(rng: np.random.Generator, problem_specs: list[ChartSpec], answer: str, items: list[str],
+                       direction: str) -> list[str]:
+    """Three other items: first every single-chart extreme (all of a tie), then the rest in random order."""
+    traps = [k for s in problem_specs for series in chart_series(s) if answer in series
+             for k in tied_extremes(series, direction)]
     return distinct_distractors(answer, traps + rng.permutation(items).tolist(), 3)
 
 
 class ChartAnalysis(Task):
-    """chart_analysis: two or three charts of related tables; the answer needs them together.
+    """chart_analysis: a dashboard of 4-6 charts; the answer needs values from two or three of them combined.
 
-    Families (each drawn with varied chart kinds and styles):
-      top_revenue     units sold (bar|line) + price per unit (bar|line): the product with the highest revenue.
-      profit          units + price + profit margin (three charts): the product with the highest profit.
-      share_of_total  market share of one year (pie) + market size per year (bar|line): a company's units.
-      projection      sales this year (bar) + growth rate (line|bar): the area with the highest sales next year.
-      revenue_change  units in two years (grouped bar) + price (bar|line): the largest revenue gain.
-    A draw is kept only if the winner beats the runner-up by a clear margin and no single chart gives the answer
-    by itself (the winner is not the top of the units or the price chart alone); numeric answers have distinct
-    distractors made from the usual slips (wrong year, wrong company, the complement share).
+    Families (chart kinds drawn per record; every bar, line and scatter chart either writes its values or, about
+    40% of the time, writes none so that the value must be read off a gridline of the axis):
+      top_revenue / lowest_revenue  units (bar|line) + price (bar|line): the product with the most / least revenue.
+      profit           units + price + margin: the product with the largest profit.
+      share_units      market share (pie) + market size per year (bar|line): a company's units (a number).
+      share_change     shares in two years (two pies) + market size per year: a company's change in units.
+      projection       sales (bar) + growth rate (bar|line, negative rates below a zero line): top area next year.
+      revenue_change   units in two years (grouped bar) + price: the largest revenue gain.
+      stacked_revenue  units per region split by product line (stacked bar) + price per line: top region.
+      filter_max       price vs rating (scatter) + units (bar|line): the best seller among products rated >= T.
+      loss_total       profit per store (bar, negative values) + stores (bar|line): the chain with the lowest total.
+      budget_gap       budget (bar) + actual spending (bar|line): the department furthest over budget.
+      per_capita       residents (bar|line) + library visits (bar|line): the most visits per resident.
+    The rest of the dashboard are charts of unrelated metrics over the same items. A draw is kept only if the
+    winner leads the runner-up by a clear margin (6% of the spread) and no single chart on the dashboard gives the
+    answer: the answer is not among the tied extremes, in the asked direction, of any chart's series (fillers
+    included), and a numeric answer is no value any chart shows. Distractors for "which" questions are those
+    single-chart extremes first (every item of a tie), then other items; numeric distractors come from the
+    option engine (ranks uniform, no two options summing to a market total). Every value axis takes in zero and
+    every value, so no quoted value is off the chart.
     """
 
     name = "chart_analysis"
     category = "analytical"
-    families = ("top_revenue", "profit", "share_of_total", "projection", "revenue_change")
+    families = ("top_revenue", "lowest_revenue", "profit", "share_units", "share_change", "projection",
+                "revenue_change", "stacked_revenue", "filter_max", "loss_total", "budget_gap", "per_capita")
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         family = self.families[index % len(self.families)]
-        problem = getattr(self, f"_{family}")(rng)
-        if problem is None:
+        for _ in range(60):
+            problem = getattr(self, f"_{family}")(rng)
+            if problem is None:
+                continue
+            specs = problem.specs + self._fillers(rng, problem, pick(rng, DASHBOARD_SIZES) - len(problem.specs))
+            if not single_chart_gives(problem, specs):
+                break
+        else:
             return None
+        order = [int(k) for k in rng.permutation(len(specs))]  # needed charts anywhere on the dashboard
+        shown = [specs[k] for k in order]
         size = self.options.image_size
-        charts = [render_chart(spec, size, rng=rng) for spec in problem.specs]
+        charts = [render_chart(spec, size, rng=rng) for spec in shown]
         regions = RegionList()
-        for chart_index, category, series in problem.cited:
-            element = charts[chart_index].element(category, series)
-            what = problem.specs[chart_index].y_label or problem.specs[chart_index].title
-            label = f"{category} {series}" if problem.specs[chart_index].kind == "grouped_bar" else category
-            regions.add(chart_index, element.box, f"{label}: {what}")
+        for needed, category, series in problem.cited:
+            k = order.index(needed)
+            element = charts[k].element(category, series)
+            what = shown[k].title
+            label = f"{category} {series}" if shown[k].kind in ("grouped_bar", "stacked_bar") else category
+            regions.add(k, element.box, f"{label}: {what}")
         options, answer = place_answer(problem.correct, problem.distractors, self.slot(index), rng)
         question = f"{image_intro(rng, len(charts), 'chart')} {problem.question}"
         facts = {
             "family": problem.family,
-            "charts": [spec.to_json() for spec in problem.specs],
+            "direction": problem.direction,
+            "charts": [spec.to_json() for spec in shown],
+            "needed_charts": sorted(order.index(k) + 1 for k in range(len(problem.specs))),
+            "axes": [{"axes_box": c.axes_box, "value_range": c.value_range} for c in charts],
             "chart_styles": [c.style for c in charts],
             "computed": {k: round(v, 4) for k, v in problem.computed.items()},
+            "steps": problem.steps,
             "answer_text": problem.correct,
-            "roles": problem.roles,
             **problem.params,
         }
         return Sample(question, options, answer, [c.image for c in charts], regions.items, facts,
                       generator="matplotlib charts")
 
+    @staticmethod
+    def _fillers(rng: np.random.Generator, problem: ChartProblem, count: int) -> list[ChartSpec]:
+        """Charts of unrelated metrics over the items of the first needed chart."""
+        items = problem.specs[0].categories
+        # Named like a needed chart over the same items (a scatter's x axis is a quantity, not the items; the
+        # share families' pies are over companies and name no axis).
+        x_label = next((s.x_label for s in problem.specs if s.categories == items and s.kind not in ("scatter", "pie")),
+                       "company")
+        out = []
+        for k in rng.choice(len(FILLER_METRICS), size=max(0, count), replace=False):
+            title, y_label, lo, hi, step, fmt = FILLER_METRICS[int(k)]
+            printed = bool(rng.random() < 0.6)
+            values = _grid_values(rng, items, lo, hi, step)
+            out.append(_bar_or_line(rng, title, items, values, x_label, y_label, fmt, printed, step))
+        return out
+
     # -- families (None: this draw is not clear enough; the caller draws again) ----------------------------
 
-    def _items(self, rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 5) -> list[str]:
+    @staticmethod
+    def _items(rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 6) -> list[str]:
         n = int(rng.integers(lo, hi + 1))
         return sorted(rng.choice(names, size=n, replace=False).tolist(), key=names.index)
 
-    def _products(self, rng: np.random.Generator) -> tuple[list[str], dict[str, int], dict[str, float]]:
-        """Products with units sold and a price per unit each."""
+    def _which(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], items: list[str],
+               computed: dict[str, float], direction: str, cite_charts: list[tuple[int, str | None]],
+               steps: list[str], margin: float = 0.06, **params: Any) -> ChartProblem | None:
+        best = _clear_extreme(computed, direction, margin)
+        if best is None:
+            return None
+        runner = sorted(computed, key=computed.get, reverse=direction == "max")[1]
+        cited = [(k, p, series) for p in (best, runner) for k, series in cite_charts]
+        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
+        return ChartProblem(family, specs, question, best, _which_distractors(rng, specs, best, items, direction),
+                            computed, cited, steps, direction, {**params, "runner_up": runner})
+
+    def _revenue(self, rng: np.random.Generator, family: str, direction: str) -> ChartProblem | None:
+        year = int(rng.integers(2016, 2025))
         items = self._items(rng, PRODUCTS)
-        units = {p: int(rng.integers(10, 100)) * 5 for p in items}
-        price = {p: _money(rng, 2, 40) for p in items}
-        return items, units, price
+        units_printed, units_step = _axis(rng, 5, 25)
+        price_printed, price_step = _axis(rng, 0.25, 2)
+        units = _grid_values(rng, items, 25, 300, units_step)
+        price = _grid_values(rng, items, 2, 24, price_step)
+        revenue = {p: units[p] * price[p] for p in items}
+        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                              units_printed, units_step),
+                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}",
+                              price_printed, price_step)]
+        steps = [f"{p}: {num(units[p])} × ${num(price[p])} = {num(revenue[p])}." for p in items]
+        return self._which(rng, family, specs, items, revenue, direction, [(0, None), (1, None)], steps, year=year)
 
     def _top_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        for _ in range(50):
-            items, units, price = self._products(rng)
-            revenue = {p: units[p] * price[p] for p in items}
-            best = _winner(revenue, 0.06)
-            if best and best != _argmax(units) and best != _argmax(price):
-                break
-        else:
-            return None
-        specs = [_units_chart(rng, year, items, units), _price_chart(rng, items, price)]
-        runner = sorted(revenue, key=revenue.get)[-2]
-        return ChartProblem(
-            "top_revenue", specs, pick(rng, CHART_QUESTIONS["top_revenue"]).format(year=year), best,
-            _which_options(rng, best, items, [_argmax(units), _argmax(price)]), revenue,
-            [(0, best, None), (1, best, None), (0, runner, None), (1, runner, None)],
-            {"units": 1, "price": 2}, {"year": year, "runner_up": runner})
+        return self._revenue(rng, "top_revenue", "max")
+
+    def _lowest_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
+        return self._revenue(rng, "lowest_revenue", "min")
 
     def _profit(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2016, 2025))
-        for _ in range(80):
-            items, units, price = self._products(rng)
-            margin = {p: int(rng.integers(4, 41)) for p in items}
-            revenue = {p: units[p] * price[p] for p in items}
-            profit = {p: revenue[p] * margin[p] / 100 for p in items}
-            best = _winner(profit, 0.06)
-            if best and best not in (_argmax(units), _argmax(price), _argmax(revenue)):
-                break
-        else:
-            return None
-        order = [int(k) for k in rng.permutation(3)]  # the charts in a shuffled order
-        specs_by_role = {
-            "units": _units_chart(rng, year, items, units),
-            "price": _price_chart(rng, items, price),
-            "margin": ChartSpec(pick(rng, ("bar", "line")), "Profit margin", items,
-                                {"margin": [margin[p] for p in items]}, "product", "margin (%)", "{:.0f}%"),
-        }
-        roles = [list(specs_by_role)[k] for k in order]
-        specs = [specs_by_role[r] for r in roles]
-        runner = sorted(profit, key=profit.get)[-2]
-        cited = [(roles.index(r), p, None) for p in (best, runner) for r in ("units", "price", "margin")]
-        return ChartProblem(
-            "profit", specs, pick(rng, CHART_QUESTIONS["profit"]).format(year=year), best,
-            _which_options(rng, best, items, [_argmax(revenue), _argmax(units), _argmax(margin)]), profit, cited,
-            {r: roles.index(r) + 1 for r in roles},
-            {"year": year, "runner_up": runner, "revenue": {p: round(v, 4) for p, v in revenue.items()}})
+        items = self._items(rng, PRODUCTS)
+        units_printed, units_step = _axis(rng, 5, 25)
+        margin_printed, margin_step = _axis(rng, 1, 5)
+        units = _grid_values(rng, items, 25, 300, units_step)
+        price = _grid_values(rng, items, 2, 30, 0.25)
+        margin = _grid_values(rng, items, 5, 40, margin_step)
+        profit = {p: units[p] * price[p] * margin[p] / 100 for p in items}
+        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                              units_printed, units_step),
+                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25),
+                 _bar_or_line(rng, "Profit margin", items, margin, "product", "margin (%)", "{:.0f}%",
+                              margin_printed, margin_step)]
+        steps = [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(profit[p])}." for p in items]
+        return self._which(rng, "profit", specs, items, profit, "max", [(0, None), (1, None), (2, None)], steps,
+                           year=year)
 
-    def _share_of_total(self, rng: np.random.Generator) -> ChartProblem | None:
-        companies = self._items(rng, COMPANIES)
+    @staticmethod
+    def _shares(rng: np.random.Generator, companies: list[str]) -> dict[str, int] | None:
         raw = rng.dirichlet(np.full(len(companies), 2.0)) * 100
         shares = np.maximum(5, np.round(raw)).astype(int)
         shares[int(np.argmax(shares))] += 100 - int(shares.sum())
         if shares.min() < 5 or len(set(shares.tolist())) != len(shares):
             return None
-        share = dict(zip(companies, shares.tolist()))
-        first = int(rng.integers(2015, 2021))
-        years = [str(first + k) for k in range(int(rng.integers(4, 6)))]
-        totals = {y: int(rng.integers(20, 90)) * 10 for y in years}
-        if len(set(totals.values())) != len(totals):
+        return dict(zip(companies, shares.tolist()))
+
+    def _market(self, rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float], float]:
+        """The market size per year, and the precision a whole-percent share of it has (its step / 100)."""
+        printed, step = _axis(rng, 10, 50)
+        totals = _grid_values(rng, years, 200, 900, step)
+        spec = _bar_or_line(rng, "Whole market (thousand units)", years, totals, "year", "thousand units", "{:.0f}",
+                            printed, step)
+        return spec, totals, step / 100
+
+    def _number_problem(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], value: float,
+                        fmt: str, quantum: float, totals: list[float], cited: list[tuple[int, str, str | None]],
+                        steps: list[str], low: float | None, **params: Any) -> ChartProblem | None:
+        """A numeric answer; distractors share its precision (`quantum`), so no last digit gives it away."""
+        step = max(1.0, round(abs(value) * 0.12, 1))
+        try:
+            distractors = number_options(value, rng, 3, step, fmt.format, quantum=quantum, low=low,
+                                         avoid_totals=totals)
+        except ValueError:
             return None
+        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
+        return ChartProblem(family, specs, question, fmt.format(value), distractors, {params["company"]: value},
+                            cited, steps, "number", params)
+
+    def _share_units(self, rng: np.random.Generator) -> ChartProblem | None:
+        companies = self._items(rng, COMPANIES)
+        share = self._shares(rng, companies)
+        if share is None:
+            return None
+        first = int(rng.integers(2015, 2021))
+        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
+        market, totals, quantum = self._market(rng, years)
         year, company = pick(rng, years), pick(rng, companies)
         value = share[company] * totals[year] / 100
-        other_year = min((y for y in years if y != year), key=lambda y: abs(totals[y] - totals[year]))
-        other_company = pick(rng, [c for c in companies if c != company])
-        fmt = "{:,.1f} thousand units"
-        correct = fmt.format(value)
-        slips = [share[company] * totals[other_year] / 100, share[other_company] * totals[year] / 100,
-                 (100 - share[company]) * totals[year] / 100, share[company] * totals[year] / 10]
-        distractors = distinct_distractors(correct, (fmt.format(v) for v in slips), 3)
-        if len(distractors) < 3:
-            return None
-        pie_first = bool(rng.random() < 0.5)
-        pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": shares.tolist()},
+        pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": list(share.values())},
                         value_format="{:.0f}%")
-        total = ChartSpec(pick(rng, ("bar", "line")), "Whole market (thousand units)", years,
-                          {"total": [totals[y] for y in years]}, "year", "thousand units", "{:.0f}")
-        specs = [pie, total] if pie_first else [total, pie]
-        pie_k, total_k = (0, 1) if pie_first else (1, 0)
-        return ChartProblem(
-            "share_of_total", specs,
-            pick(rng, CHART_QUESTIONS["share_of_total"]).format(company=company, year=year), correct,
-            distractors, {company: value}, [(pie_k, company, None), (total_k, year, None)],
-            {"pie": pie_k + 1, "market": total_k + 1},
-            {"year": year, "company": company, "share": share[company], "total": totals[year],
-             "slips": {"other_year": other_year, "other_company": other_company}})
+        steps = [f"The {company} wedge reads {share[company]}% and the {year} market is {num(totals[year])} "
+                 f"thousand units: {share[company]}% × {num(totals[year])} = {num(value)} thousand units."]
+        return self._number_problem(rng, "share_units", [pie, market], value, "{:,.1f} thousand units",
+                                    quantum, list(totals.values()) + [100.0],
+                                    [(0, company, None), (1, year, None)], steps,
+                                    0.0, company=company, year=year, share=share[company], total=totals[year])
+
+    def _share_change(self, rng: np.random.Generator) -> ChartProblem | None:
+        companies = self._items(rng, COMPANIES)
+        before, after = self._shares(rng, companies), self._shares(rng, companies)
+        if before is None or after is None:
+            return None
+        first = int(rng.integers(2015, 2021))
+        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
+        market, totals, quantum = self._market(rng, years)
+        y0, y1 = sorted(rng.choice(years, size=2, replace=False).tolist())
+        company = pick(rng, companies)
+        units0, units1 = before[company] * totals[y0] / 100, after[company] * totals[y1] / 100
+        value = units1 - units0
+        pies = [ChartSpec("pie", f"Market share by company, {y}", companies, {"share": list(s.values())},
+                          value_format="{:.0f}%") for y, s in ((y0, before), (y1, after))]
+        steps = [f"In {y0}: {before[company]}% × {num(totals[y0])} = {num(units0)} thousand units.",
+                 f"In {y1}: {after[company]}% × {num(totals[y1])} = {num(units1)} thousand units.",
+                 f"The change is {num(units1)} − {num(units0)} = {num(value)} thousand units."]
+        cited = [(0, company, None), (1, company, None), (2, y0, None), (2, y1, None)]
+        return self._number_problem(rng, "share_change", [*pies, market], value, "{:+,.1f} thousand units",
+                                    quantum, [0.0],
+                                    cited, steps, None, company=company, year=y1, year0=y0)
 
     def _projection(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2016, 2025))
-        for _ in range(50):
-            areas = self._items(rng, AREAS)
-            sales = {a: int(rng.integers(20, 90)) * 10 for a in areas}
-            rate = {a: int(rng.integers(-10, 41)) for a in areas}
-            projected = {a: sales[a] * (1 + rate[a] / 100) for a in areas}
-            best = _winner(projected, 0.03)
-            if best and best != _argmax(sales) and best != _argmax(rate):
-                break
-        else:
-            return None
-        specs = [
-            ChartSpec("bar", f"Sales in {year} (thousand USD)", areas, {"sales": [sales[a] for a in areas]},
-                      "area", "sales (k USD)", "{:.0f}"),
-            ChartSpec(pick(rng, ("line", "bar")), "Yearly growth rate", areas, {"growth": [rate[a] for a in areas]},
-                      "area", "growth (%)", "{:+.0f}%"),
-        ]
-        runner = sorted(projected, key=projected.get)[-2]
-        return ChartProblem(
-            "projection", specs, pick(rng, CHART_QUESTIONS["projection"]).format(year=year, next=year + 1), best,
-            _which_options(rng, best, areas, [_argmax(sales), _argmax(rate)]), projected,
-            [(0, best, None), (1, best, None), (0, runner, None), (1, runner, None)], {"value": 1, "rate": 2},
-            {"year": year, "next": year + 1, "runner_up": runner})
+        areas = self._items(rng, AREAS)
+        printed, step = _axis(rng, 10, 50)
+        sales = _grid_values(rng, areas, 100, 600, step)
+        rate_printed, rate_step = _axis(rng, 1, 5)
+        rate = _grid_values(rng, areas, -20, 40, rate_step)
+        projected = {a: sales[a] * (1 + rate[a] / 100) for a in areas}
+        specs = [_bar_or_line(rng, f"Sales in {year} (thousand USD)", areas, sales, "area", "sales (k USD)",
+                              "{:.0f}", printed, step, ("bar",)),
+                 _bar_or_line(rng, "Yearly growth rate", areas, rate, "area", "growth (%)", "{:+.0f}%",
+                              rate_printed, rate_step)]
+        steps = [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(projected[a])}." for a in areas]
+        return self._which(rng, "projection", specs, areas, projected, "max", [(0, None), (1, None)], steps,
+                           margin=0.04, year=year, next=year + 1)
 
     def _revenue_change(self, rng: np.random.Generator) -> ChartProblem | None:
         year = int(rng.integers(2017, 2025))
-        for _ in range(80):
-            items = self._items(rng, PRODUCTS)
-            before = {p: int(rng.integers(10, 80)) * 5 for p in items}
-            after = {p: max(5, before[p] + int(rng.integers(-12, 25)) * 5) for p in items}
-            price = {p: _money(rng, 2, 40) for p in items}
-            change = {p: (after[p] - before[p]) * price[p] for p in items}
-            delta = {p: after[p] - before[p] for p in items}
-            best = _winner(change, 0.08)
-            if best and best != _argmax(delta) and best != _argmax(price):
-                break
-        else:
-            return None
+        items = self._items(rng, PRODUCTS, 4, 5)
+        printed, step = _axis(rng, 5, 25)
+        before = _grid_values(rng, items, 25, 300, step)
+        after = {p: min(325.0, max(step, before[p] + float(rng.integers(-3, 5)) * 25)) for p in items}
+        price = _grid_values(rng, items, 2, 30, 0.25)
+        change = {p: (after[p] - before[p]) * price[p] for p in items}
         y0, y1 = str(year - 1), str(year)
-        specs = [
-            ChartSpec("grouped_bar", "Units sold", items,
-                      {y0: [before[p] for p in items], y1: [after[p] for p in items]},
-                      "product", "units sold", "{:.0f}"),
-            _price_chart(rng, items, price),
-        ]
-        runner = sorted(change, key=change.get)[-2]
-        cited = [(0, best, y0), (0, best, y1), (1, best, None), (0, runner, y0), (0, runner, y1), (1, runner, None)]
-        return ChartProblem(
-            "revenue_change", specs,
-            pick(rng, CHART_QUESTIONS["revenue_change"]).format(year0=y0, year=y1), best,
-            _which_options(rng, best, items, [_argmax(delta), _argmax(price)]), change, cited,
-            {"units": 1, "price": 2}, {"year": y1, "year0": y0, "runner_up": runner})
+        specs = [ChartSpec("grouped_bar", "Units sold", items, {y0: [before[p] for p in items],
+                                                                y1: [after[p] for p in items]},
+                           "product", "units sold", "{:.0f}", show_values=printed, tick=None if printed else step),
+                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25)]
+        steps = [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(change[p])}." for p in items]
+        return self._which(rng, "revenue_change", specs, items, change, "max", [(0, y0), (0, y1), (1, None)], steps,
+                           margin=0.08, year=y1, year0=y0)
+
+    def _stacked_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
+        regions = self._items(rng, AREAS, 4, 5)
+        lines = sorted(rng.choice(["Basic", "Plus", "Pro"], size=int(rng.integers(2, 4)), replace=False).tolist())
+        printed, step = _axis(rng, 5, 10)
+        units = {line: _grid_values(rng, regions, step, 60, step) for line in lines}
+        price = _grid_values(rng, lines, 2, 20, 1)
+        revenue = {r: sum(units[line][r] * price[line] for line in lines) for r in regions}
+        specs = [ChartSpec("stacked_bar", "Units sold by product line (thousands)", regions,
+                           {line: [units[line][r] for r in regions] for line in lines}, "region", "thousand units",
+                           "{:.0f}", show_values=printed, tick=None if printed else step),
+                 _bar_or_line(rng, "Price per unit by line", lines, price, "product line", "price (USD)", "${:.0f}",
+                              True, 1)]
+        steps = [f"{r}: " + " + ".join(f"{num(units[line][r])} × ${num(price[line])}" for line in lines)
+                 + f" = {num(revenue[r])} thousand USD." for r in regions]
+        return self._which(rng, "stacked_revenue", specs, regions, revenue, "max", [(0, line) for line in lines],
+                           steps)
+
+    def _filter_max(self, rng: np.random.Generator) -> ChartProblem | None:
+        items = self._items(rng, PRODUCTS, 5, 6)
+        printed = bool(rng.random() < 0.5)
+        rating = _grid_values(rng, items, 1, 9, 1)
+        price = _grid_values(rng, items, 2, 20, 2)
+        threshold = int(rng.integers(4, 7))
+        kept = [p for p in items if rating[p] >= threshold]
+        if not 2 <= len(kept) <= len(items) - 2:
+            return None
+        units_printed, units_step = _axis(rng, 5, 25)
+        units = _grid_values(rng, items, 25, 300, units_step)
+        computed = {p: units[p] for p in kept}
+        specs = [ChartSpec("scatter", "Price and customer rating", items,
+                           {SCATTER_X: [price[p] for p in items], SCATTER_Y: [rating[p] for p in items]},
+                           "price (USD)", "rating (1-10)", "{:.0f}", "${:.0f}", show_values=printed,
+                           tick=None if printed else 1, x_tick=None if printed else 2),
+                 _bar_or_line(rng, "Units sold", items, units, "product", "units sold", "{:.0f}", units_printed,
+                              units_step)]
+        dropped = [p for p in items if p not in kept]
+        steps = [f"Rated {threshold} or more: {join_and([f'{p} ({num(rating[p])})' for p in kept])}; "
+                 f"below: {join_and([f'{p} ({num(rating[p])})' for p in dropped])}.",
+                 *[f"{p} sold {num(units[p])} units." for p in kept]]
+        problem = self._which(rng, "filter_max", specs, items, computed, "max", [(0, SCATTER_Y), (1, None)], steps,
+                              threshold=threshold)
+        if problem is None or max(units, key=units.get) in kept:
+            return None  # the best seller overall must be filtered out, or one chart would answer
+        return problem
+
+    def _loss_total(self, rng: np.random.Generator) -> ChartProblem | None:
+        chains = self._items(rng, CHAINS)
+        printed, step = _axis(rng, 1, 5)
+        per_store = _grid_values(rng, chains, -30, 40, step)
+        if sum(v < 0 for v in per_store.values()) < 2:
+            return None
+        stores_printed, stores_step = _axis(rng, 1, 5)
+        stores = _grid_values(rng, chains, 5, 60, stores_step)
+        total = {c: per_store[c] * stores[c] for c in chains}
+        specs = [_bar_or_line(rng, "Profit per store (k USD)", chains, per_store, "chain", "k USD per store",
+                              "{:+.0f}", printed, step, ("bar",)),
+                 _bar_or_line(rng, "Number of stores", chains, stores, "chain", "stores", "{:.0f}", stores_printed,
+                              stores_step)]
+        steps = [f"{c}: {num(per_store[c])} × {num(stores[c])} = {num(total[c])} k USD." for c in chains]
+        return self._which(rng, "loss_total", specs, chains, total, "min", [(0, None), (1, None)], steps)
+
+    def _budget_gap(self, rng: np.random.Generator) -> ChartProblem | None:
+        departments = self._items(rng, DEPARTMENTS)
+        printed, step = _axis(rng, 5, 20)
+        budget = _grid_values(rng, departments, 40, 240, step)
+        spend = {d: max(step, budget[d] + float(rng.integers(-3, 5)) * step) for d in departments}
+        gap = {d: spend[d] - budget[d] for d in departments}
+        specs = [_bar_or_line(rng, "Budget (k USD)", departments, budget, "department", "k USD", "{:.0f}", printed,
+                              step, ("bar",)),
+                 _bar_or_line(rng, "Actual spending (k USD)", departments, spend, "department", "k USD", "{:.0f}",
+                              printed, step)]
+        steps = [f"{d}: {num(spend[d])} − {num(budget[d])} = {num(gap[d])} k USD." for d in departments]
+        return self._which(rng, "budget_gap", specs, departments, gap, "max", [(0, None), (1, None)], steps)
+
+    def _per_capita(self, rng: np.random.Generator) -> ChartProblem | None:
+        towns = self._items(rng, TOWNS)
+        printed, step = _axis(rng, 1, 5)
+        residents = _grid_values(rng, towns, 5, 60, step)
+        visits_printed, visits_step = _axis(rng, 5, 20)
+        visits = _grid_values(rng, towns, 20, 240, visits_step)
+        rate = {t: visits[t] / residents[t] for t in towns}
+        specs = [_bar_or_line(rng, "Residents (thousands)", towns, residents, "town", "thousand residents",
+                              "{:.0f}", printed, step),
+                 _bar_or_line(rng, "Library visits (thousands)", towns, visits, "town", "thousand visits", "{:.0f}",
+                              visits_printed, visits_step)]
+        steps = [f"{t}: {num(visits[t])} / {num(residents[t])} = {num(rate[t])} visits per resident." for t in towns]
+        return self._which(rng, "per_capita", specs, towns, rate, "max", [(1, None), (0, None)], steps)
 
     # -- reasoning -------------------------------------------------------------------------------------------
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
-        family, charts, computed = f["family"], f["charts"], f["computed"]
-        fmt_args = {**f["roles"], **{k: v for k, v in f.items() if isinstance(v, (str, int))}}
-        summary = pick(rng, CHART_SUMMARIES[family]).format(**fmt_args)
-        captions = [self._caption(c, rng) for c in charts]
-        regions = record.regions
+        kind = "number" if f["direction"] == "number" else "which"
+        summary = pick(rng, CHART_SUMMARIES[kind]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
+        captions = [self._caption(c, rng) for c in f["charts"]]
         text2region = "; ".join(
-            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in regions) + "."
-        steps = getattr(self, f"_steps_{family}")(f, charts, computed)
-        region2region = " ".join(steps)
-        correct = f["answer_text"]
-        if family == "share_of_total":
-            body = (f"{f['company']} holds {f['share']}% of a {f['total']} thousand-unit market in {f['year']}, "
-                    f"which is {correct}")
+            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in record.regions) + "."
+        needed = join_and([f"image {k}" for k in f["needed_charts"]])
+        region2region = f"The figures come from {needed}; the other charts do not enter the computation. " + " ".join(
+            f["steps"])
+        correct, computed = f["answer_text"], f["computed"]
+        if kind == "number":
+            body = f"So {f['company']}'s figure is {correct}"
         else:
             runner = f["runner_up"]
-            body = (f"{correct} comes out on top with {num(computed[correct])}, ahead of {runner} with "
-                    f"{num(computed[runner])}")
+            word = "highest" if f["direction"] == "max" else "lowest"
+            body = (f"{correct} has the {word} figure, {num(computed[correct])}, against {num(computed[runner])} for "
+                    f"the runner-up {runner}")
         return Reasoning(summary, captions, text2region, region2region, conclude(body, record.answer))
 
     @staticmethod
@@ -411,61 +595,41 @@ class ChartAnalysis(Task):
         kind = CHART_KIND_WORDS[chart["kind"]]
         spec = ChartSpec(**chart)
         parts = []
-        for name, values in chart["series"].items():
-            listed = ", ".join(f"{c} {spec.fmt(v)}" for c, v in zip(chart["categories"], values))
-            parts.append(f"{name}: {listed}" if len(chart["series"]) > 1 else listed)
+        if chart["kind"] == "scatter":
+            parts.append(", ".join(f"{c} at ({spec.x_format.format(x)}, {spec.fmt(y)})" for c, x, y in
+                                   zip(chart["categories"], chart["series"]["x"], chart["series"]["y"])))
+        else:
+            for name, values in chart["series"].items():
+                listed = ", ".join(f"{c} {spec.fmt(v)}" for c, v in zip(chart["categories"], values))
+                parts.append(f"{name}: {listed}" if len(chart["series"]) > 1 else listed)
         lead = pick(rng, ["A {kind} titled '{title}'", "This {kind}, '{title}', shows", "{Kind}: '{title}'"])
-        return lead.format(kind=kind, Kind=kind.capitalize(), title=chart["title"]) + " — " + "; ".join(parts) + "."
-
-    @staticmethod
-    def _series(chart: dict[str, Any], name: str | None = None) -> dict[str, float]:
-        values = chart["series"][name] if name else next(iter(chart["series"].values()))
-        return dict(zip(chart["categories"], values))
-
-    def _steps_top_revenue(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        units, price = self._series(charts[0]), self._series(charts[1])
-        return [f"{p}: {num(units[p])} × ${num(price[p])} = {num(computed[p])}." for p in units]
-
-    def _steps_profit(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        roles = f["roles"]
-        units, price, margin = (self._series(charts[roles[r] - 1]) for r in ("units", "price", "margin"))
-        return [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(computed[p])}." for p in units]
-
-    def _steps_share_of_total(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        return [f"The {f['company']} wedge reads {f['share']}% and the {f['year']} market is {f['total']} thousand "
-                f"units: {f['share']}% × {f['total']} = {num(computed[f['company']])} thousand units.",
-                f"Reading another year ({f['slips']['other_year']}) or another company's wedge "
-                f"({f['slips']['other_company']}) would give a wrong figure."]
-
-    def _steps_projection(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        sales, rate = self._series(charts[0]), self._series(charts[1])
-        return [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(computed[a])}." for a in sales]
-
-    def _steps_revenue_change(self, f: Facts, charts: list[Facts], computed: dict[str, float]) -> list[str]:
-        before, after = self._series(charts[0], f["year0"]), self._series(charts[0], f["year"])
-        price = self._series(charts[1])
-        return [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(computed[p])}." for p in price]
+        how = "" if chart["show_values"] else " (no values written; read at the gridlines)"
+        return (lead.format(kind=kind, Kind=kind.capitalize(), title=chart["title"]) + how + " — "
+                + "; ".join(parts) + ".")
 
 
 # == weight_comparison =========================================================================================
 
-WEIGHT_LABELS = ["Clay", "Cork", "Iron", "Salt", "Sand", "Wool", "Rice", "Lead", "Soap", "Wax", "Tea", "Nuts"]
+# Neutral names: nothing in a name hints at a weight (no "Lead" or "Wool").
+WEIGHT_LABELS = ["Brin", "Dax", "Fenn", "Holt", "Jory", "Kest", "Lune", "Mott", "Orra", "Pim", "Quill", "Rook",
+                 "Sorb", "Tave", "Vell", "Wisp"]
 WEIGHT_COLOURS = ["red", "blue", "green", "yellow", "orange", "purple", "brown", "grey"]
 
 WEIGHT_QUESTIONS = {
     "heaviest": ["Each balance compares two of these objects: {names}. {images} Which object is the heaviest?",
-                 "{images} The scales above weigh pairs of {names}. Which one is the heaviest of all?"],
+                 "{images} The balances above weigh pairs of {names}. Which one is the heaviest of all?"],
     "lightest": ["Each balance compares two of these objects: {names}. {images} Which object is the lightest?",
-                 "{images} The scales above weigh pairs of {names}. Which one is the lightest of all?"],
+                 "{images} The balances above weigh pairs of {names}. Which one is the lightest of all?"],
     "order": ["Each balance compares two of these objects: {names}. {images} Which list orders them from "
               "heaviest to lightest?",
-              "{images} These scales weigh pairs of {names}. What is their order from heaviest to lightest?"],
+              "{images} These balances weigh pairs of {names}. What is their order from heaviest to lightest?"],
 }
 WEIGHT_SUMMARIES = [
-    "Each scale tips towards its heavier side. I read which object is heavier on every scale, chain the "
-    "comparisons, and check whether they force a single answer.",
-    "I turn every scale into one 'heavier than' fact, then look at all orders of the objects that agree with "
-    "those facts: if they disagree on the asked object, it cannot be determined.",
+    "A balance rests on its stop on the heavier side, however large the difference, so each image gives one "
+    "'heavier than' fact and nothing more. I chain those facts and check whether they force a single answer.",
+    "I turn every balance into one 'heavier than' fact (the lower pan is heavier; the angle is always the same), "
+    "then look at all orders of the objects that agree with those facts: if they disagree on what is asked, it "
+    "cannot be determined.",
 ]
 
 
@@ -479,7 +643,7 @@ def consistent_orders(names: list[str], comparisons: list[tuple[str, str]]) -> l
     return out
 
 
-def image_order_text(images: list[int]) -> str:
+def image_order_text(images: list[int] | tuple[int, ...]) -> str:
     """0-based image indices as the options list them: "Image 2, Image 1, Image 3"."""
     return ", ".join(f"Image {k + 1}" for k in images)
 
@@ -488,15 +652,27 @@ def order_text(order: tuple[str, ...] | list[str]) -> str:
     return " > ".join(order)
 
 
-class WeightComparison(Task):
-    """weight_comparison: 3-5 labelled objects with hidden distinct weights; 2-5 balance-scale images, each
-    comparing two of them (the heavier side down, tilted more for a larger weight ratio).
+def decide_weights(kind: str, orders: list[tuple[str, ...]]) -> str:
+    """The answer the consistent orders force for `kind`, or CANNOT when they disagree."""
+    if kind == "order":
+        return order_text(orders[0]) if len(orders) == 1 else CANNOT
+    picks = {o[0] if kind == "heaviest" else o[-1] for o in orders}
+    return picks.pop() if len(picks) == 1 else CANNOT
 
-    The question asks for the heaviest object, the lightest, or the order from heaviest to lightest. The answer
-    is decided by brute force over all orders of the objects that agree with every scale: if they all agree
-    on the asked thing it is the answer, otherwise the answer is "Cannot be determined" (always among the
-    options). About 30% of the draws are made undetermined on purpose. Distractors: the other objects; for
-    orders, orders that agree with the scales but are not forced, or that break one comparison.
+
+class WeightComparison(Task):
+    """weight_comparison: 5-6 objects with hidden distinct weights and neutral names; 8-9 images of an equal-arm
+    balance, each weighing two of them.
+
+    A real balance: any difference swings the beam onto its stop on the heavier side, so every tilted image
+    shows the same angle and says only which of its two objects is heavier, never by how much. The objects'
+    drawn sizes, shapes and colours are drawn apart from their weights. The question asks for the heaviest
+    object, the lightest, or the order from heaviest to lightest. The answer is decided by brute force over all
+    orders that agree with every balance: if they agree on the asked thing it is the answer, otherwise it is
+    "Cannot be determined", which is always offered and right at its fair share (1 in 4, keyed on the record's
+    slot). The number of balances depends only on the number of objects (objects + 3), so it says nothing about
+    whether the answer is determined. Distractors are other objects, or orders drawn uniformly from all other
+    orders (never neighbours of the answer).
     """
 
     name = "weight_comparison"
@@ -505,68 +681,75 @@ class WeightComparison(Task):
 
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         kind = self.kinds[index % len(self.kinds)]
-        n = int(rng.integers(3, 6))
+        cannot = special_is_answer(self.slot(index), 4, "cannot be determined")
+        n = int(rng.integers(5, 7))
         names = rng.choice(WEIGHT_LABELS, size=n, replace=False).tolist()
-        weights = dict(zip(names, (rng.choice(np.arange(10, 200), size=n, replace=False) * 10).tolist()))
-        want_determined = bool(rng.random() >= 0.3)
-        pairs = list(itertools.combinations(names, 2))
-        for _ in range(100):
-            k = int(rng.integers(max(2, n - 1), min(len(pairs), n + 1, 5) + 1))
-            chosen = [pairs[i] for i in rng.choice(len(pairs), size=k, replace=False)]
-            comparisons = [(a, b) if weights[a] > weights[b] else (b, a) for a, b in chosen]
-            orders = consistent_orders(names, comparisons)
-            answer_text = self._decide(kind, orders)
-            if (answer_text != CANNOT) == want_determined:
-                break
-        else:
+        grams = (rng.choice(np.arange(10, 200), size=n, replace=False) * 10).tolist()
+        weights = dict(zip(names, grams))
+        chosen, comparisons, orders = self._balances(kind, names, weights, cannot, rng)
+        if chosen is None:
             return None
-        correct, distractors = self._options(kind, names, weights, orders, answer_text, rng)
+        correct = decide_weights(kind, orders)
+        distractors = self._distractors(kind, names, orders, correct, rng)
         options, answer = place_answer(correct, distractors, self.slot(index), rng)
         shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
         colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
-        items = {m: ScaleItem(m, shapes[m], colours[m]) for m in names}
+        sizes = {m: round(float(rng.uniform(0.75, 1.15)), 2) for m in names}
+        items = {m: ScaleItem(m, shapes[m], colours[m], sizes[m]) for m in names}
         style = {"backdrop": pick(rng, ["white", "cream", "sky"]), "metal": "grey",
                  "table": bool(rng.random() < 0.7)}
         images, regions, scales = [], RegionList(), []
         for k, (a, b) in enumerate(chosen):
             left, right = (a, b) if rng.random() < 0.5 else (b, a)
-            angle = tilt_angle(weights[left], weights[right])
+            angle = balance_angle(weights[left], weights[right])
             drawing = draw_balance_scale(self.options.image_size, items[left], items[right], angle, style)
             images.append(drawing.image)
             rl = regions.add(k, drawing.left_box, f"{left} ({colours[left]} {shapes[left]}) on the left pan")
             rr = regions.add(k, drawing.right_box, f"{right} ({colours[right]} {shapes[right]}) on the right pan")
-            scales.append({"left": left, "right": right, "angle": round(angle, 1), "tilt_deg": round(abs(angle), 1),
-                           "down": "left" if angle > 0 else "right", "regions": [rl, rr],
-                           "heavier": left if angle > 0 else right})
+            scales.append({"left": left, "right": right, "angle": angle, "down": "left" if angle > 0 else "right",
+                           "regions": [rl, rr], "heavier": left if angle > 0 else right})
+        listed = [names[k] for k in rng.permutation(n)]
         question = pick(rng, WEIGHT_QUESTIONS[kind]).format(
-            names=join_and(names), images=" ".join(IMAGE_TOKEN for _ in images))
+            names=join_and(listed), images=" ".join(IMAGE_TOKEN for _ in images))
         facts = {
-            "kind": kind, "objects": names, "weights_g": weights,
-            "shapes": shapes, "colours": colours, "scales": scales,
-            "comparisons": [list(c) for c in comparisons], "consistent_orders": len(orders), "n_objects": n,
+            "kind": kind, "objects": names, "weights_g": weights, "shapes": shapes, "colours": colours,
+            "sizes": sizes, "scales": scales, "comparisons": [list(c) for c in comparisons],
+            "consistent_orders": len(orders), "n_objects": n,
             "true_order": sorted(names, key=lambda m: -weights[m]), "answer_text": correct,
         }
         return Sample(question, options, answer, images, regions.items, facts, generator="balance-scale drawings")
 
     @staticmethod
-    def _decide(kind: str, orders: list[tuple[str, ...]]) -> str:
-        if kind == "order":
-            return order_text(orders[0]) if len(orders) == 1 else CANNOT
-        picks = {o[0] if kind == "heaviest" else o[-1] for o in orders}
-        return picks.pop() if len(picks) == 1 else CANNOT
+    def _balances(kind: str, names: list[str], weights: dict[str, int], cannot: bool, rng: np.random.Generator
+                  ) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]], list[tuple[str, ...]]]:
+        """The pairs to weigh (objects + 3 of them) such that the answer is determined, or not, as asked."""
+        true = sorted(names, key=lambda m: -weights[m])
+        chain = [(true[k], true[k + 1]) for k in range(len(true) - 1)]
+        pairs = [tuple(p) for p in itertools.combinations(true, 2)]
+        k = len(names) + 3
+        for _ in range(200):
+            if not cannot and rng.random() < 0.5:  # the whole chain of neighbours forces every answer
+                rest = [p for p in pairs if p not in chain]
+                picked = chain + [rest[i] for i in rng.choice(len(rest), size=k - len(chain), replace=False)]
+            else:
+                picked = [pairs[i] for i in rng.choice(len(pairs), size=k, replace=False)]
+            orders = consistent_orders(names, picked)  # pairs are (heavier, lighter) already
+            if (decide_weights(kind, orders) == CANNOT) == cannot:
+                chosen = [picked[i] for i in rng.permutation(k)]
+                return chosen, chosen, orders
+        return None, [], []
 
     @staticmethod
-    def _options(kind: str, names: list[str], weights: dict[str, int], orders: list[tuple[str, ...]],
-                 correct: str, rng: np.random.Generator) -> tuple[str, list[str]]:
+    def _distractors(kind: str, names: list[str], orders: list[tuple[str, ...]], correct: str,
+                     rng: np.random.Generator) -> list[str]:
         if kind != "order":
-            return correct, [t for t in [*names, CANNOT] if t != correct]
-        pool = [order_text(o) for o in orders]  # agree with the scales, but not forced when several
-        true = sorted(names, key=lambda m: -weights[m])
-        for _ in range(30):  # orders that break a comparison: an adjacent swap of the true order, or any shuffle
-            k = int(rng.integers(len(true) - 1))
-            swapped = true[:k] + [true[k + 1], true[k]] + true[k + 2:]
-            pool += [order_text(swapped), order_text(rng.permutation(true).tolist())]
-        return correct, distinct_distractors(correct, [CANNOT, *pool], 3)
+            others = [names[i] for i in rng.permutation(len(names)) if names[i] != correct]
+            return others[:3] if correct == CANNOT else [*others[:2], CANNOT]
+        anchor = orders[int(rng.integers(len(orders)))]  # the answer, or one order that fits when undetermined
+        drawn = [order_text(o) for o in ordering_distractors(anchor, rng, 3)]
+        if correct == CANNOT:
+            return [order_text(anchor), *drawn[:2]] if rng.random() < 0.5 else drawn
+        return [*drawn[:2], CANNOT]
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
@@ -574,12 +757,13 @@ class WeightComparison(Task):
         captions = []
         for s in f["scales"]:
             captions.append(pick(rng, [
-                "A balance scale with {left} ({lc} {ls}) on the left pan and {right} ({rc} {rs}) on the right; "
-                "the beam tips down on the {down} by about {deg}°.",
-                "{left}, a {lc} {ls}, sits on the left pan and {right}, a {rc} {rs}, on the right; the {down} side "
-                "hangs lower (about {deg}°).",
+                "A balance with {left} ({lc} {ls}) on the left pan and {right} ({rc} {rs}) on the right; the beam "
+                "rests on its stop on the {down} side.",
+                "{left}, {la} {lc} {ls}, sits on the left pan and {right}, {ra} {rc} {rs}, on the right; the {down} "
+                "pan hangs lower, the beam down on its stop.",
             ]).format(left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
-                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"], deg=num(s["tilt_deg"])))
+                      la=article(f["colours"][s["left"]]), ra=article(f["colours"][s["right"]]),
+                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"]))
         text2region = "; ".join(
             f"'{s[side]}' → {cite(regions[rid])}"
             for s in f["scales"] for side, rid in zip(("left", "right"), s["regions"])
@@ -601,7 +785,7 @@ class WeightComparison(Task):
                     "order": "the full order"}[kind]
             body = f"Those orders disagree on {what}, so no single option is forced; it cannot be determined"
         elif kind == "order":
-            body = f"The scales force the order {correct}"
+            body = f"The balances force the order {correct}"
         else:
             body = f"In every order that fits, {correct} is the {kind} object"
         return Reasoning(pick(rng, WEIGHT_SUMMARIES), captions, text2region, " ".join(facts) + " " + chain,
@@ -612,75 +796,95 @@ class WeightComparison(Task):
 
 @dataclass(frozen=True)
 class Photo:
-    """A real photo shipped with scikit-image, and what it shows."""
+    """A photo shipped with scikit-image, what it shows, and how to find its subject's mask.
+
+    `mask` is how the subject is segmented: "frame" (the subject fills the picture: a texture, a surface),
+    "bright" / "dark" (Otsu's threshold; the largest components), or "grabcut" inside `rect` (fractions).
+    """
 
     loader: str  # the skimage.data function
     scene: str  # what the photo shows
     subject: str  # the main thing in it
-    box: tuple[float, float, float, float]  # the subject, as fractions of the photo
     width_m: float  # real width of the photographed scene, roughly
     width_text: str
+    mask: str = "frame"
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
 
+# Every photo scikit-image ships with its own data (no download); its synthetic images are not photos.
 PHOTOS = {
-    "tissue": Photo("immunohistochemistry", "a stained tissue section seen through a microscope", "tissue cells",
-                    (0.02, 0.02, 0.98, 0.98), 0.0005, "about half a millimetre"),
-    "retina": Photo("retina", "the retina at the back of a human eye", "retina", (0.02, 0.02, 0.98, 0.98), 0.012,
-                    "about 1 cm"),
-    "coins": Photo("coins", "two dozen ancient coins laid out in rows", "coins", (0.03, 0.03, 0.98, 0.97), 0.25,
-                   "about 25 cm"),
-    "coffee": Photo("coffee", "a cup of coffee on a saucer", "coffee cup", (0.28, 0.03, 0.72, 0.52), 0.4,
-                    "about 40 cm"),
-    "cat": Photo("chelsea", "the face of a tabby cat", "cat's face", (0.05, 0.0, 0.95, 1.0), 0.3, "about 30 cm"),
-    "astronaut": Photo("astronaut", "an astronaut in a spacesuit, upper body", "astronaut", (0.25, 0.02, 0.78, 1.0),
-                       1.0, "about 1 m"),
-    "motorcycle": Photo("stereo_motorcycle", "a motorcycle parked in a workshop", "motorcycle",
-                        (0.15, 0.3, 0.92, 0.9), 4.0, "about 4 m"),
-    "rocket": Photo("rocket", "a rocket on its launch pad at dusk", "rocket", (0.45, 0.28, 0.55, 1.0), 150.0,
-                    "about 150 m"),
+    "cell": Photo("cell", "a single cell floating in saline, under a microscope", "cell", 0.0001,
+                  "about a tenth of a millimetre", "bright"),
+    "tissue": Photo("immunohistochemistry", "a stained tissue section seen through a microscope", "tissue", 0.0005,
+                    "about half a millimetre"),
+    "microaneurysms": Photo("microaneurysms", "a tiny patch of a retina with small blood vessels", "blood vessels",
+                            0.0015, "about 1.5 mm"),
+    "retina": Photo("retina", "the retina at the back of a human eye", "retina", 0.012, "about 1 cm", "bright"),
+    "page": Photo("page", "part of a printed page", "printed text", 0.15, "about 15 cm"),
+    "cat": Photo("chelsea", "the face of a tabby cat", "cat's face", 0.2, "about 20 cm"),
+    "coins": Photo("coins", "two dozen ancient coins laid out in rows", "coins", 0.25, "about 25 cm", "bright"),
+    "text": Photo("text", "handwritten formulas on a sheet of paper", "handwriting", 0.3, "about 30 cm"),
+    "gravel": Photo("gravel", "gravel on the ground, seen from above", "gravel", 0.3, "about 30 cm"),
+    "grass": Photo("grass", "blades of grass, seen from close by", "grass", 0.3, "about 30 cm"),
+    "clock": Photo("clock", "a wall clock blurred by motion", "clock", 0.4, "about 40 cm", "bright"),
+    "coffee": Photo("coffee", "a cup of coffee on a saucer", "cup and saucer", 0.4, "about 40 cm",
+                    "grabcut", (0.1, 0.0, 0.9, 0.9)),
+    "astronaut": Photo("astronaut", "an astronaut in a spacesuit, upper body", "astronaut", 1.0, "about 1 m",
+                       "grabcut", (0.0, 0.1, 0.75, 1.0)),
+    "brick": Photo("brick", "a brick wall", "bricks", 1.5, "about 1.5 m"),
+    "horse": Photo("horse", "the silhouette of a horse", "horse", 2.5, "about 2.5 m", "dark"),
+    "camera": Photo("camera", "a man with a camera on a tripod in a field", "cameraman", 3.0, "about 3 m", "grabcut",
+                    (0.05, 0.0, 0.75, 1.0)),
+    "motorcycle": Photo("stereo_motorcycle", "a motorcycle parked in a workshop", "motorcycle", 4.0, "about 4 m",
+                        "grabcut", (0.02, 0.2, 0.98, 0.98)),
+    "rocket": Photo("rocket", "a rocket on its launch pad at dusk", "rocket and launch pad", 150.0, "about 150 m",
+                    "grabcut", (0.4, 0.25, 0.6, 1.0)),
+    "moon": Photo("moon", "craters on the surface of the moon", "craters", 100_000.0, "about 100 km"),
+    "deep_field": Photo("hubble_deep_field", "distant galaxies in the Hubble Deep Field", "galaxies", 2e22,
+                        "about two million light-years"),
 }
-ZOOM_PHOTOS = ("coffee", "cat", "astronaut", "motorcycle", "rocket", "coins", "tissue")
-ZOOM_LADDER = (1.0, 1.6, 2.6, 4.2)
-BLUR_LEVELS = (0.0, 1.2, 2.5, 4.0)
+ZOOM_LADDER = (1.0, 1.4, 1.96, 2.74, 3.84, 5.38, 7.5)
+BLUR_LEVELS = (0.0, 0.8, 1.5, 2.2, 3.0, 3.8, 4.6)
+SCENE_RESOLUTION = 4  # drawn scenes are drawn this many times larger, so close zooms stay sharp
 
 SCALE_QUESTIONS = {
-    "most_zoomed": ["{images} These views come from the same photo at different zoom levels and with different "
+    "most_zoomed": ["{images} These views come from the same picture at different zoom levels and with different "
                     "blur. Which image is zoomed in the most?",
-                    "{images} Each image is a crop of one photo, some blurred. Which one shows the scene magnified "
+                    "{images} Each image is a crop of one picture, some blurred. Which one shows the scene magnified "
                     "the most?"],
-    "widest": ["{images} These views come from the same photo at different zoom levels and with different blur. "
+    "widest": ["{images} These views come from the same picture at different zoom levels and with different blur. "
                "Which image shows the widest view (the least zoom)?",
-               "{images} Each image is a crop of one photo, some blurred. Which one covers the largest part of the "
+               "{images} Each image is a crop of one picture, some blurred. Which one covers the largest part of the "
                "scene?"],
-    "zoom_order": ["{images} These views come from the same photo at different zoom levels and with different "
+    "zoom_order": ["{images} These views come from the same picture at different zoom levels and with different "
                    "blur. Order them from the widest view to the closest one.",
                    "{images} Ignoring blur, which list orders the images from least to most zoomed in?"],
-    "largest": ["{images} Some of these photos were given a tilt-shift look that makes scenes seem like toys. "
+    "largest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
                 "Which image shows the physically largest real scene?",
-                "{images} Blur can make a big scene look like a miniature. Which photo shows the scene that is "
+                "{images} Blur can make a big scene look like a miniature. Which picture shows the scene that is "
                 "really the widest?"],
-    "smallest": ["{images} Some of these photos were given a tilt-shift look that makes scenes seem like toys. "
+    "smallest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
                  "Which image shows the physically smallest real scene?",
-                 "{images} Blur can fool the eye about size. Which photo shows the scene that is really the "
+                 "{images} Blur can fool the eye about size. Which picture shows the scene that is really the "
                  "smallest?"],
-    "size_order": ["{images} Some photos were given a tilt-shift (miniature) look. Order the images by the real "
+    "size_order": ["{images} Some pictures were given a tilt-shift (miniature) look. Order the images by the real "
                    "size of the scene, smallest first.",
-                   "{images} Ignoring the blur, which list orders the photos from the smallest real scene to the "
+                   "{images} Ignoring the blur, which list orders the pictures from the smallest real scene to the "
                    "largest?"],
 }
 SCALE_SUMMARIES = {
     "zoom": ["Blur only softens detail; it does not change how big things appear. The zoom shows in how large the "
              "same part of the scene is drawn, so I compare the size of one shared patch across the images.",
-             "The images are crops of one photo. I track the same scene patch in every image: the larger it is "
+             "The images are crops of one picture. I track the same scene patch in every image: the larger it is "
              "drawn, the stronger the zoom, whatever the blur."],
     "true_scale": ["Tilt-shift blur (a sharp band, blurred top and bottom, strong colours) mimics a miniature but "
-                   "does not change what is photographed. I identify each scene and use its real size.",
-                   "I ignore the miniature look and ask what each photo actually shows, then compare the real "
+                   "does not change what is shown. I identify each scene and use its real size.",
+                   "I ignore the miniature look and ask what each picture actually shows, then compare the real "
                    "widths of those scenes."],
 }
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def load_photo(key: str) -> np.ndarray:
     import skimage.data
 
@@ -688,11 +892,50 @@ def load_photo(key: str) -> np.ndarray:
     if isinstance(data, tuple):  # stereo pairs
         data = data[0]
     data = np.asarray(data)
-    if data.dtype != np.uint8:
+    if data.dtype == bool:
+        data = np.where(data, 255, 0).astype(np.uint8)  # the horse: black on white
+    elif data.dtype != np.uint8:
         data = (data.astype(np.float32) * (255.0 / max(1.0, float(data.max())))).astype(np.uint8)
     if data.ndim == 2:
         data = np.stack([data] * 3, axis=-1)
     return np.ascontiguousarray(data[..., :3])
+
+
+@lru_cache(maxsize=32)
+def photo_subject_mask(key: str) -> np.ndarray:
+    """The subject's mask in photo pixels (see `Photo.mask`)."""
+    photo, pixels = PHOTOS[key], load_photo(key)
+    h, w = pixels.shape[:2]
+    if photo.mask == "frame":
+        return np.ones((h, w), dtype=bool)
+    if photo.mask == "grabcut":
+        # GrabCut on a small copy (it is slow at full size), the mask scaled back up.
+        scale = 240 / max(h, w)
+        small = cv2.resize(pixels, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        sh, sw = small.shape[:2]
+        x0, y0, x1, y1 = photo.rect
+        rect = (int(x0 * sw), int(y0 * sh), int((x1 - x0) * sw) - 1, int((y1 - y0) * sh) - 1)
+        labels = np.zeros((sh, sw), np.uint8)
+        cv2.setRNGSeed(0)  # grabCut's k-means start: the same mask every run
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), 5,
+                    cv2.GC_INIT_WITH_RECT)
+        fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
+        mask = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    else:
+        grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+        flag = cv2.THRESH_BINARY if photo.mask == "bright" else cv2.THRESH_BINARY_INV
+        _, binary = cv2.threshold(cv2.GaussianBlur(grey, (5, 5), 0), 0, 1, flag + cv2.THRESH_OTSU)
+        mask = binary.astype(bool)
+    # Keep the components that matter (noise specks out): those of at least 1% of the largest one's area.
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return np.isin(comp, 1 + np.nonzero(areas >= 0.01 * areas.max())[0]) if count > 1 else mask
+
+
+def resample(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to `size`: area averaging when shrinking, Lanczos when enlarging (never nearest neighbour)."""
+    shrinking = size[0] <= pixels.shape[1] and size[1] <= pixels.shape[0]
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
 
 
 def aspect_crop(width: int, height: int, aspect: float, centre: tuple[float, float],
@@ -714,14 +957,16 @@ def map_box(box: tuple[float, float, float, float], crop: tuple[int, int, int, i
     return [round(max(0.0, x0), 1), round(max(0.0, y0), 1), round(min(size[0], x1), 1), round(min(size[1], y1), 1)]
 
 
-def tilt_shift(image: np.ndarray, band_centre: float, band_half: float, strength: float) -> np.ndarray:
-    """The miniature look: sharp horizontal band, blur growing away from it, stronger colour and contrast."""
+def tilt_shift(image: np.ndarray, band: tuple[float, float], strength: float) -> np.ndarray:
+    """The miniature look: rows inside `band` (top, bottom, fractions of the height) stay sharp, blur grows with
+    the distance from it, colour and contrast are boosted."""
     h = image.shape[0]
     rgb = image.astype(np.float32)
     blurred = cv2.GaussianBlur(rgb, (0, 0), strength)
     stronger = cv2.GaussianBlur(rgb, (0, 0), strength * 2)
     y = np.arange(h, dtype=np.float32) / h
-    distance = np.clip((np.abs(y - band_centre) - band_half) / 0.25, 0, 1)[:, None, None]
+    outside = np.maximum(band[0] - y, y - band[1])
+    distance = np.clip(outside / 0.2, 0, 1)[:, None, None]
     mixed = np.where(distance < 0.5, rgb * (1 - 2 * distance) + blurred * 2 * distance,
                      blurred * (2 - 2 * distance) + stronger * (2 * distance - 1))
     hsv = cv2.cvtColor(np.clip(mixed, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
@@ -730,16 +975,54 @@ def tilt_shift(image: np.ndarray, band_centre: float, band_half: float, strength
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
-class ScaleBlur(Task):
-    """scale_blur: judge scale from content, not from blur. Real photos from scikit-image's data set.
+@dataclass
+class Picture:
+    """A source picture for scale_blur: a photo or a drawn scene, with its subject mask and real width."""
 
-    zoom family (most_zoomed, widest, zoom_order): 3-4 crops of one photo around a shared centre at zoom factors
-    from the ladder 1, 1.6, 2.6, 4.2 (each at least 1.6x the next), resized to the same image size, each with an
-    independent Gaussian blur (sigma 0-4 px). The zoom of an image is fixed by construction; regions mark the
-    same scene patch in every image, whose drawn size is proportional to the zoom.
-    true_scale family (largest, smallest, size_order): 3 different photos whose real scene widths (catalogue in
-    PHOTOS) differ pairwise by at least 3x; the largest scene is given a tilt-shift miniature look with
-    probability 0.75 and any other with 0.3, so blur suggests the wrong scale. Regions mark each photo's subject.
+    key: str
+    pixels: np.ndarray
+    subject: np.ndarray
+    scene: str
+    subject_name: str
+    width_m: float
+    width_text: str
+
+
+def photo_picture(key: str) -> Picture:
+    p = PHOTOS[key]
+    return Picture(key, load_photo(key), photo_subject_mask(key), p.scene, p.subject, p.width_m, p.width_text)
+
+
+def drawn_picture(kind: str, size: tuple[int, int], rng: np.random.Generator) -> Picture:
+    drawn = SCALE_SCENES[kind](size, rng)
+    return Picture(kind, np.asarray(drawn.image), drawn.subject, drawn.scene, drawn.subject_name, drawn.width_m,
+                   f"about {num(drawn.width_m)} m")
+
+
+def crop_mask_box(mask: np.ndarray, crop: tuple[int, int, int, int], size: tuple[int, int]) -> list[float] | None:
+    """The box, in output pixels, of the part of `mask` a crop resized to `size` shows; None if none shows."""
+    view = cv2.resize(mask[crop[1]:crop[3], crop[0]:crop[2]].astype(np.uint8), size,
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+    return [float(v) for v in mask_box(view)] if view.any() else None
+
+
+class ScaleBlur(Task):
+    """scale_blur: judge scale from content, not from blur. Pictures are the photos scikit-image ships (all of
+    them that come with it) and drawn scenes of known size (a street, a table top, a town from the air).
+
+    zoom family (most_zoomed, widest, zoom_order): 6-7 crops of one picture around a shared centre at zoom
+    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next) times a random base of 1.05-1.2, resized
+    to the same image size (area
+    averaging or Lanczos), each with its own Gaussian blur (sigma 0-4.6 px, independent of the zoom). Drawn
+    scenes are drawn four times larger, so close zooms keep their detail. The zoom of an image is fixed by
+    construction; regions mark the same scene patch in every image, whose drawn size is proportional to the zoom.
+    true_scale family (largest, smallest, size_order): 6-7 different pictures whose real scene widths (PHOTOS,
+    or computed from the drawn things' real sizes) differ pairwise by at least 3x; the largest scene is given a
+    tilt-shift miniature look with probability 0.75 and any other with 0.4, so blur suggests the wrong scale.
+    The tilt-shift band covers the subject's rows (from its mask), so the subject stays sharp; a subject that
+    fills the picture (a texture, a surface) keeps a band of 30% of the height sharp. Each picture is
+    a fresh crop (random zoom 1-1.25 and centre), so no two records share an image. Regions are the boxes of
+    each subject's mask. Order distractors are drawn uniformly from all other orders.
     """
 
     name = "scale_blur"
@@ -753,88 +1036,113 @@ class ScaleBlur(Task):
         return self._true_scale(kind, index, rng)
 
     def _zoom(self, kind: str, index: int, rng: np.random.Generator) -> Sample:
-        key = pick(rng, ZOOM_PHOTOS)
-        photo, pixels = PHOTOS[key], load_photo(key)
-        ph, pw = pixels.shape[:2]
         size = self.options.image_size
-        n = int(rng.integers(3, 5))
-        zooms = sorted(rng.choice(ZOOM_LADDER, size=n, replace=False).tolist())
-        zooms = [zooms[k] for k in rng.permutation(n)]
-        blurs = [float(b) for b in rng.choice(BLUR_LEVELS, size=n, replace=False)]
-        bx = photo.box
-        centre = (pw * (bx[0] + bx[2]) / 2 + rng.uniform(-0.03, 0.03) * pw,
-                  ph * (bx[1] + bx[3]) / 2 + rng.uniform(-0.03, 0.03) * ph)
-        half = min(pw, ph) / 14  # the shared patch: small enough to stay inside the closest crop
-        patch = (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+        if rng.random() < 0.5:
+            picture = photo_picture(pick(rng, [k for k in PHOTOS if k != "microaneurysms"]))  # 102 px: too small
+            n = 6  # photos are ~500 px: the 7.5x crop would be a smear
+        else:
+            big = (size[0] * SCENE_RESOLUTION, size[1] * SCENE_RESOLUTION)
+            picture = drawn_picture(pick(rng, list(SCALE_SCENES)), big, rng)
+            n = 7
+        pixels = picture.pixels
+        ph, pw = pixels.shape[:2]
+        # The ladder times a random base, so even the widest view is a fresh crop in every record.
+        base = float(rng.uniform(1.05, 1.2))
+        zooms = [round(ZOOM_LADDER[k] * base, 3) for k in rng.permutation(n)]
+        blurs = [float(BLUR_LEVELS[k]) for k in rng.permutation(len(BLUR_LEVELS))[:n]]
+        ys, xs = np.nonzero(picture.subject)
+        at = int(rng.integers(len(xs)))  # the shared centre lies on the subject
+        centre = (float(xs[at]), float(ys[at]))
+        closest = aspect_crop(pw, ph, size[0] / size[1], centre, max(zooms))
+        half = (closest[2] - closest[0]) / 6  # the shared patch: a third of the closest view's width
+        cx, cy = (closest[0] + closest[2]) / 2, (closest[1] + closest[3]) / 2
+        patch = (cx - half, cy - half, cx + half, cy + half)
         images, regions, crops, patch_widths = [], RegionList(), [], []
         for k, (z, sigma) in enumerate(zip(zooms, blurs)):
-            crop = aspect_crop(pw, ph, size[0] / size[1], centre, z)
-            view = cv2.resize(pixels[crop[1]:crop[3], crop[0]:crop[2]], size, interpolation=cv2.INTER_AREA)
+            crop = aspect_crop(pw, ph, size[0] / size[1], (cx, cy), z)
+            view = resample(pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
             if sigma > 0:
                 view = cv2.GaussianBlur(view, (0, 0), sigma)
             images.append(Image.fromarray(view))
             box = map_box(patch, crop, size)
-            regions.add(k, box, f"the same patch of the {photo.subject}")
+            regions.add(k, box, f"the same patch of the {picture.subject_name}")
             crops.append(list(crop))
             patch_widths.append(round(box[2] - box[0], 1))
         by_zoom = sorted(range(n), key=lambda k: zooms[k])
         if kind == "zoom_order":
             correct = image_order_text(by_zoom)
-            blur_order = sorted(range(n), key=lambda k: blurs[k])  # the trap: sharpest first
-            pool = [blur_order, list(reversed(by_zoom))] + [rng.permutation(n).tolist() for _ in range(20)]
-            distractors = distinct_distractors(correct, map(image_order_text, pool), 3)
+            distractors = [image_order_text(o) for o in ordering_distractors(by_zoom, rng, 3)]
         else:
             target = by_zoom[-1] if kind == "most_zoomed" else by_zoom[0]
             correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in range(n) if k != target]
+            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
         options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "zoom", "kind": kind, "photo": key, "scene": photo.scene, "subject": photo.subject,
-                 "zooms": zooms, "blur_sigmas": blurs, "crops": crops, "patch_widths_px": patch_widths,
-                 "answer_text": correct}
+        facts = {"family": "zoom", "kind": kind, "picture": picture.key, "scene": picture.scene,
+                 "subject": picture.subject_name, "zooms": zooms, "blur_sigmas": blurs, "crops": crops,
+                 "patch": [round(v, 1) for v in patch], "patch_widths_px": patch_widths, "answer_text": correct}
         return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos, zoom+blur")
+                      generator="scikit-image photos and drawn scenes, zoom+blur")
+
+    def _pictures(self, rng: np.random.Generator, n: int) -> list[Picture] | None:
+        """`n` pictures whose real widths are pairwise at least 3x apart, in random order."""
+        candidates = [("photo", k) for k in PHOTOS] + [("drawn", k) for k in SCALE_SCENES]
+        picked: list[Picture] = []
+        for source, key in (candidates[k] for k in rng.permutation(len(candidates))):
+            picture = photo_picture(key) if source == "photo" else drawn_picture(key, self.options.image_size, rng)
+            if all(max(p.width_m, picture.width_m) >= 3 * min(p.width_m, picture.width_m) for p in picked):
+                picked.append(picture)
+                if len(picked) == n:
+                    # Shuffled: the greedy pass accepts extreme sizes late, which would put them last.
+                    return [picked[k] for k in rng.permutation(n)]
+        return None
 
     def _true_scale(self, kind: str, index: int, rng: np.random.Generator) -> Sample | None:
-        keys = rng.choice(list(PHOTOS), size=3, replace=False).tolist()
-        widths = sorted(PHOTOS[k].width_m for k in keys)
-        if any(b < 3 * a for a, b in zip(widths, widths[1:])):
-            return None  # sizes too close to be sure of their order
+        n = int(rng.integers(6, 8))
+        pictures = self._pictures(rng, n)
+        if pictures is None:
+            return None
         size = self.options.image_size
-        largest = max(keys, key=lambda k: PHOTOS[k].width_m)
-        images, regions, tilted = [], RegionList(), []
-        for k, key in enumerate(keys):
-            photo, pixels = PHOTOS[key], load_photo(key)
-            ph, pw = pixels.shape[:2]
-            b = photo.box
-            crop = aspect_crop(pw, ph, size[0] / size[1], (pw * (b[0] + b[2]) / 2, ph * (b[1] + b[3]) / 2))
-            view = cv2.resize(pixels[crop[1]:crop[3], crop[0]:crop[2]], size, interpolation=cv2.INTER_AREA)
-            subject = map_box((b[0] * pw, b[1] * ph, b[2] * pw, b[3] * ph), crop, size)
-            tilt = bool(rng.random() < (0.75 if key == largest else 0.3))
+        largest = max(range(n), key=lambda k: pictures[k].width_m)
+        images, regions, tilted, crops = [], RegionList(), [], []
+        for k, picture in enumerate(pictures):
+            ph, pw = picture.pixels.shape[:2]
+            ys, xs = np.nonzero(picture.subject)
+            centre = (float(xs.mean()) + rng.uniform(-0.05, 0.05) * pw,
+                      float(ys.mean()) + rng.uniform(-0.05, 0.05) * ph)
+            crop = aspect_crop(pw, ph, size[0] / size[1], centre, float(rng.uniform(1.0, 1.25)))
+            view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
+            subject = crop_mask_box(picture.subject, crop, size)
+            if subject is None:
+                return None
+            tilt = bool(rng.random() < (0.75 if k == largest else 0.4))
             if tilt:
-                centre = ((subject[1] + subject[3]) / 2) / size[1]
-                view = tilt_shift(view, centre, 0.08, 2.5 * min(size) / 336)
+                top, bottom = subject[1] / size[1], subject[3] / size[1]
+                if bottom - top > 0.6:  # a subject filling the picture (a texture): keep a band of it sharp
+                    top = float(rng.uniform(top, bottom - 0.3))
+                    bottom = top + 0.3
+                band = (top - 0.03, bottom + 0.03)
+                view = tilt_shift(view, band, float(rng.uniform(2.0, 3.0)) * min(size) / 336)
             tilted.append(tilt)
+            crops.append(list(crop))
             images.append(Image.fromarray(view))
-            regions.add(k, subject, photo.subject)
-        by_size = sorted(range(3), key=lambda k: PHOTOS[keys[k]].width_m)
+            regions.add(k, subject, picture.subject_name)
+        by_size = sorted(range(n), key=lambda k: pictures[k].width_m)
         if kind == "size_order":
             correct = image_order_text(by_size)
-            blurred_first = [k for k in range(3) if tilted[k]] + [k for k in range(3) if not tilted[k]]
-            pool = [list(reversed(by_size)), blurred_first] + [rng.permutation(3).tolist() for _ in range(20)]
-            distractors = distinct_distractors(correct, map(image_order_text, pool), 3)
+            distractors = [image_order_text(o) for o in ordering_distractors(by_size, rng, 3)]
         else:
             target = by_size[-1] if kind == "largest" else by_size[0]
             correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in range(3) if k != target]
+            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
         options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "true_scale", "kind": kind, "photos": keys,
-                 "scenes": [PHOTOS[k].scene for k in keys], "subjects": [PHOTOS[k].subject for k in keys],
-                 "widths_m": [PHOTOS[k].width_m for k in keys], "widths_text": [PHOTOS[k].width_text for k in keys],
-                 "tilt_shift": tilted, "answer_text": correct}
+        facts = {"family": "true_scale", "kind": kind, "pictures": [p.key for p in pictures],
+                 "scenes": [p.scene for p in pictures], "subjects": [p.subject_name for p in pictures],
+                 "widths_m": [p.width_m for p in pictures], "widths_text": [p.width_text for p in pictures],
+                 "tilt_shift": tilted, "crops": crops, "answer_text": correct}
         return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos, tilt-shift")
+                      generator="scikit-image photos and drawn scenes, tilt-shift")
 
     def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
         f = record.meta["facts"]
@@ -846,7 +1154,7 @@ class ScaleBlur(Task):
                 f"{self._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
             text2region = "; ".join(
                 f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions.values()) + "."
-            steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole photo, under blur sigma "
+            steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole picture, under blur sigma "
                      f"{num(s)} px." for k, (w, z, s) in enumerate(zip(f["patch_widths_px"], f["zooms"],
                                                                         f["blur_sigmas"]))]
             ranked = sorted(range(len(f["zooms"])), key=lambda k: f["zooms"][k])
@@ -859,13 +1167,14 @@ class ScaleBlur(Task):
             captions = []
             for scene, tilt in zip(f["scenes"], f["tilt_shift"]):
                 look = (" with a tilt-shift look: a sharp band, blurred top and bottom, boosted colours" if tilt
-                        else ", photographed normally")
-                captions.append(f"{scene.capitalize()}{look}.")
+                        else ", shown normally")
+                captions.append(f"{scene[0].upper()}{scene[1:]}{look}.")
             text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions.values()) + "."
             steps = [f"[r{k}] shows the {subj}: that scene is {wt} across in reality"
                      f"{' despite its toy-like blur' if tilt else ''}."
                      for k, (subj, wt, tilt) in enumerate(zip(f["subjects"], f["widths_text"], f["tilt_shift"]))]
-            ranked = sorted(range(3), key=lambda k: f["widths_m"][k])
+            n = len(f["widths_m"])
+            ranked = sorted(range(n), key=lambda k: f["widths_m"][k])
             steps.append("From smallest to largest real scene: " + ", ".join(f"image {k + 1}" for k in ranked) + ".")
             body = {"largest": f"Image {ranked[-1] + 1}, the {f['subjects'][ranked[-1]]}, is the largest real scene",
                     "smallest": f"Image {ranked[0] + 1}, the {f['subjects'][ranked[0]]}, is the smallest real scene",
@@ -878,94 +1187,118 @@ class ScaleBlur(Task):
         if rank == 0:
             return "the widest of the views"
         if rank == len(zooms) - 1:
-            return "a tight close-up"
-        return "a medium close-up"
+            return "the closest of the views"
+        return "a view in between"
 
     @staticmethod
     def _blur_word(sigma: float) -> str:
         if sigma == 0:
-            return "sharp"
+            return "no blur added"
         return f"{'slightly' if sigma < 2 else 'strongly'} blurred (sigma {num(sigma)} px)"
 
 
 # == yes_but_satire ============================================================================================
 
 @dataclass(frozen=True)
-class Satire:
-    """One 'Yes, but' scenario: a sign's message, a scene, and the edit that contradicts the message."""
+class Change:
+    """One change a 'but' panel can show: the edit, where in the scene it happens, and how an option names it."""
 
-    signs: tuple[str, ...]
-    grounds: tuple[str, ...]
     op: str  # the edit: paste, remove, recolour, resize, move, blur
-    target: str  # the sprite kind edited (or pasted)
-    change: str  # the correct option: what changed
-    contradiction: str  # why that contradicts the sign
+    zone: str  # where the thing stands: sky, lawn or street (a walker moves from the street onto the lawn)
+    kind: str  # the sprite kind edited or pasted
+    text: str  # the option: what changed
+    thing: str  # the edited thing, as regions name it
     prompt: str  # the instruction for a model editor
-    distractors: tuple[str, ...]  # plausible changes that did not happen
-    props: tuple[str, ...] = ()  # sprite kinds standing around, untouched
-    by_sign: bool = False  # the edited thing stands right by the sign's post
-    count: int = 1  # how many targets (apples, trees)
+    moves_to: str = ""  # a zone it also needs room in, after a move
+
+    def zones(self) -> list[str]:
+        return [self.zone, self.moves_to] if self.moves_to else [self.zone]
 
 
-SATIRES = {
-    "no_parking": Satire(
-        ("NO PARKING", "NO PARKING AT ANY TIME"), ("asphalt", "pavement"), "paste", "car",
-        "a {colour} car is now parked right under the sign",
-        "the sign forbids parking, yet a car is parked right below it", "a {colour} car parked under the sign",
-        ("the sign has been taken down", "the tree next to the sign has been cut down",
-         "a person is now standing under the sign", "the bin has been moved away"), props=("tree", "bin"),
-        by_sign=True),
-    "keep_off_grass": Satire(
-        ("KEEP OFF THE GRASS", "PLEASE KEEP OFF THE LAWN"), ("grass",), "paste", "person",
-        "a person in {colour} is now standing in the middle of the lawn",
-        "the sign asks people to keep off the grass, yet someone stands right on it",
-        "a person in {colour} standing on the lawn",
-        ("a car has been parked on the lawn", "the tree has been cut down", "the sign has been taken down",
-         "the bench has been painted red"), props=("tree", "bench")),
-    "fresh_fruit": Satire(
-        ("FRESH FRUIT", "FRESH APPLES DAILY"), ("pavement", "sand"), "recolour", "apple",
-        "the apples under the sign have turned brown and rotten",
-        "the sign promises fresh fruit, but the fruit on sale is rotten", "make the apples brown and rotten",
-        ("the apples have been taken away", "more apples have been added", "the sign has been taken down",
-         "a person is now standing by the stall"), count=3),
-    "protect_trees": Satire(
-        ("PROTECT OUR TREES", "SAVE THE TREES"), ("grass",), "remove", "tree",
-        "the trees next to the sign have been cut down",
-        "the sign asks to protect the trees, yet the trees beside it are gone", "remove the trees, leave bare grass",
-        ("the trees have turned brown", "a car has been parked by the trees", "the sign has been taken down",
-         "a bench has been placed under the trees"), count=2),
-    "clean_city": Satire(
-        ("KEEP OUR CITY CLEAN", "NO LITTERING"), ("pavement",), "paste", "litter",
-        "rubbish bags have been dumped on the pavement right below the sign",
-        "the sign asks for a clean city, yet rubbish is dumped right beside it", "black rubbish bags on the ground",
-        ("the bin has been taken away", "the bin has been painted blue", "the sign has been taken down",
-         "a car has been parked by the bin"), props=("bin",), by_sign=True),
-    "xxl_burger": Satire(
-        ("XXL BURGER", "OUR GIANT BURGER"), ("pavement", "sand"), "resize", "burger",
-        "the burger on the bench has shrunk to a fraction of its size",
-        "the sign promises a giant burger, but the one you get is tiny", "make the burger much smaller",
-        ("the burger has been taken away", "a second burger has been added", "the burger has changed colour",
-         "the bench has been moved away")),
-    "slow_down": Satire(
-        ("SLOW DOWN", "SCHOOL ZONE SLOW DOWN"), ("asphalt",), "blur", "car",
-        "the car in front of the sign is now a motion blur, speeding past",
-        "the sign asks drivers to slow down, yet the car races past it", "motion blur, a car speeding past",
-        ("the car has been taken away", "the car has been repainted", "the sign has been taken down",
-         "a person is now crossing in front of the car")),
-    "stay_on_path": Satire(
-        ("PLEASE STAY ON THE PATH", "STAY ON THE PATH"), ("grass",), "move", "person",
-        "the person has stepped off the path onto the grass",
-        "the sign asks walkers to stay on the path, yet the walker is on the grass", "the person walking on the grass",
-        ("the person has been taken away", "a second person has joined on the path", "the sign has been taken down",
-         "the tree has been cut down"), props=("tree",)),
+CHANGES = {
+    "car_parked": Change("paste", "street", "car", "a car has been parked in the street in front", "the parked car",
+                         "a car parked in the street"),
+    "car_speeding": Change("blur", "street", "car", "the car in the street is now racing past in a blur",
+                           "the car in the street", "motion blur, the car speeding past"),
+    "walker_on_lawn": Change("move", "street", "person", "the walker has left the path and stands on the lawn",
+                             "the walker", "the person walking on the grass", moves_to="lawn"),
+    "litter": Change("paste", "street", "litter", "bags of rubbish have been dumped on the pavement",
+                     "the rubbish bags", "black rubbish bags on the ground"),
+    "tree_cut": Change("remove", "lawn", "tree", "one of the two trees on the lawn has been cut down",
+                       "the cut-down tree", "remove the tree, leave bare grass"),
+    "bench_removed": Change("remove", "lawn", "bench", "the bench that stood on the lawn has been taken away",
+                            "the bench", "remove the bench, leave bare grass"),
+    "bin_removed": Change("remove", "lawn", "bin", "the rubbish bin on the lawn has been taken away",
+                          "the rubbish bin", "remove the bin, leave bare grass"),
+    "apples_rotten": Change("recolour", "lawn", "apple", "the apples on the stall have turned brown and rotten",
+                            "the apples on the stall", "make the apples brown and rotten"),
+    "burger_shrunk": Change("resize", "lawn", "burger", "the burger on the stall has shrunk to a tiny one",
+                            "the burger on the stall", "make the burger much smaller"),
+    "dog_added": Change("paste", "lawn", "dog", "a dog has appeared and is running about the lawn", "the dog",
+                        "a dog running on the lawn"),
+    "bike_added": Change("paste", "lawn", "bicycle", "a bicycle has been left standing on the lawn", "the bicycle",
+                         "a bicycle standing on the lawn"),
+    "flowers_wilted": Change("recolour", "lawn", "flowers", "the flowers in the flower bed have wilted brown",
+                             "the flower bed", "make the flowers brown and wilted"),
+    "clouds": Change("paste", "sky", "cloud", "dark rain clouds have rolled in across the sky", "the rain cloud",
+                     "dark rain clouds in the sky"),
 }
 
+
+@dataclass(frozen=True)
+class Claim:
+    """What a sign says, the changes that contradict it, and the changes too close to it to be shown beside it."""
+
+    signs: tuple[str, ...]
+    contradicted_by: tuple[str, ...]
+    why: str  # why the contradicting change undercuts the sign
+    ambiguous: tuple[str, ...] = ()  # would arguably contradict it as well: never shown with it
+
+
+CLAIMS = {
+    "no_parking": Claim(("NO PARKING", "NO PARKING AT ANY TIME"), ("car_parked",),
+                        "the sign forbids parking, yet a car is parked right there"),
+    "car_free": Claim(("CAR-FREE ZONE", "NO CARS BEYOND THIS POINT"), ("car_parked",),
+                      "the sign promises a place without cars, yet a car has been parked right there",
+                      ("car_speeding",)),  # a car already in the street would break the claim in panel 1
+    "slow_down": Claim(("SLOW DOWN", "SCHOOL ZONE SLOW DOWN"), ("car_speeding",),
+                       "the sign asks drivers to slow down, yet the car races past it"),
+    "keep_off_grass": Claim(("KEEP OFF THE GRASS", "PLEASE KEEP OFF THE LAWN"), ("walker_on_lawn",),
+                            "the sign asks people to keep off the grass, yet someone stands on it",
+                            ("dog_added", "bike_added")),
+    "stay_on_path": Claim(("PLEASE STAY ON THE PATH", "STAY ON THE PATH"), ("walker_on_lawn",),
+                          "the sign asks walkers to stay on the path, yet the walker is on the grass"),
+    "no_dogs": Claim(("NO DOGS ALLOWED", "NO DOGS IN THE PARK"), ("dog_added",),
+                     "the sign bans dogs, yet a dog runs about the lawn"),
+    "no_cycling": Claim(("NO CYCLING", "NO BIKES IN THE PARK"), ("bike_added",),
+                        "the sign bans bicycles, yet one stands on the lawn"),
+    "clean_city": Claim(("KEEP OUR CITY CLEAN", "NO LITTERING"), ("litter",),
+                        "the sign asks for a clean place, yet rubbish is dumped right there", ("bin_removed",)),
+    "bins": Claim(("PLEASE USE THE BIN", "BINS PROVIDED"), ("bin_removed",),
+                  "the sign points to a bin, yet the bin is gone", ("litter",)),
+    "protect_trees": Claim(("PROTECT OUR TREES", "SAVE THE TREES"), ("tree_cut",),
+                           "the sign asks to protect the trees, yet one of them is cut down"),
+    "rest_area": Claim(("REST AREA", "SEATS FOR VISITORS"), ("bench_removed",),
+                       "the sign offers a seat, yet the bench is gone"),
+    "fresh_fruit": Claim(("FRESH FRUIT", "FRESH APPLES DAILY"), ("apples_rotten",),
+                         "the sign promises fresh fruit, but the fruit on sale is rotten"),
+    "xxl_burger": Claim(("XXL BURGER", "OUR GIANT BURGER"), ("burger_shrunk",),
+                        "the sign promises a giant burger, but the one on sale is tiny"),
+    "flowers": Claim(("ENJOY OUR FLOWERS", "BLOOMING GARDEN"), ("flowers_wilted",),
+                     "the sign boasts of flowers, yet they have wilted"),
+    "sunshine": Claim(("SUNSHINE ALL DAY", "SUNNY WEATHER AHEAD"), ("clouds",),
+                      "the sign promises sunshine, yet rain clouds cover the sky"),
+}
+ZONE_SLOTS = {"sky": 1, "lawn": 3, "street": 2}  # how many changes each part of the scene has room for
+SATIRE_CHANGES = 4  # changes per 'but' panel, and options per question
+
 SATIRE_QUESTIONS = [
-    "{img1} {img2} The two panels form a 'Yes, but' picture: the first sets up a message, the second undercuts "
-    "it. What changed in the second panel that contradicts the first?",
-    "Yes: {img1} But: {img2} What is the change that turns the second panel against the first one's message?",
-    "{img1} {img2} The second panel is the same scene as the first after one change. Which change contradicts "
-    "what the first panel says?",
+    "{img1} {img2} The two panels form a 'Yes, but' picture: the first sets up a message, the second shows the "
+    "same place after several changes. Which change contradicts the first panel's message?",
+    "Yes: {img1} But: {img2} Several things changed between the panels. Which change turns the second panel "
+    "against what the first one says?",
+    "{img1} {img2} The second panel is the same scene as the first after a few changes. Which of them goes "
+    "against what the sign in the first panel says?",
 ]
 SOURCE_QUESTIONS = [
     "{img1} {img2} These two panels form a 'Yes, but' satire: the second panel undercuts the first. What is the "
@@ -973,27 +1306,47 @@ SOURCE_QUESTIONS = [
     "Yes: {img1} But: {img2} Which explanation captures the irony between the two panels?",
 ]
 SATIRE_SUMMARIES = [
-    "The first panel states a message on its sign; the second is the same scene after one change. I compare the "
-    "panels region by region to find the change, then check that it contradicts the message.",
-    "A 'Yes, but' pair: I read the sign in the first panel, find what differs in the second, and keep the option "
-    "that describes that difference.",
+    "The first panel states a message on its sign; the second shows the same place after several changes. I read "
+    "the sign, find every change between the panels, and keep the one that goes against the message.",
+    "A 'Yes, but' pair: the sign sets the claim, and of the changes in the second panel only one contradicts it. "
+    "I compare the panels region by region and test each change against the sign.",
 ]
-
-# Sprite heights or widths as fractions of the image height (see drawings.SPRITES for which dimension).
-SPRITE_DIMENSION = {"car": 0.42, "person": 0.34, "tree": 0.4, "apple": 0.09, "litter": 0.14, "burger": 0.26,
-                    "bench": 0.4, "bin": 0.2}
 CLOTHES = ("red", "blue", "green", "yellow", "orange", "purple")
+SIGN_STYLES = (("white", "red"), ("yellow", "black"), ("green", "white"), ("blue", "white"), ("white", "black"))
+
+
+def satire_changes(answer: str, claim: str, rng: np.random.Generator) -> list[str] | None:
+    """The answer change and SATIRE_CHANGES - 1 others that neither contradict the claim nor crowd a zone."""
+    c = CLAIMS[claim]
+    banned = set(c.contradicted_by) | set(c.ambiguous)
+    picked = [answer]
+    used = Counter(CHANGES[answer].zones())
+    for key in (list(CHANGES)[k] for k in rng.permutation(len(CHANGES))):
+        zones = CHANGES[key].zones()
+        if key in banned or key in picked or any(used[z] >= ZONE_SLOTS[z] for z in zones):
+            continue
+        if {key, *picked} >= {"car_parked", "car_speeding"}:  # one car in the street at a time reads clearly
+            continue
+        picked.append(key)
+        used.update(zones)
+        if len(picked) == SATIRE_CHANGES:
+            return picked
+    return None
 
 
 class YesButSatire(Task):
     """yes_but_satire: a two-panel 'Yes, but' picture; which change in the second panel contradicts the first.
 
-    Procedural (default): a street scene whose sign states a message (SATIRES: NO PARKING, KEEP OFF THE GRASS,
-    FRESH FRUIT, ...). The second panel is the first edited by the image editor (--editor classical|diffusers)
-    with one edit that contradicts the message: a car pasted under NO PARKING, the apples under FRESH FRUIT
-    recoloured brown, the trees next to PROTECT OUR TREES removed, the XXL burger resized, the car at SLOW DOWN
-    motion-blurred, the walker moved off the path. The options are that change and three changes that did not
-    happen, all about things in the scene. Regions: the sign in both panels, the edited thing before and after.
+    Procedural (default): panel 1 is a park by a street with a sign stating a claim (CLAIMS: 15 families such as
+    NO PARKING, KEEP OFF THE GRASS, FRESH FRUIT, SUNSHINE ALL DAY, two wordings each, five sign styles). Panel 2
+    is panel 1 after four edits by the image editor (--editor classical|diffusers): a car parked, a car
+    motion-blurred, the walker moved onto the lawn, rubbish dumped, a tree / the bench / the bin removed (the
+    hole filled with matching texture), the apples or flowers recoloured brown, the burger shrunk, a dog, a
+    bicycle or rain clouds pasted in. Exactly one edit contradicts the sign; the other three bear on no claim the
+    sign makes (changes that would arguably contradict it too are never shown with it). The options are the
+    four changes, all of which happened, all of the same form; which one is right depends on the sign, and each
+    change is the answer at its fair share over a build. So the sign (panel 1) and the changes (both panels)
+    are needed. Regions: the sign in both panels, and every edited thing before and after.
     From --source (a folder of real two-panel images with explanations.csv, columns image,explanation; or the
     CSV itself): each image is split at its gutter into the two panels, the answer is its explanation and the
     distractors are other images' explanations.
@@ -1016,149 +1369,192 @@ class YesButSatire(Task):
     def build(self, index: int, rng: np.random.Generator) -> Sample | None:
         if self.options.source is not None:
             return self._from_source(index, rng)
-        keys = list(SATIRES)
-        key = keys[index % len(keys)]
-        return self._procedural(key, index, rng)
+        answer = pick_balanced(self.slot(index), list(CHANGES), "contradicting change")
+        claim = pick(rng, [k for k, c in CLAIMS.items() if answer in c.contradicted_by])
+        changes = satire_changes(answer, claim, rng)
+        if changes is None:
+            return None
+        return self._procedural(claim, changes, index, rng)
 
     # -- procedural --------------------------------------------------------------------------------------------
 
-    def _procedural(self, key: str, index: int, rng: np.random.Generator) -> Sample:
-        s = SATIRES[key]
+    def _procedural(self, claim: str, changes: list[str], index: int, rng: np.random.Generator) -> Sample | None:
         w, h = size = self.options.image_size
-        ground = pick(rng, s.grounds)
-        horizon = float(rng.uniform(0.38, 0.48))
-        ground_y = int(h * rng.uniform(0.78, 0.86))
-        panel = background(size, ground, horizon, rng)
-        if key == "stay_on_path":
-            ImageDraw.Draw(panel).rectangle([0, int(h * 0.8), w, int(h * 0.93)], fill=(180, 170, 150))
-            ground_y = int(h * 0.9)
-        # The sign stands near one edge, the edited thing in the middle (or by the sign's post when the
-        # scenario says so), the untouched props side by side towards the other edge, further back.
+        horizon, street_top = int(h * rng.uniform(0.34, 0.4)), int(h * rng.uniform(0.7, 0.74))
+        panel = background(size, "grass", horizon / h, rng)
+        street = np.asarray(background(size, "pavement", 0.0, rng))
+        pixels = np.asarray(panel).copy()
+        pixels[street_top:] = street[street_top:]
+        panel = Image.fromarray(pixels)
         on_left = bool(rng.random() < 0.5)
-        toward = 1 if on_left else -1
-        sign_x = int(w * (0.5 - 0.32 * toward))
-        jitter = int(rng.integers(-w // 25, w // 25 + 1))
-        target_x = sign_x + toward * int(w * 0.1) if s.by_sign else int(w * 0.5) + jitter
-        sign_text = pick(rng, s.signs)
-        sign_box = draw_sign(panel, sign_text, sign_x, int(h * horizon + h * 0.12), int(h * 0.45))
-        edge = int(w * (0.5 + 0.44 * toward))
-        props = []
-        for kind in s.props:
-            item = sprite(kind, "green" if kind == "tree" else pick(rng, ("green", "grey", "brown", "blue")),
-                          int(h * SPRITE_DIMENSION[kind] * 0.7))
-            left = edge - item.size[0] if on_left else edge
-            paste_sprite(panel, item, (left, int(h * horizon + h * 0.22) - item.size[1]))
-            edge = left - int(w * 0.02) if on_left else left + item.size[0] + int(w * 0.02)
-            props.append(item.name)
-        colour = pick(rng, CLOTHES)
-        target_mask = np.zeros((h, w), dtype=bool)
-        new_sprite = None
-        if s.op == "paste":
-            new_sprite = self._pasted(s, colour, h, rng)
-            at = (target_x - new_sprite.size[0] // 2, ground_y - new_sprite.size[1])
-        else:
-            target_mask, at = self._place_targets(panel, s, target_x, ground_y, h, rng, colour)
-        before_box = mask_box(target_mask) if target_mask.any() else None
-        params: dict[str, Any] = {
-            "paste": lambda: {"sprite": new_sprite.image, "at": at},  # type: ignore[union-attr]
-            "remove": lambda: {},
-            "recolour": lambda: {"colour": (110, 70, 35)},
-            "resize": lambda: {"scale": float(rng.uniform(0.3, 0.4))},
-            "move": lambda: {"offset": (int(rng.choice([-1, 1]) * w * 0.12), -int(h * 0.2))},
-            "blur": lambda: {"sigma": float(rng.uniform(5, 8)), "motion": True},
-        }[s.op]()
-        e = Edit(prompt=s.prompt.format(colour=colour), op=s.op, seed=int(rng.integers(2**31 - 1)), **params)
-        mask = None if s.op == "paste" else target_mask
-        after_box = self._after_box(e, before_box, size)
-        edited = self.editor.edit([panel], [e], None if mask is None else [mask])[0]
+        sign_text = pick(rng, CLAIMS[claim].signs)
+        board, ink = pick(rng, SIGN_STYLES)
+        sign_x = int(w * (0.14 if on_left else 0.86))
+        sign_box = draw_sign(panel, sign_text, sign_x, int(street_top - h * 0.03), int(h * 0.5), board, ink)
+        # Lawn slots share the width the sign leaves; street slots span the whole width.
+        lawn_x0, lawn_x1 = (sign_box[2] + w * 0.02, w * 0.98) if on_left else (w * 0.02, sign_box[0] - w * 0.02)
+        slots = {"lawn": self._slots(lawn_x0, lawn_x1, ZONE_SLOTS["lawn"], rng),
+                 "street": self._slots(w * 0.03, w * 0.97, ZONE_SLOTS["street"], rng),
+                 "sky": self._slots(w * 0.3, w * 0.95 if on_left else w * 0.7, 1, rng)}
+        lawn_y, street_y = int(street_top - h * 0.04), int(h * rng.uniform(0.9, 0.96))
+        placed = []
+        for key in [k for k in changes if CHANGES[k].zone == "street"] + [k for k in changes
+                                                                            if CHANGES[k].zone != "street"]:
+            zone = CHANGES[key].zone
+            x0, x1 = slots[zone].pop(0)
+            if key == "walker_on_lawn":  # it will move onto the lawn: keep a lawn slot free above it
+                dest = slots["lawn"].pop(0)
+                placed.append(self._setup(panel, key, (x0, x1), street_y, h, rng, dest=dest, lawn_y=lawn_y))
+            else:
+                base = {"lawn": lawn_y, "street": street_y, "sky": int(h * rng.uniform(0.12, 0.2))}[zone]
+                placed.append(self._setup(panel, key, (x0, x1), base, h, rng))
+        # Visible masks respect occlusion: what a later paste covers is no longer the earlier thing.
+        for k, item in enumerate(placed):
+            for later in placed[k + 1:]:
+                if item["mask"] is not None and later["mask"] is not None:
+                    item["mask"] &= ~later["mask"]
+        edited = panel
+        records = []
+        for item in placed:
+            e, mask = item["edit"], item["mask"]
+            after_box = self._after_box(e, item["mask"], size)
+            edited = self.editor.edit([edited], [e], None if e.op == "paste" else [mask])[0]
+            records.append({"key": item["key"], "op": e.op, "text": CHANGES[item["key"]].text,
+                            "before_box": None if mask is None else list(mask_box(mask)),
+                            "after_box": after_box, "prompt": e.prompt, "seed": e.seed, **self._edit_params(e)})
         regions = RegionList()
         regions.add(0, sign_box, f"the sign reading '{sign_text}'")
         regions.add(1, sign_box, f"the same sign reading '{sign_text}'")
-        target_name = self._target_name(s)
-        if before_box is not None:
-            regions.add(0, before_box, f"{target_name} before the change")
-        regions.add(1, after_box, self._after_label(s, target_name))
-        change = s.change.format(colour=colour)
-        distractors = [d for d in rng.permutation(list(s.distractors)).tolist()][:3]
-        options, answer = place_answer(change, distractors, self.slot(index), rng)
+        for r in records:
+            thing = CHANGES[r["key"]].thing
+            if r["before_box"] is not None:
+                r["before_region"] = regions.add(0, r["before_box"], f"{thing} before the change")
+            r["after_region"] = regions.add(1, r["after_box"], self._after_label(r["op"], thing))
+        answer_key = changes[0]
+        correct = CHANGES[answer_key].text
+        distractors = [CHANGES[k].text for k in changes[1:]]
+        if not comparable_lengths([correct, *distractors]):
+            return None
+        options, answer = place_answer(correct, distractors, self.slot(index), rng)
         question = pick(rng, SATIRE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
-        facts = {"source": "procedural", "scenario": key, "sign_text": sign_text, "ground": ground, "props": props,
-                 "edit": {"op": s.op, "target": s.target, "prompt": e.prompt, "editor": self.options.editor,
-                          "seed": e.seed, **self._edit_params(e)},
-                 "target_name": target_name, "change": change, "contradiction": s.contradiction,
-                 "distractors": distractors, "answer_text": change}
+        facts = {"source": "procedural", "claim": claim, "sign_text": sign_text, "sign_style": [board, ink],
+                 "contradicting": answer_key, "why": CLAIMS[claim].why, "changes": records,
+                 "editor": self.options.editor, "answer_text": correct}
         return Sample(question, options, answer, [panel, edited], regions.items, facts,
                       generator=f"procedural scenes + {self.options.editor} editor")
 
     @staticmethod
-    def _pasted(s: Satire, colour: str, h: int, rng: np.random.Generator) -> Sprite:
-        if s.target == "litter":
+    def _slots(x0: float, x1: float, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+        """`n` side-by-side spans of [x0, x1], in random order."""
+        edges = np.linspace(x0, x1, n + 1)
+        spans = [(int(edges[k]), int(edges[k + 1])) for k in range(n)]
+        return [spans[k] for k in rng.permutation(n)]
+
+    def _setup(self, panel: Image.Image, key: str, span: tuple[int, int], base_y: int, h: int,
+               rng: np.random.Generator, dest: tuple[int, int] | None = None, lawn_y: int = 0) -> dict[str, Any]:
+        """Draw what change `key` will edit into its span (nothing for a paste); returns its edit and mask."""
+        c = CHANGES[key]
+        width = span[1] - span[0]
+        mask = np.zeros((panel.height, panel.width), dtype=bool)
+        seed = int(rng.integers(2**31 - 1))
+
+        def put(item: Sprite, cx: float, bottom: int) -> tuple[int, int]:
+            at = (int(cx - item.size[0] / 2), bottom - item.size[1])
+            _, m = paste_sprite(panel, item, at)
+            mask[:] |= m
+            return at
+
+        centre = (span[0] + span[1]) / 2 + rng.uniform(-0.08, 0.08) * width
+        if c.op == "paste":
+            item = self._new_sprite(c.kind, width, h, rng)
+            at = (int(centre - item.size[0] / 2), base_y - item.size[1])
+            return {"key": key, "mask": None, "edit": Edit(prompt=c.prompt, op="paste", sprite=item.image, at=at,
+                                                         seed=seed)}
+        if c.kind == "tree":
+            tree = sprite("tree", "green", int(min(h * 0.3, width * 0.62)))
+            gap = tree.size[0] * 0.55
+            first = np.zeros_like(mask)
+            put(tree, centre - gap, base_y)
+            first[:] = mask
+            put(tree, centre + gap, base_y)
+            mask[:] = first  # only one of the two trees is cut down
+        elif c.kind in ("apple", "burger"):  # on a bench that serves as the stall
+            bench = sprite("bench", "brown", int(min(h * 0.34, width * 0.9)))
+            put(bench, centre, base_y)
+            mask[:] = False
+            surface = base_y - int(bench.size[1] * 0.88)
+            if c.kind == "apple":
+                apple = sprite("apple", pick(rng, ("red", "green")), int(bench.size[0] * 0.24))
+                for k in (-1, 0, 1):
+                    put(apple, centre + k * apple.size[0] * 1.1, surface)
+            else:
+                put(sprite("burger", "brown", int(bench.size[0] * 0.5)), centre, surface)
+        else:
+            colour = {"car": pick(rng, ("red", "blue", "yellow")), "person": pick(rng, CLOTHES),
+                      "bench": "brown", "bin": pick(rng, ("green", "grey", "blue")), "flowers": pick(rng, CLOTHES)
+                      }[c.kind]
+            dimension = {"car": width * 0.7, "person": h * 0.22, "bench": min(h * 0.34, width * 0.85),
+                         "bin": h * 0.16, "flowers": width * 0.85}[c.kind]
+            put(sprite(c.kind, colour, int(dimension)), centre, base_y)
+        params: dict[str, Any] = {
+            "remove": {}, "recolour": {"colour": (110, 70, 35)},
+            "resize": {"scale": float(rng.uniform(0.3, 0.4))},
+            "blur": {"sigma": float(rng.uniform(5, 8)), "motion": True},
+        }.get(c.op, {})
+        if c.op == "move":
+            assert dest is not None
+            x0, y0, x1, y1 = mask_box(mask)
+            target_cx = (dest[0] + dest[1]) / 2
+            params = {"offset": (int(target_cx - (x0 + x1) / 2), int(lawn_y - y1))}
+        return {"key": key, "mask": mask, "edit": Edit(prompt=c.prompt, op=c.op, seed=seed, **params)}
+
+    @staticmethod
+    def _new_sprite(kind: str, width: int, h: int, rng: np.random.Generator) -> Sprite:
+        if kind == "litter":
             # A few bags in one sprite, so one paste dumps them all.
-            bags = [sprite("litter", pick(rng, ("black", "grey", "green")), int(h * SPRITE_DIMENSION["litter"]))
+            bags = [sprite("litter", pick(rng, ("black", "grey", "green")), int(min(h * 0.12, width * 0.3)))
                     for _ in range(3)]
             bw, bh = bags[0].size
             canvas = Image.new("RGBA", (int(bw * 2.6), bh), (0, 0, 0, 0))
             for k, bag in enumerate(bags):
                 canvas.paste(bag.image, (int(k * bw * 0.8), 0), bag.image)
             return Sprite(canvas, "rubbish bags")
-        return sprite(s.target, colour, int(h * SPRITE_DIMENSION[s.target]))
-
-    def _place_targets(self, panel: Image.Image, s: Satire, x: int, ground_y: int, h: int, rng: np.random.Generator,
-                       colour: str) -> tuple[np.ndarray, tuple[int, int]]:
-        """Draw the thing the edit will change; returns its mask and top-left corner."""
-        mask = np.zeros((panel.height, panel.width), dtype=bool)
-        surface_y = ground_y
-        if s.target in ("apple", "burger"):  # on a bench that serves as the stall
-            bench = sprite("bench", "brown", int(h * SPRITE_DIMENSION["bench"]))
-            paste_sprite(panel, bench, (x - bench.size[0] // 2, ground_y - bench.size[1]))
-            surface_y = ground_y - int(bench.size[1] * 0.88)
-        target_colour = {"apple": pick(rng, ("red", "green")), "car": pick(rng, ("red", "blue", "yellow")),
-                         "tree": "green", "burger": "brown", "person": colour}[s.target]
-        item = sprite(s.target, target_colour, int(h * SPRITE_DIMENSION[s.target]))
-        spacing = item.size[0] * (1.1 if s.target == "apple" else 1.25)
-        first = None
-        for k in range(s.count):
-            tx = int(x - item.size[0] / 2 + (k - (s.count - 1) / 2) * spacing)
-            at = (tx, surface_y - item.size[1])
-            _, m = paste_sprite(panel, item, at)
-            mask |= m
-            first = first or at
-        return mask, first  # type: ignore[return-value]
+        colour = {"car": pick(rng, ("red", "blue", "yellow", "white")), "dog": pick(rng, ("brown", "black", "grey")),
+                  "bicycle": pick(rng, ("red", "blue", "green")), "cloud": pick(rng, ("grey", "black"))}[kind]
+        dimension = {"car": width * 0.7, "dog": min(h * 0.16, width * 0.5), "bicycle": min(h * 0.28, width * 0.7),
+                     "cloud": width * 0.9}[kind]
+        return sprite(kind, colour, int(dimension))
 
     @staticmethod
-    def _after_box(e: Edit, before: tuple[int, int, int, int] | None, size: tuple[int, int]) -> list[float]:
+    def _after_box(e: Edit, before: np.ndarray | None, size: tuple[int, int]) -> list[float]:
         w, h = size
         if e.op == "paste":
             assert e.sprite is not None
             box = mask_box(e.footprint(size))
-        elif e.op == "resize":
-            x0, y0, x1, y1 = before  # type: ignore[misc]
-            nw, nh = (x1 - x0) * e.scale, (y1 - y0) * e.scale
-            box = ((x0 + x1) / 2 - nw / 2, y1 - nh, (x0 + x1) / 2 + nw / 2, y1)
-        elif e.op == "move":
-            x0, y0, x1, y1 = before  # type: ignore[misc]
-            box = (x0 + e.offset[0], y0 + e.offset[1], x1 + e.offset[0], y1 + e.offset[1])
         else:
-            box = before  # type: ignore[assignment]
-        x0, y0, x1, y1 = box  # type: ignore[misc]
+            x0, y0, x1, y1 = mask_box(before)  # type: ignore[arg-type]
+            if e.op == "resize":
+                nw, nh = (x1 - x0) * e.scale, (y1 - y0) * e.scale
+                box = ((x0 + x1) / 2 - nw / 2, y1 - nh, (x0 + x1) / 2 + nw / 2, y1)
+            elif e.op == "move":
+                box = (x0 + e.offset[0], y0 + e.offset[1], x1 + e.offset[0], y1 + e.offset[1])
+            else:
+                box = (x0, y0, x1, y1)
+        x0, y0, x1, y1 = box
         return [max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)), min(float(h), float(y1))]
 
     @staticmethod
-    def _target_name(s: Satire) -> str:
-        return {"car": "the car", "person": "the person", "apple": "the apples", "tree": "the trees",
-                "litter": "the rubbish bags", "burger": "the burger"}[s.target]
-
-    @staticmethod
-    def _after_label(s: Satire, target: str) -> str:
-        return {"paste": f"{target}, newly added", "remove": f"where {target} stood, now empty",
-                "recolour": f"{target}, recoloured", "resize": f"{target}, resized", "move": f"{target}, moved",
-                "blur": f"{target}, motion-blurred"}[s.op]
+    def _after_label(op: str, thing: str) -> str:
+        return {"paste": f"{thing}, newly there", "remove": f"where {thing} stood, now empty",
+                "recolour": f"{thing}, recoloured", "resize": f"{thing}, resized", "move": f"{thing}, moved",
+                "blur": f"{thing}, motion-blurred"}[op]
 
     @staticmethod
     def _edit_params(e: Edit) -> dict[str, Any]:
         return {"paste": {"at": list(e.at)}, "remove": {}, "recolour": {"colour": list(e.colour)},
                 "resize": {"scale": round(e.scale, 3)}, "move": {"offset": list(e.offset)},
                 "blur": {"sigma": round(e.sigma, 2), "motion": e.motion}}[e.op or "remove"]
+
 
     # -- from a folder of real two-panel images ------------------------------------------------------------------
 
@@ -1241,25 +1637,28 @@ class YesButSatire(Task):
         regions = regions_by_id(record)
         if f["source"] == "folder":
             return self._reason_source(record, f, regions)
-        ids = list(regions)
-        around = [f"{f['target_name']} in the middle"] if len(ids) == 4 else []
-        around += [f"a {p} further back" for p in f["props"]]
+        sign = f"'{f['sign_text']}'"
+        before = [CHANGES[c["key"]].thing for c in f["changes"] if c["before_box"] is not None]
         captions = [
-            f"{'An' if f['ground'][0] in 'aeiou' else 'A'} {f['ground']} scene with a sign reading '{f['sign_text']}'"
-            + (f", {join_and(around)}." if around else "."),
-            f"The same scene with the same sign, but {f['change']}.",
+            f"A park by a street with a sign on the lawn reading {sign}"
+            + (f"; also {join_and(before)}." if before else "."),
+            "The same place with the same sign, after these changes: "
+            + "; ".join(c["text"] for c in f["changes"]) + ".",
         ]
-        text2region = (f"'the sign' → {cite(regions[ids[0]])} and {cite(regions[ids[1]])}; "
-                       + (f"'{f['target_name']}' → {cite(regions[ids[2]])}; " if len(ids) == 4 else "")
-                       + f"'{regions[ids[-1]].label}' → {cite(regions[ids[-1]])}.")
-        diff = (f"[{ids[0]}] and [{ids[1]}] are the same sign, so the message '{f['sign_text']}' holds in both "
-                f"panels. Comparing "
-                + (f"[{ids[2]}] with [{ids[-1]}]" if len(ids) == 4 else f"the area at [{ids[-1]}]")
-                + f": {f['change']}. That is the contradiction: {f['contradiction']}. ")
-        ruled_out = " ".join(f"'{d.capitalize()}' does not happen: the rest of the scene is unchanged."
-                             for d in f["distractors"])
-        body = f"The change is that {f['change']}, which {pick(rng, ['contradicts', 'undercuts'])} '{f['sign_text']}'"
-        return Reasoning(pick(rng, SATIRE_SUMMARIES), captions, text2region, diff + ruled_out,
+        links = [f"'the sign' → {cite(regions['r0'])} and {cite(regions['r1'])}"]
+        steps = [f"[r0] and [r1] are the same sign: {sign} holds in both panels."]
+        for c in f["changes"]:
+            where = (f"[{c['before_region']}] → [{c['after_region']}]" if "before_region" in c
+                     else f"[{c['after_region']}]")
+            links.append(f"'{CHANGES[c['key']].thing}' → "
+                         + (f"{cite(regions[c['before_region']])} and " if "before_region" in c else "")
+                         + cite(regions[c["after_region"]]))
+            verdict = (f"this goes against {sign}: {f['why']}" if c["key"] == f["contradicting"]
+                       else f"this has nothing to do with {sign}")
+            steps.append(f"{where}: {c['text']}; {verdict}.")
+        body = (f"Of the changes, only '{f['answer_text']}' "
+                f"{pick(rng, ['contradicts', 'undercuts'])} the sign {sign}")
+        return Reasoning(pick(rng, SATIRE_SUMMARIES), captions, "; ".join(links) + ".", " ".join(steps),
                          conclude(body, record.answer))
 
     @staticmethod

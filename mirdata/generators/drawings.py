@@ -177,8 +177,63 @@ def _bin(h: int, colour: tuple[int, int, int]) -> Image.Image:
     return im
 
 
+def _dog(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.7)
+    im, d = _canvas(w, h)
+    d.ellipse([w * 0.15, h * 0.3, w * 0.8, h * 0.7], fill=colour, outline=shade(colour, 0.6))
+    d.ellipse([w * 0.68, h * 0.08, w * 0.98, h * 0.42], fill=colour, outline=shade(colour, 0.6))
+    d.polygon([(w * 0.72, h * 0.12), (w * 0.78, 0), (w * 0.84, h * 0.12)], fill=shade(colour, 0.7))
+    d.ellipse([w * 0.88, h * 0.2, w * 0.93, h * 0.26], fill=(20, 20, 20))
+    leg = max(2, int(w * 0.07))
+    for x in (0.22, 0.35, 0.6, 0.72):
+        d.line([(w * x, h * 0.6), (w * x, h - 1)], fill=shade(colour, 0.7), width=leg)
+    d.line([(w * 0.17, h * 0.4), (0, h * 0.15)], fill=shade(colour, 0.7), width=leg)
+    return im
+
+
+def _bicycle(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.6)
+    im, d = _canvas(w, h)
+    r = int(h * 0.36)
+    line = max(2, w // 30)
+    for cx in (r + 1, w - r - 2):
+        d.ellipse([cx - r, h - 2 * r - 1, cx + r, h - 1], outline=(30, 30, 30), width=line)
+    hub_y = h - r - 1
+    seat, bars = (w * 0.42, h * 0.2), (w * 0.7, h * 0.14)
+    d.line([(r, hub_y), seat, (w * 0.5, hub_y), (r, hub_y)], fill=colour, width=line)
+    d.line([seat, bars, (w - r - 2, hub_y)], fill=colour, width=line)
+    d.line([bars, (w * 0.5, hub_y)], fill=colour, width=line)
+    d.line([(seat[0] - w * 0.06, seat[1]), (seat[0] + w * 0.06, seat[1])], fill=(30, 30, 30), width=line + 1)
+    return im
+
+
+def _flowers(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.45)
+    im, d = _canvas(w, h)
+    d.rectangle([0, h * 0.7, w - 1, h - 1], fill=(110, 75, 45))
+    for k in range(7):
+        x = w * (0.08 + 0.84 * k / 6)
+        d.line([(x, h * 0.75), (x, h * 0.35)], fill=(40, 120, 40), width=max(1, w // 60))
+        r = w * 0.055
+        d.ellipse([x - r, h * 0.35 - r, x + r, h * 0.35 + r], fill=colour, outline=shade(colour, 0.6))
+        d.ellipse([x - r * 0.35, h * 0.35 - r * 0.35, x + r * 0.35, h * 0.35 + r * 0.35], fill=(250, 220, 60))
+    return im
+
+
+def _cloud(w: int, colour: tuple[int, int, int]) -> Image.Image:
+    h = int(w * 0.45)
+    im, d = _canvas(w, h)
+    for x0, y0, x1, y1 in ((0, 0.35, 0.45, 1), (0.2, 0, 0.65, 0.8), (0.45, 0.2, 0.85, 0.95), (0.6, 0.4, 1, 1)):
+        d.ellipse([w * x0, h * y0, w * x1 - 1, h * y1 - 1], fill=colour)
+    return im
+
+
 # kind -> (drawing function taking its main dimension, default colour name, "width" or "height" as main)
 SPRITES = {
+    "dog": (_dog, "width"),
+    "bicycle": (_bicycle, "width"),
+    "flowers": (_flowers, "width"),
+    "cloud": (_cloud, "width"),
     "car": (_car, "width"),
     "person": (_person, "height"),
     "tree": (_tree, "height"),
@@ -279,6 +334,7 @@ class ScaleItem:
     name: str
     shape: str  # one of SCALE_SHAPES
     colour: str
+    size: float = 1.0  # drawn size relative to the default; chosen apart from the weight
 
 
 @dataclass
@@ -290,22 +346,22 @@ class ScaleDrawing:
     angle: float  # degrees; positive: the left side is down
 
 
-def tilt_angle(left_weight: float, right_weight: float, max_angle: float = 22.0, min_angle: float = 7.0) -> float:
-    """How far a beam tips for two weights: heavier side down, more for a larger relative difference.
+# A real equal-arm balance has no restoring force worth the name: any imbalance swings the beam to its stop.
+STOP_ANGLE = 12.0
 
-    A real equal-arm balance tips all the way; drawings use a graded angle so the difference also shows, but
-    never less than `min_angle` so that which side is down is always visible.
-    """
+
+def balance_angle(left_weight: float, right_weight: float) -> float:
+    """Where an equal-arm balance rests: level for equal weights, else at its stop on the heavier side (degrees,
+    positive when the left side is down). The angle says which side is heavier, never by how much."""
     if left_weight == right_weight:
         return 0.0
-    ratio = abs(math.log(left_weight / right_weight))
-    angle = min_angle + (max_angle - min_angle) * math.tanh(ratio * 0.8)
-    return angle if left_weight > right_weight else -angle
+    return STOP_ANGLE if left_weight > right_weight else -STOP_ANGLE
 
 
 def draw_balance_scale(size: tuple[int, int], left: ScaleItem, right: ScaleItem, angle: float,
                        style: dict[str, object] | None = None) -> ScaleDrawing:
-    """An equal-arm balance with `left` and `right` on its pans, the beam rotated by `angle` degrees.
+    """An equal-arm balance with `left` and `right` on its pans, the beam rotated by `angle` degrees; a small
+    stop under each end of the beam shows where it rests when one side is heavier.
 
     `style` may set "backdrop" (a name in BACKDROPS), "metal" (a name in COLOURS) and "table" (a bool).
     """
@@ -322,6 +378,11 @@ def draw_balance_scale(size: tuple[int, int], left: ScaleItem, right: ScaleItem,
     d.polygon([(pivot[0] - 55 * s, floor_y), (pivot[0] + 55 * s, floor_y), (pivot[0] + 8 * s, pivot[1]),
                (pivot[0] - 8 * s, pivot[1])], fill=shade(metal, 0.8), outline=shade(metal, 0.5))
     half = w * 0.34
+    for sign in (-1, 1):  # the stops the beam rests on, drawn at the full-tilt angle
+        sx = pivot[0] + sign * half * math.cos(math.radians(STOP_ANGLE)) * 0.55
+        sy = pivot[1] + half * math.sin(math.radians(STOP_ANGLE)) * 0.55 + 3 * s
+        d.rectangle([sx - 5 * s, sy, sx + 5 * s, sy + 6 * s], fill=shade(metal, 0.5))
+        d.line([(sx, sy + 6 * s), (pivot[0], floor_y - 10 * s)], fill=shade(metal, 0.7), width=max(1, int(2 * s)))
     rad = math.radians(angle)
     # Screen y grows downwards: a positive angle lowers the left end.
     ends = [(pivot[0] - half * math.cos(rad), pivot[1] + half * math.sin(rad)),
@@ -339,7 +400,7 @@ def draw_balance_scale(size: tuple[int, int], left: ScaleItem, right: ScaleItem,
         d.line([(ex, ey), (ex + pan_w * 0.45, pan_y)], fill=shade(metal, 0.6), width=max(1, int(2 * s)))
         d.chord([ex - pan_w / 2, pan_y - 14 * s, ex + pan_w / 2, pan_y + 14 * s], 0, 180, fill=metal,
                 outline=shade(metal, 0.5))
-        boxes.append(_draw_scale_item(d, item, ex, pan_y, 64 * s, s))
+        boxes.append(_draw_scale_item(d, item, ex, pan_y, 64 * s * item.size, s))
     return ScaleDrawing(image, clip_box(boxes[0], size), clip_box(boxes[1], size), beam_box, angle)
 
 
@@ -367,3 +428,89 @@ def _draw_scale_item(d: ImageDraw.ImageDraw, item: ScaleItem, cx: float, base_y:
     label = text_box(d, (cx, base_y - dim * 0.45), item.name, font(13 * s, bold=True), ink)
     return (int(min(x0, label[0])) - 1, int(min(top, label[1])) - 1, int(max(x1, label[2])) + 2,
             int(max(base_y, label[3])) + 2)
+
+
+# -- scenes of known real size (for judging scale) ---------------------------------------------------------------
+
+@dataclass
+class ScaleScene:
+    """A drawn scene whose real width follows from the known size of the things in it."""
+
+    image: Image.Image
+    subject: np.ndarray  # mask of the things that fix the scale
+    width_m: float  # the real width of the whole picture
+    scene: str  # what it shows
+    subject_name: str
+
+
+def draw_street(size: tuple[int, int], rng: np.random.Generator) -> ScaleScene:
+    """A street: cars (4.5 m long), people and trees; its width is the picture's width in car lengths."""
+    w, h = size
+    image = background(size, str(rng.choice(["asphalt", "pavement"])), float(rng.uniform(0.35, 0.45)), rng)
+    car_px = int(w * rng.uniform(0.14, 0.26))
+    ground = int(h * rng.uniform(0.8, 0.9))
+    subject = np.zeros((h, w), dtype=bool)
+    for _ in range(int(rng.integers(1, 3))):
+        paste_sprite(image, sprite("tree", "green", int(car_px * 1.1)), (int(rng.integers(0, w - car_px)),
+                                                                          ground - int(car_px * 1.25)))
+    for _ in range(int(rng.integers(2, 4))):
+        car = sprite("car", str(rng.choice(["red", "blue", "yellow", "white", "black"])), car_px)
+        _, mask = paste_sprite(image, car, (int(rng.integers(0, w - car_px)), ground - car.size[1]))
+        subject |= mask
+    person = sprite("person", str(rng.choice(["red", "blue", "green", "orange"])), int(car_px * 0.4))
+    _, in_front = paste_sprite(image, person, (int(rng.integers(0, w - person.size[0])), ground - person.size[1] + 4))
+    subject &= ~in_front  # the masks respect occlusion
+    return ScaleScene(image, subject, round(w / car_px * 4.5, 1), "a street with parked cars", "cars")
+
+
+def draw_tabletop(size: tuple[int, int], rng: np.random.Generator) -> ScaleScene:
+    """Apples (8 cm across) and a burger on a wooden table; its width is the picture's width in apples."""
+    w, h = size
+    wood = np.array(COLOURS["brown"], dtype=np.float32) * rng.uniform(1.0, 1.3)
+    grain = np.sin(np.arange(h, dtype=np.float32)[:, None] / rng.uniform(3, 6) + rng.normal(0, 0.4, (1, w)))
+    arr = wood[None, None, :] * (0.9 + 0.08 * grain[..., None]) + rng.normal(0, 4, (h, w, 1))
+    image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    apple_px = int(w * rng.uniform(0.07, 0.13))
+    subject = np.zeros((h, w), dtype=bool)
+    for _ in range(int(rng.integers(3, 6))):
+        apple = sprite("apple", str(rng.choice(["red", "green", "yellow"])), apple_px)
+        _, mask = paste_sprite(image, apple, (int(rng.integers(0, w - apple_px)), int(rng.integers(0, h - apple_px))))
+        subject |= mask
+    burger = sprite("burger", "brown", int(apple_px * 1.5))
+    _, in_front = paste_sprite(image, burger, (int(rng.integers(0, w - burger.size[0])),
+                                               int(rng.integers(0, h - burger.size[1]))))
+    subject &= ~in_front
+    return ScaleScene(image, subject, round(w / apple_px * 0.08, 2), "apples and a burger on a wooden table",
+                      "apples")
+
+
+def draw_town(size: tuple[int, int], rng: np.random.Generator) -> ScaleScene:
+    """A town seen from above: houses (10 m across) along roads; its width is the picture's width in houses."""
+    w, h = size
+    image = background(size, "grass", 0.0, rng)
+    d = ImageDraw.Draw(image)
+    house_px = int(w * rng.uniform(0.035, 0.07))
+    road = max(3, int(house_px * 0.6))
+    block = house_px * int(rng.integers(3, 5))
+    taken = np.zeros((h, w), dtype=bool)  # roads and houses: where no new house may stand
+    for y in range(int(rng.integers(0, block)), h, block):
+        d.rectangle([0, y, w, y + road], fill=GROUNDS["asphalt"])
+        taken[max(0, y - 1):y + road + 2] = True
+    for x in range(int(rng.integers(0, block)), w, block):
+        d.rectangle([x, 0, x + road, h], fill=GROUNDS["asphalt"])
+        taken[:, max(0, x - 1):x + road + 2] = True
+    subject = np.zeros((h, w), dtype=bool)
+    roofs = [COLOURS["red"], COLOURS["brown"], COLOURS["grey"], (200, 120, 90)]
+    for _ in range(int(w * h / (block * block) * 3)):
+        x, y = int(rng.integers(0, w - house_px)), int(rng.integers(0, h - house_px))
+        if taken[y:y + house_px, x:x + house_px].any():
+            continue
+        roof = roofs[int(rng.integers(len(roofs)))]
+        d.rectangle([x, y, x + house_px - 1, y + house_px - 1], fill=roof, outline=shade(roof, 0.6))
+        d.line([(x, y + house_px // 2), (x + house_px - 1, y + house_px // 2)], fill=shade(roof, 0.7))
+        subject[y:y + house_px, x:x + house_px] = True
+        taken[max(0, y - 2):y + house_px + 2, max(0, x - 2):x + house_px + 2] = True
+    return ScaleScene(image, subject, round(w / house_px * 10, 0), "a town seen from the air", "houses")
+
+
+SCALE_SCENES = {"street": draw_street, "tabletop": draw_tabletop, "town": draw_town}

@@ -1,7 +1,7 @@
 """Image editing with one interface, `edit(images, instructions, masks=None) -> images`, and two backends.
 
 * `classical` (the default): OpenCV/PIL operations that make an edit exactly and deterministically: paste a
-  sprite, remove (inpaint) a region, recolour it, resize it, move it, blur it.
+  sprite, remove a region (patch-based inpainting with matching texture), recolour it, resize it, move it, blur it.
 * `diffusers`: InstructPix2Pix and inpainting pipelines loaded from a local folder (or a hub id where there is
   a network), batched, fp16 on CUDA, float32 on CPU, seeded per edit. Masked edits go to the inpainting
   pipeline; edits without a mask go to InstructPix2Pix. The pixels outside a mask are kept from the input.
@@ -214,32 +214,55 @@ class ClassicalEditor(Editor):
 
 
 def _inpaint(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Fill a region from its surroundings; the mask is grown a little to swallow anti-aliased edges.
+    """Fill a region with texture copied from elsewhere in the image (patch-based), seams blended by Telea.
 
-    Each row of the hole is interpolated between the pixels left and right of it, then the fill is smoothed
-    vertically and its seams are blended by Telea inpainting. Row interpolation keeps horizontal structure
-    (a horizon, a kerb, a table edge) straight across large holes, where diffusion-only inpainting smears.
+    The mask is grown a little to swallow anti-aliased edges. Candidate source windows are the hole shifted
+    sideways (then up or down) to where it overlaps no hole pixel; each is scored by how well the pixels
+    around the shifted hole match the pixels around the hole, and how close its inside is to the hole's
+    surroundings row by row (so a window over another object loses). The best window's pixels fill the hole,
+    keeping the grain of the ground or sky instead of a smooth smear; with no candidate, Telea fills it all.
     """
     grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    filled = rgb.astype(np.float32).copy()
-    w = rgb.shape[1]
-    for y in np.nonzero(grown.any(axis=1))[0]:
-        row = grown[y]
-        edges = np.diff(np.concatenate([[0], row.astype(np.int8), [0]]))
-        for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
-            left = filled[y, start - 1] if start > 0 else None
-            right = filled[y, stop] if stop < w else None
-            if left is None and right is None:
-                continue  # a hole across the whole row: Telea below fills it from above and below
-            left = right if left is None else left
-            right = left if right is None else right
-            t = (np.arange(start, stop, dtype=np.float32) - start + 1) / (stop - start + 1)
-            filled[y, start:stop] = left * (1 - t[:, None]) + right * t[:, None]
-    smooth = cv2.GaussianBlur(filled, (1, 0), sigmaX=0.1, sigmaY=2.0)
-    filled[grown] = smooth[grown]
-    ring = np.ones((3, 3), np.uint8)
-    seam = cv2.dilate(grown.astype(np.uint8), ring) - cv2.erode(grown.astype(np.uint8), ring)
-    return cv2.inpaint(np.clip(filled, 0, 255).astype(np.uint8), seam * 255, 3, cv2.INPAINT_TELEA)
+    ring = cv2.dilate(grown.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~grown
+    h, w = grown.shape
+    ys, xs = np.nonzero(grown)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    image = rgb.astype(np.float32)
+    hole_y, hole_x = np.nonzero(grown)
+    ring_y, ring_x = np.nonzero(ring)
+    # The colour the background has on each row, from the ring pixels of that row (or the nearest row).
+    counts = np.bincount(ring_y, minlength=h)
+    present = np.nonzero(counts)[0]
+    sums = [np.bincount(ring_y, image[ring_y, ring_x, c], minlength=h) for c in range(3)]
+    means = [(sums[c] / np.maximum(counts, 1))[present] for c in range(3)]
+    row_mean = np.stack([np.interp(np.arange(h), present, means[c]) for c in range(3)], axis=1)
+    expected = row_mean[hole_y]
+    bw, bh = x1 - x0, y1 - y0
+    # Sideways first (ground and sky change little along a row), then up and down, in half-hole steps out to
+    # a few hole sizes: near windows match best, and fewer candidates keep an edit fast.
+    steps_x = [(k + 1) * bw // 2 for k in range(1, min(2 * w // max(1, bw) + 2, 9))]
+    steps_y = [(k + 1) * bh // 2 for k in range(1, min(2 * h // max(1, bh) + 2, 5))]
+    shifts = [(d, 0) for step in steps_x for d in (step, -step)] + [(0, d) for step in steps_y for d in (step, -step)]
+    best, best_cost = None, np.inf
+    for dx, dy in shifts:
+        sy, sx = hole_y + dy, hole_x + dx
+        ry, rx = ring_y + dy, ring_x + dx
+        if sy.min() < 0 or sy.max() >= h or sx.min() < 0 or sx.max() >= w or ry.min() < 0 or ry.max() >= h \
+                or rx.min() < 0 or rx.max() >= w or grown[sy, sx].any():
+            continue
+        source = image[sy, sx]
+        outliers = np.mean(np.abs(source - expected).max(axis=1) > 45)  # pixels of some other object
+        cost = (np.mean((image[ry, rx] - image[ring_y, ring_x]) ** 2) + np.mean((source - expected) ** 2)
+                + 1e5 * outliers)
+        if cost < best_cost:
+            best, best_cost = (sy, sx), cost
+    if best is None:
+        return cv2.inpaint(rgb, grown.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+    filled = rgb.copy()
+    filled[hole_y, hole_x] = rgb[best]
+    seam = cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8)) - cv2.erode(grown.astype(np.uint8),
+                                                                                     np.ones((3, 3), np.uint8))
+    return cv2.inpaint(filled, seam * 255, 3, cv2.INPAINT_TELEA)
 
 
 def _cut(image: Image.Image, mask: np.ndarray) -> tuple[Image.Image, Image.Image, tuple[int, int, int, int]]:
