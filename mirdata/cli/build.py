@@ -9,8 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from mirdata.builders.base import BuildOptions, resolve_tasks, run_build
-from mirdata.cli.app import command, counted, out_console
+from mirdata.cli.app import ExecutorName, ExecutorOpt, RayAddressOpt, command, counted, out_console
 from mirdata.errors import MirdataError
+from mirdata.executors import make_executor
 
 
 class Category(str, Enum):
@@ -47,7 +48,9 @@ def build(
     out: Annotated[Path, typer.Option(help="Dataset folder (MIR layout); an existing build there is resumed.")]
     = Path("mir_data"),
     seed: Annotated[int, typer.Option(help="Seed: the same seed and options give byte-identical output.")] = 0,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (the local executor).")] = 1,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddressOpt = None,
     source: Annotated[Optional[Path], typer.Option(help="Real media (a file or a folder) instead of the "
                                                         "procedural default.")] = None,
     steps_csv: Annotated[Optional[Path], typer.Option(help="Step annotations CSV (video,start_s,end_s,step) "
@@ -82,7 +85,7 @@ def build(
         device=device, editor=editor, editor_model=editor_model, annotator=annotator,
         annotator_options={"backend": backend, "model": model, "base_url": base_url, "rounds": rounds},
     )
-    run = run_build(options, tasks)
+    run = run_build(options, tasks, executor=make_executor(executor.value, workers, ray_address))
     out_console.print(f"built {counted(run['built'], 'record')} ({run['resumed_from']} already there) in "
                       f"{run['seconds']:.1f} s → {out}")
     for s in run["skipped_sources"]:

@@ -1,0 +1,121 @@
+"""The Ray executor: a step's items as a Ray Data dataset, mapped by a pool of actors.
+
+Every actor gets the step once and calls its `setup` (a build's tasks, a model replica), then maps blocks of
+items; the results stream back to the driver in item order. Items and results travel pickled in one binary
+column, so Arrow never reinterprets a record. Workers write their files (images, parts, caches) themselves, so
+the output folder must be one every node sees: a shared filesystem mounted at the same path.
+
+An actor that dies (a killed process, a lost node) is restarted by Ray and its block is run again; a step
+writes each item's files atomically, so a block run twice leaves the same bytes as a block run once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mirdata.errors import MirdataError
+from mirdata.executors import Executor, Step
+
+# Blocks per actor: enough that the last blocks even out the actors' loads, few enough that the per-block
+# scheduling cost stays small against the items' work.
+BLOCKS_PER_ACTOR = 16
+
+
+def _ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise MirdataError("--executor ray needs Ray Data: pip install 'mirbench-tools[ray]'") from None
+    return ray
+
+
+class _StepActor:
+    """One Ray actor: the step set up once, then every batch of items it is given."""
+
+    def __init__(self, step: Step):
+        self.step = step
+        step.setup()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = []
+        for rank, world_size, blob in zip(batch["rank"], batch["world_size"], batch["item"]):
+            out = list(self.step.run([pickle.loads(blob)], int(rank), int(world_size)))
+            results.append(pickle.dumps(out))
+        return {"rank": batch["rank"], "results": np.array(results, dtype=object)}
+
+
+class RayExecutor(Executor):
+    """Ray Data at `address` (None: RAY_ADDRESS, else a new local cluster); one actor per `num_cpus` CPUs, or per
+    `num_gpus` GPUs when the step needs a GPU, unless `actors` says how many."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, actors: int | None = None, num_cpus: float = 1,
+                 num_gpus: float = 0):
+        self.address = address
+        self.actors = actors
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+
+    def connect(self):
+        ray = _ray()
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # results come back in item order
+        context.enable_progress_bars = False  # the command shows its own
+        context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        return ray
+
+    def actor_count(self, ray: Any, items: int) -> int:
+        if self.actors:
+            return max(1, min(self.actors, items))
+        resources = ray.cluster_resources()
+        fit = resources.get("GPU", 0) / self.num_gpus if self.num_gpus else resources.get("CPU", 1) / self.num_cpus
+        return max(1, min(int(fit), items))
+
+    def run(self, step: Step, items: Sequence[Any], on_result: Callable[[Any], None]) -> None:
+        if not items:
+            return
+        ray = self.connect()
+        actors = self.actor_count(ray, len(items))
+        world_size = len(items)
+        rows = [{"rank": rank, "world_size": world_size, "item": pickle.dumps(item)} for rank, item in enumerate(items)]
+        blocks = min(len(rows), actors * BLOCKS_PER_ACTOR)
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
+            _StepActor, fn_constructor_args=(step,), batch_size=max(1, math.ceil(len(rows) / blocks)),
+            compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=self.num_cpus,
+            **({"num_gpus": self.num_gpus} if self.num_gpus else {}))
+        try:
+            for row in dataset.iter_rows():
+                for result in pickle.loads(row["results"]):
+                    on_result(result)
+        except Exception as e:
+            cause = _mirdata_cause(e)
+            if cause is None:
+                raise
+            raise MirdataError(str(cause)) from None
+
+
+def _mirdata_cause(error: BaseException) -> MirdataError | None:
+    """The MirdataError a worker raised, from inside the exceptions Ray wraps it in."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, MirdataError):
+            return e
+        stack += [e.__cause__, e.__context__, getattr(e, "cause", None)]
+    return None
