@@ -49,9 +49,9 @@ class Executor(ABC):
         where the executor allows it (local pools report as items finish; Ray in item order)."""
 
 
-def make_executor(name: str, workers: int = 1, address: str | None = None) -> Executor:
+def make_executor(name: str, workers: int = 1, address: str | None = None, gpus: float | str = 0) -> Executor:
     """The executor `--executor NAME` means: local with `workers` processes, or Ray at `address` (RAY_ADDRESS when
-    not given; a local cluster when neither is)."""
+    not given; a local cluster when neither is) with `gpus` per worker (a number, or "auto")."""
     if name == "local":
         from mirdata.executors.local import LocalExecutor
 
@@ -59,5 +59,5 @@ def make_executor(name: str, workers: int = 1, address: str | None = None) -> Ex
     if name == "ray":
         from mirdata.executors.ray import RayExecutor
 
-        return RayExecutor(address)
+        return RayExecutor(address, num_gpus=gpus)
     raise MirdataError(f"--executor must be one of {', '.join(EXECUTORS)}, not {name!r}")

@@ -53,12 +53,13 @@ class _StepActor:
 
 class RayExecutor(Executor):
     """Ray Data at `address` (None: RAY_ADDRESS, else a new local cluster); one actor per `num_cpus` CPUs, or per
-    `num_gpus` GPUs when the step needs a GPU, unless `actors` says how many."""
+    `num_gpus` GPUs when the step needs a GPU ("auto": one GPU each when the cluster has GPUs), unless `actors`
+    says how many."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None, actors: int | None = None, num_cpus: float = 1,
-                 num_gpus: float = 0):
+                 num_gpus: float | str = 0):
         self.address = address
         self.actors = actors
         self.num_cpus = num_cpus
@@ -76,25 +77,31 @@ class RayExecutor(Executor):
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         return ray
 
-    def actor_count(self, ray: Any, items: int) -> int:
+    def gpus_per_actor(self, ray: Any) -> float:
+        if self.num_gpus == "auto":
+            return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        return float(self.num_gpus)
+
+    def actor_count(self, ray: Any, items: int, gpus: float) -> int:
         if self.actors:
             return max(1, min(self.actors, items))
         resources = ray.cluster_resources()
-        fit = resources.get("GPU", 0) / self.num_gpus if self.num_gpus else resources.get("CPU", 1) / self.num_cpus
+        fit = resources.get("GPU", 0) / gpus if gpus else resources.get("CPU", 1) / self.num_cpus
         return max(1, min(int(fit), items))
 
     def run(self, step: Step, items: Sequence[Any], on_result: Callable[[Any], None]) -> None:
         if not items:
             return
         ray = self.connect()
-        actors = self.actor_count(ray, len(items))
+        gpus = self.gpus_per_actor(ray)
+        actors = self.actor_count(ray, len(items), gpus)
         world_size = len(items)
         rows = [{"rank": rank, "world_size": world_size, "item": pickle.dumps(item)} for rank, item in enumerate(items)]
         blocks = min(len(rows), actors * BLOCKS_PER_ACTOR)
         dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             _StepActor, fn_constructor_args=(step,), batch_size=max(1, math.ceil(len(rows) / blocks)),
             compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=self.num_cpus,
-            **({"num_gpus": self.num_gpus} if self.num_gpus else {}))
+            **({"num_gpus": gpus} if gpus else {}))
         try:
             for row in dataset.iter_rows():
                 for result in pickle.loads(row["results"]):
