@@ -85,7 +85,8 @@ def build(
         device=device, editor=editor, editor_model=editor_model, annotator=annotator,
         annotator_options={"backend": backend, "model": model, "base_url": base_url, "rounds": rounds},
     )
-    run = run_build(options, tasks, executor=make_executor(executor.value, workers, ray_address))
+    where = make_executor(executor.value, workers, ray_address)
+    run = run_build(options, tasks, executor=where)
     out_console.print(f"built {counted(run['built'], 'record')} ({run['resumed_from']} already there) in "
                       f"{run['seconds']:.1f} s → {out}")
     for s in run["skipped_sources"]:
@@ -95,4 +96,5 @@ def build(
     if annotator == "llm":
         from mirdata.annotate import annotate_dir
 
-        annotate_dir(out, annotator="llm", workers=workers, **options.annotator_options)
+        annotate_dir(out, annotator="llm", workers=workers, executor=None if executor == ExecutorName.local else where,
+                     **options.annotator_options)
