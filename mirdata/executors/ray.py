@@ -46,7 +46,10 @@ class _StepActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = []
         for rank, world_size, blob in zip(batch["rank"], batch["world_size"], batch["item"]):
-            out = list(self.step.run([pickle.loads(blob)], int(rank), int(world_size)))
+            try:
+                out = list(self.step.run([pickle.loads(blob)], int(rank), int(world_size)))
+            except MirdataError as e:  # bad input: not worth a retry, and Ray would drop the message's type
+                out = e
             results.append(pickle.dumps(out))
         return {"rank": batch["rank"], "results": np.array(results, dtype=object)}
 
@@ -74,7 +77,7 @@ class RayExecutor(Executor):
         context.execution_options.preserve_order = True  # results come back in item order
         context.enable_progress_bars = False  # the command shows its own
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notices (progress bars off, ...) are noise here
         return ray
 
     def gpus_per_actor(self, ray: Any) -> float:
@@ -102,27 +105,9 @@ class RayExecutor(Executor):
             _StepActor, fn_constructor_args=(step,), batch_size=max(1, math.ceil(len(rows) / blocks)),
             compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=self.num_cpus,
             **({"num_gpus": gpus} if gpus else {}))
-        try:
-            for row in dataset.iter_rows():
-                for result in pickle.loads(row["results"]):
-                    on_result(result)
-        except Exception as e:
-            cause = _mirdata_cause(e)
-            if cause is None:
-                raise
-            raise MirdataError(str(cause)) from None
-
-
-def _mirdata_cause(error: BaseException) -> MirdataError | None:
-    """The MirdataError a worker raised, from inside the exceptions Ray wraps it in."""
-    seen: set[int] = set()
-    stack = [error]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, MirdataError):
-            return e
-        stack += [e.__cause__, e.__context__, getattr(e, "cause", None)]
-    return None
+        for row in dataset.iter_rows():
+            results = pickle.loads(row["results"])
+            if isinstance(results, MirdataError):
+                raise results
+            for result in results:
+                on_result(result)
