@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mirdata.annotate.backends import ChatBackend, GenerationParams, Messages
+from mirdata.annotate.backends import ChatBackend, GenerationParams, Messages, balanced_object
 from mirdata.annotate.cache import ResponseCache, conversation_hash
 from mirdata.annotate.check import check_stages
 from mirdata.schema.record import Record
@@ -104,7 +104,7 @@ def extract_json(text: str) -> dict[str, Any]:
     cut = False
     for block in blocks:
         for start in (i for i, ch in enumerate(block) if ch == "{"):
-            candidate = _balanced_object(block, start)
+            candidate = balanced_object(block, start)
             if candidate is None:
                 cut = True
                 continue
@@ -114,29 +114,6 @@ def extract_json(text: str) -> dict[str, Any]:
     if cut:
         raise ValueError("the reply's JSON object is cut off (a '{' is never closed)")
     raise ValueError("the reply holds no JSON object")
-
-
-def _balanced_object(text: str, start: int) -> str | None:
-    """text[start:] up to the '}' that closes text[start], skipping brackets inside strings."""
-    depth, quote, escaped = 0, "", False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'" and (ch == '"' or not text[i - 1].isalnum()):  # an apostrophe in a word is not a quote
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i + 1]
-    return None
 
 
 def _parse_object(candidate: str) -> dict[str, Any] | None:
@@ -219,7 +196,8 @@ class LLMAnnotator:
         self.backend = backend
         self.cache = cache
         self.rounds = rounds
-        self.params = params or GenerationParams()
+        # every reply is one JSON object (SYSTEM_PROMPT): a local model stops once it has closed it
+        self.params = replace(params or GenerationParams(), one_json_object=True)
         self.asked = 0  # requests sent to the backend
         self.cached = 0  # replies read from the cache
 
