@@ -33,12 +33,12 @@ def gguf_path() -> Path:
 
 def json_end(text: str) -> int | None:
     """Where the first JSON object of `text` closes (index after its '}'), or None."""
-    from mirdata.annotate.llm import _balanced_object
+    from mirdata.annotate.backends import balanced_object
 
     start = text.find("{")
     if start < 0:
         return None
-    obj = _balanced_object(text, start)
+    obj = balanced_object(text, start)
     return None if obj is None else start + len(obj)
 
 

@@ -157,3 +157,19 @@ def test_ray_difficulty_writes_the_local_pass_rates(tmp_path: Path, tiny_vlm: Pa
         assert json.loads(a.read_text())["responses"] == json.loads(b.read_text())["responses"]
     assert [r["pass_rate"] for r in MIRStore(local).read_raw()] == [r["pass_rate"] for r in MIRStore(on_ray).read_raw()]
     assert (local / "records.jsonl").read_bytes() == (on_ray / "records.jsonl").read_bytes()
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_ray_predict_writes_the_local_lines(tmp_path: Path, tiny_vlm: Path) -> None:
+    from mirdata.inference.predict import PredictSettings, predict
+
+    root = tmp_path / "data"
+    write_simple_dataset(root, per_task=1)
+    settings = PredictSettings(max_new_tokens=5, batch_size=5, circular=True)
+    with make_runner("transformers", str(tiny_vlm), device="cpu") as runner:
+        predict(root, runner, tmp_path / "local.jsonl", settings, show_progress=False)
+    spec = RunnerSpec("transformers", str(tiny_vlm), {"device": "cpu"})
+    predict(root, spec, tmp_path / "ray.jsonl", settings, show_progress=False, executor=RayExecutor())
+    lines = (tmp_path / "local.jsonl").read_text().splitlines()
+    assert len(lines) == 24  # 12 records, 2 rotations each, in record order
+    assert (tmp_path / "ray.jsonl").read_text().splitlines() == lines

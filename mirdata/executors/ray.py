@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -71,8 +72,10 @@ class RayExecutor(Executor):
     def connect(self):
         ray = _ray()
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            joining = bool(self.address or os.environ.get("RAY_ADDRESS"))
+            # a cluster of its own, for this run only, needs no dashboard
+            ray.init(address=self.address, **({} if joining else {"include_dashboard": False, "log_to_driver": False,
+                                                                   "logging_level": logging.WARNING}))
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # results come back in item order
         context.enable_progress_bars = False  # the command shows its own
