@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -15,11 +17,24 @@ _worker_step: Step | None = None
 
 def _start_worker(step: Step, threads: int) -> None:
     global _worker_step
+    _exit_with_parent()
     # Before any torch/OpenCV import in this process: W workers each using every core thrash.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     step.setup()
     _worker_step = step
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the run that started it dies (a kill -9 runs no cleanup that would stop it)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_shard(items: Sequence[Any], rank: int, world_size: int) -> list[Any]:
