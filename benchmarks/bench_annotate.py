@@ -123,7 +123,8 @@ def main() -> None:
           f" (mirdata over bare)")
     print("where the time goes:")
     print(f"  prompt tokens: mean {sum(prompt_tokens) / len(prompt_tokens):.0f}, max {max(prompt_tokens)}; "
-          f"padding {padded / (padded + sum(prompt_tokens)):.0%} of the round-1 batches' prompt tokens")
+          f"padding {padded / (padded + sum(prompt_tokens)):.0%} of the round-1 batches' prompt tokens; round 1 "
+          f"reads {sum(prompt_tokens)} prompt tokens to write {bare_tokens} (a forward pass over each)")
     print(f"  replies that run to the budget: {at_budget}/{len(replies)} (bare round 1: "
           f"{bare_at_budget}/{len(bare_replies)})")
     print(f"  tokens after the reply's JSON object closed: {after_json} of {mir_tokens}")

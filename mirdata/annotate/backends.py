@@ -80,8 +80,10 @@ class ChatBackend(ABC):
     cache_identity: str  # what makes two backends give the same replies (part of every cache key)
 
     @abstractmethod
-    def complete_batch(self, conversations: list[Messages], params: GenerationParams) -> Iterator[tuple[int, str]]:
-        """Yield (position in `conversations`, reply text) for each conversation, in any order."""
+    def complete_batch(self, conversations: list[Messages], params: GenerationParams,
+                       prefixes: list[str] | None = None) -> Iterator[tuple[int, str]]:
+        """Yield (position in `conversations`, reply text) for each conversation, in any order. `prefixes`: how
+        each reply starts; a local model continues from there (the reply includes it), a server is not told."""
 
 
 # -- OpenAI-compatible endpoint (vLLM, llama.cpp's server, hosted APIs) ------------------------------------
@@ -109,7 +111,8 @@ class OpenAIChat(ChatBackend):
     def __repr__(self) -> str:
         return f"OpenAIChat(model={self.model_id!r}, base_url={self.base_url!r})"
 
-    def complete_batch(self, conversations: list[Messages], params: GenerationParams) -> Iterator[tuple[int, str]]:
+    def complete_batch(self, conversations: list[Messages], params: GenerationParams,
+                       prefixes: list[str] | None = None) -> Iterator[tuple[int, str]]:
         if self.workers == 1:
             for i, messages in enumerate(conversations):
                 yield i, self.complete(messages, params)
@@ -198,12 +201,16 @@ class TransformersChat(ChatBackend):
     def __repr__(self) -> str:
         return f"TransformersChat(model={str(self.path)!r}, device={self.device!r})"
 
-    def complete_batch(self, conversations: list[Messages], params: GenerationParams) -> Iterator[tuple[int, str]]:
+    def complete_batch(self, conversations: list[Messages], params: GenerationParams,
+                       prefixes: list[str] | None = None) -> Iterator[tuple[int, str]]:
         import torch
         from transformers import StoppingCriteriaList
 
         tok = self.tokenizer
-        prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in conversations]
+        prefixes = prefixes or [""] * len(conversations)
+        # the reply's start goes after the generation prompt: a small model then writes the format it was asked
+        prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) + prefix
+                   for m, prefix in zip(conversations, prefixes)]
         # prompts of similar lengths share a batch, so little of it is padding
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         for start in range(0, len(order), self.batch_size):
@@ -213,26 +220,28 @@ class TransformersChat(ChatBackend):
             sampling = {"do_sample": True, "temperature": params.temperature} if params.temperature > 0 else \
                 {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
             prompt_len = enc["input_ids"].shape[1]
-            stop = StoppingCriteriaList([_ObjectClosed(tok, prompt_len)]) if params.one_json_object else None
+            starts = [prefixes[i] for i in rows]
+            stop = StoppingCriteriaList([_ObjectClosed(tok, prompt_len, starts)]) if params.one_json_object else None
             with torch.inference_mode():
                 out = self.model.generate(**enc, max_new_tokens=params.max_new_tokens,
                                           pad_token_id=tok.pad_token_id, stopping_criteria=stop, **sampling)
-            for i, text in zip(rows, tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)):
-                yield i, text
+            for i, start, text in zip(rows, starts, tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)):
+                yield i, start + text
 
 
 class _ObjectClosed:
     """A stopping criterion (transformers calls it after every token): ends each row of a batch once its reply
     has closed a JSON object. What follows is never read, and a small model left to go on chatters to the budget."""
 
-    def __init__(self, tokenizer: Any, prompt_len: int):
-        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+    def __init__(self, tokenizer: Any, prompt_len: int, starts: list[str]):
+        self.tokenizer, self.prompt_len, self.starts = tokenizer, prompt_len, starts
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
-        return torch.tensor([json_object_closed(t) for t in texts], dtype=torch.bool, device=input_ids.device)
+        closed = [json_object_closed(start + text) for start, text in zip(self.starts, texts)]
+        return torch.tensor(closed, dtype=torch.bool, device=input_ids.device)
 
 
 @lru_cache(maxsize=2)

@@ -56,6 +56,11 @@ def reply_shape(stage: str, n_images: int) -> str:
     return f'Reply with JSON only: {{"{stage}": "..."}}'
 
 
+def reply_prefix(stage: str) -> str:
+    """How a reply of `stage` starts (its JSON object, up to the value), for a local model to continue."""
+    return f'{{"{stage}": ["' if stage == "caption" else f'{{"{stage}": "'
+
+
 def first_prompt(record: Record, stage: str, reference: Any) -> Messages:
     """The round-1 conversation for one stage of one record."""
     regions = "\n".join(f"- {r.id}: image {r.image + 1}, box [{', '.join(f'{v:g}' for v in r.box)}], {r.label}"
@@ -215,7 +220,7 @@ class LLMAnnotator:
         for round_no in range(1, self.rounds + 1):
             if not pending:
                 break
-            replies = self.ask([d.conversation for d in pending])
+            replies = self.ask([d.conversation for d in pending], [reply_prefix(d.stage) for d in pending])
             still_failing = []
             for d, reply in zip(pending, replies):
                 problems = self._judge(d, reply)
@@ -237,13 +242,15 @@ class LLMAnnotator:
             d.accepted = value
         return problems
 
-    def ask(self, conversations: list[Messages]) -> list[str]:
-        """Replies for `conversations`: from the cache where there, else from the backend (cached on arrival)."""
+    def ask(self, conversations: list[Messages], prefixes: list[str] | None = None) -> list[str]:
+        """Replies for `conversations` (starting with `prefixes`, on a local model): from the cache where there,
+        else from the backend (cached on arrival)."""
         keys = [ResponseCache.key(self.backend.cache_identity, c, self.params) for c in conversations]
         replies: list[str | None] = [self.cache.get(k) for k in keys]
         self.cached += sum(r is not None for r in replies)
         missing = [i for i, r in enumerate(replies) if r is None]
-        for j, reply in self.backend.complete_batch([conversations[i] for i in missing], self.params):
+        asked = [prefixes[i] for i in missing] if prefixes else None
+        for j, reply in self.backend.complete_batch([conversations[i] for i in missing], self.params, asked):
             i = missing[j]
             self.cache.put(keys[i], reply)
             replies[i] = reply
