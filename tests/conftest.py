@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -66,6 +67,12 @@ def write_simple_dataset(root: Path, per_task: int = 2, seed: int = 0, size: tup
     store.write(records)
     (root / "build.json").write_text(json.dumps({"counts": {t: per_task for t in ALL_TASKS}}))
     return records
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of records.jsonl and every image, by relative path (build.json holds timings: left out)."""
+    files = [root / "records.jsonl", *sorted((root / "images").rglob("*"))]
+    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
 
 
 @pytest.fixture

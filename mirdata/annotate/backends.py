@@ -37,9 +37,42 @@ class BackendError(MirdataError):
 class GenerationParams:
     max_new_tokens: int = 512
     temperature: float = 0.0  # 0: greedy, so the same prompt gives the same reply
+    one_json_object: bool = False  # the reply is one JSON object: a local model stops when it closes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+        d: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+        if self.one_json_object:  # only when set, so the keys of replies cached before stay valid
+            d["one_json_object"] = True
+        return d
+
+
+def balanced_object(text: str, start: int) -> str | None:
+    """text[start:] up to the '}' that closes text[start], skipping brackets inside strings."""
+    depth, quote, escaped = 0, "", False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'" and (ch == '"' or not text[i - 1].isalnum()):  # an apostrophe in a word is not a quote
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+    return None
+
+
+def json_object_closed(text: str) -> bool:
+    """Whether `text` holds a '{' whose object is closed."""
+    start = text.find("{")
+    return start >= 0 and balanced_object(text, start) is not None
 
 
 class ChatBackend(ABC):
@@ -48,8 +81,10 @@ class ChatBackend(ABC):
     cache_identity: str  # what makes two backends give the same replies (part of every cache key)
 
     @abstractmethod
-    def complete_batch(self, conversations: list[Messages], params: GenerationParams) -> Iterator[tuple[int, str]]:
-        """Yield (position in `conversations`, reply text) for each conversation, in any order."""
+    def complete_batch(self, conversations: list[Messages], params: GenerationParams,
+                       prefixes: list[str] | None = None) -> Iterator[tuple[int, str]]:
+        """Yield (position in `conversations`, reply text) for each conversation, in any order. `prefixes`: how
+        each reply starts; a local model continues from there (the reply includes it), a server is not told."""
 
 
 # -- OpenAI-compatible endpoint (vLLM, llama.cpp's server, hosted APIs) ------------------------------------
@@ -78,7 +113,8 @@ class OpenAIChat(ChatBackend):
     def __repr__(self) -> str:
         return f"OpenAIChat(model={self.model_id!r}, base_url={self.base_url!r})"
 
-    def complete_batch(self, conversations: list[Messages], params: GenerationParams) -> Iterator[tuple[int, str]]:
+    def complete_batch(self, conversations: list[Messages], params: GenerationParams,
+                       prefixes: list[str] | None = None) -> Iterator[tuple[int, str]]:
         if self.workers == 1:
             for i, messages in enumerate(conversations):
                 yield i, self.complete(messages, params)
@@ -164,22 +200,47 @@ class TransformersChat(ChatBackend):
     def __repr__(self) -> str:
         return f"TransformersChat(model={str(self.path)!r}, device={self.device!r})"
 
-    def complete_batch(self, conversations: list[Messages], params: GenerationParams) -> Iterator[tuple[int, str]]:
+    def complete_batch(self, conversations: list[Messages], params: GenerationParams,
+                       prefixes: list[str] | None = None) -> Iterator[tuple[int, str]]:
         import torch
+        from transformers import StoppingCriteriaList
 
         tok = self.tokenizer
-        for start in range(0, len(conversations), self.batch_size):
-            chunk = conversations[start:start + self.batch_size]
-            prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in chunk]
-            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        prefixes = prefixes or [""] * len(conversations)
+        # the reply's start goes after the generation prompt: a small model then writes the format it was asked
+        prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) + prefix
+                   for m, prefix in zip(conversations, prefixes)]
+        # prompts of similar lengths share a batch, so little of it is padding
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            enc = tok([prompts[i] for i in rows], return_tensors="pt", padding=True,
+                      add_special_tokens=False).to(self.device)
             sampling = {"do_sample": True, "temperature": params.temperature} if params.temperature > 0 else \
                 {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            prompt_len = enc["input_ids"].shape[1]
+            starts = [prefixes[i] for i in rows]
+            stop = StoppingCriteriaList([_ObjectClosed(tok, prompt_len, starts)]) if params.one_json_object else None
             with torch.inference_mode():
                 out = self.model.generate(**enc, max_new_tokens=params.max_new_tokens,
-                                          pad_token_id=tok.pad_token_id, **sampling)
-            new_tokens = out[:, enc["input_ids"].shape[1]:]
-            for k, text in enumerate(tok.batch_decode(new_tokens, skip_special_tokens=True)):
-                yield start + k, text
+                                          pad_token_id=tok.pad_token_id, stopping_criteria=stop, **sampling)
+            for i, start, text in zip(rows, starts, tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)):
+                yield i, start + text
+
+
+class _ObjectClosed:
+    """A stopping criterion (transformers calls it after every token): ends each row of a batch once its reply
+    has closed a JSON object. What follows is never read, and a small model left to go on chatters to the budget."""
+
+    def __init__(self, tokenizer: Any, prompt_len: int, starts: list[str]):
+        self.tokenizer, self.prompt_len, self.starts = tokenizer, prompt_len, starts
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        closed = [json_object_closed(start + text) for start, text in zip(self.starts, texts)]
+        return torch.tensor(closed, dtype=torch.bool, device=input_ids.device)
 
 
 @lru_cache(maxsize=2)

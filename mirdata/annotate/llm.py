@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mirdata.annotate.backends import ChatBackend, GenerationParams, Messages
+from mirdata.annotate.backends import ChatBackend, GenerationParams, Messages, balanced_object
 from mirdata.annotate.cache import ResponseCache, conversation_hash
 from mirdata.annotate.check import check_stages
 from mirdata.schema.record import Record
@@ -54,6 +54,11 @@ def reply_shape(stage: str, n_images: int) -> str:
         items = ", ".join(f'"caption of image {k + 1}"' for k in range(n_images))
         return f'Reply with JSON only: {{"caption": [{items}]}}'
     return f'Reply with JSON only: {{"{stage}": "..."}}'
+
+
+def reply_prefix(stage: str) -> str:
+    """How a reply of `stage` starts (its JSON object, up to the value), for a local model to continue."""
+    return f'{{"{stage}": ["' if stage == "caption" else f'{{"{stage}": "'
 
 
 def first_prompt(record: Record, stage: str, reference: Any) -> Messages:
@@ -104,7 +109,7 @@ def extract_json(text: str) -> dict[str, Any]:
     cut = False
     for block in blocks:
         for start in (i for i, ch in enumerate(block) if ch == "{"):
-            candidate = _balanced_object(block, start)
+            candidate = balanced_object(block, start)
             if candidate is None:
                 cut = True
                 continue
@@ -114,29 +119,6 @@ def extract_json(text: str) -> dict[str, Any]:
     if cut:
         raise ValueError("the reply's JSON object is cut off (a '{' is never closed)")
     raise ValueError("the reply holds no JSON object")
-
-
-def _balanced_object(text: str, start: int) -> str | None:
-    """text[start:] up to the '}' that closes text[start], skipping brackets inside strings."""
-    depth, quote, escaped = 0, "", False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'" and (ch == '"' or not text[i - 1].isalnum()):  # an apostrophe in a word is not a quote
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i + 1]
-    return None
 
 
 def _parse_object(candidate: str) -> dict[str, Any] | None:
@@ -219,7 +201,8 @@ class LLMAnnotator:
         self.backend = backend
         self.cache = cache
         self.rounds = rounds
-        self.params = params or GenerationParams()
+        # every reply is one JSON object (SYSTEM_PROMPT): a local model stops once it has closed it
+        self.params = replace(params or GenerationParams(), one_json_object=True)
         self.asked = 0  # requests sent to the backend
         self.cached = 0  # replies read from the cache
 
@@ -237,7 +220,7 @@ class LLMAnnotator:
         for round_no in range(1, self.rounds + 1):
             if not pending:
                 break
-            replies = self.ask([d.conversation for d in pending])
+            replies = self.ask([d.conversation for d in pending], [reply_prefix(d.stage) for d in pending])
             still_failing = []
             for d, reply in zip(pending, replies):
                 problems = self._judge(d, reply)
@@ -259,13 +242,15 @@ class LLMAnnotator:
             d.accepted = value
         return problems
 
-    def ask(self, conversations: list[Messages]) -> list[str]:
-        """Replies for `conversations`: from the cache where there, else from the backend (cached on arrival)."""
+    def ask(self, conversations: list[Messages], prefixes: list[str] | None = None) -> list[str]:
+        """Replies for `conversations` (starting with `prefixes`, on a local model): from the cache where there,
+        else from the backend (cached on arrival)."""
         keys = [ResponseCache.key(self.backend.cache_identity, c, self.params) for c in conversations]
         replies: list[str | None] = [self.cache.get(k) for k in keys]
         self.cached += sum(r is not None for r in replies)
         missing = [i for i, r in enumerate(replies) if r is None]
-        for j, reply in self.backend.complete_batch([conversations[i] for i in missing], self.params):
+        asked = [prefixes[i] for i in missing] if prefixes else None
+        for j, reply in self.backend.complete_batch([conversations[i] for i in missing], self.params, asked):
             i = missing[j]
             self.cache.put(keys[i], reply)
             replies[i] = reply

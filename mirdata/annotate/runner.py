@@ -3,13 +3,16 @@
 Every record gets, per stage, the text that won and an entry in meta["annotation"]["stages"]: its source
 (`llm`, `template`, or `existing` when the record's task has no template for it), and for the LLM annotator the
 rounds, the prompt hash and each round's check results. records.jsonl is replaced atomically at the end; an
-interrupted LLM run loses nothing, since every reply is already in DIR/.cache/annotate/.
+interrupted LLM run loses nothing, since every reply is already in DIR/.cache/annotate/. The LLM drafting is a
+step over chunks of records (`DraftStep`), so it runs here or on Ray actors (one model replica each), with the
+same chunks, hence the same batches and replies.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from mirdata.annotate.check import check_stages, stage_texts
 from mirdata.annotate.llm import LLMAnnotator
 from mirdata.annotate.template import TemplateAnnotator, TemplateUnavailable
 from mirdata.errors import MirdataError
+from mirdata.executors import Executor, Step
+from mirdata.executors.local import LocalExecutor
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import STAGES
@@ -27,41 +32,71 @@ from mirdata.store import MIRStore
 ANNOTATORS = ("template", "llm")
 
 
+class DraftStep(Step):
+    """The LLM rounds over chunks of (record, fallback stages); each chunk yields its drafts by stage and the
+    requests it sent and read from the cache. The backend is a loaded one (in this process) or `make_backend`'s
+    keywords, for every worker to load its own."""
+
+    name = "annotate"
+
+    def __init__(self, root: Path, backend: ChatBackend | dict[str, Any], rounds: int, params: GenerationParams):
+        self.root, self.backend, self.rounds, self.params = root, backend, rounds, params
+
+    def setup(self) -> None:
+        chat = self.backend if isinstance(self.backend, ChatBackend) else make_backend(**self.backend)
+        self.llm = LLMAnnotator(chat, ResponseCache.for_dataset(self.root), self.rounds, self.params)
+
+    def run(self, items: Sequence[list[tuple[Record, dict[str, Any]]]], rank: int = 0,
+            world_size: int = 1) -> Iterator[dict[str, Any]]:
+        for chunk in items:
+            asked, cached = self.llm.asked, self.llm.cached
+            drafts = self.llm.draft(chunk)
+            yield {"drafts": drafts, "backend": self.llm.backend.name, "model": self.llm.backend.model_id,
+                   "asked": self.llm.asked - asked, "cached": self.llm.cached - cached}
+
+
 def annotate_dir(root: str | Path, annotator: str = "template", backend: str | ChatBackend | None = None,
                  model: str | None = None, base_url: str | None = None, rounds: int = 2, workers: int = 1,
                  api_key: str | None = None, max_new_tokens: int = 512, temperature: float = 0.0,
                  batch_size: int = 8, device: str = "cpu", timeout: float = 60.0, retries: int = 5,
-                 show_progress: bool = True) -> dict[str, Any]:
+                 show_progress: bool = True, executor: Executor | None = None) -> dict[str, Any]:
     """Annotate every record in `root` (MIR layout) and rewrite its records.jsonl. Returns a summary.
 
     annotator: "template" (each task's grounded templates) or "llm" (multi-round drafting, checked, with the
     template as the fallback). backend: "openai" (base_url, model, api_key, or OPENAI_BASE_URL / OPENAI_API_KEY;
     `workers` concurrent requests) or "transformers" (model: a folder or a .gguf file; `batch_size` prompts per
-    generate call), or a ChatBackend object.
+    generate call), or a ChatBackend object. The LLM rounds run on `executor` (default: here); on one that runs
+    elsewhere, each worker loads its own backend from these options.
     """
+    executor = executor or LocalExecutor()
     if annotator not in ANNOTATORS:
         raise MirdataError(f"--annotator must be template or llm, not {annotator!r}")
     if rounds < 1:
         raise MirdataError(f"--rounds must be at least 1, not {rounds}")
     with MIRStore(root).writing("annotate"):
         return _annotate(MIRStore(root), annotator, backend, model, base_url, rounds, workers, api_key,
-                         max_new_tokens, temperature, batch_size, device, timeout, retries, show_progress)
+                         max_new_tokens, temperature, batch_size, device, timeout, retries, show_progress, executor)
 
 
 def _annotate(store: MIRStore, annotator: str, backend: str | ChatBackend | None, model: str | None,
               base_url: str | None, rounds: int, workers: int, api_key: str | None, max_new_tokens: int,
               temperature: float, batch_size: int, device: str, timeout: float, retries: int,
-              show_progress: bool) -> dict[str, Any]:
+              show_progress: bool, executor: Executor) -> dict[str, Any]:
     started = time.perf_counter()
     records = store.read()
     fallbacks, no_template = _fallbacks(store.root, records)
 
-    if annotator == "llm":  # the backend first: a bad option or model fails before any work
-        chat = backend if isinstance(backend, ChatBackend) else make_backend(
-            backend, model, base_url=base_url, api_key=api_key, workers=workers, device=device,
-            batch_size=batch_size, timeout=timeout, retries=retries)
-        llm = LLMAnnotator(chat, ResponseCache.for_dataset(store.root), rounds,
-                           GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature))
+    if annotator == "llm":
+        options = dict(backend=backend, model=model, base_url=base_url, api_key=api_key, workers=workers,
+                       device=device, batch_size=batch_size, timeout=timeout, retries=retries)
+        if isinstance(backend, ChatBackend):
+            chat: ChatBackend | dict[str, Any] = backend
+        elif executor.in_process:
+            chat = make_backend(**options)  # the backend first: a bad option or model fails before any work
+        else:
+            chat = options  # every worker loads its own
+        step = DraftStep(store.root, chat, rounds, GenerationParams(max_new_tokens=max_new_tokens,
+                                                                    temperature=temperature))
 
     summary: dict[str, Any] = {"annotator": annotator, "records": len(records)}
     with progress_bar(transient=not show_progress) as bar:
@@ -71,18 +106,28 @@ def _annotate(store: MIRStore, annotator: str, backend: str | ChatBackend | None
                 _apply(record, stages, {stage: {"source": source} for stage in STAGES}, {"annotator": "template"})
                 bar.advance(job)
         else:
-            header = {"annotator": "llm", "backend": chat.name, "model": chat.model_id, "rounds": rounds}
             chunk = max(8, batch_size, 4 * workers)  # records whose rounds run together, as batches
-            for start in range(0, len(records), chunk):
-                part = list(zip(records[start:start + chunk], fallbacks[start:start + chunk]))
-                drafted = llm.draft([(record, stages) for record, (stages, _) in part])
-                for (record, (_, source)), drafts in zip(part, drafted):
-                    results = {stage: d.result(source) for stage, d in drafts.items()}
-                    _apply(record, {s: text for s, (text, _) in results.items()},
-                           {s: entry for s, (_, entry) in results.items()}, header)
-                bar.advance(job, len(part))
-            summary.update(backend=chat.name, model=chat.model_id, rounds=rounds, requests=llm.asked,
-                           cached=llm.cached)
+            chunks = [[(record, stages) for record, (stages, _) in zip(records[start:start + chunk],
+                                                                       fallbacks[start:start + chunk])]
+                      for start in range(0, len(records), chunk)]
+            drafted: dict[str, dict[str, Any]] = {}  # record id -> its drafts by stage
+            header = {"annotator": "llm", "backend": None, "model": None, "rounds": rounds}
+            asked = cached = 0
+
+            def done(result: dict[str, Any]) -> None:
+                nonlocal asked, cached
+                drafted.update((drafts["summary"].record.id, drafts) for drafts in result["drafts"])
+                header.update(backend=result["backend"], model=result["model"])
+                asked, cached = asked + result["asked"], cached + result["cached"]
+                bar.advance(job, len(result["drafts"]))
+
+            executor.run(step, chunks, done)
+            for record, (_, source) in zip(records, fallbacks):
+                results = {stage: d.result(source) for stage, d in drafted[record.id].items()}
+                _apply(record, {s: text for s, (text, _) in results.items()},
+                       {s: entry for s, (_, entry) in results.items()}, header)
+            summary.update(backend=header["backend"], model=header["model"], rounds=rounds, requests=asked,
+                           cached=cached)
 
     store.write(records)
     failing = [{"id": r.id, "stage": stage, "problems": entry["problems"]}

@@ -3,19 +3,16 @@
 A record is a pure function of (task, seed, index): `Task.build` gets an RNG seeded from exactly those three
 and returns a `Sample` (images, question, options, answer, regions, facts). The runner saves the images,
 makes the record, fills its five reasoning stages with the task's grounded templates, and stores it. Building
-is then a map over indices that a process pool runs; a resumed build skips the ids already stored.
+is then a map over indices (`BuildStep`) that any executor runs; a resumed build skips the ids already stored.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
-import threading
 import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +22,8 @@ from PIL import Image
 import mirdata
 from mirdata.builders.options import Slot
 from mirdata.errors import MirdataError
+from mirdata.executors import Executor, Step
+from mirdata.executors.local import LocalExecutor
 from mirdata.progress import progress_bar
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import Record, Region
@@ -240,26 +239,9 @@ _worker_tasks: dict[str, Task] = {}
 _worker_options: BuildOptions | None = None
 
 
-def _worker_init(options: BuildOptions, threads: int | None = None) -> None:
+def _worker_init(options: BuildOptions) -> None:
     global _worker_options
     _worker_options = options
-    if threads is not None:  # a pool worker
-        _exit_with_parent()
-        # Before any torch/OpenCV import in this process: W workers each using every core thrash.
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            os.environ.setdefault(var, str(threads))
-
-
-def _exit_with_parent() -> None:
-    """End this worker when the build that started it dies (a kill -9 runs no cleanup that would stop it)."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _worker_task(name: str) -> Task:
@@ -281,8 +263,37 @@ def _worker_build(name: str, index: int) -> tuple[str, int, str | None, str | No
     return name, index, rid, error, skipped
 
 
-def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = True) -> dict[str, Any]:
-    """Build `options.num` records of each task into `options.out`; resumes a killed build. Returns the summary."""
+class BuildStep(Step):
+    """Build and store the records at (task, index) items; a worker sets its tasks up once. Yields, per item,
+    (task, index, record id or None, why not built, source files skipped)."""
+
+    name = "build"
+
+    def __init__(self, options: BuildOptions, tasks: list[str]):
+        self.options, self.tasks = options, tasks
+
+    def setup(self) -> None:
+        _worker_init(self.options)
+        try:
+            for name in self.tasks:
+                _worker_task(name)
+        except BaseException:
+            _close_worker_tasks()
+            raise
+
+    def run(self, items: Sequence[tuple[str, int]], rank: int = 0, world_size: int = 1) -> Iterator[tuple]:
+        for name, index in items:
+            yield _worker_build(name, index)
+
+    def close(self) -> None:
+        _close_worker_tasks()
+
+
+def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = True,
+              executor: Executor | None = None) -> dict[str, Any]:
+    """Build `options.num` records of each task into `options.out` on `executor` (default: local, with
+    `options.workers` processes); resumes a killed build, whichever executor ran it. Returns the summary."""
+    executor = executor or LocalExecutor(options.workers)
     if options.image_format not in ("jpg", "png"):
         raise MirdataError(f"--format must be jpg or png, not {options.image_format!r}")
     if options.on_error not in ("skip", "fail"):
@@ -306,29 +317,19 @@ def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = Tru
                            total=len(tasks) * options.num, completed=len(tasks) * options.num - len(todo))
         # Set every task up before any work: a bad option (an unknown editor, a missing model folder, a
         # source folder with no videos) stops the build at once, not after other tasks have run.
-        _worker_init(options)
+        step = BuildStep(options, tasks)
+        step.setup()
         try:
-            for name in tasks:
-                _worker_task(name)
-        except BaseException:
-            _close_worker_tasks()
-            raise
-        if options.workers <= 1:
-            try:
-                for name, index in todo:
-                    collect(*_worker_build(name, index))
-                    bar.advance(job)
-            finally:
-                _close_worker_tasks()
-        else:
-            _close_worker_tasks()  # the workers set up their own
-            with ProcessPoolExecutor(options.workers, mp_context=get_context("spawn"),
-                                     initializer=_worker_init,
-                                     initargs=(options, max(1, (os.cpu_count() or 1) // options.workers))) as pool:
-                futures = [pool.submit(_worker_build, name, index) for name, index in todo]
-                for fut in as_completed(futures):
-                    collect(*fut.result())
-                    bar.advance(job)
+            if not executor.in_process:
+                step.close()  # the workers set up their own
+
+            def done(result: tuple) -> None:
+                collect(*result)
+                bar.advance(job)
+
+            executor.run(step, todo, done)
+        finally:
+            step.close()
     seconds = time.perf_counter() - start
     total = store.commit(record_sort_key)
     counts: dict[str, int] = {}
@@ -339,6 +340,7 @@ def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = Tru
         "options": options.to_json(),
         "built": len(todo) - len(failures),
         "resumed_from": len(tasks) * options.num - len(todo),
+        "executor": executor.name,
         "seconds": round(seconds, 3),
         "records_per_second": round((len(todo) - len(failures)) / seconds, 3) if seconds > 0 and todo else None,
         "failed": failures,

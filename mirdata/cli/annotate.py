@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mirdata.cli.app import command, out_console
+from mirdata.cli.app import ExecutorName, ExecutorOpt, RayAddressOpt, command, out_console
+from mirdata.executors import make_executor
 from mirdata.schema.tasks import STAGES
 
 
@@ -47,13 +48,17 @@ def annotate(
                                                        "again.")] = 60.0,
     retries: Annotated[int, typer.Option(min=0, help="openai: tries again after a timeout, 429 or 5xx, with "
                                                      "exponential backoff.")] = 5,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Write the five reasoning stages of every record in DIR and check each against the facts."""
     from mirdata.annotate import annotate_dir
 
     summary = annotate_dir(dir, annotator=annotator.value, backend=backend.value if backend else None, model=model,
                            base_url=base_url, rounds=rounds, workers=workers, batch_size=batch_size,
-                           max_new_tokens=max_new_tokens, device=device, timeout=timeout, retries=retries)
+                           max_new_tokens=max_new_tokens, device=device, timeout=timeout, retries=retries,
+                           executor=make_executor(executor.value, address=ray_address,
+                                                  gpus=1 if device.startswith("cuda") else 0))
     sources = sorted({s for counts in summary["sources"].values() for s in counts})
     table = Table(title="source of each stage", title_style="bold")
     table.add_column("stage")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -53,3 +54,16 @@ def error_line(error: MirdataError | OSError) -> str:
 def counted(n: int, noun: str) -> str:
     """'1 record', '2 records'."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+# The options every command that runs a step over items takes (build, annotate, difficulty, predict).
+ExecutorOpt = Annotated[ExecutorName, typer.Option(help="Where the work runs: local (this machine's processes) or "
+                                                       "ray (a Ray cluster; pip install 'mirbench-tools[ray]').")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(envvar="RAY_ADDRESS", show_envvar=True,
+                                                      help="--executor ray: the cluster's address, e.g. "
+                                                           "ray://head:10001 (default: a new local cluster).")]

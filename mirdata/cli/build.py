@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from mirdata.builders.base import BuildOptions, resolve_tasks, run_build
-from mirdata.cli.app import command, counted, out_console
+from mirdata.cli.app import ExecutorName, ExecutorOpt, RayAddressOpt, command, counted, out_console
 from mirdata.errors import MirdataError
 from mirdata.store import MIRStore
+from mirdata.executors import make_executor
 
 
 class Category(str, Enum):
@@ -47,9 +48,10 @@ def build(
     num: Annotated[int, typer.Option(min=1, help="Records per task.")] = 10,
     out: Annotated[Path, typer.Option(help="Dataset folder (MIR layout); an existing build there is resumed.")]
     = Path("mir_data"),
-    seed: Annotated[int, typer.Option(min=0, help="Seed: the same seed and options give byte-identical output.")]
-    = 0,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Seed: the same seed and options give byte-identical output.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (the local executor).")] = 1,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddressOpt = None,
     source: Annotated[Optional[Path], typer.Option(help="Real media (a file or a folder) instead of the "
                                                         "procedural default.")] = None,
     steps_csv: Annotated[Optional[Path], typer.Option(help="Step annotations CSV (video,start_s,end_s,step) "
@@ -84,8 +86,9 @@ def build(
         device=device, editor=editor, editor_model=editor_model, annotator=annotator,
         annotator_options={"backend": backend, "model": model, "base_url": base_url, "rounds": rounds},
     )
+    where = make_executor(executor.value, workers, ray_address)
     with MIRStore(out).writing("build", create=True):
-        run = run_build(options, tasks)
+        run = run_build(options, tasks, executor=where)
     out_console.print(f"built {counted(run['built'], 'record')} ({run['resumed_from']} already there) in "
                       f"{run['seconds']:.1f} s → {out}")
     for s in run["skipped_sources"]:
@@ -95,4 +98,5 @@ def build(
     if annotator == "llm":
         from mirdata.annotate import annotate_dir
 
-        annotate_dir(out, annotator="llm", workers=workers, **options.annotator_options)
+        annotate_dir(out, annotator="llm", workers=workers, executor=None if executor == ExecutorName.local else where,
+                     **options.annotator_options)

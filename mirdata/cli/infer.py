@@ -10,10 +10,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from mirdata.cli.app import command, err_console, out_console
+from mirdata.cli.app import ExecutorName, ExecutorOpt, RayAddressOpt, command, err_console, out_console
 from mirdata.errors import MirdataError
+from mirdata.executors import Executor, make_executor
 from mirdata.inference.judge import Judge
-from mirdata.inference.runners import Runner, make_runner
+from mirdata.inference.runners import Runner, RunnerSpec
 from mirdata.store import MIRStore
 
 
@@ -59,22 +60,37 @@ def _max_images(root: Path) -> int:
     return max((len(r.get("images") or []) for r in MIRStore(root).read_raw()), default=1)
 
 
+def _model(spec: RunnerSpec, executor: ExecutorName, models: ExitStack) -> Runner | RunnerSpec:
+    """The model loaded here (closed with `models`), or, on Ray, its spec: every actor loads its own replica."""
+    return spec if executor == ExecutorName.ray else models.enter_context(spec.load())
+
+
 def _runner(backend: Backend, model: str, root: Path, device: str, dtype: str, base_url: str | None,
-            api_key: str | None, concurrency: int, timeout: float, retries: int) -> Runner:
-    return make_runner(backend.value, model, device=device, dtype=dtype, base_url=base_url, api_key=api_key,
-                       max_images=_max_images(root), concurrency=concurrency, timeout=timeout, retries=retries)
+            api_key: str | None, concurrency: int, timeout: float, retries: int, executor: ExecutorName,
+            models: ExitStack) -> Runner | RunnerSpec:
+    return _model(RunnerSpec(backend.value, model, dict(device=device, dtype=dtype, base_url=base_url,
+                                                        api_key=api_key, max_images=_max_images(root),
+                                                        concurrency=concurrency, timeout=timeout, retries=retries)),
+                  executor, models)
 
 
 def _judge(backend: Backend | None, model: str | None, base_url: str | None, api_key: str | None,
-           device: str, dtype: str, models: ExitStack, timeout: float, retries: int) -> Judge | None:
+           device: str, dtype: str, models: ExitStack, timeout: float, retries: int,
+           executor: ExecutorName = ExecutorName.local) -> Judge | None:
     """The LLM judge, if asked for; its model is closed with `models`."""
     if backend is None and model is None:
         return None
     if backend is None or model is None:
         raise MirdataError("a judge needs both --judge-backend and --judge-model")
-    runner = make_runner(backend.value, model, device=device, dtype=dtype, base_url=base_url, api_key=api_key,
-                         max_images=1, timeout=timeout, retries=retries)
-    return Judge(models.enter_context(runner))
+    spec = RunnerSpec(backend.value, model, dict(device=device, dtype=dtype, base_url=base_url, api_key=api_key,
+                                                 max_images=1, timeout=timeout, retries=retries))
+    return Judge(_model(spec, executor, models))
+
+
+def _executor(executor: ExecutorName, address: str | None, backend: Backend, device: str) -> Executor:
+    """Where the model steps run: here, or one Ray actor per model replica (a GPU each for vllm and cuda)."""
+    gpus = 1 if backend == Backend.vllm or device.startswith("cuda") else "auto" if device == "auto" else 0
+    return make_executor(executor.value, address=address, gpus=0 if backend == Backend.openai else gpus)
 
 
 @command("difficulty")
@@ -105,6 +121,8 @@ def difficulty(
     judge_base_url: JudgeUrlOpt = None,
     timeout: TimeoutOpt = 600.0,
     retries: RetriesOpt = 4,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Rate every question easy or hard by an expert model's pass rate over N samples; resumable."""
     from mirdata.curriculum.difficulty import DifficultySettings, rate_difficulty
@@ -118,10 +136,11 @@ def difficulty(
         min_pixels=min_pixels, max_pixels=max_pixels, prompt=prompt.value)
     with ExitStack() as models:
         judge = _judge(judge_backend, judge_model, judge_base_url, api_key, device, dtype, models, timeout,
-                       retries)
-        runner = models.enter_context(_runner(backend, model, root, device, dtype, base_url, api_key, batch_size,
-                                              timeout, retries))
-        summary = rate_difficulty(root, runner, settings, judge)
+                       retries, executor)
+        runner = _runner(backend, model, root, device, dtype, base_url, api_key, batch_size, timeout, retries,
+                         executor, models)
+        summary = rate_difficulty(root, runner, settings, judge,
+                                  executor=_executor(executor, ray_address, backend, device))
     table = Table(title=f"difficulty ({summary['rule']}) by {summary['model']}")
     for col in ("task", "easy", "hard"):
         table.add_column(col, justify="left" if col == "task" else "right")
@@ -155,6 +174,8 @@ def predict(
     dtype: DtypeOpt = "auto",
     timeout: TimeoutOpt = 600.0,
     retries: RetriesOpt = 4,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Write a model's response to every question of DIR to --out, one JSON line each; resumable."""
     from mirdata.inference.predict import PredictSettings
@@ -163,8 +184,10 @@ def predict(
     settings = PredictSettings(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                batch_size=batch_size, seed=seed, circular=circular, min_pixels=min_pixels,
                                max_pixels=max_pixels, prompt=prompt.value)
-    with _runner(backend, model, root, device, dtype, base_url, api_key, batch_size, timeout, retries) as runner:
-        summary = run_predict(root, runner, out, settings)
+    with ExitStack() as models:
+        runner = _runner(backend, model, root, device, dtype, base_url, api_key, batch_size, timeout, retries,
+                         executor, models)
+        summary = run_predict(root, runner, out, settings, executor=_executor(executor, ray_address, backend, device))
     rate = summary["prompts_per_second"]
     out_console.print(f"{summary['prompts']} prompts for {summary['records']} records in {out} "
                       f"({summary['asked_this_run']} asked now" + (f", {rate} prompts/s)" if rate else ")"))

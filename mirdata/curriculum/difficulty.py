@@ -12,9 +12,10 @@ Rules:
   seeded hash of the record id, never by file order.
 
 Resumable: each finished record's responses, answers and pass rate go to DIR/.cache/difficulty/<settings>/ as
-one small file, written atomically as soon as its batch is done. A rerun with the same settings asks only what is
-missing; changing only the rule asks nothing. Records are batched in file order in fixed chunks, and each batch is
-seeded from its prompts, so a resumed run gives the same results as an unbroken one.
+one part file (`mirdata.parts`), written atomically as soon as its batch is done. A rerun with the same settings
+asks only what is missing; changing only the rule asks nothing. Records are batched in file order in fixed
+chunks, and each batch is seeded from its prompts, so a resumed run gives the same results as an unbroken one,
+and a run on Ray (each batch an item of `SamplingStep`, one model replica per actor) the same as a local one.
 """
 
 from __future__ import annotations
@@ -22,21 +23,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import urllib.parse
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from mirdata.errors import MirdataError
+from mirdata.executors import Executor
+from mirdata.executors.local import LocalExecutor
 from mirdata.inference.judge import Judge, read_answers
 from mirdata.inference.prompt import INSTRUCTION, PROMPT_FORMATS, build_prompt, load_images
-from mirdata.inference.runners import Runner, Sampling, prompt_seed
+from mirdata.inference.runners import ModelStep, Runner, RunnerSpec, Sampling, prompt_seed
+from mirdata.parts import PartFiles
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import task_rank
-from mirdata.store import MIRStore, atomic_write, parse_json_line
+from mirdata.store import MIRStore
 
 CACHE = Path(".cache") / "difficulty"
 RULES = ("adaptive", "threshold")
@@ -76,7 +80,7 @@ class DifficultySettings:
                         max_new_tokens=self.max_new_tokens)
 
 
-def cache_dir(root: Path, runner: Runner, settings: DifficultySettings, judge: Judge | None) -> Path:
+def cache_dir(root: Path, runner: Runner | RunnerSpec, settings: DifficultySettings, judge: Judge | None) -> Path:
     """The cache of one sampling setup: everything that changes a record's responses or answers is in its name."""
     key = {"backend": runner.backend, "model": runner.model, "sampling": settings.sampling.to_json(),
            "seed": settings.seed, "min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels,
@@ -85,64 +89,73 @@ def cache_dir(root: Path, runner: Runner, settings: DifficultySettings, judge: J
     return root / CACHE / digest
 
 
-def _cache_file(folder: Path, record_id: str) -> Path:
-    return folder / (urllib.parse.quote(record_id, safe="") + ".json")
-
-
 def fingerprint(record: Record) -> str:
     """What the expert was asked: a cached result counts only while the record still asks the same."""
     asked = [record.question, record.options, record.answer, record.images]
     return hashlib.sha256(json.dumps(asked, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def _read_cached(path: Path, record: Record, samples: int) -> dict[str, Any] | None:
-    try:
-        entry, reason = parse_json_line(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    if reason is not None:
-        return None  # cannot happen with atomic writes; asking again is always safe
-    if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint(record):
-        return None  # the record was rebuilt since: ask again
+def _read_cached(parts: PartFiles, record: Record, samples: int) -> dict[str, Any] | None:
+    entry = parts.read(record.id)
+    if entry is None or entry.get("fingerprint") != fingerprint(record):
+        return None  # not asked yet, or the record was rebuilt since: ask again
     return entry if len(entry.get("answers", [])) == samples else None
 
 
-def sample_pass_rates(root: Path, records: list[Record], runner: Runner, settings: DifficultySettings,
-                      judge: Judge | None = None,
-                      show_progress: bool = True) -> tuple[dict[str, dict[str, Any]], int]:
-    """Ask the expert about every record not cached yet. Returns ({id: {"pass_rate", "correct", ...}}, the
-    number of records asked now)."""
-    folder = cache_dir(root, runner, settings, judge)
-    results: dict[str, dict[str, Any]] = {}
-    for r in records:
-        cached = _read_cached(_cache_file(folder, r.id), r, settings.samples)
-        if cached is not None:
-            results[r.id] = cached
-    asked = 0
-    batches = [records[i:i + settings.batch_size] for i in range(0, len(records), settings.batch_size)]
-    with progress_bar(transient=not show_progress) as bar:
-        job = bar.add_task(f"sampling {runner.model}", total=len(records), completed=len(results))
-        for batch in batches:
-            todo = [r for r in batch if r.id not in results]
-            if not todo:
-                continue
-            prompts = [build_prompt(r, load_images(r, root, settings.min_pixels, settings.max_pixels),
+class SamplingStep(ModelStep):
+    """Ask the expert about batches of records; each record's entry is written as its part, and each batch
+    yields its entries."""
+
+    name = "difficulty"
+
+    def __init__(self, root: Path, runner: Runner | RunnerSpec, settings: DifficultySettings,
+                 judge: Judge | None, parts: PartFiles):
+        super().__init__(runner, judge)
+        self.root, self.settings, self.parts = root, settings, parts
+
+    def run(self, items: Sequence[list[Record]], rank: int = 0, world_size: int = 1) -> Iterator[list[dict]]:
+        settings = self.settings
+        for todo in items:
+            prompts = [build_prompt(r, load_images(r, self.root, settings.min_pixels, settings.max_pixels),
                                     format=settings.prompt) for r in todo]
             seeds = [prompt_seed(settings.seed, r.id) for r in todo]
-            responses = runner.generate(prompts, settings.sampling, seeds)
-            items = [(resp, r.options) for r, resps in zip(todo, responses) for resp in resps]
-            answers = read_answers(items, judge)
+            responses = self.live_runner.generate(prompts, settings.sampling, seeds)
+            answers = read_answers([(resp, r.options) for r, resps in zip(todo, responses) for resp in resps],
+                                   self.live_judge)
+            entries = []
             for k, r in enumerate(todo):
                 mine = answers[k * settings.samples:(k + 1) * settings.samples]
                 correct = sum(a == r.answer for a in mine)
                 entry = {"id": r.id, "fingerprint": fingerprint(r), "answer": r.answer, "answers": mine,
                          "responses": responses[k], "correct": correct, "unanswered": sum(a is None for a in mine),
                          "pass_rate": round(correct / settings.samples, 6)}
-                atomic_write(_cache_file(folder, r.id), json.dumps(entry, ensure_ascii=False).encode())
-                results[r.id] = entry
-            asked += len(todo)
-            bar.advance(job, len(todo))
-    return results, asked
+                self.parts.write(r.id, entry)
+                entries.append(entry)
+            yield entries
+
+
+def sample_pass_rates(root: Path, records: list[Record], runner: Runner | RunnerSpec,
+                      settings: DifficultySettings, judge: Judge | None = None, show_progress: bool = True,
+                      executor: Executor | None = None) -> tuple[dict[str, dict[str, Any]], int]:
+    """Ask the expert about every record not cached yet, on `executor` (default: here). Returns
+    ({id: {"pass_rate", "correct", ...}}, the number of records asked now)."""
+    parts = PartFiles(cache_dir(root, runner, settings, judge))
+    results: dict[str, dict[str, Any]] = {}
+    for r in records:
+        cached = _read_cached(parts, r, settings.samples)
+        if cached is not None:
+            results[r.id] = cached
+    batches = [records[i:i + settings.batch_size] for i in range(0, len(records), settings.batch_size)]
+    todo = [left for left in ([r for r in batch if r.id not in results] for batch in batches) if left]
+    with progress_bar(transient=not show_progress) as bar:
+        job = bar.add_task(f"sampling {runner.model}", total=len(records), completed=len(results))
+
+        def done(entries: list[dict[str, Any]]) -> None:
+            results.update((e["id"], e) for e in entries)
+            bar.advance(job, len(entries))
+
+        (executor or LocalExecutor()).run(SamplingStep(root, runner, settings, judge, parts), todo, done)
+    return results, sum(map(len, todo))
 
 
 def _task_order(task: str) -> tuple[int, str]:
@@ -181,20 +194,22 @@ def label_adaptive(pass_rates: dict[str, float], tasks: dict[str, str], quantile
     return labels, cuts
 
 
-def rate_difficulty(root: str | Path, runner: Runner, settings: DifficultySettings, judge: Judge | None = None,
-                    show_progress: bool = True) -> dict[str, Any]:
-    """Write pass_rate and difficulty into every record of DIR, and the settings into build.json."""
+def rate_difficulty(root: str | Path, runner: Runner | RunnerSpec, settings: DifficultySettings,
+                    judge: Judge | None = None, show_progress: bool = True,
+                    executor: Executor | None = None) -> dict[str, Any]:
+    """Write pass_rate and difficulty into every record of DIR, and the settings into build.json. `runner` is a
+    loaded model, or a RunnerSpec that each worker of `executor` (default: local, in this process) loads."""
     with MIRStore(root).writing("difficulty"):
-        return _rate(MIRStore(root), runner, settings, judge, show_progress)
+        return _rate(MIRStore(root), runner, settings, judge, show_progress, executor)
 
 
-def _rate(store: MIRStore, runner: Runner, settings: DifficultySettings, judge: Judge | None,
-          show_progress: bool) -> dict[str, Any]:
+def _rate(store: MIRStore, runner: Runner | RunnerSpec, settings: DifficultySettings, judge: Judge | None,
+          show_progress: bool, executor: Executor | None) -> dict[str, Any]:
     records = store.read()
     if not records:
         raise MirdataError(f"{store.records_path}: no records to rate")
     start = time.perf_counter()
-    results, asked = sample_pass_rates(store.root, records, runner, settings, judge, show_progress)
+    results, asked = sample_pass_rates(store.root, records, runner, settings, judge, show_progress, executor)
     seconds = time.perf_counter() - start
     pass_rates = {r.id: results[r.id]["pass_rate"] for r in records}
     cuts = None

@@ -3,21 +3,25 @@
 A line is {"id", "response", "model", "prompt"} (prompt: the format asked in, mir or chain), plus "rotation" with
 --circular, where every question is asked once per
 rotation of its options (rotation r puts option r first; see `prompt.rotate_options`) so that `evaluate
---circular` can require all of them right. Lines are appended batch by batch; a rerun skips what the file
-already holds (a line cut short by a kill is dropped first), so an interrupted run continues where it stopped.
+--circular` can require all of them right. Lines are appended batch by batch, in the order of the records,
+whichever executor asks the model (`PredictStep`: one batch per item); a rerun skips what the file already holds
+(a line cut short by a kill is dropped first), so an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mirdata.errors import MirdataError
+from mirdata.executors import Executor
+from mirdata.executors.local import LocalExecutor
 from mirdata.inference.prompt import PROMPT_FORMATS, build_prompt, load_images
-from mirdata.inference.runners import Runner, Sampling, prompt_seed
+from mirdata.inference.runners import ModelStep, Runner, RunnerSpec, Sampling, prompt_seed
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
 from mirdata.store import MIRStore, atomic_write, iter_jsonl
@@ -69,9 +73,37 @@ def _done_keys(out: Path, model: str, prompt: str) -> set[tuple[str, int]]:
     return {(o["id"], int(o.get("rotation", 0))) for o in good}
 
 
-def predict(root: str | Path, runner: Runner, out: str | Path, settings: PredictSettings,
-            show_progress: bool = True) -> dict[str, Any]:
-    """Write the model's response to every record (every rotation with circular) to `out`; resumes."""
+class PredictStep(ModelStep):
+    """Ask the model batches of (record, rotation); each batch yields its output lines."""
+
+    name = "predict"
+
+    def __init__(self, root: Path, runner: Runner | RunnerSpec, settings: PredictSettings):
+        super().__init__(runner)
+        self.root, self.settings = root, settings
+
+    def run(self, items: Sequence[list[tuple[Record, int]]], rank: int = 0,
+            world_size: int = 1) -> Iterator[list[dict[str, Any]]]:
+        settings = self.settings
+        for batch in items:
+            prompts = [build_prompt(r, load_images(r, self.root, settings.min_pixels, settings.max_pixels), rot,
+                                    format=settings.prompt) for r, rot in batch]
+            seeds = [prompt_seed(settings.seed, f"{r.id}:{rot}") for r, rot in batch]
+            responses = self.live_runner.generate(prompts, settings.sampling, seeds)
+            lines = []
+            for (r, rot), resp in zip(batch, responses):
+                line: dict[str, Any] = {"id": r.id}
+                if settings.circular:
+                    line["rotation"] = rot
+                line.update(response=resp[0], model=self.runner.model, prompt=settings.prompt)
+                lines.append(line)
+            yield lines
+
+
+def predict(root: str | Path, runner: Runner | RunnerSpec, out: str | Path, settings: PredictSettings,
+            show_progress: bool = True, executor: Executor | None = None) -> dict[str, Any]:
+    """Write the model's response to every record (every rotation with circular) to `out`; resumes. `runner` is
+    a loaded model, or a RunnerSpec that each worker of `executor` (default: local, in this process) loads."""
     store = MIRStore(root)
     records = store.read()
     out = Path(out)
@@ -83,20 +115,14 @@ def predict(root: str | Path, runner: Runner, out: str | Path, settings: Predict
     out.parent.mkdir(parents=True, exist_ok=True)
     with progress_bar(transient=not show_progress) as bar, open(out, "a", encoding="utf-8") as f:
         job = bar.add_task(f"predicting with {runner.model}", total=len(jobs), completed=len(jobs) - len(todo))
-        for i in range(0, len(todo), settings.batch_size):
-            batch = todo[i:i + settings.batch_size]
-            prompts = [build_prompt(r, load_images(r, store.root, settings.min_pixels, settings.max_pixels), rot,
-                                    format=settings.prompt) for r, rot in batch]
-            seeds = [prompt_seed(settings.seed, f"{r.id}:{rot}") for r, rot in batch]
-            responses = runner.generate(prompts, settings.sampling, seeds)
-            for (r, rot), resp in zip(batch, responses):
-                line: dict[str, Any] = {"id": r.id}
-                if settings.circular:
-                    line["rotation"] = rot
-                line.update(response=resp[0], model=runner.model, prompt=settings.prompt)
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+        def write(lines: list[dict[str, Any]]) -> None:
+            f.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
             f.flush()
-            bar.advance(job, len(batch))
+            bar.advance(job, len(lines))
+
+        batches = [todo[i:i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)]
+        (executor or LocalExecutor()).run(PredictStep(store.root, runner, settings), batches, write)
     seconds = time.perf_counter() - start
     return {"records": len(records), "prompts": len(jobs), "asked_this_run": len(todo),
             "seconds": round(seconds, 3),
