@@ -11,6 +11,17 @@ from rich.table import Table
 from mirdata.cli.app import command, out_console
 
 
+
+# Options both trainers take, with one help text each.
+LearningRateOpt = Annotated[float, typer.Option("--learning-rate", "--lr", help="Peak learning rate.")]
+GradientAccumulationOpt = Annotated[int, typer.Option(min=1, help="Steps whose gradients add up before an update.")]
+MaxPixelsOpt = Annotated[Optional[int], typer.Option(min=1, help="Shrink images to at most this many pixels "
+                                                     "(width x height).")]
+Bf16Opt = Annotated[bool, typer.Option(help="Load the weights in bfloat16 and train in bf16.")]
+CheckpointingOpt = Annotated[bool, typer.Option(help="Trade compute for memory.")]
+ReportToOpt = Annotated[str, typer.Option(help="Trainer loggers: none, tensorboard, wandb, ...")]
+
+
 @command("curriculum-train")
 def curriculum_train(
     data: Annotated[Path, typer.Option(help="A MIR folder (records.jsonl) or a released dataset folder; records "
@@ -22,23 +33,22 @@ def curriculum_train(
                                                  "stages 1-5.")] = 0.4,
     seed: Annotated[int, typer.Option(help="Seeds the hard sample, the order within a level and training.")] = 0,
     epochs_per_stage: Annotated[float, typer.Option(help="Epochs over each stage's samples.")] = 1.0,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", "--lr", help="Peak learning rate.")] = 2e-5,
+    learning_rate: LearningRateOpt = 2e-5,
     per_device_train_batch_size: Annotated[int, typer.Option(min=1, help="Samples per device per step.")] = 1,
-    gradient_accumulation_steps: Annotated[int, typer.Option(min=1, help="Steps whose gradients add up before an update.")] = 1,
+    gradient_accumulation_steps: GradientAccumulationOpt = 1,
     max_length: Annotated[int, typer.Option(min=1, help="Longest sample in tokens, images included; longer "
                                             "samples stop the run before training.")] = 4096,
-    max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Shrink images to at most this many pixels "
-                                                      "(width x height).")] = None,
+    max_pixels: MaxPixelsOpt = None,
     lora: Annotated[bool, typer.Option(help="Train a LoRA adapter (peft) instead of all weights.")] = False,
     lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
     lora_alpha: Annotated[int, typer.Option(min=1, help="LoRA scaling alpha.")] = 32,
-    bf16: Annotated[bool, typer.Option(help="Load the weights in bfloat16 and train in bf16.")] = False,
-    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
+    bf16: Bf16Opt = False,
+    gradient_checkpointing: CheckpointingOpt = False,
     logging_steps: Annotated[int, typer.Option(min=1, help="Log the loss every N steps.")] = 10,
     save_steps: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps within a stage.")] = 500,
     resume: Annotated[bool, typer.Option(help="Skip finished stages; continue an unfinished one from its last "
                                          "checkpoint.")] = False,
-    report_to: Annotated[str, typer.Option(help="Trainer loggers: none, tensorboard, wandb, ...")] = "none",
+    report_to: ReportToOpt = "none",
 ) -> None:
     """Fine-tune on easy questions first, then on a sample of the hard ones, moving the reasoning steps from the
     model's input to its output stage by stage.
@@ -77,26 +87,27 @@ def rl_train(
     num_generations: Annotated[int, typer.Option(min=2, help="Completions sampled per prompt (the GRPO group).")] = 4,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after N optimiser steps (default: one "
                                                      "epoch over the split).")] = None,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", "--lr", help="Peak learning rate.")] = 1e-6,
+    learning_rate: LearningRateOpt = 1e-6,
     per_device_train_batch_size: Annotated[Optional[int], typer.Option(min=1, help="Completions per device per step, "
                                                                        "a multiple of --num-generations (default: "
                                                                        "--num-generations, one prompt).")] = None,
-    gradient_accumulation_steps: Annotated[int, typer.Option(min=1, help="Steps whose gradients add up before an update.")] = 1,
+    gradient_accumulation_steps: GradientAccumulationOpt = 1,
     max_completion_length: Annotated[int, typer.Option(min=1, help="Longest completion generated, in tokens.")] = 1024,
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature of the generations.")] = 1.0,
-    beta: Annotated[float, typer.Option(min=0.0, help="KL penalty to the starting model (0: no reference model).")] = 0.0,
+    beta: Annotated[float, typer.Option(min=0.0, help="KL penalty to the starting model (0: no reference "
+                                        "model).")] = 0.0,
     max_length: Annotated[int, typer.Option(min=1, help="Longest prompt with its reference chain in tokens, images "
                                             "included; longer samples stop the run before training.")] = 4096,
-    max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Shrink images to at most this many pixels "
-                                                      "(width x height).")] = None,
-    lora: Annotated[bool, typer.Option(help="Train a LoRA adapter (peft); a curriculum adapter is trained further.")] = False,
-    bf16: Annotated[bool, typer.Option(help="Load the weights in bfloat16 and train in bf16.")] = False,
-    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
+    max_pixels: MaxPixelsOpt = None,
+    lora: Annotated[bool, typer.Option(help="Train a LoRA adapter (peft); a curriculum adapter is trained "
+                                       "further.")] = False,
+    bf16: Bf16Opt = False,
+    gradient_checkpointing: CheckpointingOpt = False,
     logging_steps: Annotated[int, typer.Option(min=1, help="Log the rewards every N steps.")] = 10,
     save_steps: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
     seed: Annotated[int, typer.Option(help="Seeds sampling, shuffling and training.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint; a finished run is kept.")] = False,
-    report_to: Annotated[str, typer.Option(help="Trainer loggers: none, tensorboard, wandb, ...")] = "none",
+    report_to: ReportToOpt = "none",
 ) -> None:
     """Reinforcement learning after the curriculum: GRPO on the stage-5 prompts, rewarded for the answer, the
     format and the grounding (cited boxes and their images).

@@ -45,19 +45,16 @@ TRAINER_STATE = "trainer_state.json"
 CHECKPOINTS = "checkpoints"
 
 
-@dataclass
-class CurriculumTrainOptions:
-    """Settings of a curriculum run; training settings carry transformers' `TrainingArguments` names."""
+@dataclass(kw_only=True)
+class ModelTrainingOptions:
+    """What every fine-tuning run of a vision-language model here sets: the model, its data and outputs, image
+    size, LoRA, precision, checkpoints and logging (transformers' `TrainingArguments` names)."""
 
     data: Path
     model: str
     output_dir: Path
-    stages: list[int] = field(default_factory=lambda: list(STAGE_IDS))
-    hard_fraction: float = DEFAULT_HARD_FRACTION
     seed: int = DEFAULT_SEED
-    epochs_per_stage: float = 1.0
     learning_rate: float = 2e-5
-    per_device_train_batch_size: int = 1
     gradient_accumulation_steps: int = 1
     max_length: int = 4096
     max_pixels: int | None = None
@@ -70,6 +67,16 @@ class CurriculumTrainOptions:
     save_steps: int = 500
     resume: bool = False
     report_to: str = "none"
+
+
+@dataclass(kw_only=True)
+class CurriculumTrainOptions(ModelTrainingOptions):
+    """Settings of a curriculum run."""
+
+    stages: list[int] = field(default_factory=lambda: list(STAGE_IDS))
+    hard_fraction: float = DEFAULT_HARD_FRACTION
+    epochs_per_stage: float = 1.0
+    per_device_train_batch_size: int = 1
 
 
 @dataclass
@@ -233,7 +240,7 @@ def _load(cls: Any, path: str, what: str, **kwargs: Any) -> Any:
         raise MirdataError(f"{path}: cannot load the {what} ({e})") from e
 
 
-def _load_model(opts: CurriculumTrainOptions, start: str) -> Any:
+def _load_model(opts: ModelTrainingOptions, start: str) -> Any:
     """The model the first stage to train starts from: the base model (SFTTrainer adds a new LoRA adapter to it),
     or a finished stage's model or adapter."""
     import torch
@@ -268,7 +275,6 @@ def _check_lengths(collator: Any, plan: dict[int, list[StageExample]], data: dic
 def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageExample], dataset: Any, model: Any,
                  processor: Any, collator: Any, start: str, new_adapter: bool) -> tuple[StageResult, Any]:
     """Train one stage; returns its result and the trained model, which the next stage carries on."""
-    import torch
     from trl import SFTConfig, SFTTrainer
 
     directory = stage_dir(Path(opts.output_dir), stage)
@@ -276,24 +282,12 @@ def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageE
     args = SFTConfig(
         output_dir=str(checkpoints),
         num_train_epochs=opts.epochs_per_stage,
-        learning_rate=opts.learning_rate,
         per_device_train_batch_size=opts.per_device_train_batch_size,
-        gradient_accumulation_steps=opts.gradient_accumulation_steps,
         max_length=opts.max_length,
         completion_only_loss=True,
         train_sampling_strategy="sequential",  # the curriculum order is the point
         remove_unused_columns=False,  # the collator needs the raw rows
-        bf16=opts.bf16,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        # torchrun on CPU-only machines: the Trainer runs DDP over gloo only when told to use the CPU
-        use_cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
-        logging_steps=opts.logging_steps,
-        save_strategy="steps",
-        save_steps=opts.save_steps,
-        save_total_limit=1,
-        seed=opts.seed,
-        report_to=opts.report_to,
-        **_checkpointing_argument(SFTConfig, opts.gradient_checkpointing),
+        **trainer_arguments(opts, SFTConfig),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
                          processing_class=processor, peft_config=_lora_config(opts) if new_adapter else None)
@@ -320,7 +314,7 @@ def _train_stage(opts: CurriculumTrainOptions, stage: int, examples: list[StageE
     return StageResult(stage, "trained", len(examples), directory, output.training_loss), trainer.model
 
 
-def _lora_config(opts: CurriculumTrainOptions) -> Any:
+def _lora_config(opts: ModelTrainingOptions) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=0.05, target_modules="all-linear",
@@ -343,6 +337,27 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
             console.print(f"[yellow]{path}: an unfinished checkpoint (no readable {TRAINER_STATE}); removing it[/]")
             shutil.rmtree(path)
     return None
+
+
+def trainer_arguments(opts: ModelTrainingOptions, config_class: type) -> dict[str, Any]:
+    """The `TrainingArguments` every trainer here shares: optimiser, precision, devices, checkpoints, logging."""
+    import torch
+
+    return dict(
+        learning_rate=opts.learning_rate,
+        gradient_accumulation_steps=opts.gradient_accumulation_steps,
+        bf16=opts.bf16,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # torchrun on CPU-only machines: the Trainer runs DDP over gloo only when told to use the CPU
+        use_cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
+        logging_steps=opts.logging_steps,
+        save_strategy="steps",
+        save_steps=opts.save_steps,
+        save_total_limit=1,
+        seed=opts.seed,
+        report_to=opts.report_to,
+        **_checkpointing_argument(config_class, opts.gradient_checkpointing),
+    )
 
 
 def _checkpointing_argument(config_class: type, enabled: bool) -> dict[str, bool]:

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mirdata.curriculum.stages import StageExample, check_example, examples_sha256, load_records, stage_example
-from mirdata.curriculum.train import (CHECKPOINTS, MANIFEST, TRAINER_STATE, _checkpointing_argument, _check_lengths,
-                                      _collator, _load, _load_model, load_image, read_manifest)
+from mirdata.curriculum.train import (CHECKPOINTS, MANIFEST, TRAINER_STATE, ModelTrainingOptions,
+                                      _check_lengths, _collator, _load, _load_model,
+                                      load_image, read_manifest, trainer_arguments)
 from mirdata.curriculum.train import _dataset as _sft_dataset
 from mirdata.errors import MirdataError
 from mirdata.progress import console
@@ -44,13 +44,10 @@ CHAIN_STAGE = 5  # the prompt holds the question and options only; the model wri
 SPLITS = ("hard", "easy", "all")
 
 
-@dataclass
-class RLTrainOptions:
+@dataclass(kw_only=True)
+class RLTrainOptions(ModelTrainingOptions):
     """Settings of a GRPO run; training settings carry TRL's `GRPOConfig` names."""
 
-    data: Path
-    model: str
-    output_dir: Path
     rewards: list[str] = field(default_factory=lambda: list(REWARDS))
     reward_weights: list[float] | None = None
     split: str = "hard"
@@ -59,22 +56,9 @@ class RLTrainOptions:
     num_train_epochs: float = 1.0
     learning_rate: float = 1e-6
     per_device_train_batch_size: int | None = None  # completions per device per step; None: num_generations
-    gradient_accumulation_steps: int = 1
     max_completion_length: int = 1024
     temperature: float = 1.0
     beta: float = 0.0
-    max_length: int = 4096
-    max_pixels: int | None = None
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    logging_steps: int = 10
-    save_steps: int = 500
-    seed: int = 0
-    resume: bool = False
-    report_to: str = "none"
 
 
 @dataclass
@@ -112,7 +96,8 @@ def rl_train(opts: RLTrainOptions) -> RLResult:
                    {CHAIN_STAGE: _sft_dataset(examples, data_root, opts.max_pixels)}, opts.max_length)
 
     model = _load_policy(opts)
-    trainer = _trainer(opts, model, processor, _dataset(examples, chosen, data_root, opts.max_pixels), names, weights, batch)
+    dataset = _dataset(examples, chosen, data_root, opts.max_pixels)
+    trainer = _trainer(opts, model, processor, dataset, names, weights, batch)
     checkpoints = out / CHECKPOINTS
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -247,7 +232,6 @@ def _dataset(examples: list[StageExample], records: list[Record], image_root: Pa
 
 def _trainer(opts: RLTrainOptions, model: Any, processor: Any, dataset: Any, names: list[str], weights: list[float],
              batch: int) -> Any:
-    import torch
     from trl import GRPOConfig, GRPOTrainer
 
     args = GRPOConfig(
@@ -259,19 +243,8 @@ def _trainer(opts: RLTrainOptions, model: Any, processor: Any, dataset: Any, nam
         beta=opts.beta,
         max_steps=opts.max_steps if opts.max_steps is not None else -1,
         num_train_epochs=opts.num_train_epochs,
-        learning_rate=opts.learning_rate,
         per_device_train_batch_size=batch,
-        gradient_accumulation_steps=opts.gradient_accumulation_steps,
-        bf16=opts.bf16,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
-        logging_steps=opts.logging_steps,
-        save_strategy="steps",
-        save_steps=opts.save_steps,
-        save_total_limit=1,
-        seed=opts.seed,
-        report_to=opts.report_to,
-        **_checkpointing_argument(GRPOConfig, opts.gradient_checkpointing),
+        **trainer_arguments(opts, GRPOConfig),
     )
     return GRPOTrainer(model=model, reward_funcs=[REWARDS[n] for n in names], args=args, train_dataset=dataset,
                        processing_class=processor)
