@@ -843,6 +843,10 @@ PHOTOS = {
     "deep_field": Photo("hubble_deep_field", "distant galaxies in the Hubble Deep Field", "galaxies", 2e22,
                         "about two million light-years"),
 }
+# Photos a viewer cannot place at the image size: microaneurysms is 102 px across, a grey blur once shown.
+TOO_SMALL = frozenset({"microaneurysms"})
+# Photos through a microscope: side by side, nothing in them says which shows the wider field.
+MICROSCOPE = frozenset({"cell", "tissue"})
 ZOOM_LADDER = (1.0, 1.4, 1.96, 2.74, 3.84, 5.38, 7.5)
 BLUR_LEVELS = (0.0, 0.8, 1.5, 2.2, 3.0, 3.8, 4.6)
 SCENE_RESOLUTION = 4  # drawn scenes are drawn this many times larger, so close zooms stay sharp
@@ -1021,7 +1025,7 @@ class ScaleBlur(Task):
     tilt-shift miniature look with probability 0.75 and any other with 0.4, so blur suggests the wrong scale.
     The tilt-shift band covers the subject's rows (from its mask), so the subject stays sharp; a subject that
     fills the picture (a texture, a surface) keeps a band of 30% of the height sharp. Each picture is
-    a fresh crop (random zoom 1-1.25 and centre), so no two records share an image. Regions are the boxes of
+    a fresh crop (random zoom 1.08-1.3 and centre, never the whole photo), so records do not share images. Regions are the boxes of
     each subject's mask. Order distractors are drawn uniformly from all other orders.
     """
 
@@ -1038,7 +1042,7 @@ class ScaleBlur(Task):
     def _zoom(self, kind: str, index: int, rng: np.random.Generator) -> Sample:
         size = self.options.image_size
         if rng.random() < 0.5:
-            picture = photo_picture(pick(rng, [k for k in PHOTOS if k != "microaneurysms"]))  # 102 px: too small
+            picture = photo_picture(pick(rng, [k for k in PHOTOS if k not in TOO_SMALL]))
             n = 6  # photos are ~500 px: the 7.5x crop would be a smear
         else:
             big = (size[0] * SCENE_RESOLUTION, size[1] * SCENE_RESOLUTION)
@@ -1085,10 +1089,13 @@ class ScaleBlur(Task):
                       generator="scikit-image photos and drawn scenes, zoom+blur")
 
     def _pictures(self, rng: np.random.Generator, n: int) -> list[Picture] | None:
-        """`n` pictures whose real widths are pairwise at least 3x apart, in random order."""
-        candidates = [("photo", k) for k in PHOTOS] + [("drawn", k) for k in SCALE_SCENES]
+        """`n` pictures whose real widths are pairwise at least 3x apart, in random order: none too small to
+        recognise, and at most one seen through a microscope."""
+        candidates = [("photo", k) for k in PHOTOS if k not in TOO_SMALL] + [("drawn", k) for k in SCALE_SCENES]
         picked: list[Picture] = []
         for source, key in (candidates[k] for k in rng.permutation(len(candidates))):
+            if key in MICROSCOPE and any(p.key in MICROSCOPE for p in picked):
+                continue
             picture = photo_picture(key) if source == "photo" else drawn_picture(key, self.options.image_size, rng)
             if all(max(p.width_m, picture.width_m) >= 3 * min(p.width_m, picture.width_m) for p in picked):
                 picked.append(picture)
@@ -1107,10 +1114,12 @@ class ScaleBlur(Task):
         images, regions, tilted, crops = [], RegionList(), [], []
         for k, picture in enumerate(pictures):
             ph, pw = picture.pixels.shape[:2]
-            ys, xs = np.nonzero(picture.subject)
-            centre = (float(xs.mean()) + rng.uniform(-0.05, 0.05) * pw,
-                      float(ys.mean()) + rng.uniform(-0.05, 0.05) * ph)
-            crop = aspect_crop(pw, ph, size[0] / size[1], centre, float(rng.uniform(1.0, 1.25)))
+            # Never the whole photo, and placed anywhere the room allows (a centre clamped to a corner would
+            # give the same crop again): two records showing one photo then show different bytes.
+            full = aspect_crop(pw, ph, size[0] / size[1], (pw / 2, ph / 2), float(rng.uniform(1.08, 1.3)))
+            cw, ch = full[2] - full[0], full[3] - full[1]
+            x0, y0 = int(rng.integers(pw - cw + 1)), int(rng.integers(ph - ch + 1))
+            crop = (x0, y0, x0 + cw, y0 + ch)
             view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
             subject = crop_mask_box(picture.subject, crop, size)
             if subject is None:
@@ -1257,7 +1266,8 @@ class Claim:
 
 CLAIMS = {
     "no_parking": Claim(("NO PARKING", "NO PARKING AT ANY TIME"), ("car_parked",),
-                        "the sign forbids parking, yet a car is parked right there"),
+                        "the sign forbids parking, yet a car is parked right there",
+                        ("bike_added",)),  # a bicycle left standing is parked too
     "car_free": Claim(("CAR-FREE ZONE", "NO CARS BEYOND THIS POINT"), ("car_parked",),
                       "the sign promises a place without cars, yet a car has been parked right there",
                       ("car_speeding",)),  # a car already in the street would break the claim in panel 1
