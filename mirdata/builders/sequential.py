@@ -1233,8 +1233,7 @@ class ImagePuzzle(SequentialTask):
             shapes = [p["name"] for p in m["parts"] if p["name"] != "the whole piece"]
             if procedural:
                 what = f"parts of the {join_and(shapes)}" if shapes else "only backdrop"
-                row_hint = "sky" if m["row"] == 1 else "ground" if m["row"] == rows else "the horizon area"
-                captions.append(f"Piece {n}: {what}, over {row_hint}; {m['tone']}.")
+                captions.append(f"Piece {n}: {what}; {m['tone']}.")  # where the horizon falls is not a fact
             else:
                 box = regions[m["parts"][-1]["region"]].box
                 captions.append(f"Piece {n}: a {box[2]:g}×{box[3]:g} px crop of the frame, {m['tone']}.")

@@ -888,7 +888,8 @@ class View3D(SpatialTask):
             view = View(Camera.from_facts(f["views"][k]["camera"]), None, f["views"][k])
             ids = view.left_to_right()
             nearest = [a for a in ids if all(view.nearer(a, b) for b in ids if b != a)]
-            text = f"Image {k + 1} shows {join_and([nm(i) for i in ids])}"
+            shown = sorted((int(i) for i, o in view.facts["objects"].items() if o["seen"]), key=view.x)
+            text = f"Image {k + 1} shows {join_and([nm(i) for i in shown])}"  # all a viewer notices, as captions do
             if nearest:
                 a = nearest[0]
                 text += f"; {nm(a)} is nearest ({where_text(record, f['views'][k], k, a, _short(nm(a)))})"
