@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,23 @@ def tree_digest(root: Path) -> dict[str, str]:
     """sha256 of records.jsonl and every image, by relative path (build.json holds timings: left out)."""
     files = [root / "records.jsonl", *sorted((root / "images").rglob("*"))]
     return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+@contextmanager
+def interrupted_at_second_step(trainer_class: type) -> Iterator[None]:
+    """Inside, `trainer_class` raises KeyboardInterrupt as it starts its second training step (a killed run)."""
+    original = trainer_class.training_step
+    steps = []
+
+    def crash_on_second_step(self, *a, **kw):
+        steps.append(1)
+        if len(steps) == 2:
+            raise KeyboardInterrupt
+        return original(self, *a, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer_class, "training_step", crash_on_second_step)
+        yield
 
 
 @pytest.fixture

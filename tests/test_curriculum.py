@@ -19,7 +19,7 @@ from mirdata.cli import app
 from mirdata.curriculum import train
 from mirdata.curriculum.stages import build_curriculum, examples_sha256
 from mirdata.store import MIRStore
-from tests.conftest import write_simple_dataset
+from tests.conftest import interrupted_at_second_step, write_simple_dataset
 
 FAST = ["--per-device-train-batch-size", "3", "--logging-steps", "1", "--lr", "1e-3"]
 
@@ -230,17 +230,7 @@ def killed_at_second_step(args: list[str]):
     """Run the CLI with a KeyboardInterrupt raised as the trainer starts its second step."""
     from trl import SFTTrainer
 
-    original = SFTTrainer.training_step
-    steps = []
-
-    def crash_on_second_step(self, *a, **kw):
-        steps.append(1)
-        if len(steps) == 2:
-            raise KeyboardInterrupt
-        return original(self, *a, **kw)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(SFTTrainer, "training_step", crash_on_second_step)
+    with interrupted_at_second_step(SFTTrainer):
         return CliRunner().invoke(app, args)
 
 

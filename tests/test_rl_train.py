@@ -18,6 +18,7 @@ from mirdata.cli import app
 from mirdata.rl import rewards
 from mirdata.schema.record import Record
 from mirdata.store import MIRStore
+from tests.conftest import interrupted_at_second_step
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -219,17 +220,7 @@ def test_resume_continues_an_interrupted_run_from_its_checkpoint(tiny_vlm: Path,
 
     out = tmp_path / "out"
     args = ["--data", str(hard_data), "--model", str(tiny_vlm), "--output-dir", str(out), "--save-steps", "1", *FAST]
-    original = GRPOTrainer.training_step
-    steps = []
-
-    def crash_on_second_step(self, *a, **kw):
-        steps.append(1)
-        if len(steps) == 2:
-            raise KeyboardInterrupt
-        return original(self, *a, **kw)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(GRPOTrainer, "training_step", crash_on_second_step)
+    with interrupted_at_second_step(GRPOTrainer):
         crashed = rl_cli(*args)
     assert crashed.exit_code != 0
     assert (out / "checkpoints" / "checkpoint-1").is_dir() and not (out / "manifest.json").exists()
