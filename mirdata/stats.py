@@ -17,8 +17,8 @@ import numpy as np
 from rich.table import Table
 
 from mirdata.errors import MirdataError
+from mirdata.registry import CATEGORIES, category_of, task_names
 from mirdata.schema.record import LETTERS
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import MIRStore
 
 LENGTH_FIELDS = ("question", "summary", "caption", "text2region", "region2region", "conclusion")
@@ -65,7 +65,7 @@ def compute_stats(root: str | os.PathLike[str]) -> dict[str, Any]:
 
     difficulty = Counter(r.get("difficulty") if r.get("difficulty") in ("easy", "hard") else "unrated"
                          for r in records)
-    known_order = [*ALL_TASKS, *sorted(t for t in tasks if t not in TASK_CATEGORY)]
+    known_order = [*task_names(), *sorted(t for t in tasks if category_of(t) is None)]
     return {
         "dataset": str(root),
         "records": len(records),
@@ -124,7 +124,7 @@ def stats_tables(stats: dict[str, Any]) -> list[Table]:
     for col, justify in (("category", "left"), ("task", "left"), ("records", "right"), ("share", "right")):
         tasks.add_column(col, justify=justify)
     for task, count in stats["tasks"].items():
-        tasks.add_row(TASK_CATEGORY.get(task, "?"), task, str(count), _share(count, n))
+        tasks.add_row(category_of(task) or "?", task, str(count), _share(count, n))
     for category, count in stats["categories"].items():
         tasks.add_row(f"[bold]{category}[/]", "[bold](all)[/]", f"[bold]{count}[/]", _share(count, n))
 
@@ -158,7 +158,9 @@ _CATEGORY_COLORS = {"sequential": "#4c72b0", "spatial": "#55a868", "analytical":
 
 def plot_stats(stats: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Draw the statistics figure (tasks, images per record, answer letters, annotation lengths) to `path`."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in threads and on servers
+    from matplotlib.figure import (
+        Figure,  # no pyplot: no GUI backend, safe in threads and on servers
+    )
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
@@ -168,7 +170,7 @@ def plot_stats(stats: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 
     names = list(stats["tasks"])
     ax_tasks.barh(names, [stats["tasks"][t] for t in names],
-                  color=[_CATEGORY_COLORS.get(TASK_CATEGORY.get(t, ""), "#999999") for t in names])
+                  color=[_CATEGORY_COLORS.get(category_of(t) or "", "#999999") for t in names])
     ax_tasks.invert_yaxis()
     ax_tasks.set_xlabel("records")
     ax_tasks.set_title("records per task")

@@ -57,7 +57,12 @@ def make_tiny_vlm(path: str | os.PathLike[str], seed: int = 0, image_size: int =
     longest edge is `image_size` and are not split into tiles, so one image costs one vision-encoder pass.
     """
     import torch
-    from transformers import AutoModelForImageTextToText, Idefics3Config, Idefics3ImageProcessorPil, Idefics3Processor
+    from transformers import (
+        AutoModelForImageTextToText,
+        Idefics3Config,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+    )
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from mirdata.registry import category_of, task_names
 from mirdata.schema.record import Record, Region, format_options
-from mirdata.schema.tasks import ALL_TASKS, TASK_CATEGORY
 from mirdata.store import MIRStore
 
 
@@ -36,7 +36,7 @@ def write_simple_dataset(root: Path, per_task: int = 2, seed: int = 0, size: tup
     rng = np.random.default_rng(seed)
     store = MIRStore(root)
     records = []
-    for task in ALL_TASKS:
+    for task in task_names():
         for i in range(per_task):
             rid = f"{task}-t{seed}-{i:03d}"
             sides = rng.choice(np.arange(8, 40), size=2, replace=False).tolist()
@@ -54,7 +54,7 @@ def write_simple_dataset(root: Path, per_task: int = 2, seed: int = 0, size: tup
             options = format_options(["the first image", "the second image"])
             answer = "AB"[larger]
             records.append(Record(
-                id=rid, category=TASK_CATEGORY[task], task=task, images=paths,
+                id=rid, category=category_of(task), task=task, images=paths,
                 question="Here is one image: <image> and another: <image>. Which image shows the larger square?",
                 options=options, answer=answer,
                 summary="Compare the side of the square in each image.",
@@ -66,7 +66,7 @@ def write_simple_dataset(root: Path, per_task: int = 2, seed: int = 0, size: tup
                 meta={"facts": {"sides": sides}, "seed": seed, "index": i},
             ))
     store.write(records)
-    (root / "build.json").write_text(json.dumps({"counts": {t: per_task for t in ALL_TASKS}}))
+    (root / "build.json").write_text(json.dumps({"counts": {t: per_task for t in task_names()}}))
     return records
 
 

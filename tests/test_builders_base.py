@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from collections import Counter
 from pathlib import Path
 
@@ -13,10 +11,20 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, make_record, record_rng, resolve_tasks, run_build
+from mirdata.builders.base import (
+    BuildOptions,
+    Reasoning,
+    Sample,
+    Task,
+    make_record,
+    record_rng,
+    resolve_tasks,
+    run_build,
+)
 from mirdata.builders.options import Slot, place_answer
 from mirdata.cli import app
 from mirdata.errors import MirdataError
+from mirdata.registry import TaskSpec, register, unregister
 from mirdata.schema.record import Region
 from mirdata.schema.validate import validate_dir
 
@@ -24,45 +32,51 @@ from mirdata.schema.validate import validate_dir
 class SquareTask(Task):
     """Which of two images shows the brighter square; draws whose brightnesses tie are refused."""
 
-    name = "image_puzzle"
-    category = "sequential"
-
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
         levels = rng.integers(0, 8, size=2) * 32
         if levels[0] == levels[1]:
             return None  # cannot prove an answer: the runner draws again
         images = [Image.new("RGB", (32, 24), (int(v),) * 3) for v in levels]
         brighter = ["the first image", "the second image"][int(np.argmax(levels))]
         dimmer = ["the first image", "the second image"][int(np.argmin(levels))]
-        options, answer = place_answer(brighter, [dimmer, "neither image"], self.slot(index), rng)
+        options, answer = place_answer(brighter, [dimmer, "neither image"], slot, rng)
         return Sample("Compare <image> with <image>. Which is brighter?", options, answer, images,
                       [Region("r0", 0, [0, 0, 32, 24], "square"), Region("r1", 1, [0, 0, 32, 24], "square")],
                       {"levels": levels}, "test")
 
-    def reason(self, record, rng):
-        a, b = record.meta["facts"]["levels"]
+    @classmethod
+    def reason(cls, facts, regions, answer, config, rng):
+        a, b = facts["levels"]
         return Reasoning("Compare the grey levels.", [f"grey {a}", f"grey {b}"], "[r0] and [r1] are the squares.",
-                         f"[r0] is {a}, [r1] is {b}.", f"So the answer is {record.answer}.")
+                         f"[r0] is {a}, [r1] is {b}.", f"So the answer is {answer}.")
+
+
+SQUARE = TaskSpec(name="brighter_square", category="sequential", asks="Which image is brighter.",
+                  definition="Two grey squares.", builder=SquareTask)
 
 
 @pytest.fixture
-def square_module(monkeypatch):
-    module = types.ModuleType("mirdata.builders.sequential")
-    module.TASKS = [SquareTask]
-    monkeypatch.setitem(sys.modules, "mirdata.builders.sequential", module)
+def square_module():
+    register(SQUARE)
+    yield
+    unregister(SQUARE.name)
+
+
+def square(options: BuildOptions) -> SquareTask:
+    return SquareTask(SQUARE, options)
 
 
 def test_a_record_depends_only_on_task_seed_and_index(square_module) -> None:
-    task = SquareTask(BuildOptions(seed=5))
+    task = square(BuildOptions(seed=5))
     first, _ = make_record(task, 7)
     make_record(task, 3)  # other work in between changes nothing
     again, _ = make_record(task, 7)
     assert first.to_json() == again.to_json()
-    assert make_record(SquareTask(BuildOptions(seed=6)), 7)[0].to_json() != first.to_json()
+    assert make_record(square(BuildOptions(seed=6)), 7)[0].to_json() != first.to_json()
 
 
 def test_refused_draws_are_redrawn_and_recorded(square_module) -> None:
-    attempts = [make_record(SquareTask(BuildOptions()), i)[0].meta["attempt"] for i in range(40)]
+    attempts = [make_record(square(BuildOptions()), i)[0].meta["attempt"] for i in range(40)]
     assert any(a > 0 for a in attempts)  # a tie happens in 1 of 8 draws
 
 
@@ -83,17 +97,17 @@ def test_record_rng_is_stable() -> None:
 
 def test_build_validates_and_a_second_run_resumes(square_module, tmp_path: Path) -> None:
     opts = BuildOptions(out=tmp_path / "d", num=12, image_format="png")
-    run = run_build(opts, ["image_puzzle"], show_progress=False)
+    run = run_build(opts, ["brighter_square"], show_progress=False)
     assert run["built"] == 12 and run["resumed_from"] == 0
     assert validate_dir(tmp_path / "d").ok
     before = (tmp_path / "d" / "records.jsonl").read_bytes()
-    again = run_build(BuildOptions(out=tmp_path / "d", num=14, image_format="png"), ["image_puzzle"],
+    again = run_build(BuildOptions(out=tmp_path / "d", num=14, image_format="png"), ["brighter_square"],
                       show_progress=False)
     assert again["built"] == 2 and again["resumed_from"] == 12
     after = (tmp_path / "d" / "records.jsonl").read_bytes()
     assert after.startswith(before) and len(after.splitlines()) == 14
     info = json.loads((tmp_path / "d" / "build.json").read_text())
-    assert info["counts"] == {"image_puzzle": 14} and len(info["builds"]) == 2
+    assert info["counts"] == {"brighter_square": 14} and len(info["builds"]) == 2
 
 
 def test_task_selection_errors_are_clear() -> None:

@@ -14,11 +14,15 @@ from mirdata.curriculum.difficulty import DifficultySettings, rate_difficulty
 from mirdata.curriculum.stages import parse_chain, stage_example
 from mirdata.errors import MirdataError
 from mirdata.inference.predict import PredictSettings, predict
-from mirdata.inference.prompt import build_prompt, hf_messages, load_images, rotate_options
+from mirdata.inference.prompt import (
+    build_prompt,
+    hf_messages,
+    load_images,
+    rotate_options,
+)
 from mirdata.store import MIRStore
 from mirdata.testing import ScriptedRunner
 from tests.conftest import write_simple_dataset
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -59,7 +63,6 @@ def test_chain_prompt_rotates_the_options_like_the_mir_prompt(simple_dataset: Pa
 
 def test_chain_prompt_renders_exactly_as_the_trainer_rendered_it(tiny_vlm: Path, simple_dataset: Path) -> None:
     from transformers import AutoProcessor
-
     from trl.data_utils import prepare_multimodal_messages
 
     processor = AutoProcessor.from_pretrained(tiny_vlm)

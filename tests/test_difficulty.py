@@ -12,11 +12,17 @@ from conftest import write_simple_dataset
 from typer.testing import CliRunner
 
 from mirdata.cli import app
-from mirdata.curriculum.difficulty import CACHE, DifficultySettings, label_adaptive, label_threshold, rate_difficulty
+from mirdata.curriculum.difficulty import (
+    CACHE,
+    DifficultySettings,
+    label_adaptive,
+    label_threshold,
+    rate_difficulty,
+)
 from mirdata.errors import MirdataError
 from mirdata.inference.prompt import Prompt
 from mirdata.inference.runners import Runner, Sampling, make_runner
-from mirdata.schema.tasks import ALL_TASKS
+from mirdata.registry import task_names
 from mirdata.schema.validate import validate_dir
 from mirdata.store import MIRStore
 from mirdata.testing import ScriptedRunner
@@ -59,7 +65,7 @@ def test_difficulty_end_to_end_with_the_tiny_model(tiny_vlm: Path, simple_datase
     assert result.exit_code == 0, result.output
     records = _records(simple_dataset)
     assert all(isinstance(r["pass_rate"], float) and 0 <= r["pass_rate"] <= 1 for r in records)
-    for task in ALL_TASKS:
+    for task in task_names():
         assert {r["difficulty"] for r in records if r["task"] == task} == {"easy", "hard"}
     info = json.loads((simple_dataset / "build.json").read_text())["difficulty"]
     assert (info["backend"], info["model"], info["samples"], info["temperature"], info["top_p"], info["rule"],
@@ -94,7 +100,7 @@ def test_adaptive_rule_gives_every_task_both_levels(tmp_path: Path) -> None:
     summary = rate_difficulty(root, ScriptedRunner(_skill), DifficultySettings(samples=6, quantile=0.4),
                               show_progress=False)
     records = _records(root)
-    for task in ALL_TASKS:
+    for task in task_names():
         mine = [r for r in records if r["task"] == task]
         hard = [r for r in mine if r["difficulty"] == "hard"]
         easy = [r for r in mine if r["difficulty"] == "easy"]

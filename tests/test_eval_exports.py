@@ -16,17 +16,17 @@ import datasets
 import numpy as np
 import pytest
 import yaml
+from conftest import write_simple_dataset
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-from conftest import write_simple_dataset
 from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.export.lmms_eval import write_task_folder
 from mirdata.export.vlmevalkit import write_tsv
+from mirdata.registry import CATEGORIES
 from mirdata.release import release_dataset
 from mirdata.schema.record import Region
-from mirdata.schema.tasks import CATEGORIES
 from mirdata.store import MIRStore
 
 MANY = 12  # images of the one long question: past VLMEvalKit's one-digit <image k>

@@ -13,8 +13,8 @@ from mirdata.curriculum.evaluate import evaluate
 from mirdata.errors import MirdataError
 from mirdata.inference.judge import Judge
 from mirdata.inference.prompt import rotate_options
+from mirdata.registry import CATEGORIES, category_of, task_names, tasks_of
 from mirdata.schema.record import LETTERS, Record
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import MIRStore
 from mirdata.testing import ScriptedRunner
 
@@ -33,7 +33,7 @@ def _wrong(record: Record) -> str:
 
 def test_accuracy_per_task_category_and_overall(simple_dataset: Path, tmp_path: Path) -> None:
     records = MIRStore(simple_dataset).read()
-    lines, expect = [], {t: [0, 0, 0] for t in ALL_TASKS}  # n, correct, unanswered
+    lines, expect = [], {t: [0, 0, 0] for t in task_names()}  # n, correct, unanswered
     for k, r in enumerate(records):
         kind = k % 3
         response = {0: f"<conclusion>So the answer is {r.answer}.</conclusion>",
@@ -48,12 +48,12 @@ def test_accuracy_per_task_category_and_overall(simple_dataset: Path, tmp_path: 
     for task, (n, correct, unanswered) in expect.items():
         assert result["by_task"][task] == {"n": n, "correct": correct, "accuracy": pytest.approx(correct / n),
                                            "unanswered": unanswered}
-    for cat, tasks in CATEGORIES.items():
+    for cat, tasks in ((c, tasks_of(c)) for c in CATEGORIES):
         n = sum(expect[t][0] for t in tasks)
         correct = sum(expect[t][1] for t in tasks)
         assert result["by_category"][cat]["n"] == n and result["by_category"][cat]["correct"] == correct
     assert result["overall"] == {"n": 24, "correct": 8, "accuracy": pytest.approx(8 / 24), "unanswered": 8}
-    assert list(result["by_task"]) == list(ALL_TASKS)
+    assert list(result["by_task"]) == list(task_names())
 
 
 def test_evaluate_never_guesses(simple_dataset: Path, tmp_path: Path) -> None:
@@ -138,6 +138,6 @@ def test_evaluate_cli_prints_the_table_and_writes_json(simple_dataset: Path, tmp
     assert "2 records have no prediction" in result.output
     report = json.loads(out.read_text())
     assert report["overall"] == {"n": 22, "correct": 11, "accuracy": 0.5, "unanswered": 11}
-    assert set(report["by_category"]) == {TASK_CATEGORY[r.task] for r in records}
+    assert set(report["by_category"]) == {category_of(r.task) for r in records}
     bad = CliRunner().invoke(app, ["evaluate", str(simple_dataset), str(tmp_path / "missing.jsonl")])
     assert bad.exit_code == 1 and "no such predictions file" in bad.output

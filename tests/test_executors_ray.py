@@ -24,7 +24,7 @@ from mirdata.executors import Step
 from mirdata.executors.local import LocalExecutor
 from mirdata.executors.ray import RayExecutor
 from mirdata.inference.runners import RunnerSpec, make_runner
-from mirdata.schema.tasks import CATEGORIES
+from mirdata.registry import CATEGORIES, tasks_of
 from mirdata.store import PARTS, MIRStore
 
 # The wrappers below live in this module, which Ray's workers cannot import: ship them by value.
@@ -49,7 +49,7 @@ def local_builds(tmp_path_factory) -> dict[str, dict[str, str]]:
     """Each category built by the local executor in this process: the reference digests."""
     root = tmp_path_factory.mktemp("local")
     digests = {}
-    for category, tasks in CATEGORIES.items():
+    for category, tasks in ((c, tasks_of(c)) for c in CATEGORIES):
         run_build(options(root / category), list(tasks), show_progress=False)
         digests[category] = tree_digest(root / category)
     return digests
@@ -66,8 +66,8 @@ def test_ray_build_matches_local_sequential_from_the_cli(tmp_path: Path, local_b
 
 @pytest.mark.parametrize("category", ["spatial", "analytical"])
 def test_ray_build_matches_local(tmp_path: Path, local_builds, category: str) -> None:
-    run = run_build(options(tmp_path), list(CATEGORIES[category]), show_progress=False, executor=RayExecutor())
-    assert run["built"] == NUM * len(CATEGORIES[category]) and not run["failed"]
+    run = run_build(options(tmp_path), list(tasks_of(category)), show_progress=False, executor=RayExecutor())
+    assert run["built"] == NUM * len(tasks_of(category)) and not run["failed"]
     assert tree_digest(tmp_path) == local_builds[category]
 
 
@@ -106,7 +106,7 @@ class DyingRay(RayExecutor):
 def test_a_killed_ray_worker_gives_the_same_bytes(tmp_path: Path, local_builds) -> None:
     marker = tmp_path / "died"
     out = tmp_path / "out"
-    run = run_build(options(out), list(CATEGORIES["sequential"]), show_progress=False, executor=DyingRay(marker))
+    run = run_build(options(out), list(tasks_of("sequential")), show_progress=False, executor=DyingRay(marker))
     assert marker.exists(), "no worker died"
     assert run["built"] == NUM * 4
     assert tree_digest(out) == local_builds["sequential"]
@@ -130,7 +130,7 @@ class StopAfter(LocalExecutor):
 
 
 def test_a_build_started_locally_resumes_on_ray(tmp_path: Path, local_builds) -> None:
-    tasks = list(CATEGORIES["analytical"])
+    tasks = list(tasks_of("analytical"))
     with pytest.raises(KeyboardInterrupt):
         run_build(options(tmp_path), tasks, show_progress=False, executor=StopAfter(3))
     assert len(list((tmp_path / PARTS).glob("*.json"))) == 3 and not (tmp_path / "records.jsonl").exists()

@@ -18,13 +18,20 @@ from mirdata.errors import MirdataError
 from mirdata.inference.extract import extract_answer
 from mirdata.inference.openai_runner import OpenAIRunner
 from mirdata.inference.predict import PredictSettings, predict
-from mirdata.inference.prompt import INSTRUCTION, build_prompt, fit_pixels, hf_messages, load_images, rotate_options
+from mirdata.inference.prompt import (
+    INSTRUCTION,
+    build_prompt,
+    fit_pixels,
+    hf_messages,
+    load_images,
+    rotate_options,
+)
 from mirdata.inference.runners import Sampling, make_runner, prompt_seed
+from mirdata.registry import task_names
 from mirdata.schema.record import Record, format_options
-from mirdata.schema.tasks import ALL_TASKS
 from mirdata.store import MIRStore
-from tests.conftest import LocalJSONServer
 from mirdata.testing import ScriptedRunner, make_tiny_vlm
+from tests.conftest import LocalJSONServer
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +305,7 @@ def test_predict_end_to_end_with_the_tiny_model(tiny_vlm: Path, simple_dataset: 
     assert report["overall"] == {
         "n": len(ids), "correct": sum(a == records[line["id"]].answer for a, line in zip(answers, lines)),
         "accuracy": report["overall"]["accuracy"], "unanswered": sum(a is None for a in answers)}
-    assert {task: t["n"] for task, t in report["by_task"].items()} == {task: 2 for task in ALL_TASKS}
+    assert {task: t["n"] for task, t in report["by_task"].items()} == {task: 2 for task in task_names()}
 
 
 def test_predict_circular_writes_every_rotation_and_resumes_after_a_torn_line(simple_dataset: Path,

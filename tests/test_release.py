@@ -11,17 +11,17 @@ import huggingface_hub
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import write_simple_dataset
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import write_simple_dataset
 from mirdata.cli import app
 from mirdata.errors import MirdataError
+from mirdata.registry import CATEGORIES, category_of, task_names
 from mirdata.release import release_dataset
 from mirdata.release.card import size_category
 from mirdata.release.dataset import ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, decode_row
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import MIRStore
 
 PER_TASK = 3
@@ -112,7 +112,7 @@ def test_card_yaml_names_every_config_and_split_and_its_files_exist(released):
     root, repo, raw = released
     meta = front_matter(repo / "README.md")
     configs = {c["config_name"]: c for c in meta["configs"]}
-    assert set(configs) == {"all", *CATEGORIES, *ALL_TASKS}
+    assert set(configs) == {"all", *CATEGORIES, *task_names()}
     assert configs["all"].get("default") is True and sum(bool(c.get("default")) for c in configs.values()) == 1
     for name, config in configs.items():
         splits = {f["split"]: f["path"] for f in config["data_files"]}
@@ -200,7 +200,7 @@ def test_original_release_files_name_images_that_are_there(released):
     for folder in [repo / ORIGINAL, *(repo / ORIGINAL).rglob("*")]:
         if folder.is_dir():
             assert len(list(folder.iterdir())) <= 256
-    assert {p.parent.parent.name for p in (repo / ORIGINAL / "images").rglob("*.png")} == set(ALL_TASKS)
+    assert {p.parent.parent.name for p in (repo / ORIGINAL / "images").rglob("*.png")} == set(task_names())
 
 
 def test_hub_size_categories():
@@ -313,7 +313,7 @@ def test_cli_release_and_its_one_line_error(tmp_path):
                                  "--max-shard-size", "200MB"])
     assert result.exit_code == 0, result.output
     assert f"released {len(records)} records" in result.output
-    assert {TASK_CATEGORY[t] for t in ALL_TASKS} == {p.name for p in (tmp_path / "repo" / "data").iterdir()}
+    assert {category_of(t) for t in task_names()} == {p.name for p in (tmp_path / "repo" / "data").iterdir()}
 
 
 def test_working_folders_are_never_released(tmp_path):

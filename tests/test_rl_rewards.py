@@ -15,7 +15,13 @@ from typer.testing import CliRunner
 
 from mirdata.cli import app
 from mirdata.curriculum.evaluate import evaluate
-from mirdata.rl.rewards import (accuracy_reward, citations, format_reward, image_reward, region_reward)
+from mirdata.rl.rewards import (
+    accuracy_reward,
+    citations,
+    format_reward,
+    image_reward,
+    region_reward,
+)
 from mirdata.schema.record import LETTERS, Record
 from mirdata.store import MIRStore
 

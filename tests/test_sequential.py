@@ -20,7 +20,13 @@ from typer.testing import CliRunner
 
 from mirdata.builders.options import Slot, answer_position
 from mirdata.cli import app
-from mirdata.generators.video import COLORS, INGREDIENTS, RECIPES, ProcessScene, open_clip
+from mirdata.generators.video import (
+    COLORS,
+    INGREDIENTS,
+    RECIPES,
+    ProcessScene,
+    open_clip,
+)
 from mirdata.schema.record import LETTERS, option_text
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")

@@ -22,8 +22,8 @@ from mirdata.builders.base import BuildOptions, run_build
 from mirdata.cli import app
 from mirdata.generators.render.raster import RasterRenderer
 from mirdata.generators.scene import Camera, Scene, SceneObject
+from mirdata.registry import tasks_of
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import CATEGORIES
 from mirdata.schema.validate import validate_dir
 
 NUM = 3
@@ -32,7 +32,7 @@ SIZE = (256, 192)
 
 def _build(out: Path, workers: int = 1) -> None:
     options = BuildOptions(out=out, seed=11, num=NUM, workers=workers, image_size=SIZE, image_format="png")
-    run = run_build(options, list(CATEGORIES["spatial"]), show_progress=False)
+    run = run_build(options, list(tasks_of("spatial")), show_progress=False)
     assert run["failed"] == []
 
 
@@ -119,7 +119,7 @@ def _ids(r: Record) -> dict[str, int]:
 def test_all_four_tasks_build_validate_and_share_no_image(built: Path, records):
     report = validate_dir(built)
     assert report.ok, [f.to_dict() for f in report.failures]
-    assert sorted(records) == sorted(CATEGORIES["spatial"])
+    assert sorted(records) == sorted(tasks_of("spatial"))
     hashes = [hashlib.sha256((built / p).read_bytes()).hexdigest() for recs in records.values() for r in recs
               for p in r.images]
     assert len(hashes) == len(set(hashes))

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from mirdata.curriculum.stages import (build_curriculum, check_example, examples_sha256, input_steps, load_records,
-                                       parse_chain, stage_example, target_steps)
+from mirdata.curriculum.stages import (
+    build_curriculum,
+    check_example,
+    examples_sha256,
+    input_steps,
+    load_records,
+    parse_chain,
+    stage_example,
+    target_steps,
+)
 from mirdata.curriculum.train import parse_stages
 from mirdata.errors import MirdataError
 from mirdata.schema.checks import stated_letters

@@ -17,7 +17,12 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mirdata.annotate.backends import ChatBackend, GenerationParams, Messages, balanced_object
+from mirdata.annotate.backends import (
+    ChatBackend,
+    GenerationParams,
+    Messages,
+    balanced_object,
+)
 from mirdata.annotate.cache import ResponseCache, conversation_hash
 from mirdata.annotate.check import check_stages
 from mirdata.schema.record import Record

@@ -1,7 +1,7 @@
 """The grounded template annotator: each task's own `reason()` re-run on a stored record.
 
-The builders write the stage templates next to the facts they read (mirdata/builders/<category>.py); this module
-only replays them. A record's reasoning RNG is `record_rng(task, seed, index, attempt, purpose=1)`, seeded from
+A task's `reason` is a pure function of the record's facts, regions and answer and the task's config
+(mirdata.builders.base), so replaying it makes no renderer, editor or model. A record's reasoning RNG is `record_rng(task, seed, index, attempt, purpose=1)`, seeded from
 its meta, and each task gets the options of the build that made it (from build.json: the image size, for one,
 shapes some texts), so the text is the one the build wrote, and the same on every run.
 """
@@ -12,7 +12,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from mirdata.builders.base import BuildOptions, Reasoning, Task, record_rng, task_class
+from mirdata.builders.base import (
+    BuildOptions,
+    Reasoning,
+    Task,
+    TaskConfig,
+    _legacy,
+    make_task,
+    record_rng,
+    task_class,
+    write_reasoning,
+)
 from mirdata.errors import MirdataError
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import STAGES
@@ -31,27 +41,33 @@ class TemplateAnnotator:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.builds = MIRStore(root).build_info().get("builds") or []
-        self._tasks: dict[str, Task] = {}
+        self._tasks: dict[str, tuple[type[Task] | Task, TaskConfig]] = {}
 
     def stages(self, record: Record) -> dict[str, Any]:
         """The five template stages of `record` by name, or TemplateUnavailable saying why there are none."""
         meta = record.meta
         if "facts" not in meta or "seed" not in meta or "index" not in meta:
             raise TemplateUnavailable("meta has no facts, seed and index to write templates from")
-        task = self._task(record.task)
+        task, config = self._task(record.task)
         rng = record_rng(record.task, int(meta["seed"]), int(meta["index"]), int(meta.get("attempt", 0)), purpose=1)
         try:
-            reasoning = task.reason(record, rng)
+            reasoning = write_reasoning(task, record, config, rng)
         except Exception as e:  # facts of another shape (an imported or hand-made record) fail in many ways
             raise TemplateUnavailable(f"{record.task} templates do not fit this record's facts "
                                       f"({type(e).__name__}: {e})") from e
         return reasoning_stages(reasoning)
 
-    def _task(self, name: str) -> Task:
+    def _task(self, name: str) -> tuple[type[Task] | Task, TaskConfig]:
+        """The task's class (nothing is set up) and the config of the build that made its records."""
         if name not in self._tasks:
             try:
-                self._tasks[name] = task_class(name)(self.build_options(name))
-            except (ImportError, AttributeError, KeyError, MirdataError) as e:
+                cls, options = task_class(name), self.build_options(name)
+                if _legacy(cls):  # TRANSITION
+                    made = make_task(name, options)
+                    self._tasks[name] = (made, made.config)
+                else:
+                    self._tasks[name] = (cls, cls.Config.from_options(options))
+            except (ImportError, AttributeError, KeyError, TypeError, MirdataError) as e:
                 raise TemplateUnavailable(f"no builder for task {name!r} ({e})") from e
         return self._tasks[name]
 
@@ -68,8 +84,9 @@ class TemplateAnnotator:
         return BuildOptions(**values)
 
     def close(self) -> None:
-        for task in self._tasks.values():
-            task.close()
+        for task, _ in self._tasks.values():
+            if isinstance(task, Task):  # TRANSITION
+                task.close()
         self._tasks.clear()
 
 

@@ -15,12 +15,17 @@ from rich.table import Table
 
 import mirdata
 from mirdata.audit import checks
-from mirdata.audit.guessers import METHODS, answer_runs, evaluate_guessers, permutation_p
+from mirdata.audit.guessers import (
+    METHODS,
+    answer_runs,
+    evaluate_guessers,
+    permutation_p,
+)
 from mirdata.audit.texts import TaskTexts
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
+from mirdata.registry import task_rank
 from mirdata.schema.record import LETTERS, parse_options
-from mirdata.schema.tasks import task_rank
 from mirdata.store import MIRStore
 
 DEFAULT_RUNS = 100

@@ -1,33 +1,50 @@
-"""What every task builder shares: options, the Task interface, answer placement, and the build runner.
+"""What every task builder shares: options, the task contract, and the build runner.
 
-A record is a pure function of (task, seed, index): `Task.build` gets an RNG seeded from exactly those three
-and returns a `Sample` (images, question, options, answer, regions, facts). The runner saves the images,
-makes the record, fills its five reasoning stages with the task's grounded templates, and stores it. Building
-is then a map over indices (`BuildStep`) that any executor runs; a resumed build skips the ids already stored.
+The task contract (`Task`): a task is registered by its spec (mirdata.registry) and implemented by a Task
+subclass, with
+* `Config`, its typed configuration (a `TaskConfig` dataclass, filled from the build options);
+* `Facts`, the typed facts a record keeps in meta (a TypedDict): every number its answer and reasoning rest on;
+* `sample(slot, rng)`: draw facts from the RNG, make the images and regions, solve the answer, return a
+  `Sample` (or None: this draw cannot be proven right, draw again);
+* `reason(facts, regions, answer, config, rng)`: the five reasoning stages, written from the facts and the
+  regions alone: no renderer, editor or model, so a stored record's stages can be written again anywhere;
+* `answer_rules` and `constraints`, the functions its spec's question families name (mirdata.builders.families).
+
+A record is a pure function of (task, seed, index): `sample` gets an RNG seeded from exactly those three.
+The runner saves the images, makes the record, writes its stages, and stores it. Building is then a map over
+indices (`BuildStep`) that any executor runs; a resumed build skips the ids already stored.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_type_hints
 
 import numpy as np
 from PIL import Image
 
 import mirdata
+from mirdata.builders.families import AnswerRule, Constraint, QuestionFamilies
 from mirdata.builders.options import Slot
 from mirdata.errors import MirdataError
 from mirdata.executors import Executor, Step
 from mirdata.executors.local import LocalExecutor
 from mirdata.progress import progress_bar
+from mirdata.registry import (
+    CATEGORIES,
+    TaskSpec,
+    category_of,
+    task_names,
+    task_rank,
+    task_spec,
+    tasks_of,
+)
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import Record, Region
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY, task_rank
 from mirdata.store import IMAGES, MIRStore
 
 # Attempts per index before a task gives up: a builder that cannot prove its answer asks for another draw.
@@ -54,6 +71,7 @@ class BuildOptions:
     editor_model: Path | None = None
     annotator: str = "template"
     annotator_options: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)  # --set KEY=VALUE: fields of a task's own Config
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -82,28 +100,91 @@ class Reasoning:
     conclusion: str
 
 
+@dataclass(frozen=True)
+class TaskConfig:
+    """The build options every task reads. A task with options of its own subclasses it; `from_options` fills a
+    field from the BuildOptions field of the same name, or from `--set NAME=VALUE` (converted to its type)."""
+
+    seed: int = 0
+    image_size: tuple[int, int] = (448, 336)  # width, height
+    image_format: str = "jpg"
+    on_error: str = "skip"
+
+    @classmethod
+    def from_options(cls, options: BuildOptions) -> TaskConfig:
+        hints = get_type_hints(cls)
+        values = {}
+        for f in fields(cls):
+            if f.name in options.settings:
+                values[f.name] = _setting(f.name, options.settings[f.name], hints[f.name])
+            elif hasattr(options, f.name):
+                values[f.name] = getattr(options, f.name)
+        return cls(**values)
+
+
+def _setting(name: str, text: str, kind: Any) -> Any:
+    """`--set NAME=TEXT` as the config field's type (bool, int, float, str, Path, or optional ones)."""
+    text = str(text)
+    kinds = [k for k in getattr(kind, "__args__", (kind,)) if k is not type(None)]
+    kind = kinds[0] if kinds else str
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError("not true or false")
+            return text.lower() in ("true", "1", "yes")
+        return kind(text) if kind in (int, float, str, Path) else text
+    except ValueError as e:
+        raise MirdataError(f"--set {name}={text}: {e}") from None
+
+
 class Task:
-    """One MIR task. Subclasses set `name`, `category`, their templates, and implement build and reason."""
+    """One registered task (see the module docstring for the contract). Subclasses implement `sample` and
+    `reason`; the name, category and question families come from the task's spec."""
 
-    name: ClassVar[str]
-    category: ClassVar[str]
+    Config: ClassVar[type[TaskConfig]] = TaskConfig
+    Facts: ClassVar[type] = dict
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {}
+    constraints: ClassVar[dict[str, Constraint]] = {}
 
-    def __init__(self, options: BuildOptions):
+    def __init__(self, spec: TaskSpec, options: BuildOptions | None = None):
+        if not isinstance(spec, TaskSpec):  # TRANSITION: legacy Task(options)
+            spec, options = self.spec, spec
+        self.spec = spec
         self.options = options
+        self.config = self.Config.from_options(options)
+        if spec.families:  # TRANSITION: legacy tasks keep a `families` attribute of their own
+            self.families = self.question_families(spec)
         # Source files a task could not use: {"file": ..., "reason": ...}; they go into build.json.
         self.skipped: list[dict[str, str]] = []
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        """Make one sample, or None when this draw cannot be proven right (the runner draws again)."""
-        raise NotImplementedError
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        """The five reasoning stages, written from `record.meta["facts"]` and the regions."""
-        raise NotImplementedError
+    @property
+    def category(self) -> str:
+        return self.spec.category
+
+    @classmethod
+    def question_families(cls, spec: TaskSpec) -> QuestionFamilies:
+        return QuestionFamilies(spec, cls.answer_rules, cls.constraints)
+
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        """Make the sample at `slot`, or None when this draw cannot be proven right (the runner draws again)."""
+        return self.build(slot.index, rng)  # tasks not yet on the slot contract
+
+    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
+        raise NotImplementedError(f"{type(self).__name__} implements neither sample nor build")
+
+    @classmethod
+    def reason(cls, facts: Any, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        """The five reasoning stages, written from the facts, the regions and the answer letter alone."""
+        raise NotImplementedError(f"{cls.__name__} has no reason()")
 
     def slot(self, index: int) -> Slot:
         """The record at `index` of this build, as the option engine keys its balanced choices."""
-        return Slot(self.name, self.options.seed, index)
+        return Slot(self.name, self.config.seed, index)
 
     def close(self) -> None:
         """Release renderers, models, open files."""
@@ -140,32 +221,55 @@ def regions_by_id(record: Record) -> dict[str, Region]:
 
 # -- the registry ---------------------------------------------------------------------------------------
 
-_CATEGORY_MODULES = {cat: f"mirdata.builders.{cat}" for cat in CATEGORIES}
-
-
 def task_class(task: str) -> type[Task]:
-    module = importlib.import_module(_CATEGORY_MODULES[TASK_CATEGORY[task]])
-    for cls in module.TASKS:
-        if cls.name == task:
-            return cls
-    raise MirdataError(f"task {task!r} has no builder in {module.__name__}")
+    """The Task subclass that implements a registered task."""
+    spec = task_spec(task)
+    cls = spec.load("builder")
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise MirdataError(f"task {task!r}: its builder {spec.builder!r} is not a mirdata Task subclass")
+    return cls
+
+
+def make_task(task: str, options: BuildOptions) -> Task:
+    cls = task_class(task)
+    if _legacy(cls):  # TRANSITION: removed once every category is on the contract
+        made = cls.__new__(cls)
+        made.spec = task_spec(task)
+        cls.__init__(made, options)
+        made.config = made.Config.from_options(options)
+        return made
+    return cls(task_spec(task), options)
+
+
+def _legacy(cls: type) -> bool:  # TRANSITION
+    import inspect
+    return "record" in inspect.signature(cls.reason).parameters
+
+
+def write_reasoning(task: Task | type[Task], record: Record, config: TaskConfig,
+                    rng: np.random.Generator) -> Reasoning:
+    """The stages of a record, from its facts, regions and answer (no media or model is made)."""
+    cls = task if isinstance(task, type) else type(task)
+    if _legacy(cls):  # TRANSITION
+        return (task if not isinstance(task, type) else None).reason(record, rng)
+    return cls.reason(record.meta["facts"], record.regions, record.answer, config, rng)
 
 
 def resolve_tasks(category: str | None, tasks: list[str] | None) -> list[str]:
-    """The tasks to build, in the fixed task order."""
+    """The tasks to build, in the release order."""
     if tasks:
-        unknown = [t for t in tasks if t not in TASK_CATEGORY]
+        unknown = [t for t in tasks if category_of(t) is None]
         if unknown:
-            raise MirdataError(f"unknown task(s): {', '.join(unknown)}; tasks are: {', '.join(ALL_TASKS)}")
-        if category and any(TASK_CATEGORY[t] != category for t in tasks):
-            raise MirdataError(f"task(s) {', '.join(t for t in tasks if TASK_CATEGORY[t] != category)} "
+            raise MirdataError(f"unknown task(s): {', '.join(unknown)}; tasks are: {', '.join(task_names())}")
+        if category and any(category_of(t) != category for t in tasks):
+            raise MirdataError(f"task(s) {', '.join(t for t in tasks if category_of(t) != category)} "
                                f"are not in category {category!r}")
-        return [t for t in ALL_TASKS if t in tasks]
+        return [t for t in task_names() if t in tasks]
     if category is None:
-        return list(ALL_TASKS)
+        return list(task_names())
     if category not in CATEGORIES:
         raise MirdataError(f"unknown category {category!r}; categories are: {', '.join(CATEGORIES)}")
-    return list(CATEGORIES[category])
+    return list(tasks_of(category))
 
 
 def record_id(task: str, seed: int, index: int) -> str:
@@ -188,7 +292,7 @@ def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | No
     """Build the record at `index` (drawing again while the task cannot prove an answer), reasoning included."""
     opts = task.options
     for attempt in range(MAX_ATTEMPTS):
-        sample = task.build(index, record_rng(task.name, opts.seed, index, attempt))
+        sample = task.sample(task.slot(index), record_rng(task.name, opts.seed, index, attempt))
         if sample is not None:
             break
     else:
@@ -214,7 +318,7 @@ def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | No
             "annotation": {"annotator": "template"},
         },
     )
-    stages = task.reason(record, record_rng(task.name, opts.seed, index, attempt, purpose=1))
+    stages = write_reasoning(task, record, task.config, record_rng(task.name, opts.seed, index, attempt, purpose=1))
     record.summary, record.caption = stages.summary, stages.caption
     record.text2region, record.region2region, record.conclusion = (
         stages.text2region, stages.region2region, stages.conclusion)
@@ -246,7 +350,7 @@ def _worker_init(options: BuildOptions) -> None:
 
 def _worker_task(name: str) -> Task:
     if name not in _worker_tasks:
-        _worker_tasks[name] = task_class(name)(_worker_options)
+        _worker_tasks[name] = make_task(name, _worker_options)
     return _worker_tasks[name]
 
 

@@ -26,8 +26,23 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick, regions_by_id
-from mirdata.builders.options import ordering_distractors, pick_balanced, place_answer, special_is_answer
+from mirdata.builders.base import (
+    BuildOptions,
+    Reasoning,
+    Sample,
+    Task,
+    cite,
+    conclude,
+    join_and,
+    pick,
+    regions_by_id,
+)
+from mirdata.builders.options import (
+    ordering_distractors,
+    pick_balanced,
+    place_answer,
+    special_is_answer,
+)
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
 from mirdata.generators.video import (

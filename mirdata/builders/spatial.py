@@ -35,7 +35,16 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from mirdata.builders.base import BuildOptions, Reasoning, Sample, Task, cite, conclude, join_and, pick
+from mirdata.builders.base import (
+    BuildOptions,
+    Reasoning,
+    Sample,
+    Task,
+    cite,
+    conclude,
+    join_and,
+    pick,
+)
 from mirdata.builders.options import (
     Slot,
     balanced_index,
@@ -45,7 +54,12 @@ from mirdata.builders.options import (
     special_is_answer,
 )
 from mirdata.errors import MirdataError
-from mirdata.generators.render import Renderer, RenderResult, check_renderer_name, create_renderer
+from mirdata.generators.render import (
+    Renderer,
+    RenderResult,
+    check_renderer_name,
+    create_renderer,
+)
 from mirdata.generators.scene import (
     PRIMITIVES,
     Camera,

@@ -21,7 +21,9 @@ def validate(
     files: Annotated[bool, typer.Option(help="Also check that every image exists and decodes.")] = True,
 ) -> None:
     """Check DIR against the MIR schema; print every failure at once. Exit 1 when anything fails."""
-    from mirdata.schema.validate import validate_dir  # pandas and pandera load only when validating
+    from mirdata.schema.validate import (
+        validate_dir,  # pandas and pandera load only when validating
+    )
 
     report = validate_dir(dir, check_files=files, show_progress=not json_out)
     if json_out:

@@ -10,7 +10,14 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from mirdata.cli.app import ExecutorName, ExecutorOpt, RayAddressOpt, command, err_console, out_console
+from mirdata.cli.app import (
+    ExecutorName,
+    ExecutorOpt,
+    RayAddressOpt,
+    command,
+    err_console,
+    out_console,
+)
 from mirdata.errors import MirdataError
 from mirdata.executors import Executor, make_executor
 from mirdata.inference.judge import Judge

@@ -23,10 +23,10 @@ from typing import Any
 from mirdata.errors import MirdataError
 from mirdata.inference.judge import Judge, read_answers
 from mirdata.inference.prompt import rotate_options
+from mirdata.registry import CATEGORIES, task_rank
 from mirdata.rl.rewards import Grounding
 from mirdata.rl.rewards import grounding as score_grounding
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import CATEGORIES, task_rank
 from mirdata.store import MIRStore, atomic_write, iter_jsonl
 
 

@@ -99,8 +99,8 @@ def write_task_folder(source_path: str | Path, out: str | Path, dataset_path: st
     the names of the tasks and groups written."""
     import yaml
 
+    from mirdata.registry import CATEGORIES, task_names
     from mirdata.release.source import SPLITS, open_source
-    from mirdata.schema.tasks import ALL_TASKS, CATEGORIES
 
     source = open_source(source_path)
     if dataset_path is None:
@@ -118,7 +118,7 @@ def write_task_folder(source_path: str | Path, out: str | Path, dataset_path: st
     def present(split: str, category: str | None = None) -> tuple[list[str], list[str]]:
         keys = [(c, t) for (s, c, t) in counts if s == split and (category is None or c == category)]
         cats = [c for c in CATEGORIES if any(k[0] == c for k in keys)]
-        return cats, [t for t in ALL_TASKS if any(k[1] == t for k in keys)]
+        return cats, [t for t in task_names() if any(k[1] == t for k in keys)]
 
     files: dict[str, dict[str, Any]] = {}
     groups: dict[str, list[str]] = {}

@@ -22,7 +22,13 @@ from PIL import Image
 
 from mirdata.curriculum.stages import stage_example
 from mirdata.errors import MirdataError
-from mirdata.schema.record import IMAGE_TOKEN, LETTERS, Record, format_options, option_text
+from mirdata.schema.record import (
+    IMAGE_TOKEN,
+    LETTERS,
+    Record,
+    format_options,
+    option_text,
+)
 from mirdata.store import MIRStore, decode_image
 
 INSTRUCTION = ("Answer with the letter of the correct option. Think step by step if you need to, then finish your "

@@ -6,7 +6,6 @@ configs with their data_files (one glob per split), license, task categories, si
 
 from __future__ import annotations
 
-import inspect
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -15,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import mirdata
-from mirdata.errors import MirdataError
+from mirdata.registry import CATEGORIES, task_specs, tasks_of
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import CATEGORIES
 from mirdata.store import MIRStore
 
 if TYPE_CHECKING:
@@ -35,26 +33,10 @@ CITATION = """\
   year    = {2025}
 }"""
 
-# What each task asks, as the paper defines it; how mirdata makes it comes from the builder's docstring.
-TASK_QUESTIONS = {
-    "speed_comparison": "Which object moves fastest, or the order of speeds, from frames at stated time offsets.",
-    "motion_detection": "What moved between frames, and in which direction.",
-    "cooking_process": "The right order of the shuffled frames of a step-by-step process.",
-    "image_puzzle": "How tiles cut from one picture fit back together.",
-    "location_relationship": "Left/right/front/behind relations across views whose camera moves are stated.",
-    "depth_relationship": "Which object is nearer to the camera in a view, or the order by depth.",
-    "view_3d": "Which image shows the scene from a stated viewpoint.",
-    "forced_perspective": "True sizes when apparent sizes mislead, from a reference object seen in several images.",
-    "chart_analysis": "A question that needs values from two or more charts together.",
-    "yes_but_satire": "What the second panel changes that contradicts the first one's message.",
-    "weight_comparison": "The heaviest object, or the order by weight, from several balance scales.",
-    "scale_blur": "The true scale of a scene or object under blur and zoom cues.",
-}
-
 FIELDS = [
     ("id", "string", "Stable id: the same build seed and arguments give the same id."),
     ("category", "string", "sequential, spatial or analytical."),
-    ("task", "string", "One of the 12 tasks below (snake_case)."),
+    ("task", "string", "One of the tasks below (snake_case)."),
     ("images", "list of images", "The images, in the order of the `<image>` placeholders in the question."),
     ("question", "string", "The question, with one `<image>` placeholder where each image belongs."),
     ("options", "list of strings", "`\"A. ...\"`, `\"B. ...\"` ... the choices."),
@@ -124,7 +106,14 @@ def write_card(folder: Path, store: MIRStore, records: list[Record], summary: Re
 
 def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary, stats: dict[str, Any],
                 repo_id: str, audit: AuditReport | None = None) -> str:
-    from mirdata.release.dataset import AUDIT_JSON, DEFAULT_CONFIG, ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, STATS_JSON
+    from mirdata.release.dataset import (
+        AUDIT_JSON,
+        DEFAULT_CONFIG,
+        ORIGINAL,
+        ORIGINAL_JSON,
+        STATS_FIGURE,
+        STATS_JSON,
+    )
 
     info = store.build_info()
     images = [len(r.images) for r in records]
@@ -204,8 +193,8 @@ def _counts_table(summary: ReleaseSummary) -> str:
         return [label, *(f"{n:,}" for n in by_split), f"{sum(by_split):,}"]
 
     rows = []
-    for cat, tasks in CATEGORIES.items():
-        present = [t for t in tasks if any(k[1] == t for k in summary.counts)]
+    for cat in CATEGORIES:
+        present = [t for t in tasks_of(cat) if any(k[1] == t for k in summary.counts)]
         if not present:
             continue
         rows += [row(f"`{t}`", lambda c, tt, t=t: tt == t) for t in present]
@@ -276,17 +265,6 @@ def _configs_text(summary: ReleaseSummary) -> str:
             "than put them in a third split that a curriculum would have to know to skip.")
 
 
-def _builder_definition(task: str) -> str | None:
-    """The first paragraph of the task builder's docstring, where each task's exact definition is written."""
-    from mirdata.builders.base import task_class
-
-    try:
-        doc = task_class(task).__dict__.get("__doc__")  # its own docstring, not the Task base class's
-    except (ImportError, AttributeError, MirdataError):
-        return None
-    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split()) if doc else None
-
-
 def _tasks_text(records: list[Record]) -> str:
     generators: dict[str, Counter[str]] = {}
     for r in records:
@@ -297,14 +275,9 @@ def _tasks_text(records: list[Record]) -> str:
              "is a pure function of task, seed and index); the answer and the distractors are computed from "
              "those facts, and the correct letter is spread evenly over the option letters."
              + (" Imported records keep the original release's content." if any(map(_imported, records)) else "")]
-    for cat, tasks in CATEGORIES.items():
-        for task in tasks:
-            if task not in generators:
-                continue
-            text = f"- `{task}` ({cat}). *Asks:* {TASK_QUESTIONS[task]}"
-            made = _builder_definition(task)
-            if made:
-                text += f" *Made:* {made}"
+    for task, spec in task_specs().items():
+        if task in generators:
+            text = f"- `{task}` ({spec.category}). *Asks:* {spec.asks} *Made:* {spec.definition}"
             if generators[task]:
                 text += " Images by: " + ", ".join(f"`{g}`" for g, _ in generators[task].most_common()) + "."
             lines.append(text)

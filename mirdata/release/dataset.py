@@ -51,9 +51,9 @@ from PIL import UnidentifiedImageError
 
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
-from mirdata.schema.validate import validate_dir
+from mirdata.registry import CATEGORIES, category_of, task_names
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
+from mirdata.schema.validate import validate_dir
 from mirdata.store import PARTS, MIRStore
 
 if TYPE_CHECKING:
@@ -140,8 +140,8 @@ def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict
     def add(name: str, keep: Any) -> None:
         splits = {}
         for split in SPLITS:
-            globs = [f"{DATA}/{cat}/{task}/{split}-*.parquet" for task in ALL_TASKS
-                     if keep(cat := TASK_CATEGORY[task], task) and counts.get((cat, task, split))]
+            globs = [f"{DATA}/{cat}/{task}/{split}-*.parquet" for task in task_names()
+                     if keep(cat := category_of(task), task) and counts.get((cat, task, split))]
             if globs:
                 splits[split] = globs
         if splits:
@@ -150,7 +150,7 @@ def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict
     add(DEFAULT_CONFIG, lambda c, t: True)
     for cat in CATEGORIES:
         add(cat, lambda c, t, cat=cat: c == cat)
-    for task in ALL_TASKS:
+    for task in task_names():
         add(task, lambda c, t, task=task: t == task)
     return configs
 
@@ -233,7 +233,7 @@ def _shards(store: MIRStore, records: list[Record], max_shard_bytes: int) -> lis
 
 def _group_order(key: tuple[str, str, str]) -> tuple[int, int]:
     _, task, split = key
-    return ALL_TASKS.index(task), SPLITS.index(split)
+    return task_names().index(task), SPLITS.index(split)
 
 
 # -- writing --------------------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from PIL import Image
 
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
+from mirdata.registry import task_rank
 from mirdata.schema.record import IMAGE_TOKEN, Record, option_label
-from mirdata.schema.tasks import task_rank
 from mirdata.store import MIRStore, atomic_write, decode_image
 
 PREVIEW_MAX_SIDE = 1024

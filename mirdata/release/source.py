@@ -39,7 +39,7 @@ class Source:
         return Counter((r["difficulty"], r["category"], r["task"]) for r in self.rows(with_images=False))
 
     def _folder_rows(self, with_images: bool) -> Iterator[dict[str, Any]]:
-        from mirdata.schema.tasks import task_rank
+        from mirdata.registry import task_rank
         from mirdata.store import MIRStore
 
         store = MIRStore(self.path)

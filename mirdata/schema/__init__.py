@@ -13,7 +13,7 @@ _EXPORTS = {
     "RECORD_SCHEMA": "checks", "Failure": "checks", "check_records": "checks", "stated_letters": "checks",
     "IMAGE_TOKEN": "record", "LETTERS": "record", "Record": "record", "Region": "record",
     "format_options": "record", "option_label": "record", "option_text": "record",
-    "ALL_TASKS": "tasks", "CATEGORIES": "tasks", "STAGES": "tasks", "TASK_CATEGORY": "tasks",
+    "STAGES": "tasks",
 }
 
 __all__ = sorted(_EXPORTS)

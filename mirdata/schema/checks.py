@@ -20,13 +20,13 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from mirdata.registry import CATEGORIES, category_of
 from mirdata.schema.record import (
     IMAGE_TOKEN,
     LETTERS,
     is_dataset_relpath,
     parse_options,
 )
-from mirdata.schema.tasks import CATEGORIES, TASK_CATEGORY
 
 FIELDS = ("id", "category", "task", "images", "question", "options", "answer", "summary", "caption",
           "text2region", "region2region", "conclusion", "regions", "difficulty", "pass_rate", "meta")
@@ -136,7 +136,7 @@ FieldRule = tuple[str, Callable[[Any], bool], Callable[[Any], str] | None]
 _FIELD_RULES: dict[str, list[FieldRule]] = {
     "id": [("must be a non-empty string", _nonempty_str, None)],
     "category": [(f"must be one of {', '.join(CATEGORIES)}", lambda v: type(v) is str and v in CATEGORIES, None)],
-    "task": [("must be one of the 12 MIR tasks", lambda v: type(v) is str and v in TASK_CATEGORY, None)],
+    "task": [("must be a registered task", lambda v: type(v) is str and category_of(v) is not None, None)],
     "images": [
         ("must be a list of at least 2 paths", lambda v: _is_str_list(v) and len(v) >= 2, None),
         ("image paths must be relative and stay inside the dataset folder",
@@ -158,8 +158,8 @@ _FIELD_RULES: dict[str, list[FieldRule]] = {
 # -- record rules: whole columns in, one bool per record out --------------------------------------------------
 
 def _task_in_category(task: list[Any], category: list[Any]) -> list[bool]:
-    return [type(t) is not str or type(c) is not str or t not in TASK_CATEGORY or c not in CATEGORIES
-            or TASK_CATEGORY[t] == c for t, c in zip(task, category)]
+    return [type(t) is not str or type(c) is not str or category_of(t) is None or c not in CATEGORIES
+            or category_of(t) == c for t, c in zip(task, category)]
 
 
 def _placeholders_match(question: list[Any], images: list[Any]) -> list[bool]:

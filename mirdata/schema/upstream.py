@@ -29,6 +29,7 @@ from typing import Any
 
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
+from mirdata.registry import category_of, task_id, task_names
 from mirdata.schema.checks import describe, stated_letters
 from mirdata.schema.record import (
     LETTERS,
@@ -38,8 +39,15 @@ from mirdata.schema.record import (
     is_dataset_relpath,
     parse_option,
 )
-from mirdata.schema.tasks import TASK_CATEGORY, task_id
-from mirdata.store import IMAGES, MAX_IMAGE_PIXELS, SAFE_ID, MIRStore, atomic_write, decode_image, load_json
+from mirdata.store import (
+    IMAGES,
+    MAX_IMAGE_PIXELS,
+    SAFE_ID,
+    MIRStore,
+    atomic_write,
+    decode_image,
+    load_json,
+)
 
 # Upstream stage names -> ours (either spelling is read).
 STAGE_NAMES = {"text2img": "text2region", "img2img": "region2region"}
@@ -406,7 +414,7 @@ def item_to_record(item: dict[str, Any], position: int, task: str | None, source
     if item.get("difficulty") not in (None, "easy", "hard"):
         raise _ItemError(f"difficulty must be easy, hard or null, got {describe(item.get('difficulty'))}")
     record = Record(
-        id=rid, category=TASK_CATEGORY[task], task=task, images=paths, question=_text(item, "question"),
+        id=rid, category=category_of(task), task=task, images=paths, question=_text(item, "question"),
         options=options, answer=answer, summary=_text(item, "summary"), caption=caption,
         text2region=_stage(item, "text2img"), region2region=_stage(item, "img2img"), conclusion=record_conclusion,
         regions=regions, difficulty=item.get("difficulty"), pass_rate=item.get("pass_rate"), meta=meta,
@@ -443,7 +451,7 @@ def import_upstream(json_path: str | os.PathLike[str], images: str | os.PathLike
     if task is not None:
         named = task_id(task)
         if named is None:
-            raise MirdataError(f"--task {task!r} is not a MIR task; tasks are: {', '.join(TASK_CATEGORY)}")
+            raise MirdataError(f"--task {task!r} is not a MIR task; tasks are: {', '.join(task_names())}")
         task = named
     json_path = Path(json_path)
     start = time.perf_counter()
