@@ -17,6 +17,7 @@ indices (`BuildStep`) that any executor runs; a resumed build skips the ids alre
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -188,6 +189,37 @@ class Task:
 
     def close(self) -> None:
         """Release renderers, models, open files."""
+
+
+class Regions:
+    """The one region allocator: the regions of one record, with ids r<start>, r<start+1>, ... in the order
+    they are added."""
+
+    def __init__(self, start: int = 0):
+        self.items: list[Region] = []
+        self.start = start
+
+    def _next_id(self) -> str:
+        return f"r{self.start + len(self.items)}"
+
+    def add(self, image: int, box: list[float] | tuple[float, ...], label: str) -> str:
+        """A region with the box as given (floats)."""
+        rid = self._next_id()
+        self.items.append(Region(rid, image, [float(v) for v in box], label))
+        return rid
+
+    def add_pixels(self, image: int, box: list[float] | tuple[float, ...], label: str,
+                   size: tuple[int, int]) -> str | None:
+        """A region whose box is rounded outwards to whole pixels inside an image of `size` (width, height);
+        None, and nothing added, when less than 2 pixels of it are left either way."""
+        w, h = size
+        x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
+        x1, y1 = min(w, int(math.ceil(box[2]))), min(h, int(math.ceil(box[3])))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        rid = self._next_id()
+        self.items.append(Region(id=rid, image=image, box=[x0, y0, x1, y1], label=label))
+        return rid
 
 
 def conclude(body: str, letter: str) -> str:
