@@ -13,7 +13,7 @@ from mirdata.annotate.check import stage_texts
 from mirdata.builders.base import BuildOptions, run_build
 from mirdata.cli import app
 from mirdata.schema.tasks import ALL_TASKS, STAGES
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 from mirdata.store import MIRStore
 
 PER_TASK = 6

@@ -18,7 +18,7 @@ from mirdata.builders.options import Slot, place_answer
 from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.schema.record import Region
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 
 
 class SquareTask(Task):

@@ -14,10 +14,9 @@ from typer.testing import CliRunner
 from mirdata.cli import app
 from mirdata.curriculum.difficulty import CACHE, DifficultySettings, label_adaptive, label_threshold, rate_difficulty
 from mirdata.errors import MirdataError
-from mirdata.inference.prompt import Prompt
-from mirdata.inference.runners import Runner, Sampling, make_runner
+from mirdata.models import Prompt, Runner, Sampling, make_runner
 from mirdata.schema.tasks import ALL_TASKS
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 from mirdata.store import MIRStore
 from mirdata.testing import ScriptedRunner
 

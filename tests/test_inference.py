@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.inference.extract import extract_answer
-from mirdata.inference.openai_runner import OpenAIRunner
 from mirdata.inference.predict import PredictSettings, predict
-from mirdata.inference.prompt import INSTRUCTION, build_prompt, fit_pixels, hf_messages, load_images, rotate_options
-from mirdata.inference.runners import Sampling, make_runner, prompt_seed
+from mirdata.inference.prompt import INSTRUCTION, build_prompt, fit_pixels, load_images, rotate_options
+from mirdata.models import Sampling, hf_messages, make_runner, prompt_seed
+from mirdata.models.server import OpenAIRunner
 from mirdata.schema.record import Record, format_options
 from mirdata.schema.tasks import ALL_TASKS
 from mirdata.store import MIRStore
@@ -258,19 +258,19 @@ def test_openai_runner_asks_again_when_the_server_returns_fewer_choices(server_f
 
 def test_openai_runner_retries_busy_servers_and_reports_hard_errors(server_factory) -> None:
     busy = server_factory(fail_first=2, status=503)
-    runner = OpenAIRunner("m", base_url=busy.url, retry_wait=0.0)
+    runner = OpenAIRunner("m", base_url=busy.url, backoff=0.0)
     prompt = build_prompt(_record("<image><image>?", 2, ["a", "b"]), [Image.new("RGB", (4, 4))] * 2)
     assert runner.generate([prompt], Sampling(), [0])[0][0].startswith("Your option: B")
     assert len(busy.requests) == 3
     broken = server_factory(fail_first=5, status=400)
     with pytest.raises(MirdataError, match="HTTP 400.*busy, try later"):
-        OpenAIRunner("m", base_url=broken.url, retry_wait=0.0).generate([prompt], Sampling(), [0])
+        OpenAIRunner("m", base_url=broken.url, backoff=0.0).generate([prompt], Sampling(), [0])
     assert len(broken.requests) == 1  # a bad request is not retried
     down = server_factory()
     url = down.url
     down.close()
     with pytest.raises(MirdataError, match="cannot reach the server"):
-        OpenAIRunner("m", base_url=url, retry_wait=0.0, timeout=5).generate([prompt], Sampling(), [0])
+        OpenAIRunner("m", base_url=url, backoff=0.0, timeout=5).generate([prompt], Sampling(), [0])
 
 
 # -- predict -----------------------------------------------------------------------------------------------

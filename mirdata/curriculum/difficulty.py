@@ -35,7 +35,7 @@ from mirdata.executors import Executor
 from mirdata.executors.local import LocalExecutor
 from mirdata.inference.judge import Judge, read_answers
 from mirdata.inference.prompt import INSTRUCTION, PROMPT_FORMATS, build_prompt, load_images
-from mirdata.inference.runners import ModelStep, Runner, RunnerSpec, Sampling, prompt_seed
+from mirdata.models import ModelStep, Runner, RunnerSpec, Sampling, prompt_seed
 from mirdata.parts import PartFiles
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record

@@ -39,7 +39,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,22 +51,16 @@ from PIL import UnidentifiedImageError
 
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
-from mirdata.schema.validate import validate_dir
+from mirdata.release.layout import (AUDIT_JSON, DATA, ORIGINAL, ORIGINAL_JSON, SPLITS, STATS_FIGURE, STATS_JSON,
+                                    ReleaseSummary, config_data_files)
 from mirdata.schema.record import Record
-from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
+from mirdata.schema.tasks import ALL_TASKS
 from mirdata.store import PARTS, MIRStore
+from mirdata.validate import validate_dir
 
 if TYPE_CHECKING:
     from mirdata.audit import AuditReport
 
-SPLITS = ("easy", "hard")
-DEFAULT_CONFIG = "all"
-DATA = "data"
-ORIGINAL = "original"
-ORIGINAL_JSON = "all_data_rel.json"
-STATS_FIGURE = "assets/statistics.png"
-STATS_JSON = "assets/statistics.json"
-AUDIT_JSON = "assets/audit.json"
 # DIR's working folders: caches of annotation and difficulty runs, records of an unfinished build.
 WORK_DIRS = (".cache", PARTS)
 
@@ -114,45 +108,6 @@ class Shard:
     @property
     def path(self) -> str:
         return f"{DATA}/{self.category}/{self.task}/{self.split}-{self.number:05d}-of-{self.of:05d}.parquet"
-
-
-@dataclass
-class ReleaseSummary:
-    out: Path
-    counts: dict[tuple[str, str, str], int]  # (category, task, split) -> records
-    images: int
-    shards: list[str]
-    configs: list[str]
-    seconds: float = 0.0
-    original: bool = True
-    audit_failures: list[str] = field(default_factory=list)  # tasks released despite failing the audit
-
-    @property
-    def records(self) -> int:
-        return sum(self.counts.values())
-
-
-def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict[str, list[str]]]:
-    """{config: {split: [glob per task]}} for `all`, each category and each task. One glob per task, in the task
-    order, so that a config reads its records in the order of the source; a config lists only splits it has."""
-    configs: dict[str, dict[str, list[str]]] = {}
-
-    def add(name: str, keep: Any) -> None:
-        splits = {}
-        for split in SPLITS:
-            globs = [f"{DATA}/{cat}/{task}/{split}-*.parquet" for task in ALL_TASKS
-                     if keep(cat := TASK_CATEGORY[task], task) and counts.get((cat, task, split))]
-            if globs:
-                splits[split] = globs
-        if splits:
-            configs[name] = splits
-
-    add(DEFAULT_CONFIG, lambda c, t: True)
-    for cat in CATEGORIES:
-        add(cat, lambda c, t, cat=cat: c == cat)
-    for task in ALL_TASKS:
-        add(task, lambda c, t, task=task: t == task)
-    return configs
 
 
 # -- reading and checking the source -------------------------------------------------------------------------
@@ -330,7 +285,7 @@ def original_image_name(record: Record, name: str) -> str:
 
 def _write_original(store: MIRStore, records: list[Record], out: Path, on_record: Callable[[], Any]) -> None:
     """all_data_rel.json, and each image under the name that file gives it (see `original_image_name`)."""
-    from mirdata.schema.upstream import export_upstream
+    from mirdata.upstream import export_upstream
 
     folder = out / ORIGINAL
     folder.mkdir(parents=True, exist_ok=True)

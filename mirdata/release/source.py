@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mirdata.errors import MirdataError
+from mirdata.release.layout import SPLITS
 from mirdata.schema.record import is_dataset_relpath
 
-SPLITS = ("easy", "hard")
 COLUMNS = ("id", "category", "task", "images", "question", "options", "answer", "summary", "caption", "text2region",
            "region2region", "conclusion", "difficulty")
 
