@@ -19,8 +19,7 @@ from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.release import release_dataset
 from mirdata.release.card import size_category
-from mirdata.release.dataset import decode_row
-from mirdata.release.layout import ORIGINAL, ORIGINAL_JSON, STATS_FIGURE
+from mirdata.release.layout import ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, decode_row
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 from mirdata.store import MIRStore

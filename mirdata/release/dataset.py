@@ -18,7 +18,7 @@ Before anything is written, `mirdata audit` runs on the folder: a folder where a
 text alone (or fails another audit check) is refused unless `allow_audit_failures` is given, and the card then
 names the failing tasks. The audit's report goes to assets/audit.json and its table into the card.
 
-`meta` is stored as a JSON string (`decode_row` turns it back into an object), not as `datasets`' `Json` type:
+`meta` is stored as a JSON string (`layout.decode_row` turns it back into an object), not as `datasets`' `Json` type:
 `datasets` before 4.7 cannot read a `Json` feature, and some trainers pin older versions.
 
 Next to the data: the dataset card (README.md, see card.py), its statistics figure, and the original
@@ -91,7 +91,7 @@ FEATURES = Features({
     "regions": List(REGION),
     "difficulty": Value("string"),
     "pass_rate": Value("float64"),
-    "meta": Value("string"),  # JSON text: readable by every datasets 4.x (see decode_row)
+    "meta": Value("string"),  # JSON text: readable by every datasets 4.x (see layout.decode_row)
 })
 EMBEDDED_COLUMNS = {"images"}
 
@@ -227,17 +227,6 @@ def _writer_options(schema: pa.Schema) -> dict[str, Any]:
                 dictionary.append(leaf)
     return {"compression": compression, "use_dictionary": dictionary, "column_encoding": encoding,
             "use_content_defined_chunking": CDC_OPTIONS, "write_page_index": True}
-
-
-def decode_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as loaded from a release, with `meta` (JSON text in the parquet) decoded back into an object."""
-    meta = row.get("meta")
-    if not isinstance(meta, str):
-        return row
-    try:
-        return {**row, "meta": json.loads(meta)}
-    except json.JSONDecodeError as e:
-        raise MirdataError(f"record {row.get('id')!r}: its meta is not valid JSON ({e.msg})") from None
 
 
 def _batches(items: list[Record], size: int) -> Iterator[list[Record]]:

@@ -1,13 +1,16 @@
-"""What a release folder holds, as both its writer (`release.dataset`) and its card (`release.card`) name it: the
-splits, the configs and their data files, the folders and files beside the data, and the summary of one release.
+"""What a release folder holds, as its writer (`release.dataset`), its card (`release.card`) and its reader
+(`release.source`) all name it: the splits, the configs and their data files, the folders and files beside the data,
+how a row's `meta` is read back, and the summary of one release.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mirdata.errors import MirdataError
 from mirdata.schema.tasks import ALL_TASKS, CATEGORIES, TASK_CATEGORY
 
 DEFAULT_REPO_ID = "ShellyCoder/MIRBench"
@@ -58,3 +61,14 @@ def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict
     for task in ALL_TASKS:
         add(task, lambda c, t, task=task: t == task)
     return configs
+
+
+def decode_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as loaded from a release, with `meta` (JSON text in the parquet) decoded back into an object."""
+    meta = row.get("meta")
+    if not isinstance(meta, str):
+        return row
+    try:
+        return {**row, "meta": json.loads(meta)}
+    except json.JSONDecodeError as e:
+        raise MirdataError(f"record {row.get('id')!r}: its meta is not valid JSON ({e.msg})") from None
