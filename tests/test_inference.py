@@ -330,3 +330,31 @@ def test_predict_rejects_bad_settings() -> None:
         PredictSettings(top_p=0.0)
     with pytest.raises(MirdataError, match="batch-size"):
         PredictSettings(batch_size=0)
+
+
+# -- one model stack -------------------------------------------------------------------------------------------
+
+def test_one_loaded_model_serves_annotate_and_predict(tiny_runner, tiny_vlm: Path, tmp_path: Path) -> None:
+    """The same TransformersRunner drafts reasoning for `annotate` (text turns whose questions hold `<image>`
+    placeholders as text; each reply continues its JSON start) and answers image prompts for `predict`."""
+    import json as json_
+
+    from conftest import write_simple_dataset
+
+    from mirdata.annotate import annotate_dir
+    from mirdata.annotate.llm import reply_prefix
+    from mirdata.schema.tasks import STAGES
+
+    root = tmp_path / "one"
+    MIRStore(root).write(write_simple_dataset(root, per_task=1)[:1])
+    summary = annotate_dir(root, annotator="llm", backend=tiny_runner, rounds=1, max_new_tokens=4,
+                           show_progress=False)
+    assert (summary["backend"], summary["model"]) == ("transformers", tiny_vlm.name)
+    assert summary["requests"] == len(STAGES) and summary["cached"] == 0
+    replies = [json_.loads(p.read_text())["reply"] for p in (root / ".cache" / "annotate").rglob("*.json")]
+    # every reply goes on from its stage's JSON start: one reply per stage, each beginning with that start
+    assert sorted(next(s for s in STAGES if r.startswith(reply_prefix(s))) for r in replies) == sorted(STAGES)
+
+    out = tmp_path / "preds.jsonl"
+    done = predict(root, tiny_runner, out, PredictSettings(max_new_tokens=4), show_progress=False)
+    assert done["prompts"] == 1 and _lines(out)[0]["model"] == tiny_runner.model

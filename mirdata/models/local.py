@@ -114,9 +114,22 @@ class TransformersRunner(Runner):
 
     def _template(self, prompt: Prompt) -> str:
         if self.processor is not None:
-            return self.processor.apply_chat_template(hf_messages(prompt), add_generation_prompt=True,
+            return self.processor.apply_chat_template(hf_messages(self._as_text(prompt)), add_generation_prompt=True,
                                                       tokenize=False)
         return self.tokenizer.apply_chat_template(text_messages(prompt), add_generation_prompt=True, tokenize=False)
+
+    def _as_text(self, prompt: Prompt) -> Prompt:
+        """The prompt with the processor's image token written `[image]` inside its text (a question's `<image>`
+        placeholders in an annotation prompt): the processor would read it there as an image it was not given."""
+        token = str(getattr(self.processor, "image_token", "") or "")
+        if not token:
+            return prompt
+
+        def text(t: str) -> str:
+            return t.replace(token, "[image]")
+
+        return Prompt([text(p) if isinstance(p, str) else p for p in prompt.parts],
+                      [{**m, "content": text(m["content"])} for m in prompt.history], prompt.prefix)
 
     def _generate(self, prompts: list[Prompt], texts: list[str], sampling: Sampling,
                   seeds: list[int]) -> list[list[str]]:
