@@ -227,7 +227,8 @@ def _dataset(examples: list[StageExample], records: list[Record], image_root: Pa
     row is read (shrunk as in curriculum-train), and the columns the rewards read."""
     import datasets
 
-    from mirdata.inference.prompt import hf_messages, interleave
+    from mirdata.inference.prompt import interleave
+    from mirdata.models import hf_messages
 
     # image parts stay empty in the prompt: TRL fills them, in order, from the row's "images"
     rows = [{"id": ex.id,
