@@ -21,8 +21,9 @@ import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import cv2
 import numpy as np
@@ -30,8 +31,10 @@ from PIL import Image
 
 from mirdata.builders.base import (
     Reasoning,
+    Regions,
     Sample,
     Task,
+    TaskConfig,
     cite,
     conclude,
     join_and,
@@ -39,6 +42,7 @@ from mirdata.builders.base import (
     regions_by_id,
 )
 from mirdata.builders.options import (
+    Slot,
     comparable_lengths,
     distinct_distractors,
     number_options,
@@ -48,6 +52,7 @@ from mirdata.builders.options import (
     special_is_answer,
 )
 from mirdata.errors import MirdataError
+from mirdata.registry import task_spec
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
 from mirdata.generators.drawings import (
     SCALE_SCENES,
@@ -642,24 +647,6 @@ WEIGHT_LABELS = ["Brin", "Dax", "Fenn", "Holt", "Jory", "Kest", "Lune", "Mott", 
                  "Sorb", "Tave", "Vell", "Wisp"]
 WEIGHT_COLOURS = ["red", "blue", "green", "yellow", "orange", "purple", "brown", "grey"]
 
-WEIGHT_QUESTIONS = {
-    "heaviest": ["Each balance compares two of these objects: {names}. {images} Which object is the heaviest?",
-                 "{images} The balances above weigh pairs of {names}. Which one is the heaviest of all?"],
-    "lightest": ["Each balance compares two of these objects: {names}. {images} Which object is the lightest?",
-                 "{images} The balances above weigh pairs of {names}. Which one is the lightest of all?"],
-    "order": ["Each balance compares two of these objects: {names}. {images} Which list orders them from "
-              "heaviest to lightest?",
-              "{images} These balances weigh pairs of {names}. What is their order from heaviest to lightest?"],
-}
-WEIGHT_SUMMARIES = [
-    "A balance rests on its stop on the heavier side, however large the difference, so each image gives one "
-    "'heavier than' fact and nothing more. I chain those facts and check whether they force a single answer.",
-    "I turn every balance into one 'heavier than' fact (the lower pan is heavier; the angle is always the same), "
-    "then look at all orders of the objects that agree with those facts: if they disagree on what is asked, it "
-    "cannot be determined.",
-]
-
-
 def consistent_orders(names: list[str], comparisons: list[tuple[str, str]]) -> list[tuple[str, ...]]:
     """Every order (heaviest first) that agrees with all (heavier, lighter) comparisons: brute force."""
     out = []
@@ -687,89 +674,97 @@ def decide_weights(kind: str, orders: list[tuple[str, ...]]) -> str:
     return picks.pop() if len(picks) == 1 else CANNOT
 
 
+class WeightDraw(TypedDict):
+    """A drawn weighing, before anything is rendered: what the answer rule and the constraint read."""
+
+    family: str
+    objects: list[str]
+    weights_g: dict[str, int]
+    comparisons: list[tuple[str, str]]  # (heavier, lighter) per balance, in image order
+    orders: list[tuple[str, ...]]  # every order, heaviest first, that agrees with all the balances
+    undetermined: bool  # whether this record is the one in 4 whose answer is "Cannot be determined"
+
+
+class WeightFacts(TypedDict):
+    kind: str  # the family
+    objects: list[str]
+    weights_g: dict[str, int]
+    shapes: dict[str, str]
+    colours: dict[str, str]
+    sizes: dict[str, float]
+    scales: list[dict[str, Any]]  # per image: left, right, angle, down, regions, heavier
+    comparisons: list[list[str]]
+    consistent_orders: int
+    n_objects: int
+    true_order: list[str]
+    answer_text: str
+
+
+def _forced(family: str) -> Callable[[WeightDraw], str]:
+    return lambda draw: decide_weights(family, draw["orders"])
+
+
 class WeightComparison(Task):
-    """weight_comparison: 5-6 objects with hidden distinct weights and neutral names; 8-9 images of an equal-arm
-    balance, each weighing two of them.
+    """weight_comparison (its definition: mirdata/tasks/weight_comparison.yaml): balances weighing pairs of
+    neutrally named objects; the answer is decided by brute force over all orders that fit them."""
 
-    A real balance: any difference swings the beam onto its stop on the heavier side, so every tilted image
-    shows the same angle and says only which of its two objects is heavier, never by how much. The objects'
-    drawn sizes, shapes and colours are drawn apart from their weights. The question asks for the heaviest
-    object, the lightest, or the order from heaviest to lightest. The answer is decided by brute force over all
-    orders that agree with every balance: if they agree on the asked thing it is the answer, otherwise it is
-    "Cannot be determined", which is always offered and right at its fair share (1 in 4, keyed on the record's
-    slot). The number of balances depends only on the number of objects (objects + 3), so it says nothing about
-    whether the answer is determined. Distractors are other objects, or orders drawn uniformly from all other
-    orders (never neighbours of the answer).
-    """
+    Facts = WeightFacts
+    answer_rules = {"forced_heaviest": _forced("heaviest"), "forced_lightest": _forced("lightest"),
+                    "forced_order": _forced("order")}
+    constraints = {
+        # "Cannot be determined" is right exactly when the slot asks for it, so it keeps its fair share.
+        "determined_as_asked": lambda draw: (decide_weights(draw["family"], draw["orders"]) == CANNOT)
+        == draw["undetermined"],
+    }
 
-    name = "weight_comparison"
-    category = "analytical"
-    kinds = ("heaviest", "lightest", "order")
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        family = self.families.cycle(slot)
+        draw = self._draw(family.name, special_is_answer(slot, 4, "cannot be determined"), rng)
+        if draw is None:
+            return None
+        correct = self.families.solve(family, draw)
+        distractors = self._distractors(family.name, draw["objects"], draw["orders"], correct, rng)
+        options, answer = place_answer(correct, distractors, slot, rng)
+        facts = self._looks(draw, rng)
+        images, regions = self._render(facts, draw, rng)
+        names = draw["objects"]
+        listed = [names[k] for k in rng.permutation(len(names))]
+        question = self.families.text(family, rng, names=join_and(listed),
+                                      images=" ".join(IMAGE_TOKEN for _ in images))
+        facts.update(comparisons=[list(c) for c in draw["comparisons"]], consistent_orders=len(draw["orders"]),
+                     n_objects=len(names), true_order=sorted(names, key=lambda m: -draw["weights_g"][m]),
+                     answer_text=correct)
+        return Sample(question, options, answer, images, regions.items, facts, generator="balance-scale drawings")
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        kind = self.kinds[index % len(self.kinds)]
-        cannot = special_is_answer(self.slot(index), 4, "cannot be determined")
+    def _draw(self, family: str, undetermined: bool, rng: np.random.Generator) -> WeightDraw | None:
+        """Objects with hidden weights, and the pairs to weigh (objects + 3 of them) such that the answer is
+        determined, or not, as the slot asks."""
         n = int(rng.integers(5, 7))
         names = rng.choice(WEIGHT_LABELS, size=n, replace=False).tolist()
         grams = (rng.choice(np.arange(10, 200), size=n, replace=False) * 10).tolist()
         weights = dict(zip(names, grams))
-        chosen, comparisons, orders = self._balances(kind, names, weights, cannot, rng)
-        if chosen is None:
-            return None
-        correct = decide_weights(kind, orders)
-        distractors = self._distractors(kind, names, orders, correct, rng)
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
-        colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
-        sizes = {m: round(float(rng.uniform(0.75, 1.15)), 2) for m in names}
-        items = {m: ScaleItem(m, shapes[m], colours[m], sizes[m]) for m in names}
-        style = {"backdrop": pick(rng, ["white", "cream", "sky"]), "metal": "grey",
-                 "table": bool(rng.random() < 0.7)}
-        images, regions, scales = [], RegionList(), []
-        for k, (a, b) in enumerate(chosen):
-            left, right = (a, b) if rng.random() < 0.5 else (b, a)
-            angle = balance_angle(weights[left], weights[right])
-            drawing = draw_balance_scale(self.options.image_size, items[left], items[right], angle, style)
-            images.append(drawing.image)
-            rl = regions.add(k, drawing.left_box, f"{left} ({colours[left]} {shapes[left]}) on the left pan")
-            rr = regions.add(k, drawing.right_box, f"{right} ({colours[right]} {shapes[right]}) on the right pan")
-            scales.append({"left": left, "right": right, "angle": angle, "down": "left" if angle > 0 else "right",
-                           "regions": [rl, rr], "heavier": left if angle > 0 else right})
-        listed = [names[k] for k in rng.permutation(n)]
-        question = pick(rng, WEIGHT_QUESTIONS[kind]).format(
-            names=join_and(listed), images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {
-            "kind": kind, "objects": names, "weights_g": weights, "shapes": shapes, "colours": colours,
-            "sizes": sizes, "scales": scales, "comparisons": [list(c) for c in comparisons],
-            "consistent_orders": len(orders), "n_objects": n,
-            "true_order": sorted(names, key=lambda m: -weights[m]), "answer_text": correct,
-        }
-        return Sample(question, options, answer, images, regions.items, facts, generator="balance-scale drawings")
-
-    @staticmethod
-    def _balances(kind: str, names: list[str], weights: dict[str, int], cannot: bool, rng: np.random.Generator
-                  ) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]], list[tuple[str, ...]]]:
-        """The pairs to weigh (objects + 3 of them) such that the answer is determined, or not, as asked."""
         true = sorted(names, key=lambda m: -weights[m])
         chain = [(true[k], true[k + 1]) for k in range(len(true) - 1)]
         pairs = [tuple(p) for p in itertools.combinations(true, 2)]
         k = len(names) + 3
         for _ in range(200):
-            if not cannot and rng.random() < 0.5:  # the whole chain of neighbours forces every answer
+            if not undetermined and rng.random() < 0.5:  # the whole chain of neighbours forces every answer
                 rest = [p for p in pairs if p not in chain]
                 picked = chain + [rest[i] for i in rng.choice(len(rest), size=k - len(chain), replace=False)]
             else:
                 picked = [pairs[i] for i in rng.choice(len(pairs), size=k, replace=False)]
-            orders = consistent_orders(names, picked)  # pairs are (heavier, lighter) already
-            if (decide_weights(kind, orders) == CANNOT) == cannot:
-                chosen = [picked[i] for i in rng.permutation(k)]
-                return chosen, chosen, orders
-        return None, [], []
+            draw = WeightDraw(family=family, objects=names, weights_g=weights, comparisons=picked,
+                              orders=consistent_orders(names, picked),  # pairs are (heavier, lighter) already
+                              undetermined=undetermined)
+            if self.families.degenerate(family, draw) is None:
+                draw["comparisons"] = [picked[i] for i in rng.permutation(k)]
+                return draw
+        return None
 
     @staticmethod
-    def _distractors(kind: str, names: list[str], orders: list[tuple[str, ...]], correct: str,
+    def _distractors(family: str, names: list[str], orders: list[tuple[str, ...]], correct: str,
                      rng: np.random.Generator) -> list[str]:
-        if kind != "order":
+        if family != "order":
             others = [names[i] for i in rng.permutation(len(names)) if names[i] != correct]
             return others[:3] if correct == CANNOT else [*others[:2], CANNOT]
         anchor = orders[int(rng.integers(len(orders)))]  # the answer, or one order that fits when undetermined
@@ -778,45 +773,71 @@ class WeightComparison(Task):
             return [order_text(anchor), *drawn[:2]] if rng.random() < 0.5 else drawn
         return [*drawn[:2], CANNOT]
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @staticmethod
+    def _looks(draw: WeightDraw, rng: np.random.Generator) -> WeightFacts:
+        """The objects' drawn looks, chosen apart from their weights, and which pan each goes on."""
+        names, n = draw["objects"], len(draw["objects"])
+        shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
+        colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
+        sizes = {m: round(float(rng.uniform(0.75, 1.15)), 2) for m in names}
+        return WeightFacts(kind=draw["family"], objects=names, weights_g=draw["weights_g"], shapes=shapes,
+                           colours=colours, sizes=sizes, scales=[])
+
+    def _render(self, facts: WeightFacts, draw: WeightDraw, rng: np.random.Generator
+                ) -> tuple[list[Image.Image], Regions]:
+        shapes, colours, weights = facts["shapes"], facts["colours"], facts["weights_g"]
+        items = {m: ScaleItem(m, shapes[m], colours[m], facts["sizes"][m]) for m in facts["objects"]}
+        style = {"backdrop": pick(rng, ["white", "cream", "sky"]), "metal": "grey",
+                 "table": bool(rng.random() < 0.7)}
+        images, regions = [], Regions()
+        for k, (a, b) in enumerate(draw["comparisons"]):
+            left, right = (a, b) if rng.random() < 0.5 else (b, a)
+            angle = balance_angle(weights[left], weights[right])
+            drawing = draw_balance_scale(self.config.image_size, items[left], items[right], angle, style)
+            images.append(drawing.image)
+            rl = regions.add(k, drawing.left_box, f"{left} ({colours[left]} {shapes[left]}) on the left pan")
+            rr = regions.add(k, drawing.right_box, f"{right} ({colours[right]} {shapes[right]}) on the right pan")
+            facts["scales"].append({"left": left, "right": right, "angle": angle,
+                                    "down": "left" if angle > 0 else "right", "regions": [rl, rr],
+                                    "heavier": left if angle > 0 else right})
+        return images, regions
+
+    @classmethod
+    def reason(cls, facts: WeightFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, by_id = facts, {r.id: r for r in regions}
+        phrases = task_spec("weight_comparison").phrases
         captions = []
         for s in f["scales"]:
-            captions.append(pick(rng, [
-                "A balance with {left} ({lc} {ls}) on the left pan and {right} ({rc} {rs}) on the right; the beam "
-                "rests on its stop on the {down} side.",
-                "{left}, {la} {lc} {ls}, sits on the left pan and {right}, {ra} {rc} {rs}, on the right; the {down} "
-                "pan hangs lower, the beam down on its stop.",
-            ]).format(left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
-                      la=article(f["colours"][s["left"]]), ra=article(f["colours"][s["right"]]),
-                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"]))
+            captions.append(pick(rng, phrases["caption"]).format(
+                left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
+                la=article(f["colours"][s["left"]]), ra=article(f["colours"][s["right"]]),
+                rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"]))
         text2region = "; ".join(
-            f"'{s[side]}' → {cite(regions[rid])}"
+            f"'{s[side]}' → {cite(by_id[rid])}"
             for s in f["scales"] for side, rid in zip(("left", "right"), s["regions"])
         ) + "."
-        facts = []
+        steps = []
         for s in f["scales"]:
             heavy, light = s["heavier"], s["right"] if s["heavier"] == s["left"] else s["left"]
             rh, rl = (s["regions"][0], s["regions"][1]) if heavy == s["left"] else (s["regions"][1], s["regions"][0])
-            facts.append(f"[{rh}] {heavy} hangs lower than [{rl}] {light}, so {heavy} is heavier than {light}.")
+            steps.append(f"[{rh}] {heavy} hangs lower than [{rl}] {light}, so {heavy} is heavier than {light}.")
         n_orders = f["consistent_orders"]
-        kind, correct = f["kind"], f["answer_text"]
+        family, correct = f["kind"], f["answer_text"]
         if n_orders == 1:
             chain = f"Together the comparisons allow only one order: {order_text(f['true_order'])}."
         else:
             chain = (f"Together they still allow {n_orders} different orders of the {len(f['objects'])} objects, "
                      f"because some pairs are never compared, directly or through a chain.")
         if correct == CANNOT:
-            what = {"heaviest": "the heaviest object", "lightest": "the lightest object",
-                    "order": "the full order"}[kind]
-            body = f"Those orders disagree on {what}, so no single option is forced; it cannot be determined"
-        elif kind == "order":
+            body = (f"Those orders disagree on {phrases['undetermined'][family]}, so no single option is forced; it "
+                    f"cannot be determined")
+        elif family == "order":
             body = f"The balances force the order {correct}"
         else:
-            body = f"In every order that fits, {correct} is the {kind} object"
-        return Reasoning(pick(rng, WEIGHT_SUMMARIES), captions, text2region, " ".join(facts) + " " + chain,
-                         conclude(body, record.answer))
+            body = f"In every order that fits, {correct} is the {family} object"
+        return Reasoning(pick(rng, phrases["summary"]), captions, text2region, " ".join(steps) + " " + chain,
+                         conclude(body, answer))
 
 
 # == scale_blur ================================================================================================
@@ -877,43 +898,6 @@ MICROSCOPE = frozenset({"cell", "tissue"})
 ZOOM_LADDER = (1.0, 1.4, 1.96, 2.74, 3.84, 5.38, 7.5)
 BLUR_LEVELS = (0.0, 0.8, 1.5, 2.2, 3.0, 3.8, 4.6)
 SCENE_RESOLUTION = 4  # drawn scenes are drawn this many times larger, so close zooms stay sharp
-
-SCALE_QUESTIONS = {
-    "most_zoomed": ["{images} These views come from the same picture at different zoom levels and with different "
-                    "blur. Which image is zoomed in the most?",
-                    "{images} Each image is a crop of one picture, some blurred. Which one shows the scene magnified "
-                    "the most?"],
-    "widest": ["{images} These views come from the same picture at different zoom levels and with different blur. "
-               "Which image shows the widest view (the least zoom)?",
-               "{images} Each image is a crop of one picture, some blurred. Which one covers the largest part of the "
-               "scene?"],
-    "zoom_order": ["{images} These views come from the same picture at different zoom levels and with different "
-                   "blur. Order them from the widest view to the closest one.",
-                   "{images} Ignoring blur, which list orders the images from least to most zoomed in?"],
-    "largest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
-                "Which image shows the physically largest real scene?",
-                "{images} Blur can make a big scene look like a miniature. Which picture shows the scene that is "
-                "really the widest?"],
-    "smallest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
-                 "Which image shows the physically smallest real scene?",
-                 "{images} Blur can fool the eye about size. Which picture shows the scene that is really the "
-                 "smallest?"],
-    "size_order": ["{images} Some pictures were given a tilt-shift (miniature) look. Order the images by the real "
-                   "size of the scene, smallest first.",
-                   "{images} Ignoring the blur, which list orders the pictures from the smallest real scene to the "
-                   "largest?"],
-}
-SCALE_SUMMARIES = {
-    "zoom": ["Blur only softens detail; it does not change how big things appear. The zoom shows in how large the "
-             "same part of the scene is drawn, so I compare the size of one shared patch across the images.",
-             "The images are crops of one picture. I track the same scene patch in every image: the larger it is "
-             "drawn, the stronger the zoom, whatever the blur."],
-    "true_scale": ["Tilt-shift blur (a sharp band, blurred top and bottom, strong colours) mimics a miniature but "
-                   "does not change what is shown. I identify each scene and use its real size.",
-                   "I ignore the miniature look and ask what each picture actually shows, then compare the real "
-                   "widths of those scenes."],
-}
-
 
 @lru_cache(maxsize=32)
 def load_photo(key: str) -> np.ndarray:
@@ -1037,37 +1021,90 @@ def crop_mask_box(mask: np.ndarray, crop: tuple[int, int, int, int], size: tuple
     return [float(v) for v in mask_box(view)] if view.any() else None
 
 
+class ScaleFacts(TypedDict, total=False):
+    family: str  # the cue group: "zoom" or "true_scale"
+    kind: str  # the family
+    # zoom: crops of one picture
+    picture: str
+    scene: str
+    subject: str
+    zooms: list[float]  # per image
+    blur_sigmas: list[float]
+    patch: list[float]
+    patch_widths_px: list[float]
+    # true_scale: different pictures
+    pictures: list[str]
+    scenes: list[str]
+    subjects: list[str]
+    widths_m: list[float]  # per image: the real width of its scene
+    widths_text: list[str]
+    tilt_shift: list[bool]
+    # both
+    crops: list[list[int]]
+    answer_text: str
+
+
+@dataclass
+class TiltPlan:
+    """How one true_scale picture is shown: its crop, its subject's box there, and its tilt-shift (if any)."""
+
+    crop: tuple[int, int, int, int]
+    subject: list[float]
+    band: tuple[float, float] | None = None
+    strength: float = 0.0
+
+
+def _by(key: str, last: bool) -> Callable[[dict[str, Any]], int]:
+    """The answer rule "the image whose `key` is largest (last) / smallest": its 0-based index."""
+    return lambda facts: sorted(range(len(facts[key])), key=lambda k: facts[key][k])[-1 if last else 0]
+
+
+def _order_by(key: str) -> Callable[[dict[str, Any]], list[int]]:
+    """The answer rule "the images ordered by `key`, smallest first"."""
+    return lambda facts: sorted(range(len(facts[key])), key=lambda k: facts[key][k])
+
+
+def image_options(answer: int | list[int], n: int, rng: np.random.Generator) -> tuple[str, list[str]]:
+    """The option texts for an answer that is one of `n` images, or an order of them, and three distractors."""
+    if isinstance(answer, list):
+        return image_order_text(answer), [image_order_text(o) for o in ordering_distractors(answer, rng, 3)]
+    return f"Image {answer + 1}", [f"Image {k + 1}" for k in rng.permutation(n) if k != answer][:3]
+
+
 class ScaleBlur(Task):
-    """scale_blur: judge scale from content, not from blur. Pictures are the photos scikit-image ships (all of
-    them that come with it) and drawn scenes of known size (a street, a table top, a town from the air).
+    """scale_blur (its definition: mirdata/tasks/scale_blur.yaml): the true scale of what pictures show, against
+    blur cues."""
 
-    zoom family (most_zoomed, widest, zoom_order): 6-7 crops of one picture around a shared centre at zoom
-    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next) times a random base of 1.05-1.2, resized
-    to the same image size (area
-    averaging or Lanczos), each with its own Gaussian blur (sigma 0-4.6 px, independent of the zoom). Drawn
-    scenes are drawn four times larger, so close zooms keep their detail. The zoom of an image is fixed by
-    construction; regions mark the same scene patch in every image, whose drawn size is proportional to the zoom.
-    true_scale family (largest, smallest, size_order): 6-7 different pictures whose real scene widths (PHOTOS,
-    or computed from the drawn things' real sizes) differ pairwise by at least 3x; the largest scene is given a
-    tilt-shift miniature look with probability 0.75 and any other with 0.4, so blur suggests the wrong scale.
-    The tilt-shift band covers the subject's rows (from its mask), so the subject stays sharp; a subject that
-    fills the picture (a texture, a surface) keeps a band of 30% of the height sharp. Each picture is
-    a fresh crop (random zoom 1.08-1.3 and centre, never the whole photo), so records do not share images. Regions are the boxes of
-    each subject's mask. Order distractors are drawn uniformly from all other orders.
-    """
+    Facts = ScaleFacts
+    answer_rules = {"most_zoomed": _by("zooms", last=True), "least_zoomed": _by("zooms", last=False),
+                    "by_zoom": _order_by("zooms"), "largest_scene": _by("widths_m", last=True),
+                    "smallest_scene": _by("widths_m", last=False), "by_scene_width": _order_by("widths_m")}
+    ZOOM_FAMILIES = ("most_zoomed", "widest", "zoom_order")
 
-    name = "scale_blur"
-    category = "analytical"
-    kinds = ("most_zoomed", "largest", "zoom_order", "smallest", "widest", "size_order")
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        family = self.families.cycle(slot)
+        if family.name in self.ZOOM_FAMILIES:
+            facts, picture, patch = self._draw_zoom(family.name, rng)
+            images, regions = self._render_zoom(facts, picture, patch)
+            generator = "scikit-image photos and drawn scenes, zoom+blur"
+        else:
+            drawn = self._draw_true_scale(family.name, rng)
+            if drawn is None:
+                return None
+            facts, pictures, plans = drawn
+            images, regions = self._render_true_scale(pictures, plans)
+            generator = "scikit-image photos and drawn scenes, tilt-shift"
+        correct, distractors = image_options(self.families.solve(family, facts), len(images), rng)
+        facts["answer_text"] = correct
+        options, answer = place_answer(correct, distractors, slot, rng)
+        question = self.families.text(family, rng, images=" ".join(IMAGE_TOKEN for _ in images))
+        return Sample(question, options, answer, images, regions.items, facts, generator=generator)
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        kind = self.kinds[index % len(self.kinds)]
-        if kind in ("most_zoomed", "widest", "zoom_order"):
-            return self._zoom(kind, index, rng)
-        return self._true_scale(kind, index, rng)
+    # -- zoom: crops of one picture at known zooms, under unrelated blur ------------------------------------
 
-    def _zoom(self, kind: str, index: int, rng: np.random.Generator) -> Sample:
-        size = self.options.image_size
+    def _draw_zoom(self, family: str, rng: np.random.Generator
+                   ) -> tuple[ScaleFacts, Picture, tuple[float, float, float, float]]:
+        size = self.config.image_size
         if rng.random() < 0.5:
             picture = photo_picture(pick(rng, [k for k in PHOTOS if k not in TOO_SMALL]))
             n = 6  # photos are ~500 px: the 7.5x crop would be a smear
@@ -1075,8 +1112,7 @@ class ScaleBlur(Task):
             big = (size[0] * SCENE_RESOLUTION, size[1] * SCENE_RESOLUTION)
             picture = drawn_picture(pick(rng, list(SCALE_SCENES)), big, rng)
             n = 7
-        pixels = picture.pixels
-        ph, pw = pixels.shape[:2]
+        ph, pw = picture.pixels.shape[:2]
         # The ladder times a random base, so even the widest view is a fresh crop in every record.
         base = float(rng.uniform(1.05, 1.2))
         zooms = [round(ZOOM_LADDER[k] * base, 3) for k in rng.permutation(n)]
@@ -1088,32 +1124,27 @@ class ScaleBlur(Task):
         half = (closest[2] - closest[0]) / 6  # the shared patch: a third of the closest view's width
         cx, cy = (closest[0] + closest[2]) / 2, (closest[1] + closest[3]) / 2
         patch = (cx - half, cy - half, cx + half, cy + half)
-        images, regions, crops, patch_widths = [], RegionList(), [], []
-        for k, (z, sigma) in enumerate(zip(zooms, blurs)):
-            crop = aspect_crop(pw, ph, size[0] / size[1], (cx, cy), z)
-            view = resample(pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
+        crops = [list(aspect_crop(pw, ph, size[0] / size[1], (cx, cy), z)) for z in zooms]
+        facts = ScaleFacts(family="zoom", kind=family, picture=picture.key, scene=picture.scene,
+                          subject=picture.subject_name, zooms=zooms, blur_sigmas=blurs, crops=crops,
+                          patch=[round(v, 1) for v in patch], patch_widths_px=[])
+        return facts, picture, patch
+
+    def _render_zoom(self, facts: ScaleFacts, picture: Picture, patch: tuple[float, float, float, float]
+                     ) -> tuple[list[Image.Image], Regions]:
+        size = self.config.image_size
+        images, regions = [], Regions()
+        for k, (crop, sigma) in enumerate(zip(facts["crops"], facts["blur_sigmas"])):
+            view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
             if sigma > 0:
                 view = cv2.GaussianBlur(view, (0, 0), sigma)
             images.append(Image.fromarray(view))
-            box = map_box(patch, crop, size)
+            box = map_box(patch, tuple(crop), size)
             regions.add(k, box, f"the same patch of the {picture.subject_name}")
-            crops.append(list(crop))
-            patch_widths.append(round(box[2] - box[0], 1))
-        by_zoom = sorted(range(n), key=lambda k: zooms[k])
-        if kind == "zoom_order":
-            correct = image_order_text(by_zoom)
-            distractors = [image_order_text(o) for o in ordering_distractors(by_zoom, rng, 3)]
-        else:
-            target = by_zoom[-1] if kind == "most_zoomed" else by_zoom[0]
-            correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "zoom", "kind": kind, "picture": picture.key, "scene": picture.scene,
-                 "subject": picture.subject_name, "zooms": zooms, "blur_sigmas": blurs, "crops": crops,
-                 "patch": [round(v, 1) for v in patch], "patch_widths_px": patch_widths, "answer_text": correct}
-        return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos and drawn scenes, zoom+blur")
+            facts["patch_widths_px"].append(round(box[2] - box[0], 1))
+        return images, regions
+
+    # -- true_scale: different scenes, some given a miniature look ----------------------------------------
 
     def _pictures(self, rng: np.random.Generator, n: int) -> list[Picture] | None:
         """`n` pictures whose real widths are pairwise at least 3x apart, in random order: none too small to
@@ -1123,7 +1154,7 @@ class ScaleBlur(Task):
         for source, key in (candidates[k] for k in rng.permutation(len(candidates))):
             if key in MICROSCOPE and any(p.key in MICROSCOPE for p in picked):
                 continue
-            picture = photo_picture(key) if source == "photo" else drawn_picture(key, self.options.image_size, rng)
+            picture = photo_picture(key) if source == "photo" else drawn_picture(key, self.config.image_size, rng)
             if all(max(p.width_m, picture.width_m) >= 3 * min(p.width_m, picture.width_m) for p in picked):
                 picked.append(picture)
                 if len(picked) == n:
@@ -1131,14 +1162,17 @@ class ScaleBlur(Task):
                     return [picked[k] for k in rng.permutation(n)]
         return None
 
-    def _true_scale(self, kind: str, index: int, rng: np.random.Generator) -> Sample | None:
+    def _draw_true_scale(self, family: str, rng: np.random.Generator
+                         ) -> tuple[ScaleFacts, list[Picture], list[TiltPlan]] | None:
+        """The pictures and how each is shown. The tilt-shift band is placed on the subject's rows, measured on
+        its mask in the drawn crop (no render is needed for that)."""
         n = int(rng.integers(6, 8))
         pictures = self._pictures(rng, n)
         if pictures is None:
             return None
-        size = self.options.image_size
+        size = self.config.image_size
         largest = max(range(n), key=lambda k: pictures[k].width_m)
-        images, regions, tilted, crops = [], RegionList(), [], []
+        plans = []
         for k, picture in enumerate(pictures):
             ph, pw = picture.pixels.shape[:2]
             # Never the whole photo, and placed anywhere the room allows (a centre clamped to a corner would
@@ -1146,76 +1180,74 @@ class ScaleBlur(Task):
             full = aspect_crop(pw, ph, size[0] / size[1], (pw / 2, ph / 2), float(rng.uniform(1.08, 1.3)))
             cw, ch = full[2] - full[0], full[3] - full[1]
             x0, y0 = int(rng.integers(pw - cw + 1)), int(rng.integers(ph - ch + 1))
-            crop = (x0, y0, x0 + cw, y0 + ch)
-            view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
-            subject = crop_mask_box(picture.subject, crop, size)
-            if subject is None:
+            plan = TiltPlan((x0, y0, x0 + cw, y0 + ch), crop_mask_box(picture.subject, (x0, y0, x0 + cw, y0 + ch),
+                                                                      size))
+            if plan.subject is None:
                 return None
-            tilt = bool(rng.random() < (0.75 if k == largest else 0.4))
-            if tilt:
-                top, bottom = subject[1] / size[1], subject[3] / size[1]
+            if rng.random() < (0.75 if k == largest else 0.4):
+                top, bottom = plan.subject[1] / size[1], plan.subject[3] / size[1]
                 if bottom - top > 0.6:  # a subject filling the picture (a texture): keep a band of it sharp
                     top = float(rng.uniform(top, bottom - 0.3))
                     bottom = top + 0.3
-                band = (top - 0.03, bottom + 0.03)
-                view = tilt_shift(view, band, float(rng.uniform(2.0, 3.0)) * min(size) / 336)
-            tilted.append(tilt)
-            crops.append(list(crop))
-            images.append(Image.fromarray(view))
-            regions.add(k, subject, picture.subject_name)
-        by_size = sorted(range(n), key=lambda k: pictures[k].width_m)
-        if kind == "size_order":
-            correct = image_order_text(by_size)
-            distractors = [image_order_text(o) for o in ordering_distractors(by_size, rng, 3)]
-        else:
-            target = by_size[-1] if kind == "largest" else by_size[0]
-            correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "true_scale", "kind": kind, "pictures": [p.key for p in pictures],
-                 "scenes": [p.scene for p in pictures], "subjects": [p.subject_name for p in pictures],
-                 "widths_m": [p.width_m for p in pictures], "widths_text": [p.width_text for p in pictures],
-                 "tilt_shift": tilted, "crops": crops, "answer_text": correct}
-        return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos and drawn scenes, tilt-shift")
+                plan.band = (top - 0.03, bottom + 0.03)
+                plan.strength = float(rng.uniform(2.0, 3.0)) * min(size) / 336
+            plans.append(plan)
+        facts = ScaleFacts(family="true_scale", kind=family, pictures=[p.key for p in pictures],
+                               scenes=[p.scene for p in pictures], subjects=[p.subject_name for p in pictures],
+                               widths_m=[p.width_m for p in pictures], widths_text=[p.width_text for p in pictures],
+                               tilt_shift=[p.band is not None for p in plans], crops=[list(p.crop) for p in plans])
+        return facts, pictures, plans
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
-        summary = pick(rng, SCALE_SUMMARIES[f["family"]])
+    def _render_true_scale(self, pictures: list[Picture], plans: list[TiltPlan]
+                           ) -> tuple[list[Image.Image], Regions]:
+        size = self.config.image_size
+        images, regions = [], Regions()
+        for k, (picture, plan) in enumerate(zip(pictures, plans)):
+            x0, y0, x1, y1 = plan.crop
+            view = resample(picture.pixels[y0:y1, x0:x1], size)
+            if plan.band is not None:
+                view = tilt_shift(view, plan.band, plan.strength)
+            images.append(Image.fromarray(view))
+            regions.add(k, plan.subject, picture.subject_name)
+        return images, regions
+
+    # -- reasoning ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def reason(cls, facts: ScaleFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, phrases = facts, task_spec("scale_blur").phrases
+        summary = pick(rng, phrases["summary"][f["family"]])
+        conclusion = phrases["conclusion"][f["kind"]]
         if f["family"] == "zoom":
             captions = [
-                f"{f['scene'].capitalize()}, {self._zoom_word(z, f['zooms'])}; "
-                f"{self._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
+                f"{f['scene'].capitalize()}, {cls._zoom_word(z, f['zooms'])}; "
+                f"{cls._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
             text2region = "; ".join(
-                f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions.values()) + "."
+                f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions) + "."
             steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole picture, under blur sigma "
                      f"{num(s)} px." for k, (w, z, s) in enumerate(zip(f["patch_widths_px"], f["zooms"],
                                                                         f["blur_sigmas"]))]
             ranked = sorted(range(len(f["zooms"])), key=lambda k: f["zooms"][k])
             steps.append("By patch size, from widest view to closest: "
                          + ", ".join(f"image {k + 1}" for k in ranked) + "; the blur order is unrelated.")
-            body = {"most_zoomed": f"Image {ranked[-1] + 1} draws the patch largest and is the most zoomed in",
-                    "widest": f"Image {ranked[0] + 1} draws the patch smallest and shows the widest view",
-                    "zoom_order": f"The order by zoom is {f['answer_text']}"}[f["kind"]]
+            body = conclusion.format(first=ranked[0] + 1, last=ranked[-1] + 1, answer=f["answer_text"])
         else:
             captions = []
             for scene, tilt in zip(f["scenes"], f["tilt_shift"]):
                 look = (" with a tilt-shift look: a sharp band, blurred top and bottom, boosted colours" if tilt
                         else ", shown normally")
                 captions.append(f"{scene[0].upper()}{scene[1:]}{look}.")
-            text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions.values()) + "."
+            text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions) + "."
             steps = [f"[r{k}] shows the {subj}: that scene is {wt} across in reality"
                      f"{' despite its toy-like blur' if tilt else ''}."
                      for k, (subj, wt, tilt) in enumerate(zip(f["subjects"], f["widths_text"], f["tilt_shift"]))]
             n = len(f["widths_m"])
             ranked = sorted(range(n), key=lambda k: f["widths_m"][k])
             steps.append("From smallest to largest real scene: " + ", ".join(f"image {k + 1}" for k in ranked) + ".")
-            body = {"largest": f"Image {ranked[-1] + 1}, the {f['subjects'][ranked[-1]]}, is the largest real scene",
-                    "smallest": f"Image {ranked[0] + 1}, the {f['subjects'][ranked[0]]}, is the smallest real scene",
-                    "size_order": f"The order by real size is {f['answer_text']}"}[f["kind"]]
-        return Reasoning(summary, captions, text2region, " ".join(steps), conclude(body, record.answer))
+            body = conclusion.format(first=ranked[0] + 1, last=ranked[-1] + 1, answer=f["answer_text"],
+                                     first_subject=f["subjects"][ranked[0]], last_subject=f["subjects"][ranked[-1]])
+        return Reasoning(summary, captions, text2region, " ".join(steps), conclude(body, answer))
 
     @staticmethod
     def _zoom_word(z: float, zooms: list[float]) -> str:
