@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from mirdata.builders.base import (
+    BuildOptions,
     Reasoning,
     Regions,
     Sample,
@@ -52,7 +53,7 @@ from mirdata.builders.options import (
     special_is_answer,
 )
 from mirdata.errors import MirdataError
-from mirdata.registry import task_spec
+from mirdata.registry import TaskSpec, task_spec
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
 from mirdata.generators.drawings import (
     SCALE_SCENES,
@@ -1361,25 +1362,6 @@ CLAIMS = {
 ZONE_SLOTS = {"sky": 1, "lawn": 3, "street": 2}  # how many changes each part of the scene has room for
 SATIRE_CHANGES = 4  # changes per 'but' panel, and options per question
 
-SATIRE_QUESTIONS = [
-    "{img1} {img2} The two panels form a 'Yes, but' picture: the first sets up a message, the second shows the "
-    "same place after several changes. Which change contradicts the first panel's message?",
-    "Yes: {img1} But: {img2} Several things changed between the panels. Which change turns the second panel "
-    "against what the first one says?",
-    "{img1} {img2} The second panel is the same scene as the first after a few changes. Which of them goes "
-    "against what the sign in the first panel says?",
-]
-SOURCE_QUESTIONS = [
-    "{img1} {img2} These two panels form a 'Yes, but' satire: the second panel undercuts the first. What is the "
-    "contradiction?",
-    "Yes: {img1} But: {img2} Which explanation captures the irony between the two panels?",
-]
-SATIRE_SUMMARIES = [
-    "The first panel states a message on its sign; the second shows the same place after several changes. I read "
-    "the sign, find every change between the panels, and keep the one that goes against the message.",
-    "A 'Yes, but' pair: the sign sets the claim, and of the changes in the second panel only one contradicts it. "
-    "I compare the panels region by region and test each change against the sign.",
-]
 CLOTHES = ("red", "blue", "green", "yellow", "orange", "purple")
 SIGN_STYLES = (("white", "red"), ("yellow", "black"), ("green", "white"), ("blue", "white"), ("white", "black"))
 
@@ -1403,52 +1385,94 @@ def satire_changes(answer: str, claim: str, rng: np.random.Generator) -> list[st
     return None
 
 
+@dataclass(frozen=True)
+class SatireConfig(TaskConfig):
+    source: Path | None = None  # a folder of real two-panel images with explanations.csv, or that CSV
+    editor: str = "classical"  # the backend that makes the 'but' panel: classical or diffusers
+    editor_model: Path | None = None  # the diffusers pipeline folder
+    device: str = "cpu"
+
+
+class SatireFacts(TypedDict, total=False):
+    source: str  # the family: "procedural" or "folder"
+    # procedural
+    claim: str
+    sign_text: str
+    sign_style: list[str]
+    contradicting: str  # the CHANGES key that contradicts the claim
+    why: str
+    changes: list[dict[str, Any]]  # per change: key, op, text, boxes, regions, the edit's parameters
+    editor: str
+    # folder
+    file: str
+    gutter_x: int
+    panel_sizes: list[list[int]]
+    explanation: str
+    distractors: list[str]
+    # both
+    answer_text: str
+
+
+def contradicting_change(facts: dict[str, Any]) -> str:
+    """The answer rule: the one drawn change that goes against the sign's claim."""
+    contradicting = CLAIMS[facts["claim"]].contradicted_by
+    return next(key for key in facts["changes"] if key in contradicting)
+
+
 class YesButSatire(Task):
-    """yes_but_satire: a two-panel 'Yes, but' picture; which change in the second panel contradicts the first.
+    """yes_but_satire (its definition: mirdata/tasks/yes_but_satire.yaml): which change in the 'but' panel
+    contradicts the sign in the 'yes' panel; or, from --source, which explanation fits a real two-panel image."""
 
-    Procedural (default): panel 1 is a park by a street with a sign stating a claim (CLAIMS: 15 families such as
-    NO PARKING, KEEP OFF THE GRASS, FRESH FRUIT, SUNSHINE ALL DAY, two wordings each, five sign styles). Panel 2
-    is panel 1 after four edits by the image editor (--editor classical|diffusers): a car parked, a car
-    motion-blurred, the walker moved onto the lawn, rubbish dumped, a tree / the bench / the bin removed (the
-    hole filled with matching texture), the apples or flowers recoloured brown, the burger shrunk, a dog, a
-    bicycle or rain clouds pasted in. Exactly one edit contradicts the sign; the other three bear on no claim the
-    sign makes (changes that would arguably contradict it too are never shown with it). The options are the
-    four changes, all of which happened, all of the same form; which one is right depends on the sign, and each
-    change is the answer at its fair share over a build. So the sign (panel 1) and the changes (both panels)
-    are needed. Regions: the sign in both panels, and every edited thing before and after.
-    From --source (a folder of real two-panel images with explanations.csv, columns image,explanation; or the
-    CSV itself): each image is split at its gutter into the two panels, the answer is its explanation and the
-    distractors are other images' explanations.
-    """
+    Config = SatireConfig
+    Facts = SatireFacts
+    answer_rules = {"contradicting_change": contradicting_change,
+                    "its_explanation": lambda facts: facts["explanation"]}
+    constraints = {
+        # A text-only guesser must not find the answer by its length.
+        "comparable_option_lengths": lambda facts: comparable_lengths([CHANGES[k].text for k in facts["changes"]]),
+    }
 
-    name = "yes_but_satire"
-    category = "analytical"
-
-    def __init__(self, options: Any):
-        super().__init__(options)
-        if options.editor not in EDITORS:
-            raise MirdataError(f"--editor must be one of {', '.join(EDITORS)}, not {options.editor!r}")
-        # Checks the model folder now; a diffusers pipeline itself loads on the first edit.
-        self.editor: Editor = make_editor(options.editor, options.editor_model, options.device)
+    def __init__(self, spec: TaskSpec, options: BuildOptions):
+        super().__init__(spec, options)
+        if self.config.editor not in EDITORS:
+            raise MirdataError(f"--editor must be one of {', '.join(EDITORS)}, not {self.config.editor!r}")
+        # Only a task set up to sample has an editor (reason never needs one). Making it checks the model folder
+        # now, before any work; a diffusers pipeline itself loads on the first edit.
+        self.editor: Editor = make_editor(self.config.editor, self.config.editor_model, self.config.device)
         self._rows: list[dict[str, str]] | None = None
 
     def close(self) -> None:
         self.editor.close()
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        if self.options.source is not None:
-            return self._from_source(index, rng)
-        answer = pick_balanced(self.slot(index), list(CHANGES), "contradicting change")
-        claim = pick(rng, [k for k, c in CLAIMS.items() if answer in c.contradicted_by])
-        changes = satire_changes(answer, claim, rng)
-        if changes is None:
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        if self.config.source is not None:
+            return self._from_source(slot, rng)
+        family = self.families["procedural"]
+        # The contradicting change is balanced over a build; the claim is one it contradicts.
+        key = pick_balanced(slot, list(CHANGES), "contradicting change")
+        claim = pick(rng, [k for k, c in CLAIMS.items() if key in c.contradicted_by])
+        changes = satire_changes(key, claim, rng)
+        if changes is None or self.families.degenerate(family, {"changes": changes}):
             return None
-        return self._procedural(claim, changes, index, rng)
+        answer_key = self.families.solve(family, {"claim": claim, "changes": changes})
+        panels, regions, (sign_text, sign_style), edits = self._procedural(changes, claim, rng)
+        correct = CHANGES[answer_key].text
+        distractors = [CHANGES[k].text for k in changes if k != answer_key]
+        options, answer = place_answer(correct, distractors, slot, rng)
+        question = self.families.text(family, rng, img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
+        facts = SatireFacts(source="procedural", claim=claim, sign_text=sign_text, sign_style=sign_style,
+                            contradicting=answer_key, why=CLAIMS[claim].why, changes=edits,
+                            editor=self.config.editor, answer_text=correct)
+        return Sample(question, options, answer, panels, regions.items, facts,
+                      generator=f"procedural scenes + {self.config.editor} editor")
 
     # -- procedural --------------------------------------------------------------------------------------------
 
-    def _procedural(self, claim: str, changes: list[str], index: int, rng: np.random.Generator) -> Sample | None:
-        w, h = size = self.options.image_size
+    def _procedural(self, changes: list[str], claim: str, rng: np.random.Generator
+                    ) -> tuple[list[Image.Image], Regions, tuple[str, list[str]], list[dict[str, Any]]]:
+        """The two panels: a park with the claim's sign, then the same after the changes (the layout is drawn as
+        it is painted). Returns the panels, the regions, the sign (text, style) and each change's record."""
+        w, h = size = self.config.image_size
         horizon, street_top = int(h * rng.uniform(0.34, 0.4)), int(h * rng.uniform(0.7, 0.74))
         panel = background(size, "grass", horizon / h, rng)
         street = np.asarray(background(size, "pavement", 0.0, rng))
@@ -1491,7 +1515,7 @@ class YesButSatire(Task):
             records.append({"key": item["key"], "op": e.op, "text": CHANGES[item["key"]].text,
                             "before_box": None if mask is None else list(mask_box(mask)),
                             "after_box": after_box, "prompt": e.prompt, "seed": e.seed, **self._edit_params(e)})
-        regions = RegionList()
+        regions = Regions()
         regions.add(0, sign_box, f"the sign reading '{sign_text}'")
         regions.add(1, sign_box, f"the same sign reading '{sign_text}'")
         for r in records:
@@ -1499,18 +1523,7 @@ class YesButSatire(Task):
             if r["before_box"] is not None:
                 r["before_region"] = regions.add(0, r["before_box"], f"{thing} before the change")
             r["after_region"] = regions.add(1, r["after_box"], self._after_label(r["op"], thing))
-        answer_key = changes[0]
-        correct = CHANGES[answer_key].text
-        distractors = [CHANGES[k].text for k in changes[1:]]
-        if not comparable_lengths([correct, *distractors]):
-            return None
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        question = pick(rng, SATIRE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
-        facts = {"source": "procedural", "claim": claim, "sign_text": sign_text, "sign_style": [board, ink],
-                 "contradicting": answer_key, "why": CLAIMS[claim].why, "changes": records,
-                 "editor": self.options.editor, "answer_text": correct}
-        return Sample(question, options, answer, [panel, edited], regions.items, facts,
-                      generator=f"procedural scenes + {self.options.editor} editor")
+        return [panel, edited], regions, (sign_text, [board, ink]), records
 
     @staticmethod
     def _slots(x0: float, x1: float, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -1628,7 +1641,7 @@ class YesButSatire(Task):
     # -- from a folder of real two-panel images ------------------------------------------------------------------
 
     def _csv_path(self) -> Path:
-        source = Path(self.options.source)  # type: ignore[arg-type]
+        source = Path(self.config.source)  # type: ignore[arg-type]
         if source.is_dir():
             found = source / "explanations.csv"
             if not found.is_file():
@@ -1666,7 +1679,7 @@ class YesButSatire(Task):
             else:
                 problem = _two_panel_problem(path.parent / image)
             if problem:
-                if self.options.on_error == "fail":
+                if self.config.on_error == "fail":
                     raise MirdataError(f"{file}: {problem}")
                 self.skipped.append({"file": file, "reason": problem})
                 continue
@@ -1677,35 +1690,39 @@ class YesButSatire(Task):
         self._rows = rows
         return rows
 
-    def _from_source(self, index: int, rng: np.random.Generator) -> Sample:
+    def _from_source(self, slot: Slot, rng: np.random.Generator) -> Sample:
         rows = self._load_rows()
-        if index >= len(rows):
-            raise MirdataError(f"{self._csv_path()}: has {len(rows)} usable rows; record {index} would repeat one")
-        row = rows[index]
+        if slot.index >= len(rows):
+            raise MirdataError(f"{self._csv_path()}: has {len(rows)} usable rows; record {slot.index} would repeat "
+                               f"one")
+        family = self.families["folder"]
+        row = rows[slot.index]
         with Image.open(row["path"]) as im:
             full = im.convert("RGB")
         gutter = find_gutter(np.asarray(full))
         panels = [full.crop((0, 0, gutter, full.height)), full.crop((gutter, 0, full.width, full.height))]
         others = [r["explanation"] for r in rows if r is not row]
         distractors = [others[k] for k in rng.permutation(len(others))[:3]]
-        options, answer = place_answer(row["explanation"], distractors, self.slot(index), rng)
-        regions = RegionList()
+        facts = SatireFacts(source="folder", file=row["image"], gutter_x=gutter,
+                            panel_sizes=[list(p.size) for p in panels], explanation=row["explanation"],
+                            distractors=distractors)
+        facts["answer_text"] = self.families.solve(family, facts)
+        options, answer = place_answer(facts["answer_text"], distractors, slot, rng)
+        regions = Regions()
         regions.add(0, [0, 0, panels[0].width, panels[0].height], "the whole 'yes' panel")
         regions.add(1, [0, 0, panels[1].width, panels[1].height], "the whole 'but' panel")
-        question = pick(rng, SOURCE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
-        facts = {"source": "folder", "file": row["image"], "gutter_x": gutter,
-                 "panel_sizes": [list(p.size) for p in panels],
-                 "explanation": row["explanation"], "distractors": distractors, "answer_text": row["explanation"]}
+        question = self.families.text(family, rng, img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
         return Sample(question, options, answer, panels, regions.items, facts,
                       generator="two-panel images from --source")
 
     # -- reasoning -------------------------------------------------------------------------------------------------
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @classmethod
+    def reason(cls, facts: SatireFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, by_id, phrases = facts, {r.id: r for r in regions}, task_spec("yes_but_satire").phrases
         if f["source"] == "folder":
-            return self._reason_source(record, f, regions)
+            return cls._reason_source(f, by_id, answer, phrases)
         sign = f"'{f['sign_text']}'"
         before = [CHANGES[c["key"]].thing for c in f["changes"] if c["before_box"] is not None]
         captions = [
@@ -1714,28 +1731,26 @@ class YesButSatire(Task):
             "The same place with the same sign, after these changes: "
             + "; ".join(c["text"] for c in f["changes"]) + ".",
         ]
-        links = [f"'the sign' → {cite(regions['r0'])} and {cite(regions['r1'])}"]
+        links = [f"'the sign' → {cite(by_id['r0'])} and {cite(by_id['r1'])}"]
         steps = [f"[r0] and [r1] are the same sign: {sign} holds in both panels."]
         for c in f["changes"]:
             where = (f"[{c['before_region']}] → [{c['after_region']}]" if "before_region" in c
                      else f"[{c['after_region']}]")
             links.append(f"'{CHANGES[c['key']].thing}' → "
-                         + (f"{cite(regions[c['before_region']])} and " if "before_region" in c else "")
-                         + cite(regions[c["after_region"]]))
+                         + (f"{cite(by_id[c['before_region']])} and " if "before_region" in c else "")
+                         + cite(by_id[c["after_region"]]))
             verdict = (f"this goes against {sign}: {f['why']}" if c["key"] == f["contradicting"]
                        else f"this has nothing to do with {sign}")
             steps.append(f"{where}: {c['text']}; {verdict}.")
-        body = (f"Of the changes, only '{f['answer_text']}' "
-                f"{pick(rng, ['contradicts', 'undercuts'])} the sign {sign}")
-        return Reasoning(pick(rng, SATIRE_SUMMARIES), captions, "; ".join(links) + ".", " ".join(steps),
-                         conclude(body, record.answer))
+        body = f"Of the changes, only '{f['answer_text']}' {pick(rng, phrases['verb'])} the sign {sign}"
+        return Reasoning(pick(rng, phrases["summary"]), captions, "; ".join(links) + ".", " ".join(steps),
+                         conclude(body, answer))
 
     @staticmethod
-    def _reason_source(record: Record, f: dict[str, Any], regions: dict[str, Region]) -> Reasoning:
+    def _reason_source(f: SatireFacts, regions: dict[str, Region], answer: str,
+                       phrases: dict[str, Any]) -> Reasoning:
         explanation = f["explanation"]
         quoted = explanation if not stated_letters(explanation) else "the explanation that matches both panels"
-        summary = ("A 'Yes, but' satire: the left panel sets up an expectation and the right panel reveals what "
-                   "undercuts it. I compare the panels and pick the explanation that fits both.")
         captions = [f"The left ('yes') panel of {f['file']}, {f['panel_sizes'][0][0]}x{f['panel_sizes'][0][1]} px.",
                     f"The right ('but') panel of {f['file']}, {f['panel_sizes'][1][0]}x{f['panel_sizes'][1][1]} px."]
         text2region = (f"'the first panel' → {cite(regions['r0'])}; 'the second panel' → {cite(regions['r1'])}.")
@@ -1744,8 +1759,8 @@ class YesButSatire(Task):
         if stated_letters(region2region):
             region2region = ("[r0] sets up the situation and [r1] contradicts it; only one explanation ties the "
                              "two together, the others describe other pictures.")
-        return Reasoning(summary, captions, text2region, region2region,
-                         conclude(f"The irony is: {quoted}", record.answer))
+        return Reasoning(phrases["source_summary"], captions, text2region, region2region,
+                         conclude(f"The irony is: {quoted}", answer))
 
 
 def _two_panel_problem(path: Path) -> str | None:
