@@ -53,7 +53,7 @@ from mirdata.builders.options import (
     special_is_answer,
 )
 from mirdata.errors import MirdataError
-from mirdata.registry import TaskSpec, task_spec
+from mirdata.registry import Family, TaskSpec, task_spec
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
 from mirdata.generators.drawings import (
     SCALE_SCENES,
@@ -73,7 +73,6 @@ from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import IMAGE_TOKEN, Record, Region
 
 CANNOT = "Cannot be determined"
-Facts = dict[str, Any]
 
 
 # -- shared helpers ---------------------------------------------------------------------------------------------
@@ -90,28 +89,6 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-class RegionList:
-    """Regions with ids r0, r1, ... in the order they are added."""
-
-    def __init__(self) -> None:
-        self.items: list[Region] = []
-
-    def add(self, image: int, box: list[float] | tuple[float, ...], label: str) -> str:
-        rid = f"r{len(self.items)}"
-        self.items.append(Region(rid, image, [float(v) for v in box], label))
-        return rid
-
-
-def image_intro(rng: np.random.Generator, n: int, noun: str) -> str:
-    """The images of a question, each placeholder in order, in one of a few phrasings."""
-    style = int(rng.integers(3))
-    if style == 0:
-        return " ".join(f"{noun.capitalize()} {k + 1}: {IMAGE_TOKEN}" for k in range(n))
-    if style == 1:
-        return f"Here are {n} {noun}s. " + " ".join(IMAGE_TOKEN for _ in range(n))
-    return " ".join(IMAGE_TOKEN for _ in range(n)) + f" (the {noun}s above are numbered 1 to {n} in order)."
-
-
 # == chart_analysis ============================================================================================
 
 PRODUCTS = ["Alpha", "Bravo", "Comet", "Delta", "Ember", "Falcon", "Garnet", "Helix"]
@@ -120,63 +97,6 @@ AREAS = ["North", "South", "East", "West", "Central", "Coast"]
 CHAINS = ["Avenue", "Beacon", "Corner", "Dockside", "Elm", "Forum"]
 DEPARTMENTS = ["Sales", "Support", "Research", "Legal", "Design", "Finance"]
 TOWNS = ["Ashby", "Brook", "Carlow", "Dunmore", "Easton", "Fairview"]
-
-# question family -> phrasings; {year}, {next}, {year0}, {company}, {threshold} are filled from the facts.
-CHART_QUESTIONS = {
-    "top_revenue": ["Revenue is units sold × price per unit. Which product brought in the most revenue in {year}?",
-                    "Using the dashboard, which product earned the most (units sold times price per unit) in "
-                    "{year}?"],
-    "lowest_revenue": ["Revenue is units sold × price per unit. Which product brought in the least revenue in "
-                       "{year}?",
-                       "Using the dashboard, which product earned the least (units sold times price per unit) in "
-                       "{year}?"],
-    "profit": ["Profit is units sold × price per unit × profit margin. Which product made the largest profit in "
-               "{year}?",
-               "Combine the charts: which product earned the highest profit (units × price × margin) in {year}?"],
-    "share_units": ["Using the market share and the size of the whole market, how many thousand units did "
-                    "{company} sell in {year}?",
-                    "{company}'s sales are its market share times the whole market. How many thousand units did it "
-                    "sell in {year}?"],
-    "share_change": ["By how many thousand units did {company}'s sales change from {year0} to {year} (its share "
-                     "of the market times the market size in each year)?",
-                     "Using both market-share charts and the market size, what was the change in {company}'s "
-                     "sales, in thousand units, from {year0} to {year}?"],
-    "projection": ["Sales next year = sales in {year} × (1 + growth rate). Which area will have the highest sales "
-                   "in {next}?",
-                   "If each area keeps its growth rate for one more year, which area comes out on top in {next}?"],
-    "revenue_change": ["Prices did not change between {year0} and {year}. Which product's revenue grew the most "
-                       "from {year0} to {year}?",
-                       "With the same price per unit in both years, which product gained the most revenue from "
-                       "{year0} to {year}?"],
-    "stacked_revenue": ["Each region sells the product lines at the prices shown. Which region brought in the most "
-                        "revenue (units of each line × its price, summed)?",
-                        "Revenue of a region is the sum over product lines of units × price per unit. Which "
-                        "region earned the most?"],
-    "filter_max": ["Among the products rated at least {threshold}, which one sold the most units?",
-                   "Consider only products with a customer rating of {threshold} or more. Which of them sold the "
-                   "most units?"],
-    "loss_total": ["Total profit is profit per store × number of stores. Which chain lost the most money in "
-                   "total?",
-                   "Using profit per store and the number of stores, which chain has the lowest total profit?"],
-    "budget_gap": ["Overspend is actual spending minus budget. Which department overspent its budget by the most?",
-                   "Compare each department's spending with its budget: which one went furthest over budget?"],
-    "per_capita": ["Which town had the most library visits per resident?",
-                   "Visits per resident are library visits divided by residents. Which town comes out highest?"],
-}
-
-CHART_SUMMARIES = {
-    "which": ["The dashboard holds {n} charts, but only {used} of them bear on the question. I read the needed "
-              "value for every candidate, combine them as the question says, and compare.",
-              "No single chart answers this: I combine {used} of the {n} charts for every candidate and pick the "
-              "one the combined figure ranks first; the other charts are not needed."],
-    "number": ["The dashboard holds {n} charts; {used} of them give the figures I need. I read them and combine "
-               "them as the question says.",
-               "I take the needed values from {used} of the {n} charts and compute the asked figure; no chart shows "
-               "it directly."],
-}
-
-CHART_KIND_WORDS = {"bar": "bar chart", "grouped_bar": "grouped bar chart", "stacked_bar": "stacked bar chart",
-                    "line": "line chart", "pie": "pie chart", "scatter": "scatter plot"}
 
 # Charts a dashboard shows beside the needed ones: (title, axis label, low, high, step, value format).
 FILLER_METRICS = [("Customer rating", "rating (1-10)", 1, 10, 1, "{:.0f}"),
@@ -188,22 +108,70 @@ FILLER_METRICS = [("Customer rating", "rating (1-10)", 1, 10, 1, "{:.0f}"),
                   ("Website visits", "thousand visits", 5, 60, 5, "{:.0f}"),
                   ("Energy use", "MWh", 10, 90, 10, "{:.0f}")]
 DASHBOARD_SIZES = (4, 5, 6, 6, 6, 6)  # charts per question: 4-6, mostly 6
+# Constraints checked once the question is phrased and its distractors drawn (where the draw checked them
+# before the families were data: checking them earlier would change every later draw of the record's RNG).
+CHECKED_WHEN_PHRASED = frozenset({"best_seller_filtered_out"})
+CHECKED_ON_DASHBOARD = frozenset({"no_single_chart"})  # needs the filler charts too
 
 
 @dataclass
-class ChartProblem:
-    """One question's facts before the dashboard is filled: the needed charts, the answer and how it is got."""
+class NumberAnswer:
+    """How a numeric answer's options are made: its format, its precision, and the totals no two may add to."""
 
-    family: str
+    fmt: str
+    quantum: float
+    totals: list[float]
+    low: float | None
+
+
+@dataclass
+class ChartDraw:
+    """One draw of a chart family: the needed charts and the values they show, before the answer is solved."""
+
     specs: list[ChartSpec]  # the charts the answer needs
-    question: str
-    correct: str
-    distractors: list[str]
-    computed: dict[str, float]  # the derived quantity per candidate
-    cited: list[tuple[int, str, str | None]]  # (needed chart, category, series) to ground as regions
-    steps: list[str]  # the computation, one sentence per candidate
-    direction: str = "max"  # max / min: the asked extreme; "number" for numeric answers
-    params: dict[str, Any] = field(default_factory=dict)
+    items: list[str]  # the candidates a "which" question asks among
+    values: dict[str, Any]  # the drawn tables the answer rule reads: {"units": {item: value}, ...}
+    params: dict[str, Any]  # the question's fields (year, company ...), kept in the facts
+    cite: list[tuple[int, str | None]] = field(default_factory=list)  # (needed chart, series) per candidate
+    cited: list[tuple[int, str, str | None]] = field(default_factory=list)  # numbers: (chart, category, series)
+    number: NumberAnswer | None = None
+    solved: ChartAnswer | None = None  # the answer rule's result
+    charts: list[ChartSpec] = field(default_factory=list)  # the whole dashboard, fillers included
+
+
+@dataclass
+class ChartAnswer:
+    """What an answer rule finds: the derived figure per candidate, the worked steps, and the answer."""
+
+    direction: str  # max / min: the asked extreme; "number" for numeric answers
+    computed: dict[str, float]
+    steps: list[str]
+    answer: str  # the winning candidate, or the company whose figure is asked
+
+    @property
+    def ranked(self) -> list[str]:
+        return sorted(self.computed, key=self.computed.get, reverse=self.direction == "max")
+
+
+class ChartFacts(TypedDict, total=False):
+    family: str
+    direction: str
+    charts: list[dict[str, Any]]  # every chart as shown, in image order
+    needed_charts: list[int]  # 1-based
+    axes: list[dict[str, Any]]
+    chart_styles: list[dict[str, Any]]
+    computed: dict[str, float]
+    steps: list[str]
+    answer_text: str
+    # the question's fields, by family
+    year: int | str
+    year0: str
+    next: int
+    company: str
+    share: int
+    total: float
+    threshold: int
+    runner_up: str
 
 
 def _grid_values(rng: np.random.Generator, items: list[str], lo: float, hi: float, step: float) -> dict[str, float]:
@@ -247,14 +215,14 @@ def chart_series(spec: ChartSpec) -> list[dict[str, float]]:
     return [dict(zip(spec.categories, vals)) for vals in spec.series.values()]
 
 
-def single_chart_gives(problem: ChartProblem, specs: list[ChartSpec]) -> bool:
+def single_chart_gives(solved: ChartAnswer, specs: list[ChartSpec]) -> bool:
     """Whether one chart alone points to the answer: the answer is among a series' tied extremes in the asked
     direction, or (for numbers) the answer's value is one a chart shows."""
-    if problem.direction == "number":
-        value = next(iter(problem.computed.values()))
+    if solved.direction == "number":
+        value = solved.computed[solved.answer]
         return any(abs(v - value) < 1e-6 for s in specs for series in chart_series(s) for v in series.values())
-    return any(problem.correct in tied_extremes(series, problem.direction)
-               for s in specs for series in chart_series(s) if problem.correct in series)
+    return any(solved.answer in tied_extremes(series, solved.direction)
+               for s in specs for series in chart_series(s) if solved.answer in series)
 
 
 def _which_distractors(rng: np.random.Generator, problem_specs: list[ChartSpec], answer: str, items: list[str],
@@ -265,82 +233,435 @@ def _which_distractors(rng: np.random.Generator, problem_specs: list[ChartSpec],
     return distinct_distractors(answer, traps + rng.permutation(items).tolist(), 3)
 
 
+def _items(rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 6) -> list[str]:
+    n = int(rng.integers(lo, hi + 1))
+    return sorted(rng.choice(names, size=n, replace=False).tolist(), key=names.index)
+
+
+def _years(rng: np.random.Generator) -> list[str]:
+    first = int(rng.integers(2015, 2021))
+    return [str(first + k) for k in range(int(rng.integers(4, 7)))]
+
+
+def _shares(rng: np.random.Generator, companies: list[str]) -> dict[str, int] | None:
+    raw = rng.dirichlet(np.full(len(companies), 2.0)) * 100
+    shares = np.maximum(5, np.round(raw)).astype(int)
+    shares[int(np.argmax(shares))] += 100 - int(shares.sum())
+    if shares.min() < 5 or len(set(shares.tolist())) != len(shares):
+        return None
+    return dict(zip(companies, shares.tolist()))
+
+
+def _market(rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float], float]:
+    """The market size per year, and the precision a whole-percent share of it has (its step / 100)."""
+    printed, step = _axis(rng, 10, 50)
+    totals = _grid_values(rng, years, 200, 900, step)
+    spec = _bar_or_line(rng, "Whole market (thousand units)", years, totals, "year", "thousand units", "{:.0f}",
+                        printed, step)
+    return spec, totals, step / 100
+
+
+# -- the families' draws (None: this draw cannot make the question; the caller draws again) ----------------
+
+def draw_revenue(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2016, 2025))
+    items = _items(rng, PRODUCTS)
+    units_printed, units_step = _axis(rng, 5, 25)
+    price_printed, price_step = _axis(rng, 0.25, 2)
+    units = _grid_values(rng, items, 25, 300, units_step)
+    price = _grid_values(rng, items, 2, 24, price_step)
+    specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                          units_printed, units_step),
+             _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}",
+                          price_printed, price_step)]
+    return ChartDraw(specs, items, {"units": units, "price": price}, {"year": year}, [(0, None), (1, None)])
+
+
+def draw_profit(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2016, 2025))
+    items = _items(rng, PRODUCTS)
+    units_printed, units_step = _axis(rng, 5, 25)
+    margin_printed, margin_step = _axis(rng, 1, 5)
+    units = _grid_values(rng, items, 25, 300, units_step)
+    price = _grid_values(rng, items, 2, 30, 0.25)
+    margin = _grid_values(rng, items, 5, 40, margin_step)
+    specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                          units_printed, units_step),
+             _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25),
+             _bar_or_line(rng, "Profit margin", items, margin, "product", "margin (%)", "{:.0f}%",
+                          margin_printed, margin_step)]
+    return ChartDraw(specs, items, {"units": units, "price": price, "margin": margin}, {"year": year},
+                     [(0, None), (1, None), (2, None)])
+
+
+def draw_share_units(rng: np.random.Generator) -> ChartDraw | None:
+    companies = _items(rng, COMPANIES)
+    share = _shares(rng, companies)
+    if share is None:
+        return None
+    years = _years(rng)
+    market, totals, quantum = _market(rng, years)
+    year, company = pick(rng, years), pick(rng, companies)
+    pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": list(share.values())},
+                    value_format="{:.0f}%")
+    return ChartDraw([pie, market], companies, {"share": share, "totals": totals},
+                     {"company": company, "year": year, "share": share[company], "total": totals[year]},
+                     cited=[(0, company, None), (1, year, None)],
+                     number=NumberAnswer("{:,.1f} thousand units", quantum, list(totals.values()) + [100.0], 0.0))
+
+
+def draw_share_change(rng: np.random.Generator) -> ChartDraw | None:
+    companies = _items(rng, COMPANIES)
+    before, after = _shares(rng, companies), _shares(rng, companies)
+    if before is None or after is None:
+        return None
+    years = _years(rng)
+    market, totals, quantum = _market(rng, years)
+    y0, y1 = sorted(rng.choice(years, size=2, replace=False).tolist())
+    company = pick(rng, companies)
+    pies = [ChartSpec("pie", f"Market share by company, {y}", companies, {"share": list(s.values())},
+                      value_format="{:.0f}%") for y, s in ((y0, before), (y1, after))]
+    return ChartDraw([*pies, market], companies, {"before": before, "after": after, "totals": totals},
+                     {"company": company, "year": y1, "year0": y0},
+                     cited=[(0, company, None), (1, company, None), (2, y0, None), (2, y1, None)],
+                     number=NumberAnswer("{:+,.1f} thousand units", quantum, [0.0], None))
+
+
+def draw_projection(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2016, 2025))
+    areas = _items(rng, AREAS)
+    printed, step = _axis(rng, 10, 50)
+    sales = _grid_values(rng, areas, 100, 600, step)
+    rate_printed, rate_step = _axis(rng, 1, 5)
+    rate = _grid_values(rng, areas, -20, 40, rate_step)
+    specs = [_bar_or_line(rng, f"Sales in {year} (thousand USD)", areas, sales, "area", "sales (k USD)",
+                          "{:.0f}", printed, step, ("bar",)),
+             _bar_or_line(rng, "Yearly growth rate", areas, rate, "area", "growth (%)", "{:+.0f}%",
+                          rate_printed, rate_step)]
+    return ChartDraw(specs, areas, {"sales": sales, "rate": rate}, {"year": year, "next": year + 1},
+                     [(0, None), (1, None)])
+
+
+def draw_revenue_change(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2017, 2025))
+    items = _items(rng, PRODUCTS, 4, 5)
+    printed, step = _axis(rng, 5, 25)
+    before = _grid_values(rng, items, 25, 300, step)
+    after = {p: min(325.0, max(step, before[p] + float(rng.integers(-3, 5)) * 25)) for p in items}
+    price = _grid_values(rng, items, 2, 30, 0.25)
+    y0, y1 = str(year - 1), str(year)
+    specs = [ChartSpec("grouped_bar", "Units sold", items, {y0: [before[p] for p in items],
+                                                            y1: [after[p] for p in items]},
+                       "product", "units sold", "{:.0f}", show_values=printed, tick=None if printed else step),
+             _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25)]
+    return ChartDraw(specs, items, {"before": before, "after": after, "price": price}, {"year": y1, "year0": y0},
+                     [(0, y0), (0, y1), (1, None)])
+
+
+def draw_stacked_revenue(rng: np.random.Generator) -> ChartDraw:
+    regions = _items(rng, AREAS, 4, 5)
+    lines = sorted(rng.choice(["Basic", "Plus", "Pro"], size=int(rng.integers(2, 4)), replace=False).tolist())
+    printed, step = _axis(rng, 5, 10)
+    units = {line: _grid_values(rng, regions, step, 60, step) for line in lines}
+    price = _grid_values(rng, lines, 2, 20, 1)
+    specs = [ChartSpec("stacked_bar", "Units sold by product line (thousands)", regions,
+                       {line: [units[line][r] for r in regions] for line in lines}, "region", "thousand units",
+                       "{:.0f}", show_values=printed, tick=None if printed else step),
+             _bar_or_line(rng, "Price per unit by line", lines, price, "product line", "price (USD)", "${:.0f}",
+                          True, 1)]
+    return ChartDraw(specs, regions, {"units": units, "price": price, "lines": lines}, {},
+                     [(0, line) for line in lines])
+
+
+def draw_filter_max(rng: np.random.Generator) -> ChartDraw | None:
+    items = _items(rng, PRODUCTS, 5, 6)
+    printed = bool(rng.random() < 0.5)
+    rating = _grid_values(rng, items, 1, 9, 1)
+    price = _grid_values(rng, items, 2, 20, 2)
+    threshold = int(rng.integers(4, 7))
+    kept = [p for p in items if rating[p] >= threshold]
+    # Checked mid-draw (the units are drawn after it): at least two products on each side of the threshold.
+    if not 2 <= len(kept) <= len(items) - 2:
+        return None
+    units_printed, units_step = _axis(rng, 5, 25)
+    units = _grid_values(rng, items, 25, 300, units_step)
+    specs = [ChartSpec("scatter", "Price and customer rating", items,
+                       {SCATTER_X: [price[p] for p in items], SCATTER_Y: [rating[p] for p in items]},
+                       "price (USD)", "rating (1-10)", "{:.0f}", "${:.0f}", show_values=printed,
+                       tick=None if printed else 1, x_tick=None if printed else 2),
+             _bar_or_line(rng, "Units sold", items, units, "product", "units sold", "{:.0f}", units_printed,
+                          units_step)]
+    return ChartDraw(specs, items, {"rating": rating, "units": units, "kept": kept}, {"threshold": threshold},
+                     [(0, SCATTER_Y), (1, None)])
+
+
+def draw_loss_total(rng: np.random.Generator) -> ChartDraw | None:
+    chains = _items(rng, CHAINS)
+    printed, step = _axis(rng, 1, 5)
+    per_store = _grid_values(rng, chains, -30, 40, step)
+    if sum(v < 0 for v in per_store.values()) < 2:  # checked mid-draw: at least two chains lose money per store
+        return None
+    stores_printed, stores_step = _axis(rng, 1, 5)
+    stores = _grid_values(rng, chains, 5, 60, stores_step)
+    specs = [_bar_or_line(rng, "Profit per store (k USD)", chains, per_store, "chain", "k USD per store",
+                          "{:+.0f}", printed, step, ("bar",)),
+             _bar_or_line(rng, "Number of stores", chains, stores, "chain", "stores", "{:.0f}", stores_printed,
+                          stores_step)]
+    return ChartDraw(specs, chains, {"per_store": per_store, "stores": stores}, {}, [(0, None), (1, None)])
+
+
+def draw_budget_gap(rng: np.random.Generator) -> ChartDraw:
+    departments = _items(rng, DEPARTMENTS)
+    printed, step = _axis(rng, 5, 20)
+    budget = _grid_values(rng, departments, 40, 240, step)
+    spend = {d: max(step, budget[d] + float(rng.integers(-3, 5)) * step) for d in departments}
+    specs = [_bar_or_line(rng, "Budget (k USD)", departments, budget, "department", "k USD", "{:.0f}", printed,
+                          step, ("bar",)),
+             _bar_or_line(rng, "Actual spending (k USD)", departments, spend, "department", "k USD", "{:.0f}",
+                          printed, step)]
+    return ChartDraw(specs, departments, {"budget": budget, "spend": spend}, {}, [(0, None), (1, None)])
+
+
+def draw_per_capita(rng: np.random.Generator) -> ChartDraw:
+    towns = _items(rng, TOWNS)
+    printed, step = _axis(rng, 1, 5)
+    residents = _grid_values(rng, towns, 5, 60, step)
+    visits_printed, visits_step = _axis(rng, 5, 20)
+    visits = _grid_values(rng, towns, 20, 240, visits_step)
+    specs = [_bar_or_line(rng, "Residents (thousands)", towns, residents, "town", "thousand residents",
+                          "{:.0f}", printed, step),
+             _bar_or_line(rng, "Library visits (thousands)", towns, visits, "town", "thousand visits", "{:.0f}",
+                          visits_printed, visits_step)]
+    return ChartDraw(specs, towns, {"residents": residents, "visits": visits}, {}, [(1, None), (0, None)])
+
+
+# -- the families' answer rules: the figure each candidate gets, worked out step by step -----------------------
+
+Figures = tuple[dict[str, float], list[str]]  # the derived figure per candidate, and one step per candidate
+
+
+def revenue(d: ChartDraw) -> Figures:
+    units, price = d.values["units"], d.values["price"]
+    computed = {p: units[p] * price[p] for p in d.items}
+    return computed, [f"{p}: {num(units[p])} × ${num(price[p])} = {num(computed[p])}." for p in d.items]
+
+
+def profit(d: ChartDraw) -> Figures:
+    units, price, margin = d.values["units"], d.values["price"], d.values["margin"]
+    computed = {p: units[p] * price[p] * margin[p] / 100 for p in d.items}
+    return computed, [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(computed[p])}."
+                      for p in d.items]
+
+
+def projected_sales(d: ChartDraw) -> Figures:
+    sales, rate = d.values["sales"], d.values["rate"]
+    computed = {a: sales[a] * (1 + rate[a] / 100) for a in d.items}
+    return computed, [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(computed[a])}."
+                      for a in d.items]
+
+
+def revenue_gain(d: ChartDraw) -> Figures:
+    before, after, price = d.values["before"], d.values["after"], d.values["price"]
+    computed = {p: (after[p] - before[p]) * price[p] for p in d.items}
+    return computed, [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(computed[p])}."
+                      for p in d.items]
+
+
+def region_revenue(d: ChartDraw) -> Figures:
+    units, price, lines = d.values["units"], d.values["price"], d.values["lines"]
+    computed = {r: sum(units[line][r] * price[line] for line in lines) for r in d.items}
+    return computed, [f"{r}: " + " + ".join(f"{num(units[line][r])} × ${num(price[line])}" for line in lines)
+                      + f" = {num(computed[r])} thousand USD." for r in d.items]
+
+
+def rated_units(d: ChartDraw) -> Figures:
+    rating, units, kept = d.values["rating"], d.values["units"], d.values["kept"]
+    threshold = d.params["threshold"]
+    dropped = [p for p in d.items if p not in kept]
+    return {p: units[p] for p in kept}, [
+        f"Rated {threshold} or more: {join_and([f'{p} ({num(rating[p])})' for p in kept])}; "
+        f"below: {join_and([f'{p} ({num(rating[p])})' for p in dropped])}.",
+        *[f"{p} sold {num(units[p])} units." for p in kept]]
+
+
+def total_profit(d: ChartDraw) -> Figures:
+    per_store, stores = d.values["per_store"], d.values["stores"]
+    computed = {c: per_store[c] * stores[c] for c in d.items}
+    return computed, [f"{c}: {num(per_store[c])} × {num(stores[c])} = {num(computed[c])} k USD." for c in d.items]
+
+
+def overspend(d: ChartDraw) -> Figures:
+    budget, spend = d.values["budget"], d.values["spend"]
+    computed = {x: spend[x] - budget[x] for x in d.items}
+    return computed, [f"{x}: {num(spend[x])} − {num(budget[x])} = {num(computed[x])} k USD." for x in d.items]
+
+
+def visits_per_resident(d: ChartDraw) -> Figures:
+    residents, visits = d.values["residents"], d.values["visits"]
+    computed = {t: visits[t] / residents[t] for t in d.items}
+    return computed, [f"{t}: {num(visits[t])} / {num(residents[t])} = {num(computed[t])} visits per resident."
+                      for t in d.items]
+
+
+def company_units(d: ChartDraw) -> Figures:
+    company, year = d.params["company"], d.params["year"]
+    share, total = d.values["share"][company], d.values["totals"][year]
+    value = share * total / 100
+    return {company: value}, [f"The {company} wedge reads {share}% and the {year} market is {num(total)} thousand "
+                              f"units: {share}% × {num(total)} = {num(value)} thousand units."]
+
+
+def company_unit_change(d: ChartDraw) -> Figures:
+    company, y0, y1 = d.params["company"], d.params["year0"], d.params["year"]
+    before, after, totals = d.values["before"], d.values["after"], d.values["totals"]
+    units0, units1 = before[company] * totals[y0] / 100, after[company] * totals[y1] / 100
+    value = units1 - units0
+    return {company: value}, [f"In {y0}: {before[company]}% × {num(totals[y0])} = {num(units0)} thousand units.",
+                              f"In {y1}: {after[company]}% × {num(totals[y1])} = {num(units1)} thousand units.",
+                              f"The change is {num(units1)} − {num(units0)} = {num(value)} thousand units."]
+
+
+def _extreme(direction: str, figures: Callable[[ChartDraw], Figures]) -> Callable[[ChartDraw], ChartAnswer]:
+    """The answer rule "the candidate whose figure is highest (max) / lowest (min)"."""
+    def rule(d: ChartDraw) -> ChartAnswer:
+        computed, steps = figures(d)
+        return ChartAnswer(direction, computed, steps, sorted(computed, key=computed.get,
+                                                              reverse=direction == "max")[0])
+    return rule
+
+
+def _figure(figures: Callable[[ChartDraw], Figures]) -> Callable[[ChartDraw], ChartAnswer]:
+    """The answer rule "the asked company's figure" (a number)."""
+    def rule(d: ChartDraw) -> ChartAnswer:
+        computed, steps = figures(d)
+        return ChartAnswer("number", computed, steps, d.params["company"])
+    return rule
+
+
+def _leads_by(margin: float) -> Callable[[ChartDraw], bool]:
+    """The constraint "the winner leads the runner-up by `margin` of the figures' spread (and by 4% of itself)"."""
+    return lambda d: _clear_extreme(d.solved.computed, d.solved.direction, margin) is not None
+
+
 class ChartAnalysis(Task):
-    """chart_analysis: a dashboard of 4-6 charts; the answer needs values from two or three of them combined.
+    """chart_analysis (its definition: mirdata/tasks/chart_analysis.yaml): a dashboard of 4-6 charts whose answer
+    needs values from two or three of them combined. Each family is a draw (`draws`), an answer rule and its
+    constraints (the spec names them)."""
 
-    Families (chart kinds drawn per record; every bar, line and scatter chart either writes its values or, about
-    40% of the time, writes none so that the value must be read off a gridline of the axis):
-      top_revenue / lowest_revenue  units (bar|line) + price (bar|line): the product with the most / least revenue.
-      profit           units + price + margin: the product with the largest profit.
-      share_units      market share (pie) + market size per year (bar|line): a company's units (a number).
-      share_change     shares in two years (two pies) + market size per year: a company's change in units.
-      projection       sales (bar) + growth rate (bar|line, negative rates below a zero line): top area next year.
-      revenue_change   units in two years (grouped bar) + price: the largest revenue gain.
-      stacked_revenue  units per region split by product line (stacked bar) + price per line: top region.
-      filter_max       price vs rating (scatter) + units (bar|line): the best seller among products rated >= T.
-      loss_total       profit per store (bar, negative values) + stores (bar|line): the chain with the lowest total.
-      budget_gap       budget (bar) + actual spending (bar|line): the department furthest over budget.
-      per_capita       residents (bar|line) + library visits (bar|line): the most visits per resident.
-    The rest of the dashboard are charts of unrelated metrics over the same items. A draw is kept only if the
-    winner leads the runner-up by a clear margin (6% of the spread) and no single chart on the dashboard gives the
-    answer: the answer is not among the tied extremes, in the asked direction, of any chart's series (fillers
-    included), and a numeric answer is no value any chart shows. Distractors for "which" questions are those
-    single-chart extremes first (every item of a tie), then other items; numeric distractors come from the
-    option engine (ranks uniform, no two options summing to a market total). Every value axis takes in zero and
-    every value, so no quoted value is off the chart.
-    """
+    Facts = ChartFacts
+    draws: dict[str, Callable[[np.random.Generator], ChartDraw | None]] = {
+        "top_revenue": draw_revenue, "lowest_revenue": draw_revenue, "profit": draw_profit,
+        "share_units": draw_share_units, "share_change": draw_share_change, "projection": draw_projection,
+        "revenue_change": draw_revenue_change, "stacked_revenue": draw_stacked_revenue,
+        "filter_max": draw_filter_max, "loss_total": draw_loss_total, "budget_gap": draw_budget_gap,
+        "per_capita": draw_per_capita}
+    answer_rules = {
+        "most_revenue": _extreme("max", revenue), "least_revenue": _extreme("min", revenue),
+        "most_profit": _extreme("max", profit), "company_units": _figure(company_units),
+        "company_unit_change": _figure(company_unit_change), "top_projected_sales": _extreme("max", projected_sales),
+        "largest_revenue_gain": _extreme("max", revenue_gain), "top_region_revenue": _extreme("max", region_revenue),
+        "best_seller_rated": _extreme("max", rated_units), "lowest_total_profit": _extreme("min", total_profit),
+        "largest_overspend": _extreme("max", overspend), "most_visits_per_resident": _extreme("max",
+                                                                                              visits_per_resident)}
+    constraints = {
+        "leads_by_4pct": _leads_by(0.04), "leads_by_6pct": _leads_by(0.06), "leads_by_8pct": _leads_by(0.08),
+        # The best seller overall must be filtered out, or the units chart alone would answer.
+        "best_seller_filtered_out": lambda d: max(d.values["units"], key=d.values["units"].get)
+        not in d.values["kept"],
+        # No chart on the dashboard (fillers included) gives the answer alone.
+        "no_single_chart": lambda d: not single_chart_gives(d.solved, d.charts),
+    }
 
-    name = "chart_analysis"
-    category = "analytical"
-    families = ("top_revenue", "lowest_revenue", "profit", "share_units", "share_change", "projection",
-                "revenue_change", "stacked_revenue", "filter_max", "loss_total", "budget_gap", "per_capita")
-
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        family = self.families[index % len(self.families)]
-        for _ in range(60):
-            problem = getattr(self, f"_{family}")(rng)
-            if problem is None:
-                continue
-            specs = problem.specs + self._fillers(rng, problem, pick(rng, DASHBOARD_SIZES) - len(problem.specs))
-            if not single_chart_gives(problem, specs):
-                break
-        else:
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        family = self.families.cycle(slot)
+        drawn = self._draw(family, rng)
+        if drawn is None:
             return None
-        order = [int(k) for k in rng.permutation(len(specs))]  # needed charts anywhere on the dashboard
-        shown = [specs[k] for k in order]
-        size = self.options.image_size
-        charts = [render_chart(spec, size, rng=rng) for spec in shown]
-        regions = RegionList()
-        for needed, category, series in problem.cited:
-            k = order.index(needed)
+        draw, question, distractors = drawn
+        solved, shown_at = draw.solved, [int(k) for k in rng.permutation(len(draw.charts))]
+        shown = [draw.charts[k] for k in shown_at]  # needed charts anywhere on the dashboard
+        charts = [render_chart(spec, self.config.image_size, rng=rng) for spec in shown]
+        regions = Regions()
+        for needed, category, series in self._cited(draw):
+            k = shown_at.index(needed)
             element = charts[k].element(category, series)
-            what = shown[k].title
             label = f"{category} {series}" if shown[k].kind in ("grouped_bar", "stacked_bar") else category
-            regions.add(k, element.box, f"{label}: {what}")
-        options, answer = place_answer(problem.correct, problem.distractors, self.slot(index), rng)
-        question = f"{image_intro(rng, len(charts), 'chart')} {problem.question}"
-        facts = {
-            "family": problem.family,
-            "direction": problem.direction,
-            "charts": [spec.to_json() for spec in shown],
-            "needed_charts": sorted(order.index(k) + 1 for k in range(len(problem.specs))),
-            "axes": [{"axes_box": c.axes_box, "value_range": c.value_range} for c in charts],
-            "chart_styles": [c.style for c in charts],
-            "computed": {k: round(v, 4) for k, v in problem.computed.items()},
-            "steps": problem.steps,
-            "answer_text": problem.correct,
-            **problem.params,
-        }
-        return Sample(question, options, answer, [c.image for c in charts], regions.items, facts,
+            regions.add(k, element.box, f"{label}: {shown[k].title}")
+        correct = self._answer_text(draw)
+        options, answer = place_answer(correct, distractors, slot, rng)
+        intro = self.families.phrase("intro", rng, n=len(charts), images=" ".join(IMAGE_TOKEN for _ in charts),
+                                     numbered=" ".join(f"Chart {k + 1}: {IMAGE_TOKEN}" for k in range(len(charts))))
+        facts = ChartFacts(
+            family=family.name, direction=solved.direction, charts=[spec.to_json() for spec in shown],
+            needed_charts=sorted(shown_at.index(k) + 1 for k in range(len(draw.specs))),
+            axes=[{"axes_box": c.axes_box, "value_range": c.value_range} for c in charts],
+            chart_styles=[c.style for c in charts], computed={k: round(v, 4) for k, v in solved.computed.items()},
+            steps=solved.steps, answer_text=correct, **draw.params)
+        if solved.direction != "number":
+            facts["runner_up"] = solved.ranked[1]
+        return Sample(f"{intro} {question}", options, answer, [c.image for c in charts], regions.items, facts,
                       generator="matplotlib charts")
 
+    def _draw(self, family: Family, rng: np.random.Generator) -> tuple[ChartDraw, str, list[str]] | None:
+        """A draw of `family` that meets its constraints, with the question and distractors; a dashboard of
+        unrelated filler charts around the needed ones. Up to 60 draws; None if none fits."""
+        before_phrasing = [c for c in family.constraints if c not in CHECKED_WHEN_PHRASED | CHECKED_ON_DASHBOARD]
+        for _ in range(60):
+            draw = self.draws[family.name](rng)
+            if draw is None:
+                continue
+            draw.solved = self.families.solve(family, draw)
+            if self.families.degenerate(family, draw, among=before_phrasing):
+                continue
+            if draw.number is not None:
+                distractors = self._number_distractors(draw, rng)
+                if distractors is None:
+                    continue
+                question = self.families.text(family, rng, **draw.params)
+            else:
+                question = self.families.text(family, rng, **draw.params)
+                distractors = _which_distractors(rng, draw.specs, draw.solved.answer, draw.items,
+                                                 draw.solved.direction)
+            if self.families.degenerate(family, draw, among=CHECKED_WHEN_PHRASED):
+                continue
+            draw.charts = draw.specs + self._fillers(rng, draw, pick(rng, DASHBOARD_SIZES) - len(draw.specs))
+            if not self.families.degenerate(family, draw, among=CHECKED_ON_DASHBOARD):
+                return draw, question, distractors
+        return None
+
     @staticmethod
-    def _fillers(rng: np.random.Generator, problem: ChartProblem, count: int) -> list[ChartSpec]:
+    def _number_distractors(draw: ChartDraw, rng: np.random.Generator) -> list[str] | None:
+        """A numeric answer's distractors share its precision (`quantum`), so no last digit gives it away; None
+        when the option engine finds no room for them."""
+        value, number = draw.solved.computed[draw.solved.answer], draw.number
+        step = max(1.0, round(abs(value) * 0.12, 1))
+        try:
+            return number_options(value, rng, 3, step, number.fmt.format, quantum=number.quantum, low=number.low,
+                                  avoid_totals=number.totals)
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _answer_text(draw: ChartDraw) -> str:
+        solved = draw.solved
+        if draw.number is not None:
+            return draw.number.fmt.format(solved.computed[solved.answer])
+        return solved.answer
+
+    @staticmethod
+    def _cited(draw: ChartDraw) -> list[tuple[int, str, str | None]]:
+        """The chart elements the regions ground: a number's inputs, or the winner's and the runner-up's."""
+        if draw.number is not None:
+            return draw.cited
+        return [(k, p, series) for p in draw.solved.ranked[:2] for k, series in draw.cite]
+
+    @staticmethod
+    def _fillers(rng: np.random.Generator, draw: ChartDraw, count: int) -> list[ChartSpec]:
         """Charts of unrelated metrics over the items of the first needed chart."""
-        items = problem.specs[0].categories
+        items = draw.specs[0].categories
         # Named like a needed chart over the same items (a scatter's x axis is a quantity, not the items; the
         # share families' pies are over companies and name no axis).
-        x_label = next((s.x_label for s in problem.specs if s.categories == items and s.kind not in ("scatter", "pie")),
+        x_label = next((s.x_label for s in draw.specs if s.categories == items and s.kind not in ("scatter", "pie")),
                        "company")
         out = []
         for k in rng.choice(len(FILLER_METRICS), size=max(0, count), replace=False):
@@ -350,266 +671,17 @@ class ChartAnalysis(Task):
             out.append(_bar_or_line(rng, title, items, values, x_label, y_label, fmt, printed, step))
         return out
 
-    # -- families (None: this draw is not clear enough; the caller draws again) ----------------------------
-
-    @staticmethod
-    def _items(rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 6) -> list[str]:
-        n = int(rng.integers(lo, hi + 1))
-        return sorted(rng.choice(names, size=n, replace=False).tolist(), key=names.index)
-
-    def _which(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], items: list[str],
-               computed: dict[str, float], direction: str, cite_charts: list[tuple[int, str | None]],
-               steps: list[str], margin: float = 0.06, **params: Any) -> ChartProblem | None:
-        best = _clear_extreme(computed, direction, margin)
-        if best is None:
-            return None
-        runner = sorted(computed, key=computed.get, reverse=direction == "max")[1]
-        cited = [(k, p, series) for p in (best, runner) for k, series in cite_charts]
-        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
-        return ChartProblem(family, specs, question, best, _which_distractors(rng, specs, best, items, direction),
-                            computed, cited, steps, direction, {**params, "runner_up": runner})
-
-    def _revenue(self, rng: np.random.Generator, family: str, direction: str) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        items = self._items(rng, PRODUCTS)
-        units_printed, units_step = _axis(rng, 5, 25)
-        price_printed, price_step = _axis(rng, 0.25, 2)
-        units = _grid_values(rng, items, 25, 300, units_step)
-        price = _grid_values(rng, items, 2, 24, price_step)
-        revenue = {p: units[p] * price[p] for p in items}
-        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
-                              units_printed, units_step),
-                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}",
-                              price_printed, price_step)]
-        steps = [f"{p}: {num(units[p])} × ${num(price[p])} = {num(revenue[p])}." for p in items]
-        return self._which(rng, family, specs, items, revenue, direction, [(0, None), (1, None)], steps, year=year)
-
-    def _top_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        return self._revenue(rng, "top_revenue", "max")
-
-    def _lowest_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        return self._revenue(rng, "lowest_revenue", "min")
-
-    def _profit(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        items = self._items(rng, PRODUCTS)
-        units_printed, units_step = _axis(rng, 5, 25)
-        margin_printed, margin_step = _axis(rng, 1, 5)
-        units = _grid_values(rng, items, 25, 300, units_step)
-        price = _grid_values(rng, items, 2, 30, 0.25)
-        margin = _grid_values(rng, items, 5, 40, margin_step)
-        profit = {p: units[p] * price[p] * margin[p] / 100 for p in items}
-        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
-                              units_printed, units_step),
-                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25),
-                 _bar_or_line(rng, "Profit margin", items, margin, "product", "margin (%)", "{:.0f}%",
-                              margin_printed, margin_step)]
-        steps = [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(profit[p])}." for p in items]
-        return self._which(rng, "profit", specs, items, profit, "max", [(0, None), (1, None), (2, None)], steps,
-                           year=year)
-
-    @staticmethod
-    def _shares(rng: np.random.Generator, companies: list[str]) -> dict[str, int] | None:
-        raw = rng.dirichlet(np.full(len(companies), 2.0)) * 100
-        shares = np.maximum(5, np.round(raw)).astype(int)
-        shares[int(np.argmax(shares))] += 100 - int(shares.sum())
-        if shares.min() < 5 or len(set(shares.tolist())) != len(shares):
-            return None
-        return dict(zip(companies, shares.tolist()))
-
-    def _market(self, rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float], float]:
-        """The market size per year, and the precision a whole-percent share of it has (its step / 100)."""
-        printed, step = _axis(rng, 10, 50)
-        totals = _grid_values(rng, years, 200, 900, step)
-        spec = _bar_or_line(rng, "Whole market (thousand units)", years, totals, "year", "thousand units", "{:.0f}",
-                            printed, step)
-        return spec, totals, step / 100
-
-    def _number_problem(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], value: float,
-                        fmt: str, quantum: float, totals: list[float], cited: list[tuple[int, str, str | None]],
-                        steps: list[str], low: float | None, **params: Any) -> ChartProblem | None:
-        """A numeric answer; distractors share its precision (`quantum`), so no last digit gives it away."""
-        step = max(1.0, round(abs(value) * 0.12, 1))
-        try:
-            distractors = number_options(value, rng, 3, step, fmt.format, quantum=quantum, low=low,
-                                         avoid_totals=totals)
-        except ValueError:
-            return None
-        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
-        return ChartProblem(family, specs, question, fmt.format(value), distractors, {params["company"]: value},
-                            cited, steps, "number", params)
-
-    def _share_units(self, rng: np.random.Generator) -> ChartProblem | None:
-        companies = self._items(rng, COMPANIES)
-        share = self._shares(rng, companies)
-        if share is None:
-            return None
-        first = int(rng.integers(2015, 2021))
-        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
-        market, totals, quantum = self._market(rng, years)
-        year, company = pick(rng, years), pick(rng, companies)
-        value = share[company] * totals[year] / 100
-        pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": list(share.values())},
-                        value_format="{:.0f}%")
-        steps = [f"The {company} wedge reads {share[company]}% and the {year} market is {num(totals[year])} "
-                 f"thousand units: {share[company]}% × {num(totals[year])} = {num(value)} thousand units."]
-        return self._number_problem(rng, "share_units", [pie, market], value, "{:,.1f} thousand units",
-                                    quantum, list(totals.values()) + [100.0],
-                                    [(0, company, None), (1, year, None)], steps,
-                                    0.0, company=company, year=year, share=share[company], total=totals[year])
-
-    def _share_change(self, rng: np.random.Generator) -> ChartProblem | None:
-        companies = self._items(rng, COMPANIES)
-        before, after = self._shares(rng, companies), self._shares(rng, companies)
-        if before is None or after is None:
-            return None
-        first = int(rng.integers(2015, 2021))
-        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
-        market, totals, quantum = self._market(rng, years)
-        y0, y1 = sorted(rng.choice(years, size=2, replace=False).tolist())
-        company = pick(rng, companies)
-        units0, units1 = before[company] * totals[y0] / 100, after[company] * totals[y1] / 100
-        value = units1 - units0
-        pies = [ChartSpec("pie", f"Market share by company, {y}", companies, {"share": list(s.values())},
-                          value_format="{:.0f}%") for y, s in ((y0, before), (y1, after))]
-        steps = [f"In {y0}: {before[company]}% × {num(totals[y0])} = {num(units0)} thousand units.",
-                 f"In {y1}: {after[company]}% × {num(totals[y1])} = {num(units1)} thousand units.",
-                 f"The change is {num(units1)} − {num(units0)} = {num(value)} thousand units."]
-        cited = [(0, company, None), (1, company, None), (2, y0, None), (2, y1, None)]
-        return self._number_problem(rng, "share_change", [*pies, market], value, "{:+,.1f} thousand units",
-                                    quantum, [0.0],
-                                    cited, steps, None, company=company, year=y1, year0=y0)
-
-    def _projection(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        areas = self._items(rng, AREAS)
-        printed, step = _axis(rng, 10, 50)
-        sales = _grid_values(rng, areas, 100, 600, step)
-        rate_printed, rate_step = _axis(rng, 1, 5)
-        rate = _grid_values(rng, areas, -20, 40, rate_step)
-        projected = {a: sales[a] * (1 + rate[a] / 100) for a in areas}
-        specs = [_bar_or_line(rng, f"Sales in {year} (thousand USD)", areas, sales, "area", "sales (k USD)",
-                              "{:.0f}", printed, step, ("bar",)),
-                 _bar_or_line(rng, "Yearly growth rate", areas, rate, "area", "growth (%)", "{:+.0f}%",
-                              rate_printed, rate_step)]
-        steps = [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(projected[a])}." for a in areas]
-        return self._which(rng, "projection", specs, areas, projected, "max", [(0, None), (1, None)], steps,
-                           margin=0.04, year=year, next=year + 1)
-
-    def _revenue_change(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2017, 2025))
-        items = self._items(rng, PRODUCTS, 4, 5)
-        printed, step = _axis(rng, 5, 25)
-        before = _grid_values(rng, items, 25, 300, step)
-        after = {p: min(325.0, max(step, before[p] + float(rng.integers(-3, 5)) * 25)) for p in items}
-        price = _grid_values(rng, items, 2, 30, 0.25)
-        change = {p: (after[p] - before[p]) * price[p] for p in items}
-        y0, y1 = str(year - 1), str(year)
-        specs = [ChartSpec("grouped_bar", "Units sold", items, {y0: [before[p] for p in items],
-                                                                y1: [after[p] for p in items]},
-                           "product", "units sold", "{:.0f}", show_values=printed, tick=None if printed else step),
-                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25)]
-        steps = [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(change[p])}." for p in items]
-        return self._which(rng, "revenue_change", specs, items, change, "max", [(0, y0), (0, y1), (1, None)], steps,
-                           margin=0.08, year=y1, year0=y0)
-
-    def _stacked_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        regions = self._items(rng, AREAS, 4, 5)
-        lines = sorted(rng.choice(["Basic", "Plus", "Pro"], size=int(rng.integers(2, 4)), replace=False).tolist())
-        printed, step = _axis(rng, 5, 10)
-        units = {line: _grid_values(rng, regions, step, 60, step) for line in lines}
-        price = _grid_values(rng, lines, 2, 20, 1)
-        revenue = {r: sum(units[line][r] * price[line] for line in lines) for r in regions}
-        specs = [ChartSpec("stacked_bar", "Units sold by product line (thousands)", regions,
-                           {line: [units[line][r] for r in regions] for line in lines}, "region", "thousand units",
-                           "{:.0f}", show_values=printed, tick=None if printed else step),
-                 _bar_or_line(rng, "Price per unit by line", lines, price, "product line", "price (USD)", "${:.0f}",
-                              True, 1)]
-        steps = [f"{r}: " + " + ".join(f"{num(units[line][r])} × ${num(price[line])}" for line in lines)
-                 + f" = {num(revenue[r])} thousand USD." for r in regions]
-        return self._which(rng, "stacked_revenue", specs, regions, revenue, "max", [(0, line) for line in lines],
-                           steps)
-
-    def _filter_max(self, rng: np.random.Generator) -> ChartProblem | None:
-        items = self._items(rng, PRODUCTS, 5, 6)
-        printed = bool(rng.random() < 0.5)
-        rating = _grid_values(rng, items, 1, 9, 1)
-        price = _grid_values(rng, items, 2, 20, 2)
-        threshold = int(rng.integers(4, 7))
-        kept = [p for p in items if rating[p] >= threshold]
-        if not 2 <= len(kept) <= len(items) - 2:
-            return None
-        units_printed, units_step = _axis(rng, 5, 25)
-        units = _grid_values(rng, items, 25, 300, units_step)
-        computed = {p: units[p] for p in kept}
-        specs = [ChartSpec("scatter", "Price and customer rating", items,
-                           {SCATTER_X: [price[p] for p in items], SCATTER_Y: [rating[p] for p in items]},
-                           "price (USD)", "rating (1-10)", "{:.0f}", "${:.0f}", show_values=printed,
-                           tick=None if printed else 1, x_tick=None if printed else 2),
-                 _bar_or_line(rng, "Units sold", items, units, "product", "units sold", "{:.0f}", units_printed,
-                              units_step)]
-        dropped = [p for p in items if p not in kept]
-        steps = [f"Rated {threshold} or more: {join_and([f'{p} ({num(rating[p])})' for p in kept])}; "
-                 f"below: {join_and([f'{p} ({num(rating[p])})' for p in dropped])}.",
-                 *[f"{p} sold {num(units[p])} units." for p in kept]]
-        problem = self._which(rng, "filter_max", specs, items, computed, "max", [(0, SCATTER_Y), (1, None)], steps,
-                              threshold=threshold)
-        if problem is None or max(units, key=units.get) in kept:
-            return None  # the best seller overall must be filtered out, or one chart would answer
-        return problem
-
-    def _loss_total(self, rng: np.random.Generator) -> ChartProblem | None:
-        chains = self._items(rng, CHAINS)
-        printed, step = _axis(rng, 1, 5)
-        per_store = _grid_values(rng, chains, -30, 40, step)
-        if sum(v < 0 for v in per_store.values()) < 2:
-            return None
-        stores_printed, stores_step = _axis(rng, 1, 5)
-        stores = _grid_values(rng, chains, 5, 60, stores_step)
-        total = {c: per_store[c] * stores[c] for c in chains}
-        specs = [_bar_or_line(rng, "Profit per store (k USD)", chains, per_store, "chain", "k USD per store",
-                              "{:+.0f}", printed, step, ("bar",)),
-                 _bar_or_line(rng, "Number of stores", chains, stores, "chain", "stores", "{:.0f}", stores_printed,
-                              stores_step)]
-        steps = [f"{c}: {num(per_store[c])} × {num(stores[c])} = {num(total[c])} k USD." for c in chains]
-        return self._which(rng, "loss_total", specs, chains, total, "min", [(0, None), (1, None)], steps)
-
-    def _budget_gap(self, rng: np.random.Generator) -> ChartProblem | None:
-        departments = self._items(rng, DEPARTMENTS)
-        printed, step = _axis(rng, 5, 20)
-        budget = _grid_values(rng, departments, 40, 240, step)
-        spend = {d: max(step, budget[d] + float(rng.integers(-3, 5)) * step) for d in departments}
-        gap = {d: spend[d] - budget[d] for d in departments}
-        specs = [_bar_or_line(rng, "Budget (k USD)", departments, budget, "department", "k USD", "{:.0f}", printed,
-                              step, ("bar",)),
-                 _bar_or_line(rng, "Actual spending (k USD)", departments, spend, "department", "k USD", "{:.0f}",
-                              printed, step)]
-        steps = [f"{d}: {num(spend[d])} − {num(budget[d])} = {num(gap[d])} k USD." for d in departments]
-        return self._which(rng, "budget_gap", specs, departments, gap, "max", [(0, None), (1, None)], steps)
-
-    def _per_capita(self, rng: np.random.Generator) -> ChartProblem | None:
-        towns = self._items(rng, TOWNS)
-        printed, step = _axis(rng, 1, 5)
-        residents = _grid_values(rng, towns, 5, 60, step)
-        visits_printed, visits_step = _axis(rng, 5, 20)
-        visits = _grid_values(rng, towns, 20, 240, visits_step)
-        rate = {t: visits[t] / residents[t] for t in towns}
-        specs = [_bar_or_line(rng, "Residents (thousands)", towns, residents, "town", "thousand residents",
-                              "{:.0f}", printed, step),
-                 _bar_or_line(rng, "Library visits (thousands)", towns, visits, "town", "thousand visits", "{:.0f}",
-                              visits_printed, visits_step)]
-        steps = [f"{t}: {num(visits[t])} / {num(residents[t])} = {num(rate[t])} visits per resident." for t in towns]
-        return self._which(rng, "per_capita", specs, towns, rate, "max", [(1, None), (0, None)], steps)
-
     # -- reasoning -------------------------------------------------------------------------------------------
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
+    @classmethod
+    def reason(cls, facts: ChartFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, phrases = facts, task_spec("chart_analysis").phrases
         kind = "number" if f["direction"] == "number" else "which"
-        summary = pick(rng, CHART_SUMMARIES[kind]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
-        captions = [self._caption(c, rng) for c in f["charts"]]
+        summary = pick(rng, phrases["summary"][kind]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
+        captions = [cls._caption(c, rng, phrases) for c in f["charts"]]
         text2region = "; ".join(
-            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in record.regions) + "."
+            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in regions) + "."
         needed = join_and([f"image {k}" for k in f["needed_charts"]])
         region2region = f"The figures come from {needed}; the other charts do not enter the computation. " + " ".join(
             f["steps"])
@@ -621,11 +693,11 @@ class ChartAnalysis(Task):
             word = "highest" if f["direction"] == "max" else "lowest"
             body = (f"{correct} has the {word} figure, {num(computed[correct])}, against {num(computed[runner])} for "
                     f"the runner-up {runner}")
-        return Reasoning(summary, captions, text2region, region2region, conclude(body, record.answer))
+        return Reasoning(summary, captions, text2region, region2region, conclude(body, answer))
 
     @staticmethod
-    def _caption(chart: dict[str, Any], rng: np.random.Generator) -> str:
-        kind = CHART_KIND_WORDS[chart["kind"]]
+    def _caption(chart: dict[str, Any], rng: np.random.Generator, phrases: dict[str, Any]) -> str:
+        kind = phrases["chart_kinds"][chart["kind"]]
         spec = ChartSpec(**chart)
         parts = []
         if chart["kind"] == "scatter":
@@ -635,7 +707,7 @@ class ChartAnalysis(Task):
             for name, values in chart["series"].items():
                 listed = ", ".join(f"{c} {spec.fmt(v)}" for c, v in zip(chart["categories"], values))
                 parts.append(f"{name}: {listed}" if len(chart["series"]) > 1 else listed)
-        lead = pick(rng, ["A {kind} titled '{title}'", "This {kind}, '{title}', shows", "{Kind}: '{title}'"])
+        lead = pick(rng, phrases["caption"])
         how = "" if chart["show_values"] else " (no values written; read at the gridlines)"
         return (lead.format(kind=kind, Kind=kind.capitalize(), title=chart["title"]) + how + " — "
                 + "; ".join(parts) + ".")
@@ -1790,5 +1862,3 @@ def find_gutter(pixels: np.ndarray) -> int:
     # A real gutter is a near-uniform column; otherwise split in the middle.
     return lo + best if spread[best] < 0.5 * float(np.median(spread)) + 1e-6 else w // 2
 
-
-TASKS = [ChartAnalysis, YesButSatire, WeightComparison, ScaleBlur]
