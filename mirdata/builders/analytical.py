@@ -10,8 +10,11 @@
 * `yes_but_satire`: two panels, a sign's claim and the same place after four changes; which change contradicts
   the claim. Also built from a folder of real two-panel images and a CSV of their explanations.
 
-Each task's docstring defines it precisely. Question phrasings, scene descriptions and reasoning sentences are
-data (the template tables below); the code only fills them from the facts.
+Each task's spec (mirdata/tasks/<task>.yaml) defines it precisely and holds its question families (texts, the
+answer rule, the constraints) and its phrase tables; this module draws the facts, registers the answer rules and
+constraints the specs name, makes the images and regions, and writes the reasoning from the facts alone. Scene
+data (the claims and changes of yes_but_satire, the photos of scale_blur, the chart metrics) stays here, beside
+the code that draws it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from __future__ import annotations
 import csv
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -40,7 +43,6 @@ from mirdata.builders.base import (
     conclude,
     join_and,
     pick,
-    regions_by_id,
 )
 from mirdata.builders.options import (
     Slot,
@@ -53,7 +55,6 @@ from mirdata.builders.options import (
     special_is_answer,
 )
 from mirdata.errors import MirdataError
-from mirdata.registry import Family, TaskSpec, task_spec
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
 from mirdata.generators.drawings import (
     SCALE_SCENES,
@@ -69,8 +70,9 @@ from mirdata.generators.drawings import (
     sprite,
 )
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
+from mirdata.registry import Family, TaskSpec, task_spec
 from mirdata.schema.checks import stated_letters
-from mirdata.schema.record import IMAGE_TOKEN, Record, Region
+from mirdata.schema.record import IMAGE_TOKEN, Region
 
 CANNOT = "Cannot be determined"
 
@@ -1861,4 +1863,3 @@ def find_gutter(pixels: np.ndarray) -> int:
     best = int(np.argmin(spread))
     # A real gutter is a near-uniform column; otherwise split in the middle.
     return lo + best if spread[best] < 0.5 * float(np.median(spread)) + 1e-6 else w // 2
-
