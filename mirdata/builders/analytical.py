@@ -679,8 +679,8 @@ class ChartAnalysis(Task):
     def reason(cls, facts: ChartFacts, regions: list[Region], answer: str, config: TaskConfig,
                rng: np.random.Generator) -> Reasoning:
         f, phrases = facts, task_spec("chart_analysis").phrases
-        kind = "number" if f["direction"] == "number" else "which"
-        summary = pick(rng, phrases["summary"][kind]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
+        asks = "number" if f["direction"] == "number" else "which"
+        summary = pick(rng, phrases["summary"][asks]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
         captions = [cls._caption(c, rng, phrases) for c in f["charts"]]
         text2region = "; ".join(
             f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in regions) + "."
@@ -688,7 +688,7 @@ class ChartAnalysis(Task):
         region2region = f"The figures come from {needed}; the other charts do not enter the computation. " + " ".join(
             f["steps"])
         correct, computed = f["answer_text"], f["computed"]
-        if kind == "number":
+        if asks == "number":
             body = f"So {f['company']}'s figure is {correct}"
         else:
             runner = f["runner_up"]
@@ -710,7 +710,7 @@ class ChartAnalysis(Task):
                 listed = ", ".join(f"{c} {spec.fmt(v)}" for c, v in zip(chart["categories"], values))
                 parts.append(f"{name}: {listed}" if len(chart["series"]) > 1 else listed)
         lead = pick(rng, phrases["caption"])
-        how = "" if chart["show_values"] else " (no values written; read at the gridlines)"
+        how = "" if chart["show_values"] else phrases["unlabelled"]
         return (lead.format(kind=kind, Kind=kind.capitalize(), title=chart["title"]) + how + " — "
                 + "; ".join(parts) + ".")
 
@@ -741,11 +741,11 @@ def order_text(order: tuple[str, ...] | list[str]) -> str:
     return " > ".join(order)
 
 
-def decide_weights(kind: str, orders: list[tuple[str, ...]]) -> str:
-    """The answer the consistent orders force for `kind`, or CANNOT when they disagree."""
-    if kind == "order":
+def decide_weights(family: str, orders: list[tuple[str, ...]]) -> str:
+    """The answer the consistent orders force for `family`, or CANNOT when they disagree."""
+    if family == "order":
         return order_text(orders[0]) if len(orders) == 1 else CANNOT
-    picks = {o[0] if kind == "heaviest" else o[-1] for o in orders}
+    picks = {o[0] if family == "heaviest" else o[-1] for o in orders}
     return picks.pop() if len(picks) == 1 else CANNOT
 
 
@@ -1296,8 +1296,8 @@ class ScaleBlur(Task):
         conclusion = phrases["conclusion"][f["kind"]]
         if f["family"] == "zoom":
             captions = [
-                f"{f['scene'].capitalize()}, {cls._zoom_word(z, f['zooms'])}; "
-                f"{cls._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
+                f"{f['scene'].capitalize()}, {cls._zoom_word(z, f['zooms'], phrases)}; "
+                f"{cls._blur_word(s, phrases)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
             text2region = "; ".join(
                 f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions) + "."
             steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole picture, under blur sigma "
@@ -1310,8 +1310,7 @@ class ScaleBlur(Task):
         else:
             captions = []
             for scene, tilt in zip(f["scenes"], f["tilt_shift"]):
-                look = (" with a tilt-shift look: a sharp band, blurred top and bottom, boosted colours" if tilt
-                        else ", shown normally")
+                look = phrases["look"]["tilted" if tilt else "plain"]
                 captions.append(f"{scene[0].upper()}{scene[1:]}{look}.")
             text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions) + "."
             steps = [f"[r{k}] shows the {subj}: that scene is {wt} across in reality"
@@ -1325,19 +1324,14 @@ class ScaleBlur(Task):
         return Reasoning(summary, captions, text2region, " ".join(steps), conclude(body, answer))
 
     @staticmethod
-    def _zoom_word(z: float, zooms: list[float]) -> str:
+    def _zoom_word(z: float, zooms: list[float], phrases: dict[str, Any]) -> str:
         rank = sorted(zooms).index(z)
-        if rank == 0:
-            return "the widest of the views"
-        if rank == len(zooms) - 1:
-            return "the closest of the views"
-        return "a view in between"
+        return phrases["zoom_rank"]["widest" if rank == 0 else "closest" if rank == len(zooms) - 1 else "between"]
 
     @staticmethod
-    def _blur_word(sigma: float) -> str:
-        if sigma == 0:
-            return "no blur added"
-        return f"{'slightly' if sigma < 2 else 'strongly'} blurred (sigma {num(sigma)} px)"
+    def _blur_word(sigma: float, phrases: dict[str, Any]) -> str:
+        blur = phrases["blur"]["none" if sigma == 0 else "slight" if sigma < 2 else "strong"]
+        return blur.format(sigma=num(sigma))
 
 
 # == yes_but_satire ============================================================================================
@@ -1596,7 +1590,8 @@ class YesButSatire(Task):
             thing = CHANGES[r["key"]].thing
             if r["before_box"] is not None:
                 r["before_region"] = regions.add(0, r["before_box"], f"{thing} before the change")
-            r["after_region"] = regions.add(1, r["after_box"], self._after_label(r["op"], thing))
+            r["after_region"] = regions.add(1, r["after_box"],
+                                            self.families.phrase("after_label")[r["op"]].format(thing=thing))
         return [panel, edited], regions, (sign_text, [board, ink]), records
 
     @staticmethod
@@ -1698,12 +1693,6 @@ class YesButSatire(Task):
                 box = (x0, y0, x1, y1)
         x0, y0, x1, y1 = box
         return [max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)), min(float(h), float(y1))]
-
-    @staticmethod
-    def _after_label(op: str, thing: str) -> str:
-        return {"paste": f"{thing}, newly there", "remove": f"where {thing} stood, now empty",
-                "recolour": f"{thing}, recoloured", "resize": f"{thing}, resized", "move": f"{thing}, moved",
-                "blur": f"{thing}, motion-blurred"}[op]
 
     @staticmethod
     def _edit_params(e: Edit) -> dict[str, Any]:
