@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import cv2
 import numpy as np
@@ -551,20 +551,26 @@ class ChartAnalysis(Task):
     constraints (the spec names them)."""
 
     Facts = ChartFacts
-    draws: dict[str, Callable[[np.random.Generator], ChartDraw | None]] = {
+    draws: ClassVar[dict[str, Callable[[np.random.Generator], ChartDraw | None]]] = {
         "top_revenue": draw_revenue, "lowest_revenue": draw_revenue, "profit": draw_profit,
         "share_units": draw_share_units, "share_change": draw_share_change, "projection": draw_projection,
         "revenue_change": draw_revenue_change, "stacked_revenue": draw_stacked_revenue,
         "filter_max": draw_filter_max, "loss_total": draw_loss_total, "budget_gap": draw_budget_gap,
         "per_capita": draw_per_capita}
     answer_rules = {
-        "most_revenue": _extreme("max", revenue), "least_revenue": _extreme("min", revenue),
-        "most_profit": _extreme("max", profit), "company_units": _figure(company_units),
-        "company_unit_change": _figure(company_unit_change), "top_projected_sales": _extreme("max", projected_sales),
-        "largest_revenue_gain": _extreme("max", revenue_gain), "top_region_revenue": _extreme("max", region_revenue),
-        "best_seller_rated": _extreme("max", rated_units), "lowest_total_profit": _extreme("min", total_profit),
-        "largest_overspend": _extreme("max", overspend), "most_visits_per_resident": _extreme("max",
-                                                                                              visits_per_resident)}
+        "most_revenue": _extreme("max", revenue),
+        "least_revenue": _extreme("min", revenue),
+        "most_profit": _extreme("max", profit),
+        "company_units": _figure(company_units),
+        "company_unit_change": _figure(company_unit_change),
+        "top_projected_sales": _extreme("max", projected_sales),
+        "largest_revenue_gain": _extreme("max", revenue_gain),
+        "top_region_revenue": _extreme("max", region_revenue),
+        "best_seller_rated": _extreme("max", rated_units),
+        "lowest_total_profit": _extreme("min", total_profit),
+        "largest_overspend": _extreme("max", overspend),
+        "most_visits_per_resident": _extreme("max", visits_per_resident),
+    }
     constraints = {
         "leads_by_4pct": _leads_by(0.04), "leads_by_6pct": _leads_by(0.06), "leads_by_8pct": _leads_by(0.08),
         # The best seller overall must be filtered out, or the units chart alone would answer.
@@ -580,8 +586,9 @@ class ChartAnalysis(Task):
         if drawn is None:
             return None
         draw, question, distractors = drawn
-        solved, shown_at = draw.solved, [int(k) for k in rng.permutation(len(draw.charts))]
-        shown = [draw.charts[k] for k in shown_at]  # needed charts anywhere on the dashboard
+        solved = draw.solved
+        shown_at = [int(k) for k in rng.permutation(len(draw.charts))]  # needed charts anywhere on the dashboard
+        shown = [draw.charts[k] for k in shown_at]
         charts = [render_chart(spec, self.config.image_size, rng=rng) for spec in shown]
         regions = Regions()
         for needed, category, series in self._cited(draw):
@@ -615,13 +622,12 @@ class ChartAnalysis(Task):
             draw.solved = self.families.solve(family, draw)
             if self.families.degenerate(family, draw, among=before_phrasing):
                 continue
-            if draw.number is not None:
+            if draw.number is not None:  # a number's distractors are drawn before its question, a "which"'s after
                 distractors = self._number_distractors(draw, rng)
                 if distractors is None:
                     continue
-                question = self.families.text(family, rng, **draw.params)
-            else:
-                question = self.families.text(family, rng, **draw.params)
+            question = self.families.text(family, rng, **draw.params)
+            if draw.number is None:
                 distractors = _which_distractors(rng, draw.specs, draw.solved.answer, draw.items,
                                                  draw.solved.direction)
             if self.families.degenerate(family, draw, among=CHECKED_WHEN_PHRASED):
