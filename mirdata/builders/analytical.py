@@ -1526,9 +1526,10 @@ class YesButSatire(Task):
         key = pick_balanced(slot, list(CHANGES), "contradicting change")
         claim = pick(rng, [k for k, c in CLAIMS.items() if key in c.contradicted_by])
         changes = satire_changes(key, claim, rng)
-        if changes is None or self.families.degenerate(family, {"changes": changes}):
+        drawn = {"claim": claim, "changes": changes}
+        if changes is None or self.families.degenerate(family, drawn):
             return None
-        answer_key = self.families.solve(family, {"claim": claim, "changes": changes})
+        answer_key = self.families.solve(family, drawn)
         panels, regions, (sign_text, sign_style), edits = self._procedural(changes, claim, rng)
         correct = CHANGES[answer_key].text
         distractors = [CHANGES[k].text for k in changes if k != answer_key]
