@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,15 @@ def test_builder_runs_the_diffusers_editor_from_a_local_folder(tmp_path: Path) -
                   ((tmp_path / "diffusers", r), (tmp_path / "classical", c))]
         assert np.array_equal(first[0], first[1])
         assert np.abs(second[0] - second[1]).mean() > 0.5  # the model, not the classical editor, made panel 2
+    # Writing the reasoning again needs no editor: with the model folder of the build gone, the template
+    # annotator still writes every stage, the same text the build wrote.
+    shutil.rmtree(model)
+    result = runner.invoke(app, ["annotate", str(tmp_path / "diffusers"), "--annotator", "template"])
+    assert result.exit_code == 0, result.output
+    again = [json.loads(line) for line in (tmp_path / "diffusers" / "records.jsonl").read_text().splitlines()]
+    stages = ("summary", "caption", "text2region", "region2region", "conclusion")
+    assert [{s: r[s] for s in stages} for r in again] == [{s: r[s] for s in stages} for r in edited]
+    assert all(r["meta"]["annotation"]["stages"][s]["source"] == "template" for r in again for s in stages)
 
 
 def test_missing_model_folder_is_one_clear_error(tmp_path: Path) -> None:

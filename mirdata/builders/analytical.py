@@ -10,8 +10,11 @@
 * `yes_but_satire`: two panels, a sign's claim and the same place after four changes; which change contradicts
   the claim. Also built from a folder of real two-panel images and a CSV of their explanations.
 
-Each task's docstring defines it precisely. Question phrasings, scene descriptions and reasoning sentences are
-data (the template tables below); the code only fills them from the facts.
+Each task's spec (mirdata/tasks/<task>.yaml) defines it precisely and holds its question families (texts, the
+answer rule, the constraints) and its phrase tables; this module draws the facts, registers the answer rules and
+constraints the specs name, makes the images and regions, and writes the reasoning from the facts alone. Scene
+data (the claims and changes of yes_but_satire, the photos of scale_blur, the chart metrics) stays here, beside
+the code that draws it.
 """
 
 from __future__ import annotations
@@ -19,26 +22,30 @@ from __future__ import annotations
 import csv
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypedDict
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from mirdata.builders.base import (
+    BuildOptions,
     Reasoning,
+    Regions,
     Sample,
     Task,
+    TaskConfig,
     cite,
     conclude,
     join_and,
     pick,
-    regions_by_id,
 )
 from mirdata.builders.options import (
+    Slot,
     comparable_lengths,
     distinct_distractors,
     number_options,
@@ -63,11 +70,11 @@ from mirdata.generators.drawings import (
     sprite,
 )
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
+from mirdata.registry import Family, TaskSpec, task_spec
 from mirdata.schema.checks import stated_letters
-from mirdata.schema.record import IMAGE_TOKEN, Record, Region
+from mirdata.schema.record import IMAGE_TOKEN, Region
 
 CANNOT = "Cannot be determined"
-Facts = dict[str, Any]
 
 
 # -- shared helpers ---------------------------------------------------------------------------------------------
@@ -84,28 +91,6 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-class RegionList:
-    """Regions with ids r0, r1, ... in the order they are added."""
-
-    def __init__(self) -> None:
-        self.items: list[Region] = []
-
-    def add(self, image: int, box: list[float] | tuple[float, ...], label: str) -> str:
-        rid = f"r{len(self.items)}"
-        self.items.append(Region(rid, image, [float(v) for v in box], label))
-        return rid
-
-
-def image_intro(rng: np.random.Generator, n: int, noun: str) -> str:
-    """The images of a question, each placeholder in order, in one of a few phrasings."""
-    style = int(rng.integers(3))
-    if style == 0:
-        return " ".join(f"{noun.capitalize()} {k + 1}: {IMAGE_TOKEN}" for k in range(n))
-    if style == 1:
-        return f"Here are {n} {noun}s. " + " ".join(IMAGE_TOKEN for _ in range(n))
-    return " ".join(IMAGE_TOKEN for _ in range(n)) + f" (the {noun}s above are numbered 1 to {n} in order)."
-
-
 # == chart_analysis ============================================================================================
 
 PRODUCTS = ["Alpha", "Bravo", "Comet", "Delta", "Ember", "Falcon", "Garnet", "Helix"]
@@ -114,63 +99,6 @@ AREAS = ["North", "South", "East", "West", "Central", "Coast"]
 CHAINS = ["Avenue", "Beacon", "Corner", "Dockside", "Elm", "Forum"]
 DEPARTMENTS = ["Sales", "Support", "Research", "Legal", "Design", "Finance"]
 TOWNS = ["Ashby", "Brook", "Carlow", "Dunmore", "Easton", "Fairview"]
-
-# question family -> phrasings; {year}, {next}, {year0}, {company}, {threshold} are filled from the facts.
-CHART_QUESTIONS = {
-    "top_revenue": ["Revenue is units sold × price per unit. Which product brought in the most revenue in {year}?",
-                    "Using the dashboard, which product earned the most (units sold times price per unit) in "
-                    "{year}?"],
-    "lowest_revenue": ["Revenue is units sold × price per unit. Which product brought in the least revenue in "
-                       "{year}?",
-                       "Using the dashboard, which product earned the least (units sold times price per unit) in "
-                       "{year}?"],
-    "profit": ["Profit is units sold × price per unit × profit margin. Which product made the largest profit in "
-               "{year}?",
-               "Combine the charts: which product earned the highest profit (units × price × margin) in {year}?"],
-    "share_units": ["Using the market share and the size of the whole market, how many thousand units did "
-                    "{company} sell in {year}?",
-                    "{company}'s sales are its market share times the whole market. How many thousand units did it "
-                    "sell in {year}?"],
-    "share_change": ["By how many thousand units did {company}'s sales change from {year0} to {year} (its share "
-                     "of the market times the market size in each year)?",
-                     "Using both market-share charts and the market size, what was the change in {company}'s "
-                     "sales, in thousand units, from {year0} to {year}?"],
-    "projection": ["Sales next year = sales in {year} × (1 + growth rate). Which area will have the highest sales "
-                   "in {next}?",
-                   "If each area keeps its growth rate for one more year, which area comes out on top in {next}?"],
-    "revenue_change": ["Prices did not change between {year0} and {year}. Which product's revenue grew the most "
-                       "from {year0} to {year}?",
-                       "With the same price per unit in both years, which product gained the most revenue from "
-                       "{year0} to {year}?"],
-    "stacked_revenue": ["Each region sells the product lines at the prices shown. Which region brought in the most "
-                        "revenue (units of each line × its price, summed)?",
-                        "Revenue of a region is the sum over product lines of units × price per unit. Which "
-                        "region earned the most?"],
-    "filter_max": ["Among the products rated at least {threshold}, which one sold the most units?",
-                   "Consider only products with a customer rating of {threshold} or more. Which of them sold the "
-                   "most units?"],
-    "loss_total": ["Total profit is profit per store × number of stores. Which chain lost the most money in "
-                   "total?",
-                   "Using profit per store and the number of stores, which chain has the lowest total profit?"],
-    "budget_gap": ["Overspend is actual spending minus budget. Which department overspent its budget by the most?",
-                   "Compare each department's spending with its budget: which one went furthest over budget?"],
-    "per_capita": ["Which town had the most library visits per resident?",
-                   "Visits per resident are library visits divided by residents. Which town comes out highest?"],
-}
-
-CHART_SUMMARIES = {
-    "which": ["The dashboard holds {n} charts, but only {used} of them bear on the question. I read the needed "
-              "value for every candidate, combine them as the question says, and compare.",
-              "No single chart answers this: I combine {used} of the {n} charts for every candidate and pick the "
-              "one the combined figure ranks first; the other charts are not needed."],
-    "number": ["The dashboard holds {n} charts; {used} of them give the figures I need. I read them and combine "
-               "them as the question says.",
-               "I take the needed values from {used} of the {n} charts and compute the asked figure; no chart shows "
-               "it directly."],
-}
-
-CHART_KIND_WORDS = {"bar": "bar chart", "grouped_bar": "grouped bar chart", "stacked_bar": "stacked bar chart",
-                    "line": "line chart", "pie": "pie chart", "scatter": "scatter plot"}
 
 # Charts a dashboard shows beside the needed ones: (title, axis label, low, high, step, value format).
 FILLER_METRICS = [("Customer rating", "rating (1-10)", 1, 10, 1, "{:.0f}"),
@@ -182,22 +110,70 @@ FILLER_METRICS = [("Customer rating", "rating (1-10)", 1, 10, 1, "{:.0f}"),
                   ("Website visits", "thousand visits", 5, 60, 5, "{:.0f}"),
                   ("Energy use", "MWh", 10, 90, 10, "{:.0f}")]
 DASHBOARD_SIZES = (4, 5, 6, 6, 6, 6)  # charts per question: 4-6, mostly 6
+# Constraints checked once the question is phrased and its distractors drawn (where the draw checked them
+# before the families were data: checking them earlier would change every later draw of the record's RNG).
+CHECKED_WHEN_PHRASED = frozenset({"best_seller_filtered_out"})
+CHECKED_ON_DASHBOARD = frozenset({"no_single_chart"})  # needs the filler charts too
 
 
 @dataclass
-class ChartProblem:
-    """One question's facts before the dashboard is filled: the needed charts, the answer and how it is got."""
+class NumberAnswer:
+    """How a numeric answer's options are made: its format, its precision, and the totals no two may add to."""
 
-    family: str
+    fmt: str
+    quantum: float
+    totals: list[float]
+    low: float | None
+
+
+@dataclass
+class ChartDraw:
+    """One draw of a chart family: the needed charts and the values they show, before the answer is solved."""
+
     specs: list[ChartSpec]  # the charts the answer needs
-    question: str
-    correct: str
-    distractors: list[str]
-    computed: dict[str, float]  # the derived quantity per candidate
-    cited: list[tuple[int, str, str | None]]  # (needed chart, category, series) to ground as regions
-    steps: list[str]  # the computation, one sentence per candidate
-    direction: str = "max"  # max / min: the asked extreme; "number" for numeric answers
-    params: dict[str, Any] = field(default_factory=dict)
+    items: list[str]  # the candidates a "which" question asks among
+    values: dict[str, Any]  # the drawn tables the answer rule reads: {"units": {item: value}, ...}
+    params: dict[str, Any]  # the question's fields (year, company ...), kept in the facts
+    cite: list[tuple[int, str | None]] = field(default_factory=list)  # (needed chart, series) per candidate
+    cited: list[tuple[int, str, str | None]] = field(default_factory=list)  # numbers: (chart, category, series)
+    number: NumberAnswer | None = None
+    solved: ChartAnswer | None = None  # the answer rule's result
+    charts: list[ChartSpec] = field(default_factory=list)  # the whole dashboard, fillers included
+
+
+@dataclass
+class ChartAnswer:
+    """What an answer rule finds: the derived figure per candidate, the worked steps, and the answer."""
+
+    direction: str  # max / min: the asked extreme; "number" for numeric answers
+    computed: dict[str, float]
+    steps: list[str]
+    answer: str  # the winning candidate, or the company whose figure is asked
+
+    @property
+    def ranked(self) -> list[str]:
+        return sorted(self.computed, key=self.computed.get, reverse=self.direction == "max")
+
+
+class ChartFacts(TypedDict, total=False):
+    family: str
+    direction: str
+    charts: list[dict[str, Any]]  # every chart as shown, in image order
+    needed_charts: list[int]  # 1-based
+    axes: list[dict[str, Any]]
+    chart_styles: list[dict[str, Any]]
+    computed: dict[str, float]
+    steps: list[str]
+    answer_text: str
+    # the question's fields, by family
+    year: int | str
+    year0: str
+    next: int
+    company: str
+    share: int
+    total: float
+    threshold: int
+    runner_up: str
 
 
 def _grid_values(rng: np.random.Generator, items: list[str], lo: float, hi: float, step: float) -> dict[str, float]:
@@ -241,14 +217,14 @@ def chart_series(spec: ChartSpec) -> list[dict[str, float]]:
     return [dict(zip(spec.categories, vals)) for vals in spec.series.values()]
 
 
-def single_chart_gives(problem: ChartProblem, specs: list[ChartSpec]) -> bool:
+def single_chart_gives(solved: ChartAnswer, specs: list[ChartSpec]) -> bool:
     """Whether one chart alone points to the answer: the answer is among a series' tied extremes in the asked
     direction, or (for numbers) the answer's value is one a chart shows."""
-    if problem.direction == "number":
-        value = next(iter(problem.computed.values()))
+    if solved.direction == "number":
+        value = solved.computed[solved.answer]
         return any(abs(v - value) < 1e-6 for s in specs for series in chart_series(s) for v in series.values())
-    return any(problem.correct in tied_extremes(series, problem.direction)
-               for s in specs for series in chart_series(s) if problem.correct in series)
+    return any(solved.answer in tied_extremes(series, solved.direction)
+               for s in specs for series in chart_series(s) if solved.answer in series)
 
 
 def _which_distractors(rng: np.random.Generator, problem_specs: list[ChartSpec], answer: str, items: list[str],
@@ -259,82 +235,441 @@ def _which_distractors(rng: np.random.Generator, problem_specs: list[ChartSpec],
     return distinct_distractors(answer, traps + rng.permutation(items).tolist(), 3)
 
 
+def _items(rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 6) -> list[str]:
+    n = int(rng.integers(lo, hi + 1))
+    return sorted(rng.choice(names, size=n, replace=False).tolist(), key=names.index)
+
+
+def _years(rng: np.random.Generator) -> list[str]:
+    first = int(rng.integers(2015, 2021))
+    return [str(first + k) for k in range(int(rng.integers(4, 7)))]
+
+
+def _shares(rng: np.random.Generator, companies: list[str]) -> dict[str, int] | None:
+    raw = rng.dirichlet(np.full(len(companies), 2.0)) * 100
+    shares = np.maximum(5, np.round(raw)).astype(int)
+    shares[int(np.argmax(shares))] += 100 - int(shares.sum())
+    if shares.min() < 5 or len(set(shares.tolist())) != len(shares):
+        return None
+    return dict(zip(companies, shares.tolist()))
+
+
+def _market(rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float], float]:
+    """The market size per year, and the precision a whole-percent share of it has (its step / 100)."""
+    printed, step = _axis(rng, 10, 50)
+    totals = _grid_values(rng, years, 200, 900, step)
+    spec = _bar_or_line(rng, "Whole market (thousand units)", years, totals, "year", "thousand units", "{:.0f}",
+                        printed, step)
+    return spec, totals, step / 100
+
+
+# -- the families' draws (None: this draw cannot make the question; the caller draws again) ----------------
+
+def draw_revenue(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2016, 2025))
+    items = _items(rng, PRODUCTS)
+    units_printed, units_step = _axis(rng, 5, 25)
+    price_printed, price_step = _axis(rng, 0.25, 2)
+    units = _grid_values(rng, items, 25, 300, units_step)
+    price = _grid_values(rng, items, 2, 24, price_step)
+    specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                          units_printed, units_step),
+             _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}",
+                          price_printed, price_step)]
+    return ChartDraw(specs, items, {"units": units, "price": price}, {"year": year}, [(0, None), (1, None)])
+
+
+def draw_profit(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2016, 2025))
+    items = _items(rng, PRODUCTS)
+    units_printed, units_step = _axis(rng, 5, 25)
+    margin_printed, margin_step = _axis(rng, 1, 5)
+    units = _grid_values(rng, items, 25, 300, units_step)
+    price = _grid_values(rng, items, 2, 30, 0.25)
+    margin = _grid_values(rng, items, 5, 40, margin_step)
+    specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
+                          units_printed, units_step),
+             _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25),
+             _bar_or_line(rng, "Profit margin", items, margin, "product", "margin (%)", "{:.0f}%",
+                          margin_printed, margin_step)]
+    return ChartDraw(specs, items, {"units": units, "price": price, "margin": margin}, {"year": year},
+                     [(0, None), (1, None), (2, None)])
+
+
+def draw_share_units(rng: np.random.Generator) -> ChartDraw | None:
+    companies = _items(rng, COMPANIES)
+    share = _shares(rng, companies)
+    if share is None:
+        return None
+    years = _years(rng)
+    market, totals, quantum = _market(rng, years)
+    year, company = pick(rng, years), pick(rng, companies)
+    pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": list(share.values())},
+                    value_format="{:.0f}%")
+    return ChartDraw([pie, market], companies, {"share": share, "totals": totals},
+                     {"company": company, "year": year, "share": share[company], "total": totals[year]},
+                     cited=[(0, company, None), (1, year, None)],
+                     number=NumberAnswer("{:,.1f} thousand units", quantum, list(totals.values()) + [100.0], 0.0))
+
+
+def draw_share_change(rng: np.random.Generator) -> ChartDraw | None:
+    companies = _items(rng, COMPANIES)
+    before, after = _shares(rng, companies), _shares(rng, companies)
+    if before is None or after is None:
+        return None
+    years = _years(rng)
+    market, totals, quantum = _market(rng, years)
+    y0, y1 = sorted(rng.choice(years, size=2, replace=False).tolist())
+    company = pick(rng, companies)
+    pies = [ChartSpec("pie", f"Market share by company, {y}", companies, {"share": list(s.values())},
+                      value_format="{:.0f}%") for y, s in ((y0, before), (y1, after))]
+    return ChartDraw([*pies, market], companies, {"before": before, "after": after, "totals": totals},
+                     {"company": company, "year": y1, "year0": y0},
+                     cited=[(0, company, None), (1, company, None), (2, y0, None), (2, y1, None)],
+                     number=NumberAnswer("{:+,.1f} thousand units", quantum, [0.0], None))
+
+
+def draw_projection(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2016, 2025))
+    areas = _items(rng, AREAS)
+    printed, step = _axis(rng, 10, 50)
+    sales = _grid_values(rng, areas, 100, 600, step)
+    rate_printed, rate_step = _axis(rng, 1, 5)
+    rate = _grid_values(rng, areas, -20, 40, rate_step)
+    specs = [_bar_or_line(rng, f"Sales in {year} (thousand USD)", areas, sales, "area", "sales (k USD)",
+                          "{:.0f}", printed, step, ("bar",)),
+             _bar_or_line(rng, "Yearly growth rate", areas, rate, "area", "growth (%)", "{:+.0f}%",
+                          rate_printed, rate_step)]
+    return ChartDraw(specs, areas, {"sales": sales, "rate": rate}, {"year": year, "next": year + 1},
+                     [(0, None), (1, None)])
+
+
+def draw_revenue_change(rng: np.random.Generator) -> ChartDraw:
+    year = int(rng.integers(2017, 2025))
+    items = _items(rng, PRODUCTS, 4, 5)
+    printed, step = _axis(rng, 5, 25)
+    before = _grid_values(rng, items, 25, 300, step)
+    after = {p: min(325.0, max(step, before[p] + float(rng.integers(-3, 5)) * 25)) for p in items}
+    price = _grid_values(rng, items, 2, 30, 0.25)
+    y0, y1 = str(year - 1), str(year)
+    specs = [ChartSpec("grouped_bar", "Units sold", items, {y0: [before[p] for p in items],
+                                                            y1: [after[p] for p in items]},
+                       "product", "units sold", "{:.0f}", show_values=printed, tick=None if printed else step),
+             _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25)]
+    return ChartDraw(specs, items, {"before": before, "after": after, "price": price}, {"year": y1, "year0": y0},
+                     [(0, y0), (0, y1), (1, None)])
+
+
+def draw_stacked_revenue(rng: np.random.Generator) -> ChartDraw:
+    regions = _items(rng, AREAS, 4, 5)
+    lines = sorted(rng.choice(["Basic", "Plus", "Pro"], size=int(rng.integers(2, 4)), replace=False).tolist())
+    printed, step = _axis(rng, 5, 10)
+    units = {line: _grid_values(rng, regions, step, 60, step) for line in lines}
+    price = _grid_values(rng, lines, 2, 20, 1)
+    specs = [ChartSpec("stacked_bar", "Units sold by product line (thousands)", regions,
+                       {line: [units[line][r] for r in regions] for line in lines}, "region", "thousand units",
+                       "{:.0f}", show_values=printed, tick=None if printed else step),
+             _bar_or_line(rng, "Price per unit by line", lines, price, "product line", "price (USD)", "${:.0f}",
+                          True, 1)]
+    return ChartDraw(specs, regions, {"units": units, "price": price, "lines": lines}, {},
+                     [(0, line) for line in lines])
+
+
+def draw_filter_max(rng: np.random.Generator) -> ChartDraw | None:
+    items = _items(rng, PRODUCTS, 5, 6)
+    printed = bool(rng.random() < 0.5)
+    rating = _grid_values(rng, items, 1, 9, 1)
+    price = _grid_values(rng, items, 2, 20, 2)
+    threshold = int(rng.integers(4, 7))
+    kept = [p for p in items if rating[p] >= threshold]
+    # Checked mid-draw (the units are drawn after it): at least two products on each side of the threshold.
+    if not 2 <= len(kept) <= len(items) - 2:
+        return None
+    units_printed, units_step = _axis(rng, 5, 25)
+    units = _grid_values(rng, items, 25, 300, units_step)
+    specs = [ChartSpec("scatter", "Price and customer rating", items,
+                       {SCATTER_X: [price[p] for p in items], SCATTER_Y: [rating[p] for p in items]},
+                       "price (USD)", "rating (1-10)", "{:.0f}", "${:.0f}", show_values=printed,
+                       tick=None if printed else 1, x_tick=None if printed else 2),
+             _bar_or_line(rng, "Units sold", items, units, "product", "units sold", "{:.0f}", units_printed,
+                          units_step)]
+    return ChartDraw(specs, items, {"rating": rating, "units": units, "kept": kept}, {"threshold": threshold},
+                     [(0, SCATTER_Y), (1, None)])
+
+
+def draw_loss_total(rng: np.random.Generator) -> ChartDraw | None:
+    chains = _items(rng, CHAINS)
+    printed, step = _axis(rng, 1, 5)
+    per_store = _grid_values(rng, chains, -30, 40, step)
+    if sum(v < 0 for v in per_store.values()) < 2:  # checked mid-draw: at least two chains lose money per store
+        return None
+    stores_printed, stores_step = _axis(rng, 1, 5)
+    stores = _grid_values(rng, chains, 5, 60, stores_step)
+    specs = [_bar_or_line(rng, "Profit per store (k USD)", chains, per_store, "chain", "k USD per store",
+                          "{:+.0f}", printed, step, ("bar",)),
+             _bar_or_line(rng, "Number of stores", chains, stores, "chain", "stores", "{:.0f}", stores_printed,
+                          stores_step)]
+    return ChartDraw(specs, chains, {"per_store": per_store, "stores": stores}, {}, [(0, None), (1, None)])
+
+
+def draw_budget_gap(rng: np.random.Generator) -> ChartDraw:
+    departments = _items(rng, DEPARTMENTS)
+    printed, step = _axis(rng, 5, 20)
+    budget = _grid_values(rng, departments, 40, 240, step)
+    spend = {d: max(step, budget[d] + float(rng.integers(-3, 5)) * step) for d in departments}
+    specs = [_bar_or_line(rng, "Budget (k USD)", departments, budget, "department", "k USD", "{:.0f}", printed,
+                          step, ("bar",)),
+             _bar_or_line(rng, "Actual spending (k USD)", departments, spend, "department", "k USD", "{:.0f}",
+                          printed, step)]
+    return ChartDraw(specs, departments, {"budget": budget, "spend": spend}, {}, [(0, None), (1, None)])
+
+
+def draw_per_capita(rng: np.random.Generator) -> ChartDraw:
+    towns = _items(rng, TOWNS)
+    printed, step = _axis(rng, 1, 5)
+    residents = _grid_values(rng, towns, 5, 60, step)
+    visits_printed, visits_step = _axis(rng, 5, 20)
+    visits = _grid_values(rng, towns, 20, 240, visits_step)
+    specs = [_bar_or_line(rng, "Residents (thousands)", towns, residents, "town", "thousand residents",
+                          "{:.0f}", printed, step),
+             _bar_or_line(rng, "Library visits (thousands)", towns, visits, "town", "thousand visits", "{:.0f}",
+                          visits_printed, visits_step)]
+    return ChartDraw(specs, towns, {"residents": residents, "visits": visits}, {}, [(1, None), (0, None)])
+
+
+# -- the families' answer rules: the figure each candidate gets, worked out step by step -----------------------
+
+Figures = tuple[dict[str, float], list[str]]  # the derived figure per candidate, and one step per candidate
+
+
+def revenue(d: ChartDraw) -> Figures:
+    units, price = d.values["units"], d.values["price"]
+    computed = {p: units[p] * price[p] for p in d.items}
+    return computed, [f"{p}: {num(units[p])} × ${num(price[p])} = {num(computed[p])}." for p in d.items]
+
+
+def profit(d: ChartDraw) -> Figures:
+    units, price, margin = d.values["units"], d.values["price"], d.values["margin"]
+    computed = {p: units[p] * price[p] * margin[p] / 100 for p in d.items}
+    return computed, [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(computed[p])}."
+                      for p in d.items]
+
+
+def projected_sales(d: ChartDraw) -> Figures:
+    sales, rate = d.values["sales"], d.values["rate"]
+    computed = {a: sales[a] * (1 + rate[a] / 100) for a in d.items}
+    return computed, [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(computed[a])}."
+                      for a in d.items]
+
+
+def revenue_gain(d: ChartDraw) -> Figures:
+    before, after, price = d.values["before"], d.values["after"], d.values["price"]
+    computed = {p: (after[p] - before[p]) * price[p] for p in d.items}
+    return computed, [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(computed[p])}."
+                      for p in d.items]
+
+
+def region_revenue(d: ChartDraw) -> Figures:
+    units, price, lines = d.values["units"], d.values["price"], d.values["lines"]
+    computed = {r: sum(units[line][r] * price[line] for line in lines) for r in d.items}
+    return computed, [f"{r}: " + " + ".join(f"{num(units[line][r])} × ${num(price[line])}" for line in lines)
+                      + f" = {num(computed[r])} thousand USD." for r in d.items]
+
+
+def rated_units(d: ChartDraw) -> Figures:
+    rating, units, kept = d.values["rating"], d.values["units"], d.values["kept"]
+    threshold = d.params["threshold"]
+    dropped = [p for p in d.items if p not in kept]
+    return {p: units[p] for p in kept}, [
+        f"Rated {threshold} or more: {join_and([f'{p} ({num(rating[p])})' for p in kept])}; "
+        f"below: {join_and([f'{p} ({num(rating[p])})' for p in dropped])}.",
+        *[f"{p} sold {num(units[p])} units." for p in kept]]
+
+
+def total_profit(d: ChartDraw) -> Figures:
+    per_store, stores = d.values["per_store"], d.values["stores"]
+    computed = {c: per_store[c] * stores[c] for c in d.items}
+    return computed, [f"{c}: {num(per_store[c])} × {num(stores[c])} = {num(computed[c])} k USD." for c in d.items]
+
+
+def overspend(d: ChartDraw) -> Figures:
+    budget, spend = d.values["budget"], d.values["spend"]
+    computed = {x: spend[x] - budget[x] for x in d.items}
+    return computed, [f"{x}: {num(spend[x])} − {num(budget[x])} = {num(computed[x])} k USD." for x in d.items]
+
+
+def visits_per_resident(d: ChartDraw) -> Figures:
+    residents, visits = d.values["residents"], d.values["visits"]
+    computed = {t: visits[t] / residents[t] for t in d.items}
+    return computed, [f"{t}: {num(visits[t])} / {num(residents[t])} = {num(computed[t])} visits per resident."
+                      for t in d.items]
+
+
+def company_units(d: ChartDraw) -> Figures:
+    company, year = d.params["company"], d.params["year"]
+    share, total = d.values["share"][company], d.values["totals"][year]
+    value = share * total / 100
+    return {company: value}, [f"The {company} wedge reads {share}% and the {year} market is {num(total)} thousand "
+                              f"units: {share}% × {num(total)} = {num(value)} thousand units."]
+
+
+def company_unit_change(d: ChartDraw) -> Figures:
+    company, y0, y1 = d.params["company"], d.params["year0"], d.params["year"]
+    before, after, totals = d.values["before"], d.values["after"], d.values["totals"]
+    units0, units1 = before[company] * totals[y0] / 100, after[company] * totals[y1] / 100
+    value = units1 - units0
+    return {company: value}, [f"In {y0}: {before[company]}% × {num(totals[y0])} = {num(units0)} thousand units.",
+                              f"In {y1}: {after[company]}% × {num(totals[y1])} = {num(units1)} thousand units.",
+                              f"The change is {num(units1)} − {num(units0)} = {num(value)} thousand units."]
+
+
+def _extreme(direction: str, figures: Callable[[ChartDraw], Figures]) -> Callable[[ChartDraw], ChartAnswer]:
+    """The answer rule "the candidate whose figure is highest (max) / lowest (min)"."""
+    def rule(d: ChartDraw) -> ChartAnswer:
+        computed, steps = figures(d)
+        return ChartAnswer(direction, computed, steps, sorted(computed, key=computed.get,
+                                                              reverse=direction == "max")[0])
+    return rule
+
+
+def _figure(figures: Callable[[ChartDraw], Figures]) -> Callable[[ChartDraw], ChartAnswer]:
+    """The answer rule "the asked company's figure" (a number)."""
+    def rule(d: ChartDraw) -> ChartAnswer:
+        computed, steps = figures(d)
+        return ChartAnswer("number", computed, steps, d.params["company"])
+    return rule
+
+
+def _leads_by(margin: float) -> Callable[[ChartDraw], bool]:
+    """The constraint "the winner leads the runner-up by `margin` of the figures' spread (and by 4% of itself)"."""
+    return lambda d: _clear_extreme(d.solved.computed, d.solved.direction, margin) is not None
+
+
 class ChartAnalysis(Task):
-    """chart_analysis: a dashboard of 4-6 charts; the answer needs values from two or three of them combined.
+    """chart_analysis (its definition: mirdata/tasks/chart_analysis.yaml): a dashboard of 4-6 charts whose answer
+    needs values from two or three of them combined. Each family is a draw (`draws`), an answer rule and its
+    constraints (the spec names them)."""
 
-    Families (chart kinds drawn per record; every bar, line and scatter chart either writes its values or, about
-    40% of the time, writes none so that the value must be read off a gridline of the axis):
-      top_revenue / lowest_revenue  units (bar|line) + price (bar|line): the product with the most / least revenue.
-      profit           units + price + margin: the product with the largest profit.
-      share_units      market share (pie) + market size per year (bar|line): a company's units (a number).
-      share_change     shares in two years (two pies) + market size per year: a company's change in units.
-      projection       sales (bar) + growth rate (bar|line, negative rates below a zero line): top area next year.
-      revenue_change   units in two years (grouped bar) + price: the largest revenue gain.
-      stacked_revenue  units per region split by product line (stacked bar) + price per line: top region.
-      filter_max       price vs rating (scatter) + units (bar|line): the best seller among products rated >= T.
-      loss_total       profit per store (bar, negative values) + stores (bar|line): the chain with the lowest total.
-      budget_gap       budget (bar) + actual spending (bar|line): the department furthest over budget.
-      per_capita       residents (bar|line) + library visits (bar|line): the most visits per resident.
-    The rest of the dashboard are charts of unrelated metrics over the same items. A draw is kept only if the
-    winner leads the runner-up by a clear margin (6% of the spread) and no single chart on the dashboard gives the
-    answer: the answer is not among the tied extremes, in the asked direction, of any chart's series (fillers
-    included), and a numeric answer is no value any chart shows. Distractors for "which" questions are those
-    single-chart extremes first (every item of a tie), then other items; numeric distractors come from the
-    option engine (ranks uniform, no two options summing to a market total). Every value axis takes in zero and
-    every value, so no quoted value is off the chart.
-    """
+    Facts = ChartFacts
+    draws: ClassVar[dict[str, Callable[[np.random.Generator], ChartDraw | None]]] = {
+        "top_revenue": draw_revenue, "lowest_revenue": draw_revenue, "profit": draw_profit,
+        "share_units": draw_share_units, "share_change": draw_share_change, "projection": draw_projection,
+        "revenue_change": draw_revenue_change, "stacked_revenue": draw_stacked_revenue,
+        "filter_max": draw_filter_max, "loss_total": draw_loss_total, "budget_gap": draw_budget_gap,
+        "per_capita": draw_per_capita}
+    answer_rules = {
+        "most_revenue": _extreme("max", revenue),
+        "least_revenue": _extreme("min", revenue),
+        "most_profit": _extreme("max", profit),
+        "company_units": _figure(company_units),
+        "company_unit_change": _figure(company_unit_change),
+        "top_projected_sales": _extreme("max", projected_sales),
+        "largest_revenue_gain": _extreme("max", revenue_gain),
+        "top_region_revenue": _extreme("max", region_revenue),
+        "best_seller_rated": _extreme("max", rated_units),
+        "lowest_total_profit": _extreme("min", total_profit),
+        "largest_overspend": _extreme("max", overspend),
+        "most_visits_per_resident": _extreme("max", visits_per_resident),
+    }
+    constraints = {
+        "leads_by_4pct": _leads_by(0.04), "leads_by_6pct": _leads_by(0.06), "leads_by_8pct": _leads_by(0.08),
+        # The best seller overall must be filtered out, or the units chart alone would answer.
+        "best_seller_filtered_out": lambda d: max(d.values["units"], key=d.values["units"].get)
+        not in d.values["kept"],
+        # No chart on the dashboard (fillers included) gives the answer alone.
+        "no_single_chart": lambda d: not single_chart_gives(d.solved, d.charts),
+    }
 
-    name = "chart_analysis"
-    category = "analytical"
-    families = ("top_revenue", "lowest_revenue", "profit", "share_units", "share_change", "projection",
-                "revenue_change", "stacked_revenue", "filter_max", "loss_total", "budget_gap", "per_capita")
-
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        family = self.families[index % len(self.families)]
-        for _ in range(60):
-            problem = getattr(self, f"_{family}")(rng)
-            if problem is None:
-                continue
-            specs = problem.specs + self._fillers(rng, problem, pick(rng, DASHBOARD_SIZES) - len(problem.specs))
-            if not single_chart_gives(problem, specs):
-                break
-        else:
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        family = self.families.cycle(slot)
+        drawn = self._draw(family, rng)
+        if drawn is None:
             return None
-        order = [int(k) for k in rng.permutation(len(specs))]  # needed charts anywhere on the dashboard
-        shown = [specs[k] for k in order]
-        size = self.options.image_size
-        charts = [render_chart(spec, size, rng=rng) for spec in shown]
-        regions = RegionList()
-        for needed, category, series in problem.cited:
-            k = order.index(needed)
+        draw, question, distractors = drawn
+        solved = draw.solved
+        shown_at = [int(k) for k in rng.permutation(len(draw.charts))]  # needed charts anywhere on the dashboard
+        shown = [draw.charts[k] for k in shown_at]
+        charts = [render_chart(spec, self.config.image_size, rng=rng) for spec in shown]
+        regions = Regions()
+        for needed, category, series in self._cited(draw):
+            k = shown_at.index(needed)
             element = charts[k].element(category, series)
-            what = shown[k].title
             label = f"{category} {series}" if shown[k].kind in ("grouped_bar", "stacked_bar") else category
-            regions.add(k, element.box, f"{label}: {what}")
-        options, answer = place_answer(problem.correct, problem.distractors, self.slot(index), rng)
-        question = f"{image_intro(rng, len(charts), 'chart')} {problem.question}"
-        facts = {
-            "family": problem.family,
-            "direction": problem.direction,
-            "charts": [spec.to_json() for spec in shown],
-            "needed_charts": sorted(order.index(k) + 1 for k in range(len(problem.specs))),
-            "axes": [{"axes_box": c.axes_box, "value_range": c.value_range} for c in charts],
-            "chart_styles": [c.style for c in charts],
-            "computed": {k: round(v, 4) for k, v in problem.computed.items()},
-            "steps": problem.steps,
-            "answer_text": problem.correct,
-            **problem.params,
-        }
-        return Sample(question, options, answer, [c.image for c in charts], regions.items, facts,
+            regions.add(k, element.box, f"{label}: {shown[k].title}")
+        correct = self._answer_text(draw)
+        options, answer = place_answer(correct, distractors, slot, rng)
+        intro = self.families.phrase("intro", rng, n=len(charts), images=" ".join(IMAGE_TOKEN for _ in charts),
+                                     numbered=" ".join(f"Chart {k + 1}: {IMAGE_TOKEN}" for k in range(len(charts))))
+        facts = ChartFacts(
+            family=family.name, direction=solved.direction, charts=[spec.to_json() for spec in shown],
+            needed_charts=sorted(shown_at.index(k) + 1 for k in range(len(draw.specs))),
+            axes=[{"axes_box": c.axes_box, "value_range": c.value_range} for c in charts],
+            chart_styles=[c.style for c in charts], computed={k: round(v, 4) for k, v in solved.computed.items()},
+            steps=solved.steps, answer_text=correct, **draw.params)
+        if solved.direction != "number":
+            facts["runner_up"] = solved.ranked[1]
+        return Sample(f"{intro} {question}", options, answer, [c.image for c in charts], regions.items, facts,
                       generator="matplotlib charts")
 
+    def _draw(self, family: Family, rng: np.random.Generator) -> tuple[ChartDraw, str, list[str]] | None:
+        """A draw of `family` that meets its constraints, with the question and distractors; a dashboard of
+        unrelated filler charts around the needed ones. Up to 60 draws; None if none fits."""
+        before_phrasing = [c for c in family.constraints if c not in CHECKED_WHEN_PHRASED | CHECKED_ON_DASHBOARD]
+        for _ in range(60):
+            draw = self.draws[family.name](rng)
+            if draw is None:
+                continue
+            draw.solved = self.families.solve(family, draw)
+            if self.families.degenerate(family, draw, among=before_phrasing):
+                continue
+            if draw.number is not None:  # a number's distractors are drawn before its question, a "which"'s after
+                distractors = self._number_distractors(draw, rng)
+                if distractors is None:
+                    continue
+            question = self.families.text(family, rng, **draw.params)
+            if draw.number is None:
+                distractors = _which_distractors(rng, draw.specs, draw.solved.answer, draw.items,
+                                                 draw.solved.direction)
+            if self.families.degenerate(family, draw, among=CHECKED_WHEN_PHRASED):
+                continue
+            draw.charts = draw.specs + self._fillers(rng, draw, pick(rng, DASHBOARD_SIZES) - len(draw.specs))
+            if not self.families.degenerate(family, draw, among=CHECKED_ON_DASHBOARD):
+                return draw, question, distractors
+        return None
+
     @staticmethod
-    def _fillers(rng: np.random.Generator, problem: ChartProblem, count: int) -> list[ChartSpec]:
+    def _number_distractors(draw: ChartDraw, rng: np.random.Generator) -> list[str] | None:
+        """A numeric answer's distractors share its precision (`quantum`), so no last digit gives it away; None
+        when the option engine finds no room for them."""
+        value, number = draw.solved.computed[draw.solved.answer], draw.number
+        step = max(1.0, round(abs(value) * 0.12, 1))
+        try:
+            return number_options(value, rng, 3, step, number.fmt.format, quantum=number.quantum, low=number.low,
+                                  avoid_totals=number.totals)
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _answer_text(draw: ChartDraw) -> str:
+        solved = draw.solved
+        if draw.number is not None:
+            return draw.number.fmt.format(solved.computed[solved.answer])
+        return solved.answer
+
+    @staticmethod
+    def _cited(draw: ChartDraw) -> list[tuple[int, str, str | None]]:
+        """The chart elements the regions ground: a number's inputs, or the winner's and the runner-up's."""
+        if draw.number is not None:
+            return draw.cited
+        return [(k, p, series) for p in draw.solved.ranked[:2] for k, series in draw.cite]
+
+    @staticmethod
+    def _fillers(rng: np.random.Generator, draw: ChartDraw, count: int) -> list[ChartSpec]:
         """Charts of unrelated metrics over the items of the first needed chart."""
-        items = problem.specs[0].categories
+        items = draw.specs[0].categories
         # Named like a needed chart over the same items (a scatter's x axis is a quantity, not the items; the
         # share families' pies are over companies and name no axis).
-        x_label = next((s.x_label for s in problem.specs if s.categories == items and s.kind not in ("scatter", "pie")),
+        x_label = next((s.x_label for s in draw.specs if s.categories == items and s.kind not in ("scatter", "pie")),
                        "company")
         out = []
         for k in rng.choice(len(FILLER_METRICS), size=max(0, count), replace=False):
@@ -344,282 +679,33 @@ class ChartAnalysis(Task):
             out.append(_bar_or_line(rng, title, items, values, x_label, y_label, fmt, printed, step))
         return out
 
-    # -- families (None: this draw is not clear enough; the caller draws again) ----------------------------
-
-    @staticmethod
-    def _items(rng: np.random.Generator, names: list[str], lo: int = 4, hi: int = 6) -> list[str]:
-        n = int(rng.integers(lo, hi + 1))
-        return sorted(rng.choice(names, size=n, replace=False).tolist(), key=names.index)
-
-    def _which(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], items: list[str],
-               computed: dict[str, float], direction: str, cite_charts: list[tuple[int, str | None]],
-               steps: list[str], margin: float = 0.06, **params: Any) -> ChartProblem | None:
-        best = _clear_extreme(computed, direction, margin)
-        if best is None:
-            return None
-        runner = sorted(computed, key=computed.get, reverse=direction == "max")[1]
-        cited = [(k, p, series) for p in (best, runner) for k, series in cite_charts]
-        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
-        return ChartProblem(family, specs, question, best, _which_distractors(rng, specs, best, items, direction),
-                            computed, cited, steps, direction, {**params, "runner_up": runner})
-
-    def _revenue(self, rng: np.random.Generator, family: str, direction: str) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        items = self._items(rng, PRODUCTS)
-        units_printed, units_step = _axis(rng, 5, 25)
-        price_printed, price_step = _axis(rng, 0.25, 2)
-        units = _grid_values(rng, items, 25, 300, units_step)
-        price = _grid_values(rng, items, 2, 24, price_step)
-        revenue = {p: units[p] * price[p] for p in items}
-        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
-                              units_printed, units_step),
-                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}",
-                              price_printed, price_step)]
-        steps = [f"{p}: {num(units[p])} × ${num(price[p])} = {num(revenue[p])}." for p in items]
-        return self._which(rng, family, specs, items, revenue, direction, [(0, None), (1, None)], steps, year=year)
-
-    def _top_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        return self._revenue(rng, "top_revenue", "max")
-
-    def _lowest_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        return self._revenue(rng, "lowest_revenue", "min")
-
-    def _profit(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        items = self._items(rng, PRODUCTS)
-        units_printed, units_step = _axis(rng, 5, 25)
-        margin_printed, margin_step = _axis(rng, 1, 5)
-        units = _grid_values(rng, items, 25, 300, units_step)
-        price = _grid_values(rng, items, 2, 30, 0.25)
-        margin = _grid_values(rng, items, 5, 40, margin_step)
-        profit = {p: units[p] * price[p] * margin[p] / 100 for p in items}
-        specs = [_bar_or_line(rng, f"Units sold in {year}", items, units, "product", "units sold", "{:.0f}",
-                              units_printed, units_step),
-                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25),
-                 _bar_or_line(rng, "Profit margin", items, margin, "product", "margin (%)", "{:.0f}%",
-                              margin_printed, margin_step)]
-        steps = [f"{p}: {num(units[p])} × ${num(price[p])} × {num(margin[p])}% = {num(profit[p])}." for p in items]
-        return self._which(rng, "profit", specs, items, profit, "max", [(0, None), (1, None), (2, None)], steps,
-                           year=year)
-
-    @staticmethod
-    def _shares(rng: np.random.Generator, companies: list[str]) -> dict[str, int] | None:
-        raw = rng.dirichlet(np.full(len(companies), 2.0)) * 100
-        shares = np.maximum(5, np.round(raw)).astype(int)
-        shares[int(np.argmax(shares))] += 100 - int(shares.sum())
-        if shares.min() < 5 or len(set(shares.tolist())) != len(shares):
-            return None
-        return dict(zip(companies, shares.tolist()))
-
-    def _market(self, rng: np.random.Generator, years: list[str]) -> tuple[ChartSpec, dict[str, float], float]:
-        """The market size per year, and the precision a whole-percent share of it has (its step / 100)."""
-        printed, step = _axis(rng, 10, 50)
-        totals = _grid_values(rng, years, 200, 900, step)
-        spec = _bar_or_line(rng, "Whole market (thousand units)", years, totals, "year", "thousand units", "{:.0f}",
-                            printed, step)
-        return spec, totals, step / 100
-
-    def _number_problem(self, rng: np.random.Generator, family: str, specs: list[ChartSpec], value: float,
-                        fmt: str, quantum: float, totals: list[float], cited: list[tuple[int, str, str | None]],
-                        steps: list[str], low: float | None, **params: Any) -> ChartProblem | None:
-        """A numeric answer; distractors share its precision (`quantum`), so no last digit gives it away."""
-        step = max(1.0, round(abs(value) * 0.12, 1))
-        try:
-            distractors = number_options(value, rng, 3, step, fmt.format, quantum=quantum, low=low,
-                                         avoid_totals=totals)
-        except ValueError:
-            return None
-        question = pick(rng, CHART_QUESTIONS[family]).format(**params)
-        return ChartProblem(family, specs, question, fmt.format(value), distractors, {params["company"]: value},
-                            cited, steps, "number", params)
-
-    def _share_units(self, rng: np.random.Generator) -> ChartProblem | None:
-        companies = self._items(rng, COMPANIES)
-        share = self._shares(rng, companies)
-        if share is None:
-            return None
-        first = int(rng.integers(2015, 2021))
-        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
-        market, totals, quantum = self._market(rng, years)
-        year, company = pick(rng, years), pick(rng, companies)
-        value = share[company] * totals[year] / 100
-        pie = ChartSpec("pie", f"Market share by company, {year}", companies, {"share": list(share.values())},
-                        value_format="{:.0f}%")
-        steps = [f"The {company} wedge reads {share[company]}% and the {year} market is {num(totals[year])} "
-                 f"thousand units: {share[company]}% × {num(totals[year])} = {num(value)} thousand units."]
-        return self._number_problem(rng, "share_units", [pie, market], value, "{:,.1f} thousand units",
-                                    quantum, list(totals.values()) + [100.0],
-                                    [(0, company, None), (1, year, None)], steps,
-                                    0.0, company=company, year=year, share=share[company], total=totals[year])
-
-    def _share_change(self, rng: np.random.Generator) -> ChartProblem | None:
-        companies = self._items(rng, COMPANIES)
-        before, after = self._shares(rng, companies), self._shares(rng, companies)
-        if before is None or after is None:
-            return None
-        first = int(rng.integers(2015, 2021))
-        years = [str(first + k) for k in range(int(rng.integers(4, 7)))]
-        market, totals, quantum = self._market(rng, years)
-        y0, y1 = sorted(rng.choice(years, size=2, replace=False).tolist())
-        company = pick(rng, companies)
-        units0, units1 = before[company] * totals[y0] / 100, after[company] * totals[y1] / 100
-        value = units1 - units0
-        pies = [ChartSpec("pie", f"Market share by company, {y}", companies, {"share": list(s.values())},
-                          value_format="{:.0f}%") for y, s in ((y0, before), (y1, after))]
-        steps = [f"In {y0}: {before[company]}% × {num(totals[y0])} = {num(units0)} thousand units.",
-                 f"In {y1}: {after[company]}% × {num(totals[y1])} = {num(units1)} thousand units.",
-                 f"The change is {num(units1)} − {num(units0)} = {num(value)} thousand units."]
-        cited = [(0, company, None), (1, company, None), (2, y0, None), (2, y1, None)]
-        return self._number_problem(rng, "share_change", [*pies, market], value, "{:+,.1f} thousand units",
-                                    quantum, [0.0],
-                                    cited, steps, None, company=company, year=y1, year0=y0)
-
-    def _projection(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2016, 2025))
-        areas = self._items(rng, AREAS)
-        printed, step = _axis(rng, 10, 50)
-        sales = _grid_values(rng, areas, 100, 600, step)
-        rate_printed, rate_step = _axis(rng, 1, 5)
-        rate = _grid_values(rng, areas, -20, 40, rate_step)
-        projected = {a: sales[a] * (1 + rate[a] / 100) for a in areas}
-        specs = [_bar_or_line(rng, f"Sales in {year} (thousand USD)", areas, sales, "area", "sales (k USD)",
-                              "{:.0f}", printed, step, ("bar",)),
-                 _bar_or_line(rng, "Yearly growth rate", areas, rate, "area", "growth (%)", "{:+.0f}%",
-                              rate_printed, rate_step)]
-        steps = [f"{a}: {num(sales[a])} changed by {int(rate[a]):+d}% gives {num(projected[a])}." for a in areas]
-        return self._which(rng, "projection", specs, areas, projected, "max", [(0, None), (1, None)], steps,
-                           margin=0.04, year=year, next=year + 1)
-
-    def _revenue_change(self, rng: np.random.Generator) -> ChartProblem | None:
-        year = int(rng.integers(2017, 2025))
-        items = self._items(rng, PRODUCTS, 4, 5)
-        printed, step = _axis(rng, 5, 25)
-        before = _grid_values(rng, items, 25, 300, step)
-        after = {p: min(325.0, max(step, before[p] + float(rng.integers(-3, 5)) * 25)) for p in items}
-        price = _grid_values(rng, items, 2, 30, 0.25)
-        change = {p: (after[p] - before[p]) * price[p] for p in items}
-        y0, y1 = str(year - 1), str(year)
-        specs = [ChartSpec("grouped_bar", "Units sold", items, {y0: [before[p] for p in items],
-                                                                y1: [after[p] for p in items]},
-                           "product", "units sold", "{:.0f}", show_values=printed, tick=None if printed else step),
-                 _bar_or_line(rng, "Price per unit", items, price, "product", "price (USD)", "${:.2f}", True, 0.25)]
-        steps = [f"{p}: ({num(after[p])} − {num(before[p])}) × ${num(price[p])} = {num(change[p])}." for p in items]
-        return self._which(rng, "revenue_change", specs, items, change, "max", [(0, y0), (0, y1), (1, None)], steps,
-                           margin=0.08, year=y1, year0=y0)
-
-    def _stacked_revenue(self, rng: np.random.Generator) -> ChartProblem | None:
-        regions = self._items(rng, AREAS, 4, 5)
-        lines = sorted(rng.choice(["Basic", "Plus", "Pro"], size=int(rng.integers(2, 4)), replace=False).tolist())
-        printed, step = _axis(rng, 5, 10)
-        units = {line: _grid_values(rng, regions, step, 60, step) for line in lines}
-        price = _grid_values(rng, lines, 2, 20, 1)
-        revenue = {r: sum(units[line][r] * price[line] for line in lines) for r in regions}
-        specs = [ChartSpec("stacked_bar", "Units sold by product line (thousands)", regions,
-                           {line: [units[line][r] for r in regions] for line in lines}, "region", "thousand units",
-                           "{:.0f}", show_values=printed, tick=None if printed else step),
-                 _bar_or_line(rng, "Price per unit by line", lines, price, "product line", "price (USD)", "${:.0f}",
-                              True, 1)]
-        steps = [f"{r}: " + " + ".join(f"{num(units[line][r])} × ${num(price[line])}" for line in lines)
-                 + f" = {num(revenue[r])} thousand USD." for r in regions]
-        return self._which(rng, "stacked_revenue", specs, regions, revenue, "max", [(0, line) for line in lines],
-                           steps)
-
-    def _filter_max(self, rng: np.random.Generator) -> ChartProblem | None:
-        items = self._items(rng, PRODUCTS, 5, 6)
-        printed = bool(rng.random() < 0.5)
-        rating = _grid_values(rng, items, 1, 9, 1)
-        price = _grid_values(rng, items, 2, 20, 2)
-        threshold = int(rng.integers(4, 7))
-        kept = [p for p in items if rating[p] >= threshold]
-        if not 2 <= len(kept) <= len(items) - 2:
-            return None
-        units_printed, units_step = _axis(rng, 5, 25)
-        units = _grid_values(rng, items, 25, 300, units_step)
-        computed = {p: units[p] for p in kept}
-        specs = [ChartSpec("scatter", "Price and customer rating", items,
-                           {SCATTER_X: [price[p] for p in items], SCATTER_Y: [rating[p] for p in items]},
-                           "price (USD)", "rating (1-10)", "{:.0f}", "${:.0f}", show_values=printed,
-                           tick=None if printed else 1, x_tick=None if printed else 2),
-                 _bar_or_line(rng, "Units sold", items, units, "product", "units sold", "{:.0f}", units_printed,
-                              units_step)]
-        dropped = [p for p in items if p not in kept]
-        steps = [f"Rated {threshold} or more: {join_and([f'{p} ({num(rating[p])})' for p in kept])}; "
-                 f"below: {join_and([f'{p} ({num(rating[p])})' for p in dropped])}.",
-                 *[f"{p} sold {num(units[p])} units." for p in kept]]
-        problem = self._which(rng, "filter_max", specs, items, computed, "max", [(0, SCATTER_Y), (1, None)], steps,
-                              threshold=threshold)
-        if problem is None or max(units, key=units.get) in kept:
-            return None  # the best seller overall must be filtered out, or one chart would answer
-        return problem
-
-    def _loss_total(self, rng: np.random.Generator) -> ChartProblem | None:
-        chains = self._items(rng, CHAINS)
-        printed, step = _axis(rng, 1, 5)
-        per_store = _grid_values(rng, chains, -30, 40, step)
-        if sum(v < 0 for v in per_store.values()) < 2:
-            return None
-        stores_printed, stores_step = _axis(rng, 1, 5)
-        stores = _grid_values(rng, chains, 5, 60, stores_step)
-        total = {c: per_store[c] * stores[c] for c in chains}
-        specs = [_bar_or_line(rng, "Profit per store (k USD)", chains, per_store, "chain", "k USD per store",
-                              "{:+.0f}", printed, step, ("bar",)),
-                 _bar_or_line(rng, "Number of stores", chains, stores, "chain", "stores", "{:.0f}", stores_printed,
-                              stores_step)]
-        steps = [f"{c}: {num(per_store[c])} × {num(stores[c])} = {num(total[c])} k USD." for c in chains]
-        return self._which(rng, "loss_total", specs, chains, total, "min", [(0, None), (1, None)], steps)
-
-    def _budget_gap(self, rng: np.random.Generator) -> ChartProblem | None:
-        departments = self._items(rng, DEPARTMENTS)
-        printed, step = _axis(rng, 5, 20)
-        budget = _grid_values(rng, departments, 40, 240, step)
-        spend = {d: max(step, budget[d] + float(rng.integers(-3, 5)) * step) for d in departments}
-        gap = {d: spend[d] - budget[d] for d in departments}
-        specs = [_bar_or_line(rng, "Budget (k USD)", departments, budget, "department", "k USD", "{:.0f}", printed,
-                              step, ("bar",)),
-                 _bar_or_line(rng, "Actual spending (k USD)", departments, spend, "department", "k USD", "{:.0f}",
-                              printed, step)]
-        steps = [f"{d}: {num(spend[d])} − {num(budget[d])} = {num(gap[d])} k USD." for d in departments]
-        return self._which(rng, "budget_gap", specs, departments, gap, "max", [(0, None), (1, None)], steps)
-
-    def _per_capita(self, rng: np.random.Generator) -> ChartProblem | None:
-        towns = self._items(rng, TOWNS)
-        printed, step = _axis(rng, 1, 5)
-        residents = _grid_values(rng, towns, 5, 60, step)
-        visits_printed, visits_step = _axis(rng, 5, 20)
-        visits = _grid_values(rng, towns, 20, 240, visits_step)
-        rate = {t: visits[t] / residents[t] for t in towns}
-        specs = [_bar_or_line(rng, "Residents (thousands)", towns, residents, "town", "thousand residents",
-                              "{:.0f}", printed, step),
-                 _bar_or_line(rng, "Library visits (thousands)", towns, visits, "town", "thousand visits", "{:.0f}",
-                              visits_printed, visits_step)]
-        steps = [f"{t}: {num(visits[t])} / {num(residents[t])} = {num(rate[t])} visits per resident." for t in towns]
-        return self._which(rng, "per_capita", specs, towns, rate, "max", [(1, None), (0, None)], steps)
-
     # -- reasoning -------------------------------------------------------------------------------------------
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        kind = "number" if f["direction"] == "number" else "which"
-        summary = pick(rng, CHART_SUMMARIES[kind]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
-        captions = [self._caption(c, rng) for c in f["charts"]]
+    @classmethod
+    def reason(cls, facts: ChartFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, phrases = facts, task_spec("chart_analysis").phrases
+        asks = "number" if f["direction"] == "number" else "which"
+        summary = pick(rng, phrases["summary"][asks]).format(n=len(f["charts"]), used=len(f["needed_charts"]))
+        captions = [cls._caption(c, rng, phrases) for c in f["charts"]]
         text2region = "; ".join(
-            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in record.regions) + "."
+            f"'{r.label.split(':')[0]}' ({r.label.split(': ', 1)[1]}) → {cite(r)}" for r in regions) + "."
         needed = join_and([f"image {k}" for k in f["needed_charts"]])
         region2region = f"The figures come from {needed}; the other charts do not enter the computation. " + " ".join(
             f["steps"])
         correct, computed = f["answer_text"], f["computed"]
-        if kind == "number":
+        if asks == "number":
             body = f"So {f['company']}'s figure is {correct}"
         else:
             runner = f["runner_up"]
             word = "highest" if f["direction"] == "max" else "lowest"
             body = (f"{correct} has the {word} figure, {num(computed[correct])}, against {num(computed[runner])} for "
                     f"the runner-up {runner}")
-        return Reasoning(summary, captions, text2region, region2region, conclude(body, record.answer))
+        return Reasoning(summary, captions, text2region, region2region, conclude(body, answer))
 
     @staticmethod
-    def _caption(chart: dict[str, Any], rng: np.random.Generator) -> str:
-        kind = CHART_KIND_WORDS[chart["kind"]]
+    def _caption(chart: dict[str, Any], rng: np.random.Generator, phrases: dict[str, Any]) -> str:
+        kind = phrases["chart_kinds"][chart["kind"]]
         spec = ChartSpec(**chart)
         parts = []
         if chart["kind"] == "scatter":
@@ -629,8 +715,8 @@ class ChartAnalysis(Task):
             for name, values in chart["series"].items():
                 listed = ", ".join(f"{c} {spec.fmt(v)}" for c, v in zip(chart["categories"], values))
                 parts.append(f"{name}: {listed}" if len(chart["series"]) > 1 else listed)
-        lead = pick(rng, ["A {kind} titled '{title}'", "This {kind}, '{title}', shows", "{Kind}: '{title}'"])
-        how = "" if chart["show_values"] else " (no values written; read at the gridlines)"
+        lead = pick(rng, phrases["caption"])
+        how = "" if chart["show_values"] else phrases["unlabelled"]
         return (lead.format(kind=kind, Kind=kind.capitalize(), title=chart["title"]) + how + " — "
                 + "; ".join(parts) + ".")
 
@@ -641,24 +727,6 @@ class ChartAnalysis(Task):
 WEIGHT_LABELS = ["Brin", "Dax", "Fenn", "Holt", "Jory", "Kest", "Lune", "Mott", "Orra", "Pim", "Quill", "Rook",
                  "Sorb", "Tave", "Vell", "Wisp"]
 WEIGHT_COLOURS = ["red", "blue", "green", "yellow", "orange", "purple", "brown", "grey"]
-
-WEIGHT_QUESTIONS = {
-    "heaviest": ["Each balance compares two of these objects: {names}. {images} Which object is the heaviest?",
-                 "{images} The balances above weigh pairs of {names}. Which one is the heaviest of all?"],
-    "lightest": ["Each balance compares two of these objects: {names}. {images} Which object is the lightest?",
-                 "{images} The balances above weigh pairs of {names}. Which one is the lightest of all?"],
-    "order": ["Each balance compares two of these objects: {names}. {images} Which list orders them from "
-              "heaviest to lightest?",
-              "{images} These balances weigh pairs of {names}. What is their order from heaviest to lightest?"],
-}
-WEIGHT_SUMMARIES = [
-    "A balance rests on its stop on the heavier side, however large the difference, so each image gives one "
-    "'heavier than' fact and nothing more. I chain those facts and check whether they force a single answer.",
-    "I turn every balance into one 'heavier than' fact (the lower pan is heavier; the angle is always the same), "
-    "then look at all orders of the objects that agree with those facts: if they disagree on what is asked, it "
-    "cannot be determined.",
-]
-
 
 def consistent_orders(names: list[str], comparisons: list[tuple[str, str]]) -> list[tuple[str, ...]]:
     """Every order (heaviest first) that agrees with all (heavier, lighter) comparisons: brute force."""
@@ -679,97 +747,105 @@ def order_text(order: tuple[str, ...] | list[str]) -> str:
     return " > ".join(order)
 
 
-def decide_weights(kind: str, orders: list[tuple[str, ...]]) -> str:
-    """The answer the consistent orders force for `kind`, or CANNOT when they disagree."""
-    if kind == "order":
+def decide_weights(family: str, orders: list[tuple[str, ...]]) -> str:
+    """The answer the consistent orders force for `family`, or CANNOT when they disagree."""
+    if family == "order":
         return order_text(orders[0]) if len(orders) == 1 else CANNOT
-    picks = {o[0] if kind == "heaviest" else o[-1] for o in orders}
+    picks = {o[0] if family == "heaviest" else o[-1] for o in orders}
     return picks.pop() if len(picks) == 1 else CANNOT
 
 
+class WeightDraw(TypedDict):
+    """A drawn weighing, before anything is rendered: what the answer rule and the constraint read."""
+
+    family: str
+    objects: list[str]
+    weights_g: dict[str, int]
+    comparisons: list[tuple[str, str]]  # (heavier, lighter) per balance, in image order
+    orders: list[tuple[str, ...]]  # every order, heaviest first, that agrees with all the balances
+    undetermined: bool  # whether this record is the one in 4 whose answer is "Cannot be determined"
+
+
+class WeightFacts(TypedDict):
+    kind: str  # the family
+    objects: list[str]
+    weights_g: dict[str, int]
+    shapes: dict[str, str]
+    colours: dict[str, str]
+    sizes: dict[str, float]
+    scales: list[dict[str, Any]]  # per image: left, right, angle, down, regions, heavier
+    comparisons: list[list[str]]
+    consistent_orders: int
+    n_objects: int
+    true_order: list[str]
+    answer_text: str
+
+
+def _forced(family: str) -> Callable[[WeightDraw], str]:
+    return lambda draw: decide_weights(family, draw["orders"])
+
+
 class WeightComparison(Task):
-    """weight_comparison: 5-6 objects with hidden distinct weights and neutral names; 8-9 images of an equal-arm
-    balance, each weighing two of them.
+    """weight_comparison (its definition: mirdata/tasks/weight_comparison.yaml): balances weighing pairs of
+    neutrally named objects; the answer is decided by brute force over all orders that fit them."""
 
-    A real balance: any difference swings the beam onto its stop on the heavier side, so every tilted image
-    shows the same angle and says only which of its two objects is heavier, never by how much. The objects'
-    drawn sizes, shapes and colours are drawn apart from their weights. The question asks for the heaviest
-    object, the lightest, or the order from heaviest to lightest. The answer is decided by brute force over all
-    orders that agree with every balance: if they agree on the asked thing it is the answer, otherwise it is
-    "Cannot be determined", which is always offered and right at its fair share (1 in 4, keyed on the record's
-    slot). The number of balances depends only on the number of objects (objects + 3), so it says nothing about
-    whether the answer is determined. Distractors are other objects, or orders drawn uniformly from all other
-    orders (never neighbours of the answer).
-    """
+    Facts = WeightFacts
+    answer_rules = {"forced_heaviest": _forced("heaviest"), "forced_lightest": _forced("lightest"),
+                    "forced_order": _forced("order")}
+    constraints = {
+        # "Cannot be determined" is right exactly when the slot asks for it, so it keeps its fair share.
+        "determined_as_asked": lambda draw: (decide_weights(draw["family"], draw["orders"]) == CANNOT)
+        == draw["undetermined"],
+    }
 
-    name = "weight_comparison"
-    category = "analytical"
-    kinds = ("heaviest", "lightest", "order")
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        family = self.families.cycle(slot)
+        draw = self._draw(family.name, special_is_answer(slot, 4, "cannot be determined"), rng)
+        if draw is None:
+            return None
+        correct = self.families.solve(family, draw)
+        distractors = self._distractors(family.name, draw["objects"], draw["orders"], correct, rng)
+        options, answer = place_answer(correct, distractors, slot, rng)
+        facts = self._looks(draw, rng)
+        images, regions = self._render(facts, draw, rng)
+        names = draw["objects"]
+        listed = [names[k] for k in rng.permutation(len(names))]
+        question = self.families.text(family, rng, names=join_and(listed),
+                                      images=" ".join(IMAGE_TOKEN for _ in images))
+        facts.update(comparisons=[list(c) for c in draw["comparisons"]], consistent_orders=len(draw["orders"]),
+                     n_objects=len(names), true_order=sorted(names, key=lambda m: -draw["weights_g"][m]),
+                     answer_text=correct)
+        return Sample(question, options, answer, images, regions.items, facts, generator="balance-scale drawings")
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        kind = self.kinds[index % len(self.kinds)]
-        cannot = special_is_answer(self.slot(index), 4, "cannot be determined")
+    def _draw(self, family: str, undetermined: bool, rng: np.random.Generator) -> WeightDraw | None:
+        """Objects with hidden weights, and the pairs to weigh (objects + 3 of them) such that the answer is
+        determined, or not, as the slot asks."""
         n = int(rng.integers(5, 7))
         names = rng.choice(WEIGHT_LABELS, size=n, replace=False).tolist()
         grams = (rng.choice(np.arange(10, 200), size=n, replace=False) * 10).tolist()
         weights = dict(zip(names, grams))
-        chosen, comparisons, orders = self._balances(kind, names, weights, cannot, rng)
-        if chosen is None:
-            return None
-        correct = decide_weights(kind, orders)
-        distractors = self._distractors(kind, names, orders, correct, rng)
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
-        colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
-        sizes = {m: round(float(rng.uniform(0.75, 1.15)), 2) for m in names}
-        items = {m: ScaleItem(m, shapes[m], colours[m], sizes[m]) for m in names}
-        style = {"backdrop": pick(rng, ["white", "cream", "sky"]), "metal": "grey",
-                 "table": bool(rng.random() < 0.7)}
-        images, regions, scales = [], RegionList(), []
-        for k, (a, b) in enumerate(chosen):
-            left, right = (a, b) if rng.random() < 0.5 else (b, a)
-            angle = balance_angle(weights[left], weights[right])
-            drawing = draw_balance_scale(self.options.image_size, items[left], items[right], angle, style)
-            images.append(drawing.image)
-            rl = regions.add(k, drawing.left_box, f"{left} ({colours[left]} {shapes[left]}) on the left pan")
-            rr = regions.add(k, drawing.right_box, f"{right} ({colours[right]} {shapes[right]}) on the right pan")
-            scales.append({"left": left, "right": right, "angle": angle, "down": "left" if angle > 0 else "right",
-                           "regions": [rl, rr], "heavier": left if angle > 0 else right})
-        listed = [names[k] for k in rng.permutation(n)]
-        question = pick(rng, WEIGHT_QUESTIONS[kind]).format(
-            names=join_and(listed), images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {
-            "kind": kind, "objects": names, "weights_g": weights, "shapes": shapes, "colours": colours,
-            "sizes": sizes, "scales": scales, "comparisons": [list(c) for c in comparisons],
-            "consistent_orders": len(orders), "n_objects": n,
-            "true_order": sorted(names, key=lambda m: -weights[m]), "answer_text": correct,
-        }
-        return Sample(question, options, answer, images, regions.items, facts, generator="balance-scale drawings")
-
-    @staticmethod
-    def _balances(kind: str, names: list[str], weights: dict[str, int], cannot: bool, rng: np.random.Generator
-                  ) -> tuple[list[tuple[str, str]] | None, list[tuple[str, str]], list[tuple[str, ...]]]:
-        """The pairs to weigh (objects + 3 of them) such that the answer is determined, or not, as asked."""
         true = sorted(names, key=lambda m: -weights[m])
         chain = [(true[k], true[k + 1]) for k in range(len(true) - 1)]
         pairs = [tuple(p) for p in itertools.combinations(true, 2)]
         k = len(names) + 3
         for _ in range(200):
-            if not cannot and rng.random() < 0.5:  # the whole chain of neighbours forces every answer
+            if not undetermined and rng.random() < 0.5:  # the whole chain of neighbours forces every answer
                 rest = [p for p in pairs if p not in chain]
                 picked = chain + [rest[i] for i in rng.choice(len(rest), size=k - len(chain), replace=False)]
             else:
                 picked = [pairs[i] for i in rng.choice(len(pairs), size=k, replace=False)]
-            orders = consistent_orders(names, picked)  # pairs are (heavier, lighter) already
-            if (decide_weights(kind, orders) == CANNOT) == cannot:
-                chosen = [picked[i] for i in rng.permutation(k)]
-                return chosen, chosen, orders
-        return None, [], []
+            draw = WeightDraw(family=family, objects=names, weights_g=weights, comparisons=picked,
+                              orders=consistent_orders(names, picked),  # pairs are (heavier, lighter) already
+                              undetermined=undetermined)
+            if self.families.degenerate(family, draw) is None:
+                draw["comparisons"] = [picked[i] for i in rng.permutation(k)]
+                return draw
+        return None
 
     @staticmethod
-    def _distractors(kind: str, names: list[str], orders: list[tuple[str, ...]], correct: str,
+    def _distractors(family: str, names: list[str], orders: list[tuple[str, ...]], correct: str,
                      rng: np.random.Generator) -> list[str]:
-        if kind != "order":
+        if family != "order":
             others = [names[i] for i in rng.permutation(len(names)) if names[i] != correct]
             return others[:3] if correct == CANNOT else [*others[:2], CANNOT]
         anchor = orders[int(rng.integers(len(orders)))]  # the answer, or one order that fits when undetermined
@@ -778,45 +854,71 @@ class WeightComparison(Task):
             return [order_text(anchor), *drawn[:2]] if rng.random() < 0.5 else drawn
         return [*drawn[:2], CANNOT]
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @staticmethod
+    def _looks(draw: WeightDraw, rng: np.random.Generator) -> WeightFacts:
+        """The objects' drawn looks, chosen apart from their weights, and which pan each goes on."""
+        names, n = draw["objects"], len(draw["objects"])
+        shapes = dict(zip(names, rng.choice(SCALE_SHAPES, size=n).tolist()))
+        colours = dict(zip(names, rng.choice(WEIGHT_COLOURS, size=n, replace=False).tolist()))
+        sizes = {m: round(float(rng.uniform(0.75, 1.15)), 2) for m in names}
+        return WeightFacts(kind=draw["family"], objects=names, weights_g=draw["weights_g"], shapes=shapes,
+                           colours=colours, sizes=sizes, scales=[])
+
+    def _render(self, facts: WeightFacts, draw: WeightDraw, rng: np.random.Generator
+                ) -> tuple[list[Image.Image], Regions]:
+        shapes, colours, weights = facts["shapes"], facts["colours"], facts["weights_g"]
+        items = {m: ScaleItem(m, shapes[m], colours[m], facts["sizes"][m]) for m in facts["objects"]}
+        style = {"backdrop": pick(rng, ["white", "cream", "sky"]), "metal": "grey",
+                 "table": bool(rng.random() < 0.7)}
+        images, regions = [], Regions()
+        for k, (a, b) in enumerate(draw["comparisons"]):
+            left, right = (a, b) if rng.random() < 0.5 else (b, a)
+            angle = balance_angle(weights[left], weights[right])
+            drawing = draw_balance_scale(self.config.image_size, items[left], items[right], angle, style)
+            images.append(drawing.image)
+            rl = regions.add(k, drawing.left_box, f"{left} ({colours[left]} {shapes[left]}) on the left pan")
+            rr = regions.add(k, drawing.right_box, f"{right} ({colours[right]} {shapes[right]}) on the right pan")
+            facts["scales"].append({"left": left, "right": right, "angle": angle,
+                                    "down": "left" if angle > 0 else "right", "regions": [rl, rr],
+                                    "heavier": left if angle > 0 else right})
+        return images, regions
+
+    @classmethod
+    def reason(cls, facts: WeightFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, by_id = facts, {r.id: r for r in regions}
+        phrases = task_spec("weight_comparison").phrases
         captions = []
         for s in f["scales"]:
-            captions.append(pick(rng, [
-                "A balance with {left} ({lc} {ls}) on the left pan and {right} ({rc} {rs}) on the right; the beam "
-                "rests on its stop on the {down} side.",
-                "{left}, {la} {lc} {ls}, sits on the left pan and {right}, {ra} {rc} {rs}, on the right; the {down} "
-                "pan hangs lower, the beam down on its stop.",
-            ]).format(left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
-                      la=article(f["colours"][s["left"]]), ra=article(f["colours"][s["right"]]),
-                      rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"]))
+            captions.append(pick(rng, phrases["caption"]).format(
+                left=s["left"], right=s["right"], lc=f["colours"][s["left"]], ls=f["shapes"][s["left"]],
+                la=article(f["colours"][s["left"]]), ra=article(f["colours"][s["right"]]),
+                rc=f["colours"][s["right"]], rs=f["shapes"][s["right"]], down=s["down"]))
         text2region = "; ".join(
-            f"'{s[side]}' → {cite(regions[rid])}"
+            f"'{s[side]}' → {cite(by_id[rid])}"
             for s in f["scales"] for side, rid in zip(("left", "right"), s["regions"])
         ) + "."
-        facts = []
+        steps = []
         for s in f["scales"]:
             heavy, light = s["heavier"], s["right"] if s["heavier"] == s["left"] else s["left"]
             rh, rl = (s["regions"][0], s["regions"][1]) if heavy == s["left"] else (s["regions"][1], s["regions"][0])
-            facts.append(f"[{rh}] {heavy} hangs lower than [{rl}] {light}, so {heavy} is heavier than {light}.")
+            steps.append(f"[{rh}] {heavy} hangs lower than [{rl}] {light}, so {heavy} is heavier than {light}.")
         n_orders = f["consistent_orders"]
-        kind, correct = f["kind"], f["answer_text"]
+        family, correct = f["kind"], f["answer_text"]
         if n_orders == 1:
             chain = f"Together the comparisons allow only one order: {order_text(f['true_order'])}."
         else:
             chain = (f"Together they still allow {n_orders} different orders of the {len(f['objects'])} objects, "
                      f"because some pairs are never compared, directly or through a chain.")
         if correct == CANNOT:
-            what = {"heaviest": "the heaviest object", "lightest": "the lightest object",
-                    "order": "the full order"}[kind]
-            body = f"Those orders disagree on {what}, so no single option is forced; it cannot be determined"
-        elif kind == "order":
+            body = (f"Those orders disagree on {phrases['undetermined'][family]}, so no single option is forced; it "
+                    f"cannot be determined")
+        elif family == "order":
             body = f"The balances force the order {correct}"
         else:
-            body = f"In every order that fits, {correct} is the {kind} object"
-        return Reasoning(pick(rng, WEIGHT_SUMMARIES), captions, text2region, " ".join(facts) + " " + chain,
-                         conclude(body, record.answer))
+            body = f"In every order that fits, {correct} is the {family} object"
+        return Reasoning(pick(rng, phrases["summary"]), captions, text2region, " ".join(steps) + " " + chain,
+                         conclude(body, answer))
 
 
 # == scale_blur ================================================================================================
@@ -877,43 +979,6 @@ MICROSCOPE = frozenset({"cell", "tissue"})
 ZOOM_LADDER = (1.0, 1.4, 1.96, 2.74, 3.84, 5.38, 7.5)
 BLUR_LEVELS = (0.0, 0.8, 1.5, 2.2, 3.0, 3.8, 4.6)
 SCENE_RESOLUTION = 4  # drawn scenes are drawn this many times larger, so close zooms stay sharp
-
-SCALE_QUESTIONS = {
-    "most_zoomed": ["{images} These views come from the same picture at different zoom levels and with different "
-                    "blur. Which image is zoomed in the most?",
-                    "{images} Each image is a crop of one picture, some blurred. Which one shows the scene magnified "
-                    "the most?"],
-    "widest": ["{images} These views come from the same picture at different zoom levels and with different blur. "
-               "Which image shows the widest view (the least zoom)?",
-               "{images} Each image is a crop of one picture, some blurred. Which one covers the largest part of the "
-               "scene?"],
-    "zoom_order": ["{images} These views come from the same picture at different zoom levels and with different "
-                   "blur. Order them from the widest view to the closest one.",
-                   "{images} Ignoring blur, which list orders the images from least to most zoomed in?"],
-    "largest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
-                "Which image shows the physically largest real scene?",
-                "{images} Blur can make a big scene look like a miniature. Which picture shows the scene that is "
-                "really the widest?"],
-    "smallest": ["{images} Some of these pictures were given a tilt-shift look that makes scenes seem like toys. "
-                 "Which image shows the physically smallest real scene?",
-                 "{images} Blur can fool the eye about size. Which picture shows the scene that is really the "
-                 "smallest?"],
-    "size_order": ["{images} Some pictures were given a tilt-shift (miniature) look. Order the images by the real "
-                   "size of the scene, smallest first.",
-                   "{images} Ignoring the blur, which list orders the pictures from the smallest real scene to the "
-                   "largest?"],
-}
-SCALE_SUMMARIES = {
-    "zoom": ["Blur only softens detail; it does not change how big things appear. The zoom shows in how large the "
-             "same part of the scene is drawn, so I compare the size of one shared patch across the images.",
-             "The images are crops of one picture. I track the same scene patch in every image: the larger it is "
-             "drawn, the stronger the zoom, whatever the blur."],
-    "true_scale": ["Tilt-shift blur (a sharp band, blurred top and bottom, strong colours) mimics a miniature but "
-                   "does not change what is shown. I identify each scene and use its real size.",
-                   "I ignore the miniature look and ask what each picture actually shows, then compare the real "
-                   "widths of those scenes."],
-}
-
 
 @lru_cache(maxsize=32)
 def load_photo(key: str) -> np.ndarray:
@@ -1037,37 +1102,90 @@ def crop_mask_box(mask: np.ndarray, crop: tuple[int, int, int, int], size: tuple
     return [float(v) for v in mask_box(view)] if view.any() else None
 
 
+class ScaleFacts(TypedDict, total=False):
+    family: str  # the cue group: "zoom" or "true_scale"
+    kind: str  # the family
+    # zoom: crops of one picture
+    picture: str
+    scene: str
+    subject: str
+    zooms: list[float]  # per image
+    blur_sigmas: list[float]
+    patch: list[float]
+    patch_widths_px: list[float]
+    # true_scale: different pictures
+    pictures: list[str]
+    scenes: list[str]
+    subjects: list[str]
+    widths_m: list[float]  # per image: the real width of its scene
+    widths_text: list[str]
+    tilt_shift: list[bool]
+    # both
+    crops: list[list[int]]
+    answer_text: str
+
+
+@dataclass
+class TiltPlan:
+    """How one true_scale picture is shown: its crop, its subject's box there, and its tilt-shift (if any)."""
+
+    crop: tuple[int, int, int, int]
+    subject: list[float]
+    band: tuple[float, float] | None = None
+    strength: float = 0.0
+
+
+def _by(key: str, last: bool) -> Callable[[dict[str, Any]], int]:
+    """The answer rule "the image whose `key` is largest (last) / smallest": its 0-based index."""
+    return lambda facts: sorted(range(len(facts[key])), key=lambda k: facts[key][k])[-1 if last else 0]
+
+
+def _order_by(key: str) -> Callable[[dict[str, Any]], list[int]]:
+    """The answer rule "the images ordered by `key`, smallest first"."""
+    return lambda facts: sorted(range(len(facts[key])), key=lambda k: facts[key][k])
+
+
+def image_options(answer: int | list[int], n: int, rng: np.random.Generator) -> tuple[str, list[str]]:
+    """The option texts for an answer that is one of `n` images, or an order of them, and three distractors."""
+    if isinstance(answer, list):
+        return image_order_text(answer), [image_order_text(o) for o in ordering_distractors(answer, rng, 3)]
+    return f"Image {answer + 1}", [f"Image {k + 1}" for k in rng.permutation(n) if k != answer][:3]
+
+
 class ScaleBlur(Task):
-    """scale_blur: judge scale from content, not from blur. Pictures are the photos scikit-image ships (all of
-    them that come with it) and drawn scenes of known size (a street, a table top, a town from the air).
+    """scale_blur (its definition: mirdata/tasks/scale_blur.yaml): the true scale of what pictures show, against
+    blur cues."""
 
-    zoom family (most_zoomed, widest, zoom_order): 6-7 crops of one picture around a shared centre at zoom
-    factors from the ladder 1, 1.4, 1.96, ... 7.5 (each 1.4x the next) times a random base of 1.05-1.2, resized
-    to the same image size (area
-    averaging or Lanczos), each with its own Gaussian blur (sigma 0-4.6 px, independent of the zoom). Drawn
-    scenes are drawn four times larger, so close zooms keep their detail. The zoom of an image is fixed by
-    construction; regions mark the same scene patch in every image, whose drawn size is proportional to the zoom.
-    true_scale family (largest, smallest, size_order): 6-7 different pictures whose real scene widths (PHOTOS,
-    or computed from the drawn things' real sizes) differ pairwise by at least 3x; the largest scene is given a
-    tilt-shift miniature look with probability 0.75 and any other with 0.4, so blur suggests the wrong scale.
-    The tilt-shift band covers the subject's rows (from its mask), so the subject stays sharp; a subject that
-    fills the picture (a texture, a surface) keeps a band of 30% of the height sharp. Each picture is
-    a fresh crop (random zoom 1.08-1.3 and centre, never the whole photo), so records do not share images. Regions are the boxes of
-    each subject's mask. Order distractors are drawn uniformly from all other orders.
-    """
+    Facts = ScaleFacts
+    answer_rules = {"most_zoomed": _by("zooms", last=True), "least_zoomed": _by("zooms", last=False),
+                    "by_zoom": _order_by("zooms"), "largest_scene": _by("widths_m", last=True),
+                    "smallest_scene": _by("widths_m", last=False), "by_scene_width": _order_by("widths_m")}
+    ZOOM_FAMILIES = ("most_zoomed", "widest", "zoom_order")
 
-    name = "scale_blur"
-    category = "analytical"
-    kinds = ("most_zoomed", "largest", "zoom_order", "smallest", "widest", "size_order")
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        family = self.families.cycle(slot)
+        if family.name in self.ZOOM_FAMILIES:
+            facts, picture, patch = self._draw_zoom(family.name, rng)
+            images, regions = self._render_zoom(facts, picture, patch)
+            generator = "scikit-image photos and drawn scenes, zoom+blur"
+        else:
+            drawn = self._draw_true_scale(family.name, rng)
+            if drawn is None:
+                return None
+            facts, pictures, plans = drawn
+            images, regions = self._render_true_scale(pictures, plans)
+            generator = "scikit-image photos and drawn scenes, tilt-shift"
+        correct, distractors = image_options(self.families.solve(family, facts), len(images), rng)
+        facts["answer_text"] = correct
+        options, answer = place_answer(correct, distractors, slot, rng)
+        question = self.families.text(family, rng, images=" ".join(IMAGE_TOKEN for _ in images))
+        return Sample(question, options, answer, images, regions.items, facts, generator=generator)
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        kind = self.kinds[index % len(self.kinds)]
-        if kind in ("most_zoomed", "widest", "zoom_order"):
-            return self._zoom(kind, index, rng)
-        return self._true_scale(kind, index, rng)
+    # -- zoom: crops of one picture at known zooms, under unrelated blur ------------------------------------
 
-    def _zoom(self, kind: str, index: int, rng: np.random.Generator) -> Sample:
-        size = self.options.image_size
+    def _draw_zoom(self, family: str, rng: np.random.Generator
+                   ) -> tuple[ScaleFacts, Picture, tuple[float, float, float, float]]:
+        size = self.config.image_size
         if rng.random() < 0.5:
             picture = photo_picture(pick(rng, [k for k in PHOTOS if k not in TOO_SMALL]))
             n = 6  # photos are ~500 px: the 7.5x crop would be a smear
@@ -1075,8 +1193,7 @@ class ScaleBlur(Task):
             big = (size[0] * SCENE_RESOLUTION, size[1] * SCENE_RESOLUTION)
             picture = drawn_picture(pick(rng, list(SCALE_SCENES)), big, rng)
             n = 7
-        pixels = picture.pixels
-        ph, pw = pixels.shape[:2]
+        ph, pw = picture.pixels.shape[:2]
         # The ladder times a random base, so even the widest view is a fresh crop in every record.
         base = float(rng.uniform(1.05, 1.2))
         zooms = [round(ZOOM_LADDER[k] * base, 3) for k in rng.permutation(n)]
@@ -1088,32 +1205,27 @@ class ScaleBlur(Task):
         half = (closest[2] - closest[0]) / 6  # the shared patch: a third of the closest view's width
         cx, cy = (closest[0] + closest[2]) / 2, (closest[1] + closest[3]) / 2
         patch = (cx - half, cy - half, cx + half, cy + half)
-        images, regions, crops, patch_widths = [], RegionList(), [], []
-        for k, (z, sigma) in enumerate(zip(zooms, blurs)):
-            crop = aspect_crop(pw, ph, size[0] / size[1], (cx, cy), z)
-            view = resample(pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
+        crops = [list(aspect_crop(pw, ph, size[0] / size[1], (cx, cy), z)) for z in zooms]
+        facts = ScaleFacts(family="zoom", kind=family, picture=picture.key, scene=picture.scene,
+                          subject=picture.subject_name, zooms=zooms, blur_sigmas=blurs, crops=crops,
+                          patch=[round(v, 1) for v in patch], patch_widths_px=[])
+        return facts, picture, patch
+
+    def _render_zoom(self, facts: ScaleFacts, picture: Picture, patch: tuple[float, float, float, float]
+                     ) -> tuple[list[Image.Image], Regions]:
+        size = self.config.image_size
+        images, regions = [], Regions()
+        for k, (crop, sigma) in enumerate(zip(facts["crops"], facts["blur_sigmas"])):
+            view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
             if sigma > 0:
                 view = cv2.GaussianBlur(view, (0, 0), sigma)
             images.append(Image.fromarray(view))
-            box = map_box(patch, crop, size)
+            box = map_box(patch, tuple(crop), size)
             regions.add(k, box, f"the same patch of the {picture.subject_name}")
-            crops.append(list(crop))
-            patch_widths.append(round(box[2] - box[0], 1))
-        by_zoom = sorted(range(n), key=lambda k: zooms[k])
-        if kind == "zoom_order":
-            correct = image_order_text(by_zoom)
-            distractors = [image_order_text(o) for o in ordering_distractors(by_zoom, rng, 3)]
-        else:
-            target = by_zoom[-1] if kind == "most_zoomed" else by_zoom[0]
-            correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "zoom", "kind": kind, "picture": picture.key, "scene": picture.scene,
-                 "subject": picture.subject_name, "zooms": zooms, "blur_sigmas": blurs, "crops": crops,
-                 "patch": [round(v, 1) for v in patch], "patch_widths_px": patch_widths, "answer_text": correct}
-        return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos and drawn scenes, zoom+blur")
+            facts["patch_widths_px"].append(round(box[2] - box[0], 1))
+        return images, regions
+
+    # -- true_scale: different scenes, some given a miniature look ----------------------------------------
 
     def _pictures(self, rng: np.random.Generator, n: int) -> list[Picture] | None:
         """`n` pictures whose real widths are pairwise at least 3x apart, in random order: none too small to
@@ -1123,7 +1235,7 @@ class ScaleBlur(Task):
         for source, key in (candidates[k] for k in rng.permutation(len(candidates))):
             if key in MICROSCOPE and any(p.key in MICROSCOPE for p in picked):
                 continue
-            picture = photo_picture(key) if source == "photo" else drawn_picture(key, self.options.image_size, rng)
+            picture = photo_picture(key) if source == "photo" else drawn_picture(key, self.config.image_size, rng)
             if all(max(p.width_m, picture.width_m) >= 3 * min(p.width_m, picture.width_m) for p in picked):
                 picked.append(picture)
                 if len(picked) == n:
@@ -1131,14 +1243,17 @@ class ScaleBlur(Task):
                     return [picked[k] for k in rng.permutation(n)]
         return None
 
-    def _true_scale(self, kind: str, index: int, rng: np.random.Generator) -> Sample | None:
+    def _draw_true_scale(self, family: str, rng: np.random.Generator
+                         ) -> tuple[ScaleFacts, list[Picture], list[TiltPlan]] | None:
+        """The pictures and how each is shown. The tilt-shift band is placed on the subject's rows, measured on
+        its mask in the drawn crop (no render is needed for that)."""
         n = int(rng.integers(6, 8))
         pictures = self._pictures(rng, n)
         if pictures is None:
             return None
-        size = self.options.image_size
+        size = self.config.image_size
         largest = max(range(n), key=lambda k: pictures[k].width_m)
-        images, regions, tilted, crops = [], RegionList(), [], []
+        plans = []
         for k, picture in enumerate(pictures):
             ph, pw = picture.pixels.shape[:2]
             # Never the whole photo, and placed anywhere the room allows (a centre clamped to a corner would
@@ -1146,91 +1261,83 @@ class ScaleBlur(Task):
             full = aspect_crop(pw, ph, size[0] / size[1], (pw / 2, ph / 2), float(rng.uniform(1.08, 1.3)))
             cw, ch = full[2] - full[0], full[3] - full[1]
             x0, y0 = int(rng.integers(pw - cw + 1)), int(rng.integers(ph - ch + 1))
-            crop = (x0, y0, x0 + cw, y0 + ch)
-            view = resample(picture.pixels[crop[1]:crop[3], crop[0]:crop[2]], size)
-            subject = crop_mask_box(picture.subject, crop, size)
-            if subject is None:
+            plan = TiltPlan((x0, y0, x0 + cw, y0 + ch), crop_mask_box(picture.subject, (x0, y0, x0 + cw, y0 + ch),
+                                                                      size))
+            if plan.subject is None:
                 return None
-            tilt = bool(rng.random() < (0.75 if k == largest else 0.4))
-            if tilt:
-                top, bottom = subject[1] / size[1], subject[3] / size[1]
+            if rng.random() < (0.75 if k == largest else 0.4):
+                top, bottom = plan.subject[1] / size[1], plan.subject[3] / size[1]
                 if bottom - top > 0.6:  # a subject filling the picture (a texture): keep a band of it sharp
                     top = float(rng.uniform(top, bottom - 0.3))
                     bottom = top + 0.3
-                band = (top - 0.03, bottom + 0.03)
-                view = tilt_shift(view, band, float(rng.uniform(2.0, 3.0)) * min(size) / 336)
-            tilted.append(tilt)
-            crops.append(list(crop))
-            images.append(Image.fromarray(view))
-            regions.add(k, subject, picture.subject_name)
-        by_size = sorted(range(n), key=lambda k: pictures[k].width_m)
-        if kind == "size_order":
-            correct = image_order_text(by_size)
-            distractors = [image_order_text(o) for o in ordering_distractors(by_size, rng, 3)]
-        else:
-            target = by_size[-1] if kind == "largest" else by_size[0]
-            correct = f"Image {target + 1}"
-            distractors = [f"Image {k + 1}" for k in rng.permutation(n) if k != target][:3]
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        question = pick(rng, SCALE_QUESTIONS[kind]).format(images=" ".join(IMAGE_TOKEN for _ in images))
-        facts = {"family": "true_scale", "kind": kind, "pictures": [p.key for p in pictures],
-                 "scenes": [p.scene for p in pictures], "subjects": [p.subject_name for p in pictures],
-                 "widths_m": [p.width_m for p in pictures], "widths_text": [p.width_text for p in pictures],
-                 "tilt_shift": tilted, "crops": crops, "answer_text": correct}
-        return Sample(question, options, answer, images, regions.items, facts,
-                      generator="scikit-image photos and drawn scenes, tilt-shift")
+                plan.band = (top - 0.03, bottom + 0.03)
+                plan.strength = float(rng.uniform(2.0, 3.0)) * min(size) / 336
+            plans.append(plan)
+        facts = ScaleFacts(family="true_scale", kind=family, pictures=[p.key for p in pictures],
+                               scenes=[p.scene for p in pictures], subjects=[p.subject_name for p in pictures],
+                               widths_m=[p.width_m for p in pictures], widths_text=[p.width_text for p in pictures],
+                               tilt_shift=[p.band is not None for p in plans], crops=[list(p.crop) for p in plans])
+        return facts, pictures, plans
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
-        summary = pick(rng, SCALE_SUMMARIES[f["family"]])
+    def _render_true_scale(self, pictures: list[Picture], plans: list[TiltPlan]
+                           ) -> tuple[list[Image.Image], Regions]:
+        size = self.config.image_size
+        images, regions = [], Regions()
+        for k, (picture, plan) in enumerate(zip(pictures, plans)):
+            x0, y0, x1, y1 = plan.crop
+            view = resample(picture.pixels[y0:y1, x0:x1], size)
+            if plan.band is not None:
+                view = tilt_shift(view, plan.band, plan.strength)
+            images.append(Image.fromarray(view))
+            regions.add(k, plan.subject, picture.subject_name)
+        return images, regions
+
+    # -- reasoning ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def reason(cls, facts: ScaleFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, phrases = facts, task_spec("scale_blur").phrases
+        summary = pick(rng, phrases["summary"][f["family"]])
+        conclusion = phrases["conclusion"][f["kind"]]
         if f["family"] == "zoom":
             captions = [
-                f"{f['scene'].capitalize()}, {self._zoom_word(z, f['zooms'])}; "
-                f"{self._blur_word(s)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
+                f"{f['scene'].capitalize()}, {cls._zoom_word(z, f['zooms'], phrases)}; "
+                f"{cls._blur_word(s, phrases)}." for z, s in zip(f["zooms"], f["blur_sigmas"])]
             text2region = "; ".join(
-                f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions.values()) + "."
+                f"'the same patch of the {f['subject']}' → {cite(r)}" for r in regions) + "."
             steps = [f"[r{k}] is {num(w)} px wide, a zoom of {num(z)}× on the whole picture, under blur sigma "
                      f"{num(s)} px." for k, (w, z, s) in enumerate(zip(f["patch_widths_px"], f["zooms"],
                                                                         f["blur_sigmas"]))]
             ranked = sorted(range(len(f["zooms"])), key=lambda k: f["zooms"][k])
             steps.append("By patch size, from widest view to closest: "
                          + ", ".join(f"image {k + 1}" for k in ranked) + "; the blur order is unrelated.")
-            body = {"most_zoomed": f"Image {ranked[-1] + 1} draws the patch largest and is the most zoomed in",
-                    "widest": f"Image {ranked[0] + 1} draws the patch smallest and shows the widest view",
-                    "zoom_order": f"The order by zoom is {f['answer_text']}"}[f["kind"]]
+            body = conclusion.format(first=ranked[0] + 1, last=ranked[-1] + 1, answer=f["answer_text"])
         else:
             captions = []
             for scene, tilt in zip(f["scenes"], f["tilt_shift"]):
-                look = (" with a tilt-shift look: a sharp band, blurred top and bottom, boosted colours" if tilt
-                        else ", shown normally")
+                look = phrases["look"]["tilted" if tilt else "plain"]
                 captions.append(f"{scene[0].upper()}{scene[1:]}{look}.")
-            text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions.values()) + "."
+            text2region = "; ".join(f"'{r.label}' → {cite(r)}" for r in regions) + "."
             steps = [f"[r{k}] shows the {subj}: that scene is {wt} across in reality"
                      f"{' despite its toy-like blur' if tilt else ''}."
                      for k, (subj, wt, tilt) in enumerate(zip(f["subjects"], f["widths_text"], f["tilt_shift"]))]
             n = len(f["widths_m"])
             ranked = sorted(range(n), key=lambda k: f["widths_m"][k])
             steps.append("From smallest to largest real scene: " + ", ".join(f"image {k + 1}" for k in ranked) + ".")
-            body = {"largest": f"Image {ranked[-1] + 1}, the {f['subjects'][ranked[-1]]}, is the largest real scene",
-                    "smallest": f"Image {ranked[0] + 1}, the {f['subjects'][ranked[0]]}, is the smallest real scene",
-                    "size_order": f"The order by real size is {f['answer_text']}"}[f["kind"]]
-        return Reasoning(summary, captions, text2region, " ".join(steps), conclude(body, record.answer))
+            body = conclusion.format(first=ranked[0] + 1, last=ranked[-1] + 1, answer=f["answer_text"],
+                                     first_subject=f["subjects"][ranked[0]], last_subject=f["subjects"][ranked[-1]])
+        return Reasoning(summary, captions, text2region, " ".join(steps), conclude(body, answer))
 
     @staticmethod
-    def _zoom_word(z: float, zooms: list[float]) -> str:
+    def _zoom_word(z: float, zooms: list[float], phrases: dict[str, Any]) -> str:
         rank = sorted(zooms).index(z)
-        if rank == 0:
-            return "the widest of the views"
-        if rank == len(zooms) - 1:
-            return "the closest of the views"
-        return "a view in between"
+        return phrases["zoom_rank"]["widest" if rank == 0 else "closest" if rank == len(zooms) - 1 else "between"]
 
     @staticmethod
-    def _blur_word(sigma: float) -> str:
-        if sigma == 0:
-            return "no blur added"
-        return f"{'slightly' if sigma < 2 else 'strongly'} blurred (sigma {num(sigma)} px)"
+    def _blur_word(sigma: float, phrases: dict[str, Any]) -> str:
+        blur = phrases["blur"]["none" if sigma == 0 else "slight" if sigma < 2 else "strong"]
+        return blur.format(sigma=num(sigma))
 
 
 # == yes_but_satire ============================================================================================
@@ -1329,25 +1436,6 @@ CLAIMS = {
 ZONE_SLOTS = {"sky": 1, "lawn": 3, "street": 2}  # how many changes each part of the scene has room for
 SATIRE_CHANGES = 4  # changes per 'but' panel, and options per question
 
-SATIRE_QUESTIONS = [
-    "{img1} {img2} The two panels form a 'Yes, but' picture: the first sets up a message, the second shows the "
-    "same place after several changes. Which change contradicts the first panel's message?",
-    "Yes: {img1} But: {img2} Several things changed between the panels. Which change turns the second panel "
-    "against what the first one says?",
-    "{img1} {img2} The second panel is the same scene as the first after a few changes. Which of them goes "
-    "against what the sign in the first panel says?",
-]
-SOURCE_QUESTIONS = [
-    "{img1} {img2} These two panels form a 'Yes, but' satire: the second panel undercuts the first. What is the "
-    "contradiction?",
-    "Yes: {img1} But: {img2} Which explanation captures the irony between the two panels?",
-]
-SATIRE_SUMMARIES = [
-    "The first panel states a message on its sign; the second shows the same place after several changes. I read "
-    "the sign, find every change between the panels, and keep the one that goes against the message.",
-    "A 'Yes, but' pair: the sign sets the claim, and of the changes in the second panel only one contradicts it. "
-    "I compare the panels region by region and test each change against the sign.",
-]
 CLOTHES = ("red", "blue", "green", "yellow", "orange", "purple")
 SIGN_STYLES = (("white", "red"), ("yellow", "black"), ("green", "white"), ("blue", "white"), ("white", "black"))
 
@@ -1371,52 +1459,95 @@ def satire_changes(answer: str, claim: str, rng: np.random.Generator) -> list[st
     return None
 
 
+@dataclass(frozen=True)
+class SatireConfig(TaskConfig):
+    source: Path | None = None  # a folder of real two-panel images with explanations.csv, or that CSV
+    editor: str = "classical"  # the backend that makes the 'but' panel: classical or diffusers
+    editor_model: Path | None = None  # the diffusers pipeline folder
+    device: str = "cpu"
+
+
+class SatireFacts(TypedDict, total=False):
+    source: str  # the family: "procedural" or "folder"
+    # procedural
+    claim: str
+    sign_text: str
+    sign_style: list[str]
+    contradicting: str  # the CHANGES key that contradicts the claim
+    why: str
+    changes: list[dict[str, Any]]  # per change: key, op, text, boxes, regions, the edit's parameters
+    editor: str
+    # folder
+    file: str
+    gutter_x: int
+    panel_sizes: list[list[int]]
+    explanation: str
+    distractors: list[str]
+    # both
+    answer_text: str
+
+
+def contradicting_change(facts: dict[str, Any]) -> str:
+    """The answer rule: the one drawn change that goes against the sign's claim."""
+    contradicting = CLAIMS[facts["claim"]].contradicted_by
+    return next(key for key in facts["changes"] if key in contradicting)
+
+
 class YesButSatire(Task):
-    """yes_but_satire: a two-panel 'Yes, but' picture; which change in the second panel contradicts the first.
+    """yes_but_satire (its definition: mirdata/tasks/yes_but_satire.yaml): which change in the 'but' panel
+    contradicts the sign in the 'yes' panel; or, from --source, which explanation fits a real two-panel image."""
 
-    Procedural (default): panel 1 is a park by a street with a sign stating a claim (CLAIMS: 15 families such as
-    NO PARKING, KEEP OFF THE GRASS, FRESH FRUIT, SUNSHINE ALL DAY, two wordings each, five sign styles). Panel 2
-    is panel 1 after four edits by the image editor (--editor classical|diffusers): a car parked, a car
-    motion-blurred, the walker moved onto the lawn, rubbish dumped, a tree / the bench / the bin removed (the
-    hole filled with matching texture), the apples or flowers recoloured brown, the burger shrunk, a dog, a
-    bicycle or rain clouds pasted in. Exactly one edit contradicts the sign; the other three bear on no claim the
-    sign makes (changes that would arguably contradict it too are never shown with it). The options are the
-    four changes, all of which happened, all of the same form; which one is right depends on the sign, and each
-    change is the answer at its fair share over a build. So the sign (panel 1) and the changes (both panels)
-    are needed. Regions: the sign in both panels, and every edited thing before and after.
-    From --source (a folder of real two-panel images with explanations.csv, columns image,explanation; or the
-    CSV itself): each image is split at its gutter into the two panels, the answer is its explanation and the
-    distractors are other images' explanations.
-    """
+    Config = SatireConfig
+    Facts = SatireFacts
+    answer_rules = {"contradicting_change": contradicting_change,
+                    "its_explanation": lambda facts: facts["explanation"]}
+    constraints = {
+        # A text-only guesser must not find the answer by its length.
+        "comparable_option_lengths": lambda facts: comparable_lengths([CHANGES[k].text for k in facts["changes"]]),
+    }
 
-    name = "yes_but_satire"
-    category = "analytical"
-
-    def __init__(self, options: Any):
-        super().__init__(options)
-        if options.editor not in EDITORS:
-            raise MirdataError(f"--editor must be one of {', '.join(EDITORS)}, not {options.editor!r}")
-        # Checks the model folder now; a diffusers pipeline itself loads on the first edit.
-        self.editor: Editor = make_editor(options.editor, options.editor_model, options.device)
+    def __init__(self, spec: TaskSpec, options: BuildOptions):
+        super().__init__(spec, options)
+        if self.config.editor not in EDITORS:
+            raise MirdataError(f"--editor must be one of {', '.join(EDITORS)}, not {self.config.editor!r}")
+        # Only a task set up to sample has an editor (reason never needs one). Making it checks the model folder
+        # now, before any work; a diffusers pipeline itself loads on the first edit.
+        self.editor: Editor = make_editor(self.config.editor, self.config.editor_model, self.config.device)
         self._rows: list[dict[str, str]] | None = None
 
     def close(self) -> None:
         self.editor.close()
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        if self.options.source is not None:
-            return self._from_source(index, rng)
-        answer = pick_balanced(self.slot(index), list(CHANGES), "contradicting change")
-        claim = pick(rng, [k for k, c in CLAIMS.items() if answer in c.contradicted_by])
-        changes = satire_changes(answer, claim, rng)
-        if changes is None:
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        if self.config.source is not None:
+            return self._from_source(slot, rng)
+        family = self.families["procedural"]
+        # The contradicting change is balanced over a build; the claim is one it contradicts.
+        key = pick_balanced(slot, list(CHANGES), "contradicting change")
+        claim = pick(rng, [k for k, c in CLAIMS.items() if key in c.contradicted_by])
+        changes = satire_changes(key, claim, rng)
+        drawn = {"claim": claim, "changes": changes}
+        if changes is None or self.families.degenerate(family, drawn):
             return None
-        return self._procedural(claim, changes, index, rng)
+        answer_key = self.families.solve(family, drawn)
+        panels, regions, (sign_text, sign_style), edits = self._procedural(changes, claim, rng)
+        correct = CHANGES[answer_key].text
+        distractors = [CHANGES[k].text for k in changes if k != answer_key]
+        options, answer = place_answer(correct, distractors, slot, rng)
+        question = self.families.text(family, rng, img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
+        facts = SatireFacts(source="procedural", claim=claim, sign_text=sign_text, sign_style=sign_style,
+                            contradicting=answer_key, why=CLAIMS[claim].why, changes=edits,
+                            editor=self.config.editor, answer_text=correct)
+        return Sample(question, options, answer, panels, regions.items, facts,
+                      generator=f"procedural scenes + {self.config.editor} editor")
 
     # -- procedural --------------------------------------------------------------------------------------------
 
-    def _procedural(self, claim: str, changes: list[str], index: int, rng: np.random.Generator) -> Sample | None:
-        w, h = size = self.options.image_size
+    def _procedural(self, changes: list[str], claim: str, rng: np.random.Generator
+                    ) -> tuple[list[Image.Image], Regions, tuple[str, list[str]], list[dict[str, Any]]]:
+        """The two panels: a park with the claim's sign, then the same after the changes (the layout is drawn as
+        it is painted). Returns the panels, the regions, the sign (text, style) and each change's record."""
+        w, h = size = self.config.image_size
         horizon, street_top = int(h * rng.uniform(0.34, 0.4)), int(h * rng.uniform(0.7, 0.74))
         panel = background(size, "grass", horizon / h, rng)
         street = np.asarray(background(size, "pavement", 0.0, rng))
@@ -1459,26 +1590,16 @@ class YesButSatire(Task):
             records.append({"key": item["key"], "op": e.op, "text": CHANGES[item["key"]].text,
                             "before_box": None if mask is None else list(mask_box(mask)),
                             "after_box": after_box, "prompt": e.prompt, "seed": e.seed, **self._edit_params(e)})
-        regions = RegionList()
+        regions = Regions()
         regions.add(0, sign_box, f"the sign reading '{sign_text}'")
         regions.add(1, sign_box, f"the same sign reading '{sign_text}'")
         for r in records:
             thing = CHANGES[r["key"]].thing
             if r["before_box"] is not None:
                 r["before_region"] = regions.add(0, r["before_box"], f"{thing} before the change")
-            r["after_region"] = regions.add(1, r["after_box"], self._after_label(r["op"], thing))
-        answer_key = changes[0]
-        correct = CHANGES[answer_key].text
-        distractors = [CHANGES[k].text for k in changes[1:]]
-        if not comparable_lengths([correct, *distractors]):
-            return None
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        question = pick(rng, SATIRE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
-        facts = {"source": "procedural", "claim": claim, "sign_text": sign_text, "sign_style": [board, ink],
-                 "contradicting": answer_key, "why": CLAIMS[claim].why, "changes": records,
-                 "editor": self.options.editor, "answer_text": correct}
-        return Sample(question, options, answer, [panel, edited], regions.items, facts,
-                      generator=f"procedural scenes + {self.options.editor} editor")
+            r["after_region"] = regions.add(1, r["after_box"],
+                                            self.families.phrase("after_label")[r["op"]].format(thing=thing))
+        return [panel, edited], regions, (sign_text, [board, ink]), records
 
     @staticmethod
     def _slots(x0: float, x1: float, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -1581,12 +1702,6 @@ class YesButSatire(Task):
         return [max(0.0, float(x0)), max(0.0, float(y0)), min(float(w), float(x1)), min(float(h), float(y1))]
 
     @staticmethod
-    def _after_label(op: str, thing: str) -> str:
-        return {"paste": f"{thing}, newly there", "remove": f"where {thing} stood, now empty",
-                "recolour": f"{thing}, recoloured", "resize": f"{thing}, resized", "move": f"{thing}, moved",
-                "blur": f"{thing}, motion-blurred"}[op]
-
-    @staticmethod
     def _edit_params(e: Edit) -> dict[str, Any]:
         return {"paste": {"at": list(e.at)}, "remove": {}, "recolour": {"colour": list(e.colour)},
                 "resize": {"scale": round(e.scale, 3)}, "move": {"offset": list(e.offset)},
@@ -1596,7 +1711,7 @@ class YesButSatire(Task):
     # -- from a folder of real two-panel images ------------------------------------------------------------------
 
     def _csv_path(self) -> Path:
-        source = Path(self.options.source)  # type: ignore[arg-type]
+        source = Path(self.config.source)  # type: ignore[arg-type]
         if source.is_dir():
             found = source / "explanations.csv"
             if not found.is_file():
@@ -1634,7 +1749,7 @@ class YesButSatire(Task):
             else:
                 problem = _two_panel_problem(path.parent / image)
             if problem:
-                if self.options.on_error == "fail":
+                if self.config.on_error == "fail":
                     raise MirdataError(f"{file}: {problem}")
                 self.skipped.append({"file": file, "reason": problem})
                 continue
@@ -1645,35 +1760,39 @@ class YesButSatire(Task):
         self._rows = rows
         return rows
 
-    def _from_source(self, index: int, rng: np.random.Generator) -> Sample:
+    def _from_source(self, slot: Slot, rng: np.random.Generator) -> Sample:
         rows = self._load_rows()
-        if index >= len(rows):
-            raise MirdataError(f"{self._csv_path()}: has {len(rows)} usable rows; record {index} would repeat one")
-        row = rows[index]
+        if slot.index >= len(rows):
+            raise MirdataError(f"{self._csv_path()}: has {len(rows)} usable rows; record {slot.index} would repeat "
+                               f"one")
+        family = self.families["folder"]
+        row = rows[slot.index]
         with Image.open(row["path"]) as im:
             full = im.convert("RGB")
         gutter = find_gutter(np.asarray(full))
         panels = [full.crop((0, 0, gutter, full.height)), full.crop((gutter, 0, full.width, full.height))]
         others = [r["explanation"] for r in rows if r is not row]
         distractors = [others[k] for k in rng.permutation(len(others))[:3]]
-        options, answer = place_answer(row["explanation"], distractors, self.slot(index), rng)
-        regions = RegionList()
+        facts = SatireFacts(source="folder", file=row["image"], gutter_x=gutter,
+                            panel_sizes=[list(p.size) for p in panels], explanation=row["explanation"],
+                            distractors=distractors)
+        facts["answer_text"] = self.families.solve(family, facts)
+        options, answer = place_answer(facts["answer_text"], distractors, slot, rng)
+        regions = Regions()
         regions.add(0, [0, 0, panels[0].width, panels[0].height], "the whole 'yes' panel")
         regions.add(1, [0, 0, panels[1].width, panels[1].height], "the whole 'but' panel")
-        question = pick(rng, SOURCE_QUESTIONS).format(img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
-        facts = {"source": "folder", "file": row["image"], "gutter_x": gutter,
-                 "panel_sizes": [list(p.size) for p in panels],
-                 "explanation": row["explanation"], "distractors": distractors, "answer_text": row["explanation"]}
+        question = self.families.text(family, rng, img1=IMAGE_TOKEN, img2=IMAGE_TOKEN)
         return Sample(question, options, answer, panels, regions.items, facts,
                       generator="two-panel images from --source")
 
     # -- reasoning -------------------------------------------------------------------------------------------------
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @classmethod
+    def reason(cls, facts: SatireFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, by_id, phrases = facts, {r.id: r for r in regions}, task_spec("yes_but_satire").phrases
         if f["source"] == "folder":
-            return self._reason_source(record, f, regions)
+            return cls._reason_source(f, by_id, answer, phrases)
         sign = f"'{f['sign_text']}'"
         before = [CHANGES[c["key"]].thing for c in f["changes"] if c["before_box"] is not None]
         captions = [
@@ -1682,28 +1801,26 @@ class YesButSatire(Task):
             "The same place with the same sign, after these changes: "
             + "; ".join(c["text"] for c in f["changes"]) + ".",
         ]
-        links = [f"'the sign' → {cite(regions['r0'])} and {cite(regions['r1'])}"]
+        links = [f"'the sign' → {cite(by_id['r0'])} and {cite(by_id['r1'])}"]
         steps = [f"[r0] and [r1] are the same sign: {sign} holds in both panels."]
         for c in f["changes"]:
             where = (f"[{c['before_region']}] → [{c['after_region']}]" if "before_region" in c
                      else f"[{c['after_region']}]")
             links.append(f"'{CHANGES[c['key']].thing}' → "
-                         + (f"{cite(regions[c['before_region']])} and " if "before_region" in c else "")
-                         + cite(regions[c["after_region"]]))
+                         + (f"{cite(by_id[c['before_region']])} and " if "before_region" in c else "")
+                         + cite(by_id[c["after_region"]]))
             verdict = (f"this goes against {sign}: {f['why']}" if c["key"] == f["contradicting"]
                        else f"this has nothing to do with {sign}")
             steps.append(f"{where}: {c['text']}; {verdict}.")
-        body = (f"Of the changes, only '{f['answer_text']}' "
-                f"{pick(rng, ['contradicts', 'undercuts'])} the sign {sign}")
-        return Reasoning(pick(rng, SATIRE_SUMMARIES), captions, "; ".join(links) + ".", " ".join(steps),
-                         conclude(body, record.answer))
+        body = f"Of the changes, only '{f['answer_text']}' {pick(rng, phrases['verb'])} the sign {sign}"
+        return Reasoning(pick(rng, phrases["summary"]), captions, "; ".join(links) + ".", " ".join(steps),
+                         conclude(body, answer))
 
     @staticmethod
-    def _reason_source(record: Record, f: dict[str, Any], regions: dict[str, Region]) -> Reasoning:
+    def _reason_source(f: SatireFacts, regions: dict[str, Region], answer: str,
+                       phrases: dict[str, Any]) -> Reasoning:
         explanation = f["explanation"]
         quoted = explanation if not stated_letters(explanation) else "the explanation that matches both panels"
-        summary = ("A 'Yes, but' satire: the left panel sets up an expectation and the right panel reveals what "
-                   "undercuts it. I compare the panels and pick the explanation that fits both.")
         captions = [f"The left ('yes') panel of {f['file']}, {f['panel_sizes'][0][0]}x{f['panel_sizes'][0][1]} px.",
                     f"The right ('but') panel of {f['file']}, {f['panel_sizes'][1][0]}x{f['panel_sizes'][1][1]} px."]
         text2region = (f"'the first panel' → {cite(regions['r0'])}; 'the second panel' → {cite(regions['r1'])}.")
@@ -1712,8 +1829,8 @@ class YesButSatire(Task):
         if stated_letters(region2region):
             region2region = ("[r0] sets up the situation and [r1] contradicts it; only one explanation ties the "
                              "two together, the others describe other pictures.")
-        return Reasoning(summary, captions, text2region, region2region,
-                         conclude(f"The irony is: {quoted}", record.answer))
+        return Reasoning(phrases["source_summary"], captions, text2region, region2region,
+                         conclude(f"The irony is: {quoted}", answer))
 
 
 def _two_panel_problem(path: Path) -> str | None:
@@ -1742,6 +1859,3 @@ def find_gutter(pixels: np.ndarray) -> int:
     best = int(np.argmin(spread))
     # A real gutter is a near-uniform column; otherwise split in the middle.
     return lo + best if spread[best] < 0.5 * float(np.median(spread)) + 1e-6 else w // 2
-
-
-TASKS = [ChartAnalysis, YesButSatire, WeightComparison, ScaleBlur]

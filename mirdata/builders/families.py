@@ -9,7 +9,7 @@ question text, so a task's `sample` reads as: draw facts, reject degenerate ones
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,10 +51,12 @@ class QuestionFamilies:
         same options and answer balance)."""
         return self[self.names[slot.index % len(self.names)]]
 
-    def degenerate(self, family: Family | str, facts: Any) -> str | None:
-        """The first constraint of `family` that these facts break (the draw must be redrawn), or None."""
+    def degenerate(self, family: Family | str, facts: Any, among: Collection[str] | None = None) -> str | None:
+        """The first constraint of `family` that these facts break (the draw must be redrawn), or None.
+        `among`: check only those of its constraints (a task whose draw is checked at several points)."""
         family = self[family] if isinstance(family, str) else family
-        return next((c for c in family.constraints if not self.constraints[c](facts)), None)
+        return next((c for c in family.constraints
+                     if (among is None or c in among) and not self.constraints[c](facts)), None)
 
     def solve(self, family: Family | str, facts: Any) -> Any:
         family = self[family] if isinstance(family, str) else family
