@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+import mirdata.builders.spatial as spatial
+from mirdata.annotate import annotate_dir
+from mirdata.annotate.check import stage_texts
 from mirdata.builders.base import BuildOptions, run_build
 from mirdata.cli import app
 from mirdata.generators.render.raster import RasterRenderer
@@ -25,6 +29,7 @@ from mirdata.generators.scene import Camera, Scene, SceneObject
 from mirdata.registry import tasks_of
 from mirdata.schema.record import Record
 from mirdata.schema.validate import validate_dir
+from mirdata.store import MIRStore
 
 NUM = 3
 SIZE = (256, 192)
@@ -135,6 +140,25 @@ def test_same_seed_gives_identical_bytes_with_any_worker_count(built: Path, tmp_
     again = tmp_path / "again"
     _build(again, workers=2)
     assert _digest(again) == _digest(built)
+
+
+def test_template_reasoning_is_written_again_from_the_facts_alone(built: Path, tmp_path: Path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("writing reasoning set a task or a renderer up")
+
+    monkeypatch.setattr(spatial, "create_renderer", refuse)
+    monkeypatch.setattr(spatial.SpatialTask, "__init__", refuse)
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    as_built = {r.id: stage_texts(r) for r in MIRStore(copy).read()}
+    blanked = MIRStore(copy).read()
+    for r in blanked:  # blank the stages, so that only a rewrite can bring them back
+        r.summary = r.text2region = r.region2region = r.conclusion = "x"
+        r.caption = ["x"] * len(r.images)
+    MIRStore(copy).write(blanked)
+    summary = annotate_dir(copy, annotator="template", show_progress=False)
+    assert summary["no_template_records"] == []
+    assert {r.id: stage_texts(r) for r in MIRStore(copy).read()} == as_built
 
 
 def test_images_are_the_renders_of_their_facts_and_boxes_hold_the_visible_pixels(built, records, measured):

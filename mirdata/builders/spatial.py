@@ -23,6 +23,13 @@ Conventions shared by the four tasks:
   by the frame or partly hidden behind another. The other stages quote only what a shown image measures:
   pixel positions and heights of the region boxes, and figures derived from them and from sizes the question
   states.
+* **The task contract.** Each task's definition, question families and phrase tables are its spec file
+  (mirdata/tasks/<task>.yaml). `from_layout` draws the facts; they are measured on renders, so drawing them calls
+  the renderer, and a search that needs the pixels of every view stays in the draw. The spec's constraints then
+  reject degenerate draws, the family's answer rule solves the answer from the facts (the views' measurements,
+  the stated walks, the true sizes), and the options and question texts are made from the solved facts.
+  `reason` is a classmethod of the facts and regions alone; the renderer is made lazily, in the process that
+  renders, never to write reasoning.
 """
 
 from __future__ import annotations
@@ -397,8 +404,8 @@ def where_text(regions: list[Region], facts_view: ViewFacts, image: int, oid: in
     """'[r3] (centre x ≈ 120.5 px, base at y = 231 px, 88 px tall)': what image `image` measures of an object."""
     o = facts_view["objects"][str(oid)]
     x0, y0, x1, y1 = o["box"]
-    return (f"[{region_of(regions, image, label).id}] (centre x ≈ {o['mask_centroid_x']:.1f} px, base at y = {y1} px, "
-            f"{y1 - y0} px tall)")
+    return (f"[{region_of(regions, image, label).id}] (centre x ≈ {o['mask_centroid_x']:.1f} px, "
+            f"base at y = {y1} px, {y1 - y0} px tall)")
 
 
 # -- location_relationship --------------------------------------------------------------------------------
@@ -457,6 +464,11 @@ def _extreme_winners(facts: LocationFacts) -> list[int]:
     return [a for a in chosen if all(_beats(v, a, b, answer["extreme"]) for v in judges for b in chosen if b != a)]
 
 
+def _one_clear_winner(facts: LocationFacts) -> bool:
+    """One of the listed objects is clearly the most extreme of them from the asked spot and both neighbours."""
+    return bool(_extreme_winners(facts))
+
+
 def _pair_relation(facts: LocationFacts) -> LocationAnswer:
     lr, fb = _relation(_judges(facts), facts["answer"]["a"], facts["answer"]["b"])
     return {"left_right": lr, "near_far": fb}
@@ -480,9 +492,9 @@ class LocationRelationship(SpatialTask):
 
     Facts = LocationFacts
     min_views = 4
-    answer_rules: ClassVar[dict[str, AnswerRule]] = {"pair_relation": _pair_relation, "extreme_winner": _extreme_winner,
-                    "left_to_right": _left_to_right}
-    constraints: ClassVar[dict[str, Constraint]] = {"one_clear_winner": lambda facts: bool(_extreme_winners(facts))}
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "pair_relation": _pair_relation, "extreme_winner": _extreme_winner, "left_to_right": _left_to_right}
+    constraints: ClassVar[dict[str, Constraint]] = {"one_clear_winner": _one_clear_winner}
 
     def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
         drawn = self._draw_spots(rng)
@@ -509,7 +521,7 @@ class LocationRelationship(SpatialTask):
         parts.append(self.families.phrase("query", rng, deg=abs(query_walk), side=_side(query_walk)))
         parts.append(self.families.text(family, rng, **wording))
         regions = self.regions_for(views, {o: names[o] for o in _asked_objects(answer)})
-        return Sample(" ".join(parts), options, letter, [v.image() for v in views], regions, dict(facts),
+        return Sample(" ".join(parts), options, letter, [v.image() for v in views], regions, facts,
                       self.generator_name())
 
     def _draw_spots(self, rng: np.random.Generator
@@ -760,8 +772,8 @@ class DepthRelationship(SpatialTask):
 
     Facts = DepthFacts
     min_views = 5
-    answer_rules: ClassVar[dict[str, AnswerRule]] = {"closest_photo": _closest_photo, "swapped_photo": _swapped_photo,
-                    "near_to_far_orders": _near_to_far_orders}
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "closest_photo": _closest_photo, "swapped_photo": _swapped_photo, "near_to_far_orders": _near_to_far_orders}
 
     def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
         scene = self.sample_scene(rng)
@@ -929,7 +941,8 @@ class View3D(SpatialTask):
 
     Facts = View3DFacts
     min_views = 4
-    answer_rules: ClassVar[dict[str, AnswerRule]] = {"walked_photo": _walked_photo, "walk_of_photo": _walk_of_photo, "passing_order": _passing_order}
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "walked_photo": _walked_photo, "walk_of_photo": _walk_of_photo, "passing_order": _passing_order}
     constraints: ClassVar[dict[str, Constraint]] = {"photos_tell_spots_apart": _photos_tell_spots_apart}
 
     def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
@@ -1157,10 +1170,11 @@ class ForcedPerspective(SpatialTask):
 
     Facts = ForcedFacts
     min_views = 4
-    answer_rules: ClassVar[dict[str, AnswerRule]] = {"tallest_object": _tallest_object, "taller_of_two": _taller_of_two,
-                    "nearest_height_option": _nearest_height_option}
-    constraints: ClassVar[dict[str, Constraint]] = {"readings_settle_tallest": _readings_settle_tallest,
-                   "readings_settle_compare": _readings_settle_compare}
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "tallest_object": _tallest_object, "taller_of_two": _taller_of_two,
+        "nearest_height_option": _nearest_height_option}
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "readings_settle_tallest": _readings_settle_tallest, "readings_settle_compare": _readings_settle_compare}
 
     def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
         w, h = self.size
@@ -1392,7 +1406,8 @@ class ForcedPerspective(SpatialTask):
             o, p = view[str(i)], view["4"]
             oh, phx = _tall(o), _tall(p)
             lines.append(f"In image {k + 1}, {nm(i)} [{region_of(regions, k, _short(nm(i))).id}] and the {pl} "
-                         f"[{region_of(regions, k, pl).id}] have their bases at y = {o['box'][3]} and {p['box'][3]} px, "
+                         f"[{region_of(regions, k, pl).id}] have their bases at y = {o['box'][3]} and "
+                         f"{p['box'][3]} px, "
                          f"so they stand at the same distance: {nm(i)} is {oh} px tall and the person {phx} px, "
                          f"so {nm(i)} is about {ph:.2f} m × {oh} / {phx} ≈ {estimate[i]:.1f} m tall.")
         if ans["family"] == "tallest":
