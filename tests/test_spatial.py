@@ -8,9 +8,11 @@ the objects' visible pixels, and every number in the reasoning must be one a sho
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +20,16 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mirdata.builders.base import BuildOptions, run_build
+from mirdata.annotate import annotate_dir
+from mirdata.annotate.check import stage_texts
+from mirdata.builders import spatial
+from mirdata.builders.base import BuildOptions, run_build, task_class
 from mirdata.cli import app
 from mirdata.generators.render.raster import RasterRenderer
 from mirdata.generators.scene import Camera, Scene, SceneObject
-from mirdata.registry import tasks_of
+from mirdata.registry import task_spec, tasks_of
 from mirdata.schema.record import Record
+from mirdata.store import MIRStore
 from mirdata.validate import validate_dir
 
 NUM = 3
@@ -135,6 +141,54 @@ def test_same_seed_gives_identical_bytes_with_any_worker_count(built: Path, tmp_
     again = tmp_path / "again"
     _build(again, workers=2)
     assert _digest(again) == _digest(built)
+
+
+def test_template_reasoning_is_written_again_from_the_facts_alone(built: Path, tmp_path: Path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("writing reasoning set a task or a renderer up")
+
+    monkeypatch.setattr(spatial, "create_renderer", refuse)
+    monkeypatch.setattr(spatial.SpatialTask, "__init__", refuse)
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    as_built = {r.id: stage_texts(r) for r in MIRStore(copy).read()}
+    blanked = MIRStore(copy).read()
+    for r in blanked:  # blank the stages, so that only a rewrite can bring them back
+        r.summary = r.text2region = r.region2region = r.conclusion = "x"
+        r.caption = ["x"] * len(r.images)
+    MIRStore(copy).write(blanked)
+    summary = annotate_dir(copy, annotator="template", show_progress=False)
+    assert summary["no_template_records"] == []
+    assert {r.id: stage_texts(r) for r in MIRStore(copy).read()} == as_built
+
+
+def _families(task: str):
+    return task_class(task).question_families(task_spec(task))
+
+
+def test_the_spec_constraints_pass_every_record_and_reject_a_spoilt_draw(records):
+    for task, recs in records.items():
+        families = _families(task)
+        for r in recs:
+            assert families.degenerate(r.meta["facts"]["answer"]["family"], r.meta["facts"]) is None, r.id
+    # Two photos that show the objects in one left-to-right order do not tell their spots apart.
+    facts = copy.deepcopy(records["view_3d"][0].meta["facts"])
+    facts["views"][2] = facts["views"][1]
+    assert _families("view_3d").degenerate(facts["answer"]["family"], facts) == "photos_tell_spots_apart"
+    # An object shrunk in the photo where it stands level with the person: the readings no longer show the
+    # true heights (the shrunk one is 5 times too small).
+    spoilt = set()
+    for r in records["forced_perspective"]:
+        facts = copy.deepcopy(r.meta["facts"])
+        family = facts["answer"]["family"]
+        if family == "height":
+            continue
+        shrunk = 2 if facts["answer"].get("case") == "b" else 1 + int(facts["answer"].get("tallest") or 0)
+        box = facts["views"][facts["check_images"][shrunk - 1]]["objects"][str(shrunk)]["box"]
+        box[1] = box[3] - (box[3] - box[1]) // 5
+        assert _families("forced_perspective").degenerate(family, facts) == f"readings_settle_{family}", r.id
+        spoilt.add(family)
+    assert spoilt == {"tallest", "compare"}
 
 
 def test_images_are_the_renders_of_their_facts_and_boxes_hold_the_visible_pixels(built, records, measured):

@@ -23,14 +23,23 @@ Conventions shared by the four tasks:
   by the frame or partly hidden behind another. The other stages quote only what a shown image measures:
   pixel positions and heights of the region boxes, and figures derived from them and from sizes the question
   states.
+* **The task contract.** Each task's definition, question families and phrase tables are its spec file
+  (mirdata/tasks/<task>.yaml). `from_layout` draws the facts; they are measured on renders, so drawing them calls
+  the renderer, and a search that needs the pixels of every view stays in the draw. The spec's constraints then
+  reject degenerate draws, the family's answer rule solves the answer from the facts (the views' measurements,
+  the stated walks, the true sizes), and the options and question texts are made from the solved facts.
+  `reason` is a classmethod of the facts and regions alone; the renderer is made lazily, in the process that
+  renders, never to write reasoning.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import cache
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 from PIL import Image
@@ -38,18 +47,20 @@ from PIL import Image
 from mirdata.builders.base import (
     BuildOptions,
     Reasoning,
+    Regions,
     Sample,
     Task,
+    TaskConfig,
     cite,
     conclude,
     join_and,
     pick,
 )
+from mirdata.builders.families import AnswerRule, Constraint
 from mirdata.builders.options import (
     Slot,
     balanced_index,
     ordering_distractors,
-    pick_balanced,
     place_answer,
     special_is_answer,
 )
@@ -72,13 +83,26 @@ from mirdata.generators.scene import (
     sample_light,
     view_facts,
 )
-from mirdata.schema.record import Record, Region
+from mirdata.registry import Family, TaskSpec, task_specs
+from mirdata.schema.record import Region
 
 LAYOUT_TRIES = 4  # layouts drawn per attempt before the runner is asked for a fresh RNG
 MIN_GAP_X = 0.06  # left/right needs the mask centroids this share of the image width apart
 MIN_GAP_M, MIN_GAP_SHARE = 0.8, 0.15  # near/far needs ground distances this far apart (metres, share)
 MIN_GAP_BASE = 0.03  # ... and the bases this share of the image height apart
 MAX_VIEWS = 12
+
+SceneFacts = dict[str, Any]  # Scene.to_facts(): every number the renderers use
+ViewFacts = dict[str, Any]  # view_facts(): the camera, and what the view's pixels say about each object
+
+
+@dataclass(frozen=True)
+class SpatialConfig(TaskConfig):
+    """The build options the spatial tasks read."""
+
+    renderer: str | None = None  # the renderer's name (None: the default)
+    views: int | None = None  # photos per question (None: the task's default)
+    device: str = "cpu"
 
 
 def _short(name: str) -> str:
@@ -90,7 +114,11 @@ def walk_text(walk: int) -> str:
     """A signed walk in degrees (right positive) as the questions state it."""
     if walk == 0:
         return "from the starting spot"
-    return f"after walking about {abs(walk)} degrees to the {'right' if walk > 0 else 'left'} around the objects"
+    return f"after walking about {abs(walk)} degrees to the {_side(walk)} around the objects"
+
+
+def _side(walk: int) -> str:
+    return "right" if walk > 0 else "left"
 
 
 @dataclass
@@ -100,6 +128,11 @@ class View:
     camera: Camera
     result: RenderResult | None
     facts: dict[str, Any]
+
+    @classmethod
+    def of(cls, facts: ViewFacts) -> View:
+        """A view as its stored facts describe it, with no render: what answer rules and reason() read."""
+        return cls(Camera.from_facts(facts["camera"]), None, facts)
 
     def obj(self, oid: int) -> dict[str, Any]:
         return self.facts["objects"][str(oid)]
@@ -205,7 +238,7 @@ def caption_text(view: dict[str, Any], objects: dict[str, dict[str, Any]], where
     else:
         text = f"A photo taken {where}, on {_ground_words(ground)}; from left to right: {'; then '.join(parts)}."
     facts = {int(k): view["objects"][k] for k in seen}
-    probe = View(Camera.from_facts(view["camera"]), None, view)
+    probe = View.of(view)
     nearest = [a for a in facts if all(probe.nearer(a, b) for b in facts if b != a)]
     if len(facts) >= 2 and nearest:
         text += f" {objects[str(nearest[0])]['name'].capitalize()} is the nearest to the camera."
@@ -227,21 +260,23 @@ def sample_walks(rng: np.random.Generator, n: int, min_gap: int = 30, max_gap: i
 class SpatialTask(Task):
     """Shared by the four spatial tasks: the lazily made renderer, scene sampling, rendering views, captions."""
 
-    category = "spatial"
+    Config: ClassVar[type[TaskConfig]] = SpatialConfig
+    config: SpatialConfig
     default_views: ClassVar[int] = 6
     min_views: ClassVar[int] = 3
 
-    def __init__(self, options: BuildOptions):
-        super().__init__(options)
-        check_renderer_name(options.renderer)
-        if options.views is not None and not self.min_views <= options.views <= MAX_VIEWS:
-            raise MirdataError(f"{self.name} takes {self.min_views} to {MAX_VIEWS} views, not {options.views}")
+    def __init__(self, spec: TaskSpec, options: BuildOptions):
+        super().__init__(spec, options)
+        check_renderer_name(self.config.renderer)
+        views = self.config.views
+        if views is not None and not self.min_views <= views <= MAX_VIEWS:
+            raise MirdataError(f"{self.name} takes {self.min_views} to {MAX_VIEWS} views, not {views}")
         self._renderer: Renderer | None = None
 
     @property
     def renderer(self) -> Renderer:
-        if self._renderer is None:  # made in the worker process that uses it
-            self._renderer = create_renderer(self.options.renderer, self.options.device)
+        if self._renderer is None:  # made in the worker process that uses it, never by reason()
+            self._renderer = create_renderer(self.config.renderer, self.config.device)
         return self._renderer
 
     def close(self) -> None:
@@ -251,23 +286,35 @@ class SpatialTask(Task):
 
     @property
     def views(self) -> int:
-        return self.options.views or self.default_views
+        return self.config.views or self.default_views
 
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(self.options.image_size)  # type: ignore[return-value]
+        return tuple(self.config.image_size)  # type: ignore[return-value]
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        """Up to LAYOUT_TRIES fresh layouts from this RNG; most refusals are cheap (before much rendering)."""
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        """Up to LAYOUT_TRIES fresh layouts from this RNG; most refusals are cheap (before much rendering).
+
+        Every run of len(families) records asks each family once. Answer positions and a family's own balanced
+        choices are keyed on the record's slot among that family's records, so they are balanced within each
+        family, not only over the build."""
+        family = self.families.choose(slot, "family")
+        within = Slot(f"{self.name}/{family.name}", slot.seed, slot.index // len(self.families.names))
         for _ in range(LAYOUT_TRIES):
-            sample = self.build_from_layout(index, rng)
+            sample = self.from_layout(family, within, rng)
             if sample is not None:
                 return sample
         return None
 
-    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
-        """One sample from one freshly drawn scene, or None when that scene cannot give a provable question."""
+    def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        """One sample of `family` from one freshly drawn scene, or None when that scene cannot give a provable
+        question. The facts are measured on renders, so drawing them calls the renderer."""
         raise NotImplementedError
+
+    @classmethod
+    def phrases(cls) -> Mapping[str, Any]:
+        """The phrase tables of the task's spec, for reason(): a classmethod, it has no spec of its own."""
+        return _spec_of(cls).phrases
 
     def shoot(self, scene: Scene, camera: Camera) -> View:
         result = self.renderer.render(scene, camera)
@@ -304,87 +351,91 @@ class SpatialTask(Task):
         return round(float(rng.uniform(0, 360)), 1), round(2.3 * scene.radius() + 3.0, 2)
 
     @staticmethod
-    def regions_for(views: list[View], names: dict[int, str], start: int = 0
-                    ) -> tuple[list[Region], dict[int, list[Region]]]:
-        """A region (its mask box) for each named object in each view where it is seen: r0, r1, ... in order."""
-        regions, by_object = [], {oid: [] for oid in names}
+    def regions_for(views: list[View], names: dict[int, str]) -> list[Region]:
+        """A region (its mask box) for each named object in each view where it is seen, view by view."""
+        regions = Regions()
         for k, view in enumerate(views):
             for oid, name in names.items():
                 if view.seen(oid):
-                    region = Region(f"r{start + len(regions)}", k, [float(v) for v in view.box(oid)], _short(name))
-                    regions.append(region)
-                    by_object[oid].append(region)
-        return regions, by_object
+                    regions.add(k, view.box(oid), _short(name))
+        return regions.items
 
     def generator_name(self) -> str:
         return f"scene/{self.renderer.name}"
 
-    def family_of(self, index: int, families: tuple[str, ...]) -> tuple[str, Slot]:
-        """The record's question family, each at its share of a build, and the record's slot among that family's
-        records: every run of len(families) indices holds each family once, so run k is the family's k-th record.
-        Answer positions and the family's own balanced choices are keyed on that slot, so they are balanced
-        within each family, not only over the build."""
-        family = pick_balanced(self.slot(index), families, "family")
-        return family, Slot(f"{self.name}/{family}", self.options.seed, index // len(families))
 
-    # -- reasoning helpers ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def grounding(record: Record, names: dict[str, str]) -> str:
-        """text2region: each named phrase tied to its boxes, image by image."""
-        lines = []
-        for label, phrase in names.items():
-            hits = [r for r in record.regions if r.label == label]
-            if hits:
-                lines.append(f"'{phrase}' → {'; '.join(cite(r) for r in hits)}.")
-        return " ".join(lines)
-
-    @staticmethod
-    def captions(facts: dict[str, Any], places: list[str]) -> list[str]:
-        objects = {str(o["id"]): o for o in facts["scene"]["objects"]}
-        return [caption_text(v, objects, p, facts["scene"]["ground"]) for v, p in zip(facts["views"], places)]
+@cache
+def _spec_of(cls: type) -> TaskSpec:
+    """The registered spec whose builder is `cls`."""
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    spec = next((s for s in task_specs().values() if s.builder in (path, cls)), None)
+    if spec is None:
+        raise MirdataError(f"{path} is the builder of no registered task")
+    return spec
 
 
-def region_of(record: Record, image: int, label: str) -> Region:
-    return next(r for r in record.regions if r.image == image and r.label == label)
+# -- reasoning helpers: they read the facts and the regions only ---------------------------------------------
+
+def grounding(regions: list[Region], names: dict[str, str]) -> str:
+    """text2region: each named phrase tied to its boxes, image by image."""
+    lines = []
+    for label, phrase in names.items():
+        hits = [r for r in regions if r.label == label]
+        if hits:
+            lines.append(f"'{phrase}' → {'; '.join(cite(r) for r in hits)}.")
+    return " ".join(lines)
 
 
-def where_text(record: Record, facts_view: dict[str, Any], image: int, oid: int, label: str) -> str:
+def captions(facts: Mapping[str, Any], places: list[str]) -> list[str]:
+    objects = {str(o["id"]): o for o in facts["scene"]["objects"]}
+    return [caption_text(v, objects, p, facts["scene"]["ground"]) for v, p in zip(facts["views"], places)]
+
+
+def object_names(facts: Mapping[str, Any]) -> dict[int, str]:
+    """Object id -> 'the red cube', from the scene facts."""
+    return {int(o["id"]): o["name"] for o in facts["scene"]["objects"]}
+
+
+def region_of(regions: list[Region], image: int, label: str) -> Region:
+    return next(r for r in regions if r.image == image and r.label == label)
+
+
+def where_text(regions: list[Region], facts_view: ViewFacts, image: int, oid: int, label: str) -> str:
     """'[r3] (centre x ≈ 120.5 px, base at y = 231 px, 88 px tall)': what image `image` measures of an object."""
     o = facts_view["objects"][str(oid)]
     x0, y0, x1, y1 = o["box"]
-    return (f"[{region_of(record, image, label).id}] (centre x ≈ {o['mask_centroid_x']:.1f} px, base at y = {y1} px, "
-            f"{y1 - y0} px tall)")
+    return (f"[{region_of(regions, image, label).id}] (centre x ≈ {o['mask_centroid_x']:.1f} px, "
+            f"base at y = {y1} px, {y1 - y0} px tall)")
 
 
 # -- location_relationship --------------------------------------------------------------------------------
 
-LOCATION_TEMPLATES = {
-    "intro": [
-        "{image} Photo 1 is taken where you start, facing a group of objects.",
-        "{image} The first photo shows the objects from your starting spot.",
-    ],
-    "shown": [
-        "{image} Photo {k} is taken after walking about {deg} degrees to the {side} around the objects, facing them.",
-        "{image} For photo {k} you walked about {deg} degrees around the objects to the {side} and faced them again.",
-    ],
-    "query": [
-        "Now go back to the start, walk about {deg} degrees around the objects to the {side} and face them.",
-        "Suppose you return to the starting spot, then walk about {deg} degrees to the {side} around the objects, "
-        "looking at them.",
-    ],
-    "pair": ["Where would {a} be relative to {b}?", "How would {a} appear relative to {b}?"],
-    "extreme": ["Which of these objects would look {extreme} to you?", "Which object would appear {extreme}?"],
-    "order": ["How would {listing} line up from left to right?", "In what order, from left to right, would you "
-              "see {listing}?"],
-}
-PAIR_OPTIONS = {(lr, fb): f"to the {lr} of {{b}} and {'closer to' if fb == 'near' else 'farther from'} you"
-                for lr in ("left", "right") for fb in ("near", "far")}
-EXTREMES = {"leftmost": "furthest to the left", "rightmost": "furthest to the right",
-            "nearest": "closest", "farthest": "farthest away"}
-LOCATION_FAMILIES = ("pair", "extreme", "order")
 MAX_FLANK_GAP = 100  # degrees: the walk meets any line through two objects at spots more than this apart
 QUERY_CLEARANCE = 15  # degrees between the asked spot and the photos on either side of it
+
+
+class LocationAnswer(TypedDict, total=False):
+    family: str
+    a: int  # pair: where is a relative to b
+    b: int
+    left_right: str  # "left" / "right" of b
+    near_far: str  # "near" / "far": closer to or farther from the camera than b
+    extreme: str  # extreme: leftmost, rightmost, nearest or farthest
+    candidates: list[int]  # extreme, order: the objects the question lists, in its order
+    winner: int
+    order: list[int]  # order: left to right
+
+
+class LocationFacts(TypedDict):
+    scene: SceneFacts
+    views: list[ViewFacts]
+    walks_deg: list[int]
+    query_walk_deg: int
+    neighbours: list[int]  # the photos whose spots flank the asked one
+    query_view: ViewFacts  # rendered from the asked spot, never shown
+    answer: LocationAnswer
+    base_azimuth_deg: float
+    distance_m: float
 
 
 def _beats(view: View, a: int, b: int, extreme: str) -> bool:
@@ -393,25 +444,90 @@ def _beats(view: View, a: int, b: int, extreme: str) -> bool:
             "nearest": lambda: view.nearer(a, b), "farthest": lambda: view.nearer(b, a)}[extreme]()
 
 
+def _relation(judges: list[View], a: int, b: int) -> tuple[str | None, str | None]:
+    """(left/right, near/far) of a seen against b, each where every judging view shows it with its margin."""
+    lr = "left" if all(v.left_of(a, b) for v in judges) else \
+        "right" if all(v.left_of(b, a) for v in judges) else None
+    fb = "near" if all(v.nearer(a, b) for v in judges) else \
+        "far" if all(v.nearer(b, a) for v in judges) else None
+    return lr, fb
+
+
+def _judges(facts: LocationFacts) -> list[View]:
+    """The views an answer must hold in: the asked spot's and its two neighbouring photos'."""
+    return [View.of(facts["query_view"]), *(View.of(facts["views"][k]) for k in facts["neighbours"])]
+
+
+def _extreme_winners(facts: LocationFacts) -> list[int]:
+    answer, judges = facts["answer"], _judges(facts)
+    chosen = answer["candidates"]
+    return [a for a in chosen if all(_beats(v, a, b, answer["extreme"]) for v in judges for b in chosen if b != a)]
+
+
+def _one_clear_winner(facts: LocationFacts) -> bool:
+    """One of the listed objects is clearly the most extreme of them from the asked spot and both neighbours."""
+    return bool(_extreme_winners(facts))
+
+
+def _pair_relation(facts: LocationFacts) -> LocationAnswer:
+    lr, fb = _relation(_judges(facts), facts["answer"]["a"], facts["answer"]["b"])
+    return {"left_right": lr, "near_far": fb}
+
+
+def _extreme_winner(facts: LocationFacts) -> LocationAnswer:
+    return {"winner": _extreme_winners(facts)[0]}
+
+
+def _left_to_right(facts: LocationFacts) -> LocationAnswer:
+    return {"order": sorted(facts["answer"]["candidates"], key=View.of(facts["query_view"]).x)}
+
+
+def _asked_objects(answer: LocationAnswer) -> list[int]:
+    return [answer["a"], answer["b"]] if answer["family"] == "pair" else answer["candidates"]
+
+
 class LocationRelationship(SpatialTask):
-    """Left/right and near/far from a spot no photo shows.
+    """location_relationship (definition: mirdata/tasks/location_relationship.yaml). Answer rules read the
+    relation in the view from the asked spot and in both neighbouring photos."""
 
-    Photo 1 is the start; the other photos (default 5) are taken after stated walks around the objects. The
-    question names another walk whose spot lies between the spots of two photos, at least 15 degrees from both
-    and less than 100 degrees between them. Families (each at a third of a build): `pair` (where is A relative
-    to B: left/right and closer/farther, 4 options), `extreme` (which candidate looks furthest left, right,
-    nearest or farthest) and `order` (the left-to-right order of three objects). The answer is measured on a
-    render from the asked spot (kept in the facts as the query view) with the margins of the module docstring,
-    and the same relation must hold, with those margins, in both neighbouring photos: two objects swap sides
-    only when the camera crosses the line through them, and swap near and far only when it crosses the line
-    halfway between them; each such line meets the walked circle at two spots more than 100 degrees apart (the
-    objects stand well inside it), so what both neighbouring photos show holds from the asked spot too.
-    """
-
-    name = "location_relationship"
+    Facts = LocationFacts
     min_views = 4
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "pair_relation": _pair_relation, "extreme_winner": _extreme_winner, "left_to_right": _left_to_right}
+    constraints: ClassVar[dict[str, Constraint]] = {"one_clear_winner": _one_clear_winner}
 
-    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        drawn = self._draw_spots(rng)
+        if drawn is None:
+            return None
+        scene, cameras, judges, named, facts = drawn
+        answer = self._draw_question(family.name, judges, named, rng)
+        if answer is None:
+            return None
+        facts["answer"] = answer
+        if self.families.degenerate(family, facts):
+            return None
+        answer.update(self.families.solve(family, facts))
+        names = {o.id: o.name for o in scene.objects}
+        correct, distractors, wording = self._options(family.name, answer, names, rng)
+        options, letter = place_answer(correct, distractors, slot, rng)
+        shot = dict(zip(facts["neighbours"], judges[1:]))
+        views = [shot[k] if k in shot else self.shoot(scene, camera) for k, camera in enumerate(cameras)]
+        facts["views"] = [v.facts for v in views]
+        walks, query_walk = facts["walks_deg"], facts["query_walk_deg"]
+        parts = [self.families.phrase("intro", rng, image="<image>")]
+        for k, walk in enumerate(walks[1:], start=2):
+            parts.append(self.families.phrase("shown", rng, image="<image>", k=k, deg=abs(walk), side=_side(walk)))
+        parts.append(self.families.phrase("query", rng, deg=abs(query_walk), side=_side(query_walk)))
+        parts.append(self.families.text(family, rng, **wording))
+        regions = self.regions_for(views, {o: names[o] for o in _asked_objects(answer)})
+        return Sample(" ".join(parts), options, letter, [v.image() for v in views], regions, facts,
+                      self.generator_name())
+
+    def _draw_spots(self, rng: np.random.Generator
+                    ) -> tuple[Scene, list[Camera], list[View], list[int], LocationFacts] | None:
+        """The scene, the photos' walks and cameras, and the asked spot between two of them; the views from the
+        asked spot and its two neighbours rendered (the judges), and the objects whole in all three."""
         scene = self.sample_scene(rng)
         walks = sample_walks(rng, self.views, max_gap=MAX_FLANK_GAP) if scene is not None else None
         if walks is None:
@@ -432,118 +548,91 @@ class LocationRelationship(SpatialTask):
         # A first look at the projected geometry, before any rendering: most layouts fail here, cheaply.
         if not _may_hold(scene, [query_camera, cameras[before], cameras[after]]):
             return None
-        hidden = self.shoot(scene, query_camera)
-        flank = [self.shoot(scene, cameras[i]) for i in (before, after)]
-        judges = [hidden, *flank]
+        judges = [self.shoot(scene, camera) for camera in (query_camera, cameras[before], cameras[after])]
         named = [o.id for o in scene.objects if all(v.visible(o.id) and not v.obj(o.id)["cut_off"] for v in judges)]
         if len(named) < 3:
             return None
-        family, slot = self.family_of(index, LOCATION_FAMILIES)
-        name = lambda oid: scene.by_id(oid).name
-        if family == "pair":
-            pairs = []
-            for a, b in itertools.permutations(named, 2):
-                lr = "left" if all(v.left_of(a, b) for v in judges) else \
-                    "right" if all(v.left_of(b, a) for v in judges) else None
-                fb = "near" if all(v.nearer(a, b) for v in judges) else \
-                    "far" if all(v.nearer(b, a) for v in judges) else None
-                if lr and fb:
-                    pairs.append((a, b, lr, fb))
-            if not pairs:
-                return None
-            a, b, lr, fb = pick(rng, pairs)
-            texts = {k: t.format(b=name(b)) for k, t in PAIR_OPTIONS.items()}
-            correct, distractors = texts[(lr, fb)], [t for k, t in texts.items() if k != (lr, fb)]
-            chosen, wording = [a, b], {"a": name(a), "b": name(b)}
-            answer_facts = {"family": family, "a": a, "b": b, "left_right": lr, "near_far": fb}
-        elif family == "extreme":
-            extreme = pick(rng, list(EXTREMES))
-            chosen = [named[i] for i in rng.permutation(len(named))[:4]]
-            winners = [a for a in chosen if all(_beats(v, a, b, extreme) for v in judges for b in chosen if b != a)]
-            if not winners:
-                return None
-            correct, distractors = name(winners[0]), [name(o) for o in chosen if o != winners[0]]
-            wording = {"extreme": EXTREMES[extreme]}
-            answer_facts = {"family": family, "extreme": extreme, "candidates": chosen, "winner": winners[0]}
-        else:
-            triples = [t for t in itertools.permutations(named, 3)
-                       if all(v.clear_order(list(t), "left") for v in judges)]
-            if not triples:
-                return None
-            order = list(pick(rng, triples))
-            chosen = [order[i] for i in rng.permutation(3)]
-            correct = ", ".join(name(o) for o in order)
-            distractors = [", ".join(name(o) for o in p) for p in ordering_distractors(order, rng, 3)]
-            wording = {"listing": join_and([name(o) for o in chosen])}
-            answer_facts = {"family": family, "candidates": chosen, "order": order}
-        options, answer = place_answer(correct, distractors, slot, rng)
-        shot = dict(zip((before, after), flank))
-        views = [shot[k] if k in shot else self.shoot(scene, camera) for k, camera in enumerate(cameras)]
-        parts = [pick(rng, LOCATION_TEMPLATES["intro"]).format(image="<image>")]
-        for k, walk in enumerate(walks[1:], start=2):
-            parts.append(pick(rng, LOCATION_TEMPLATES["shown"]).format(
-                image="<image>", k=k, deg=abs(walk), side="right" if walk > 0 else "left"))
-        parts.append(pick(rng, LOCATION_TEMPLATES["query"]).format(deg=abs(query_walk),
-                                                                   side="right" if query_walk > 0 else "left"))
-        parts.append(pick(rng, LOCATION_TEMPLATES[family]).format(**wording))
-        regions, _ = self.regions_for(views, {o: name(o) for o in chosen})
-        facts = {
-            "scene": scene.to_facts(),
-            "views": [v.facts for v in views],
-            "walks_deg": walks,
-            "query_walk_deg": query_walk,
-            "neighbours": [before, after],
-            "query_view": hidden.facts,
-            "answer": answer_facts,
+        views: list[ViewFacts] = [{} for _ in walks]  # the neighbours' now, the others once the question holds
+        views[before], views[after] = judges[1].facts, judges[2].facts
+        facts: LocationFacts = {
+            "scene": scene.to_facts(), "views": views, "walks_deg": walks, "query_walk_deg": query_walk,
+            "neighbours": [before, after], "query_view": judges[0].facts, "answer": {},
             "base_azimuth_deg": base, "distance_m": distance,
         }
-        return Sample(" ".join(parts), options, answer, [v.image() for v in views], regions, facts,
-                      self.generator_name())
+        return scene, cameras, judges, named, facts
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        objects = {str(o["id"]): o for o in f["scene"]["objects"]}
-        nm = lambda i: objects[str(i)]["name"]
-        ans, walks, q = f["answer"], f["walks_deg"], f["query_walk_deg"]
-        before, after = f["neighbours"]
-        captions = self.captions(f, [walk_text(w) for w in walks])
-        ids = [ans["a"], ans["b"]] if ans["family"] == "pair" else ans["candidates"]
+    def _draw_question(self, family: str, judges: list[View], named: list[int], rng: np.random.Generator
+                       ) -> LocationAnswer | None:
+        """What the question asks about (None when no objects of these views can be asked about)."""
+        if family == "pair":  # the pairs whose left/right and near/far both hold in every judging view
+            pairs = [(a, b) for a, b in itertools.permutations(named, 2) if None not in _relation(judges, a, b)]
+            if not pairs:
+                return None
+            a, b = pick(rng, pairs)
+            return {"family": family, "a": a, "b": b}
+        if family == "extreme":
+            extreme = pick(rng, list(self.families.phrase("extremes")))
+            return {"family": family, "extreme": extreme,
+                    "candidates": [named[i] for i in rng.permutation(len(named))[:4]]}
+        triples = [t for t in itertools.permutations(named, 3) if all(v.clear_order(list(t), "left") for v in judges)]
+        if not triples:
+            return None
+        order = list(pick(rng, triples))
+        return {"family": family, "candidates": [order[i] for i in rng.permutation(3)], "order": order}
+
+    def _options(self, family: str, answer: LocationAnswer, names: dict[int, str], rng: np.random.Generator
+                 ) -> tuple[str, list[str], dict[str, str]]:
+        """(correct option, distractors, the question's wording) of the solved answer."""
+        if family == "pair":
+            b = names[answer["b"]]
+            texts = {(lr, fb): text.format(b=b) for lr, row in self.families.phrase("relations").items()
+                     for fb, text in row.items()}
+            key = (answer["left_right"], answer["near_far"])
+            return texts[key], [t for k, t in texts.items() if k != key], {"a": names[answer["a"]], "b": b}
+        if family == "extreme":
+            winner = answer["winner"]
+            return names[winner], [names[o] for o in answer["candidates"] if o != winner], {
+                "extreme": self.families.phrase("extremes")[answer["extreme"]]}
+        order = answer["order"]
+        return (", ".join(names[o] for o in order),
+                [", ".join(names[o] for o in p) for p in ordering_distractors(order, rng, 3)],
+                {"listing": join_and([names[o] for o in answer["candidates"]])})
+
+    @classmethod
+    def reason(cls, facts: LocationFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        phrases = cls.phrases()
+        nm = object_names(facts).__getitem__
+        ans, walks, q = facts["answer"], facts["walks_deg"], facts["query_walk_deg"]
+        before, after = facts["neighbours"]
+        stages_captions = captions(facts, [walk_text(w) for w in walks])
+        ids = _asked_objects(ans)
         places = " and ".join(f"image {i + 1} ({walk_text(walks[i]).removeprefix('after ')})" for i in (before, after))
-        summary = pick(rng, [
-            "The photos show one group of objects from spots around it. The asked spot, {q}, lies between the "
-            "spots of {places}; I read the asked relation in those two photos and check that they agree.",
-            "I place the asked spot, {q}, on the walk around the objects: it falls between {places}. What both "
-            "of these photos show about the objects also holds from a spot between them.",
-        ]).format(q=walk_text(q).removeprefix("after "), places=places)
+        summary = pick(rng, phrases["summaries"]).format(q=walk_text(q).removeprefix("after "), places=places)
         lines = []
         for i in (before, after):
-            view = f["views"][i]
-            measured = "; ".join(f"{nm(o)} {where_text(record, view, i, o, _short(nm(o)))}" for o in ids)
+            view = facts["views"][i]
+            measured = "; ".join(f"{nm(o)} {where_text(regions, view, i, o, _short(nm(o)))}" for o in ids)
             lines.append(f"In image {i + 1}: {measured}.")
         if ans["family"] == "pair":
             a, b = nm(ans["a"]), nm(ans["b"])
-            relation = PAIR_OPTIONS[(ans["left_right"], ans["near_far"])].format(b=b)
+            relation = phrases["relations"][ans["left_right"]][ans["near_far"]].format(b=b)
             lines.append(f"In both, {a} is {ans['left_right']} of {b} and its base is "
                          f"{'lower' if ans['near_far'] == 'near' else 'higher'} in the picture, so it is "
                          f"{'nearer' if ans['near_far'] == 'near' else 'farther'}.")
             end = f"Seen from the asked spot, {a} is {relation}"
         elif ans["family"] == "extreme":
             winner = nm(ans["winner"])
-            cue = {"leftmost": "the smallest centre x", "rightmost": "the largest centre x",
-                   "nearest": "the lowest base", "farthest": "the highest base"}[ans["extreme"]]
-            lines.append(f"In both, {winner} has {cue} of the listed objects, by a clear margin.")
-            end = f"Seen from the asked spot, {winner} would look {EXTREMES[ans['extreme']]}"
+            lines.append(f"In both, {winner} has {phrases['extreme_cues'][ans['extreme']]} of the listed objects, "
+                         "by a clear margin.")
+            end = f"Seen from the asked spot, {winner} would look {phrases['extremes'][ans['extreme']]}"
         else:
             order = ", ".join(nm(o) for o in ans["order"])
             lines.append(f"In both, their centres run left to right as {order}, well apart.")
             end = f"Seen from the asked spot, they line up as {order}"
-        lines.append("Objects swap sides only when the camera crosses the line through them, and swap near and "
-                     "far only when it crosses the line halfway between them; the walk meets each such line at two "
-                     "spots farther apart than these two neighbouring photos are, so it cannot cross one and back "
-                     "between them, and the asked spot sees what both of them show.")
+        lines.append(phrases["crossing"])
         names = {_short(nm(i)): nm(i) for i in ids}
-        return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines),
-                         conclude(end, record.answer))
+        return Reasoning(summary, stages_captions, grounding(regions, names), " ".join(lines), conclude(end, answer))
 
 
 def approximate_view(scene: Scene, camera: Camera) -> View:
@@ -589,154 +678,182 @@ def _elevation(camera: Camera, scene: Scene) -> float:
 
 # -- depth_relationship ---------------------------------------------------------------------------------
 
-DEPTH_TEMPLATES = {
-    "intro": [
-        "{image} Photo 1 is taken from where you start.",
-        "{image} The first photo shows a group of objects from your starting spot.",
-    ],
-    "shown": [
-        "{image} Photo {k} is taken {walk}.",
-        "{image} For photo {k} you stood {walk}, facing them.",
-    ],
-    "which_image": [
-        "In which of photos {listing} was the camera closest to {a}?",
-        "Of photos {listing}, which one was taken standing nearest to {a}?",
-    ],
-    "swap": [
-        "In photo {i}, {a} is nearer to the camera than {b}. In which of photos {listing} is it the other way round?",
-        "Photo {i} shows {a} nearer than {b}. Which of photos {listing} shows {b} nearer than {a}?",
-    ],
-    "order_change": [
-        "Order {listing} from nearest to farthest from the camera, in photo {i} and in photo {j}.",
-        "From nearest to farthest, how do {listing} line up in photo {i}, and how in photo {j}?",
-    ],
-}
-DEPTH_FAMILIES = ("which_image", "swap", "order_change")
+class DepthAnswer(TypedDict, total=False):
+    family: str
+    object: int  # which_image: the object followed through the photos
+    a: int  # swap: photo premise_image shows a nearer than b
+    b: int
+    premise_image: int
+    image: int  # which_image, swap: the answer photo
+    options: list[int]  # which_image, swap: the photos offered, in order
+    candidates: list[int]  # order_change: the three objects
+    images: list[int]  # order_change: the two photos asked about
+    orders: list[list[int]]  # order_change: near to far in each of them
+    shown_in: list[int]  # the photos the question turns on
+
+
+class DepthFacts(TypedDict):
+    scene: SceneFacts
+    views: list[ViewFacts]
+    walks_deg: list[int]
+    answer: DepthAnswer
+    base_azimuth_deg: float
+    distance_m: float
+
+
+def _near_order(view: View, ids: list[int] | tuple[int, ...]) -> list[int] | None:
+    """The objects from nearest to farthest when the view shows that order clearly (each neighbour pair with
+    its margins), else None."""
+    return next((list(p) for p in itertools.permutations(ids) if view.clear_order(list(p), "near")), None)
+
+
+def _depth_questions(family: str, views: list[View], ids: list[int]) -> list[tuple]:
+    """Every question of the family these views settle: (object, answer photo, other photos) for which_image,
+    (a, b, photos with a nearer, photos with b nearer) for swap, (objects, photo i, photo j, order in i, order in
+    j) for order_change."""
+    n = len(views)
+    found: list[tuple] = []
+    if family == "which_image":
+        for a in ids:
+            shows = [k for k in range(n) if views[k].visible(a) and not views[k].obj(a)["cut_off"]]
+            for k in shows:
+                beaten = [j for j in shows if j != k and views[j].distance(a) - views[k].distance(a) >= max(
+                    MIN_GAP_M, MIN_GAP_SHARE * views[k].distance(a))
+                    and views[k].height_px(a) >= 1.12 * views[j].height_px(a)]
+                if len(beaten) >= 3:
+                    found.append((a, k, beaten))
+    elif family == "swap":
+        for a, b in itertools.permutations(ids, 2):
+            a_first = [k for k in range(n) if views[k].nearer(a, b)]
+            b_first = [k for k in range(n) if views[k].nearer(b, a)]
+            if len(a_first) >= 4 and b_first:
+                found.append((a, b, a_first, b_first))
+    else:
+        for triple in itertools.combinations(ids, 3):
+            orders = {}
+            for k in range(n):
+                order = _near_order(views[k], triple)
+                if order:
+                    orders[k] = order
+            for i, j in itertools.combinations(sorted(orders), 2):
+                if orders[i] != orders[j]:
+                    found.append((triple, i, j, orders[i], orders[j]))
+    return found
+
+
+def _closest_photo(facts: DepthFacts) -> DepthAnswer:
+    answer = facts["answer"]
+    return {"image": min(answer["options"], key=lambda k: View.of(facts["views"][k]).distance(answer["object"]))}
+
+
+def _swapped_photo(facts: DepthFacts) -> DepthAnswer:
+    answer = facts["answer"]
+    return {"image": next(k for k in answer["options"]
+                          if View.of(facts["views"][k]).nearer(answer["b"], answer["a"]))}
+
+
+def _near_to_far_orders(facts: DepthFacts) -> DepthAnswer:
+    answer = facts["answer"]
+    return {"orders": [_near_order(View.of(facts["views"][k]), answer["candidates"]) for k in answer["images"]]}
+
+
+def _depth_asked(answer: DepthAnswer) -> tuple[list[int], list[int]]:
+    """(the objects the question turns on, the photos it turns on)."""
+    if answer["family"] == "which_image":
+        return [answer["object"]], list(answer["options"])
+    if answer["family"] == "swap":
+        return [answer["a"], answer["b"]], [answer["premise_image"], *answer["options"]]
+    return list(answer["candidates"]), list(answer["images"])
 
 
 class DepthRelationship(SpatialTask):
-    """How near objects are to the camera, compared across photos of one scene.
+    """depth_relationship (definition: mirdata/tasks/depth_relationship.yaml). Answer rules read the ground
+    distances and bases of the views in the facts."""
 
-    Distance is the ground distance to an object's nearest visible surface (module docstring), with its
-    margins. Families (each at a third of a build): `which_image` (in which of four photos the camera stood
-    closest to an object: the answer photo is clearly nearer than each other option, and the object is at
-    least 12 % taller there), `swap` (photo i shows A nearer than B; in which of four other photos is B nearer:
-    exactly the answer shows it, the three others show A clearly nearer) and `order_change` (the near-to-far
-    order of three objects in two photos whose orders differ; the four options are the 2 x 2 pairs of a right
-    and a wrong order for each photo, so no option text stands out). Each needs at least two photos read
-    side by side. Photos are in random order; their spots are stated as walks.
-    """
-
-    name = "depth_relationship"
+    Facts = DepthFacts
     min_views = 5
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "closest_photo": _closest_photo, "swapped_photo": _swapped_photo, "near_to_far_orders": _near_to_far_orders}
 
-    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
         scene = self.sample_scene(rng)
         walks = sample_walks(rng, self.views) if scene is not None else None
         if walks is None:
             return None
         base, distance = self.frame(scene, rng)
         cameras = self.walk_cameras(scene, rng, walks, base, distance)
-        family, slot = self.family_of(index, DEPTH_FAMILIES)
         ids = [o.id for o in scene.objects]
-        # The projected geometry first: most layouts that cannot give this family are refused before rendering.
-        if not self._found(family, [approximate_view(scene, c) for c in cameras], ids):
+        # What the views can ask is only known from their pixels, so this search stays here: first on the
+        # projected geometry, which refuses most layouts before any rendering, then on the renders.
+        if not _depth_questions(family.name, [approximate_view(scene, c) for c in cameras], ids):
             return None
         views = [self.shoot(scene, c) for c in cameras]
-        found = self._found(family, views, ids)
+        found = _depth_questions(family.name, views, ids)
         if not found:
             return None
-        name = lambda oid: scene.by_id(oid).name
-        wording: dict[str, Any] = {}
+        answer, others = self._draw_question(family.name, found, rng)
+        facts: DepthFacts = {"scene": scene.to_facts(), "views": [v.facts for v in views], "walks_deg": walks,
+                             "answer": answer, "base_azimuth_deg": base, "distance_m": distance}
+        answer.update(self.families.solve(family, facts))
+        names = {o.id: o.name for o in scene.objects}
+        correct, distractors, wording = self._options(family.name, answer, others, names, rng)
+        options, letter = place_answer(correct, distractors, slot, rng)
+        parts = [self.families.phrase("intro", rng, image="<image>")]
+        for k, walk in enumerate(walks[1:], start=2):
+            parts.append(self.families.phrase("shown", rng, image="<image>", k=k, walk=walk_text(walk)))
+        parts.append(self.families.text(family, rng, **wording))
+        chosen, answer["shown_in"] = _depth_asked(answer)
+        regions = self.regions_for(views, {o: names[o] for o in chosen})
+        return Sample(" ".join(parts), options, letter, [v.image() for v in views], regions, facts,
+                      self.generator_name())
+
+    @staticmethod
+    def _draw_question(family: str, found: list[tuple], rng: np.random.Generator) -> tuple[DepthAnswer, list[int]]:
+        """One of the questions the views settle, and the other option photos in the order they were drawn."""
         if family == "which_image":
             a, k, beaten = pick(rng, found)
             others = [beaten[i] for i in rng.permutation(len(beaten))[:3]]
-            listing = sorted([k, *others])
-            correct, distractors = f"Photo {k + 1}", [f"Photo {j + 1}" for j in others]
-            chosen, shown_in = [a], listing
-            wording = {"a": name(a), "listing": join_and([str(j + 1) for j in listing])}
-            answer_facts = {"family": family, "object": a, "image": k, "options": listing}
-        elif family == "swap":
+            return {"family": family, "object": a, "image": k, "options": sorted([k, *others])}, others
+        if family == "swap":
             a, b, a_first, b_first = pick(rng, found)
             i, *rest = [a_first[t] for t in rng.permutation(len(a_first))]
             j = pick(rng, b_first)
             others = rest[:3]
-            listing = sorted([j, *others])
-            correct, distractors = f"Photo {j + 1}", [f"Photo {t + 1}" for t in others]
-            chosen, shown_in = [a, b], [i, *listing]
-            wording = {"a": name(a), "b": name(b), "i": i + 1, "listing": join_and([str(t + 1) for t in listing])}
-            answer_facts = {"family": family, "a": a, "b": b, "premise_image": i, "image": j, "options": listing}
-        else:
-            triple, i, j, order_i, order_j = pick(rng, found)
-            if rng.uniform() < 0.5:
-                i, j, order_i, order_j = j, i, order_j, order_i
-            wrong_i = ordering_distractors(order_i, rng, 1)[0]
-            wrong_j = ordering_distractors(order_j, rng, 1)[0]
-            text = lambda oi, oj: (f"photo {i + 1}: {', '.join(name(o) for o in oi)}; "
-                                   f"photo {j + 1}: {', '.join(name(o) for o in oj)}")
-            correct = text(order_i, order_j)
-            distractors = [text(order_i, wrong_j), text(wrong_i, order_j), text(wrong_i, wrong_j)]
-            chosen, shown_in = list(triple), [i, j]
-            listing = [triple[t] for t in rng.permutation(3)]
-            wording = {"listing": join_and([name(o) for o in listing]), "i": i + 1, "j": j + 1}
-            answer_facts = {"family": family, "candidates": list(triple), "images": [i, j],
-                            "orders": [order_i, order_j]}
-        options, answer = place_answer(correct, distractors, slot, rng)
-        parts = [pick(rng, DEPTH_TEMPLATES["intro"]).format(image="<image>")]
-        for k, walk in enumerate(walks[1:], start=2):
-            parts.append(pick(rng, DEPTH_TEMPLATES["shown"]).format(image="<image>", k=k, walk=walk_text(walk)))
-        parts.append(pick(rng, DEPTH_TEMPLATES[family]).format(**wording))
-        regions, _ = self.regions_for(views, {o: name(o) for o in chosen})
-        answer_facts["shown_in"] = shown_in
-        facts = {"scene": scene.to_facts(), "views": [v.facts for v in views], "walks_deg": walks,
-                 "answer": answer_facts, "base_azimuth_deg": base, "distance_m": distance}
-        return Sample(" ".join(parts), options, answer, [v.image() for v in views], regions, facts,
-                      self.generator_name())
+            return {"family": family, "a": a, "b": b, "premise_image": i, "image": j,
+                    "options": sorted([j, *others])}, others
+        triple, i, j, order_i, order_j = pick(rng, found)
+        if rng.uniform() < 0.5:
+            i, j, order_i, order_j = j, i, order_j, order_i
+        return {"family": family, "candidates": list(triple), "images": [i, j], "orders": [order_i, order_j]}, []
 
     @staticmethod
-    def _found(family: str, views: list[View], ids: list[int]) -> list[tuple]:
-        """Every question of the family these views settle: (object, answer photo, other photos) for
-        which_image, (a, b, photos with a nearer, photos with b nearer) for swap, (objects, photo i, photo j,
-        order in i, order in j) for order_change."""
-        n = len(views)
-        found: list[tuple] = []
-        if family == "which_image":
-            for a in ids:
-                shows = [k for k in range(n) if views[k].visible(a) and not views[k].obj(a)["cut_off"]]
-                for k in shows:
-                    beaten = [j for j in shows if j != k and views[j].distance(a) - views[k].distance(a) >= max(
-                        MIN_GAP_M, MIN_GAP_SHARE * views[k].distance(a))
-                        and views[k].height_px(a) >= 1.12 * views[j].height_px(a)]
-                    if len(beaten) >= 3:
-                        found.append((a, k, beaten))
-        elif family == "swap":
-            for a, b in itertools.permutations(ids, 2):
-                a_first = [k for k in range(n) if views[k].nearer(a, b)]
-                b_first = [k for k in range(n) if views[k].nearer(b, a)]
-                if len(a_first) >= 4 and b_first:
-                    found.append((a, b, a_first, b_first))
-        else:
-            for triple in itertools.combinations(ids, 3):
-                orders = {}
-                for k in range(n):
-                    order = next((list(p) for p in itertools.permutations(triple)
-                                  if views[k].clear_order(list(p), "near")), None)
-                    if order:
-                        orders[k] = order
-                for i, j in itertools.combinations(sorted(orders), 2):
-                    if orders[i] != orders[j]:
-                        found.append((triple, i, j, orders[i], orders[j]))
-        return found
+    def _options(family: str, answer: DepthAnswer, others: list[int], names: dict[int, str],
+                 rng: np.random.Generator) -> tuple[str, list[str], dict[str, Any]]:
+        """(correct option, distractors, the question's wording) of the solved answer."""
+        if family in ("which_image", "swap"):
+            listing = join_and([str(t + 1) for t in answer["options"]])
+            wording = {"a": names[answer["object"]], "listing": listing} if family == "which_image" else {
+                "a": names[answer["a"]], "b": names[answer["b"]], "i": answer["premise_image"] + 1, "listing": listing}
+            return f"Photo {answer['image'] + 1}", [f"Photo {t + 1}" for t in others], wording
+        (i, j), (order_i, order_j) = answer["images"], answer["orders"]
+        wrong_i = ordering_distractors(order_i, rng, 1)[0]
+        wrong_j = ordering_distractors(order_j, rng, 1)[0]
+        text = lambda oi, oj: (f"photo {i + 1}: {', '.join(names[o] for o in oi)}; "
+                               f"photo {j + 1}: {', '.join(names[o] for o in oj)}")
+        triple = answer["candidates"]
+        listing = [triple[t] for t in rng.permutation(3)]
+        return (text(order_i, order_j), [text(order_i, wrong_j), text(wrong_i, order_j), text(wrong_i, wrong_j)],
+                {"listing": join_and([names[o] for o in listing]), "i": i + 1, "j": j + 1})
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        objects = {str(o["id"]): o for o in f["scene"]["objects"]}
-        nm = lambda i: objects[str(i)]["name"]
-        ans = f["answer"]
-        captions = self.captions(f, [walk_text(w) for w in f["walks_deg"]])
-        measure = lambda k, o: f"{nm(o)} {where_text(record, f['views'][k], k, o, _short(nm(o)))}"
-        cue = ("A lower base in the picture means the object meets the ground nearer the camera; the same object "
-               "also looks bigger from nearer.")
+    @classmethod
+    def reason(cls, facts: DepthFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        phrases = cls.phrases()
+        nm = object_names(facts).__getitem__
+        ans = facts["answer"]
+        stages_captions = captions(facts, [walk_text(w) for w in facts["walks_deg"]])
+        measure = lambda k, o: f"{nm(o)} {where_text(regions, facts['views'][k], k, o, _short(nm(o)))}"
+        cue = phrases["cue"]
         if ans["family"] == "which_image":
             a = ans["object"]
             summary = (f"The question follows {nm(a)} through photos {join_and([str(k + 1) for k in ans['options']])} "
@@ -757,11 +874,7 @@ class DepthRelationship(SpatialTask):
             ids = [a, b]
         else:
             ids = ans["candidates"]
-            summary = pick(rng, [
-                "I sort the three objects by where they meet the ground, first in one photo, then in the other.",
-                "The question asks for two near-to-far orders; I read each photo on its own, by the bases of the "
-                "objects, then pair the answers.",
-            ])
+            summary = pick(rng, phrases["order_summaries"])
             lines = []
             for k, order in zip(ans["images"], ans["orders"]):
                 lines.append(f"Image {k + 1}: " + "; ".join(measure(k, o) for o in order) +
@@ -771,35 +884,30 @@ class DepthRelationship(SpatialTask):
             end = (f"Photo {i + 1} runs {', '.join(nm(o) for o in ans['orders'][0])} from nearest to farthest, and "
                    f"photo {j + 1} runs {', '.join(nm(o) for o in ans['orders'][1])}")
         names = {_short(nm(i)): nm(i) for i in ids}
-        return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines),
-                         conclude(end, record.answer))
+        return Reasoning(summary, stages_captions, grounding(regions, names), " ".join(lines), conclude(end, answer))
 
 
 # -- view_3d -------------------------------------------------------------------------------------------
 
-VIEW3D_TEMPLATES = {
-    "intro": [
-        "{image} Photo 1 shows a group of objects from where you start. {others}",
-        "{image} This is the group of objects seen from the starting spot. More photos follow: {others}",
-    ],
-    "pick_image": [
-        "Which of photos 2 to {n} was taken after walking about {deg} degrees to the {side} around the objects?",
-        "You walk about {deg} degrees around the objects to the {side} and look at them. Which of photos 2 to {n} "
-        "shows that view?",
-    ],
-    "name_view": [
-        "Where was photo {k} taken?",
-        "From which spot around the objects was photo {k} taken?",
-    ],
-    "walk_order": [
-        "Walking from the start around the objects to the right, in which order do you pass the spots of photos "
-        "2 to {n}?",
-        "You walk once around the objects, starting at the first photo's spot and going to the right. In which "
-        "order do you reach the spots where photos 2 to {n} were taken?",
-    ],
-}
-VIEW3D_FAMILIES = ("pick_image", "name_view", "walk_order")
 MIN_VIEW_GAP = 40  # degrees between any two photos' spots
+
+
+class View3DAnswer(TypedDict, total=False):
+    family: str
+    image: int  # pick_image: the photo taken after the stated walk; name_view: the photo asked about
+    walk_deg: int  # pick_image: the stated walk; name_view: the answer walk
+    decoy_image: int | None  # pick_image: the photo replaced by a mirrored render (None: no decoy)
+    option_images: list[int]  # name_view: the photos whose walks are the other options
+    order: list[int]  # walk_order: the photos in the order a walk to the right passes their spots
+
+
+class View3DFacts(TypedDict):
+    scene: SceneFacts
+    views: list[ViewFacts]
+    walks_deg: list[int | None]  # the decoy's is None: no walk gives it
+    answer: View3DAnswer
+    base_azimuth_deg: float
+    distance_m: float
 
 
 def side_of_walk(walk: int) -> str | None:
@@ -809,38 +917,68 @@ def side_of_walk(walk: int) -> str | None:
     return "back" if abs(walk) >= 150 else None
 
 
+def _photos_tell_spots_apart(facts: View3DFacts) -> bool:
+    """Every photo shows at least three objects, and no two show them in the same left-to-right order."""
+    orders = [tuple(View.of(v).left_to_right()) for v in facts["views"]]
+    return min(len(o) for o in orders) >= 3 and len(set(orders)) == len(orders)
+
+
+def _walked_photo(facts: View3DFacts) -> View3DAnswer:
+    return {"image": facts["walks_deg"].index(facts["answer"]["walk_deg"])}
+
+
+def _walk_of_photo(facts: View3DFacts) -> View3DAnswer:
+    return {"walk_deg": facts["walks_deg"][facts["answer"]["image"]]}
+
+
+def _passing_order(facts: View3DFacts) -> View3DAnswer:
+    walks = facts["walks_deg"]
+    return {"order": sorted(range(1, len(walks)), key=lambda j: walks[j] % 360)}
+
+
 class View3D(SpatialTask):
-    """Matching photos to the spots they were taken from, around one group of objects.
+    """view_3d (definition: mirdata/tasks/view_3d.yaml). Answer rules read the photos' stated walks."""
 
-    Photo 1 is the start; the other photos (default 5) come from spots at least 40 degrees apart around the
-    group, at their own elevations (18-40 degrees). Families (each at a third of a build): `pick_image` (which
-    photo was taken after a stated walk; options photos 2 to n, and in half of these records one photo is a
-    decoy: the mirror image of the scene seen from the asked spot, which no walk can give), `name_view` (which
-    of four stated walks photo k was taken after; the options are the walks of four of the photos) and
-    `walk_order` (the order in which a walk to the right passes the photos' spots). Every photo shows at least
-    three objects and no two photos show the visible objects in the same left-to-right order, so each one tells
-    its spot apart; the photo taken after a walk to one side shows the objects that stood on that side of
-    photo 1 nearest.
-    """
-
-    name = "view_3d"
+    Facts = View3DFacts
     min_views = 4
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "walked_photo": _walked_photo, "walk_of_photo": _walk_of_photo, "passing_order": _passing_order}
+    constraints: ClassVar[dict[str, Constraint]] = {"photos_tell_spots_apart": _photos_tell_spots_apart}
 
-    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
         scene = self.sample_scene(rng, 4, 5)
         walks = sample_walks(rng, self.views, min_gap=MIN_VIEW_GAP, max_gap=150) if scene is not None else None
         if walks is None:
             return None
         base, distance = self.frame(scene, rng)
         views = self.walk_views(scene, rng, walks, base, distance)
-        orders = [tuple(v.left_to_right()) for v in views]
-        if min(len(o) for o in orders) < 3 or len(set(orders)) != len(orders):
+        facts: View3DFacts = {"scene": scene.to_facts(), "views": [v.facts for v in views], "walks_deg": walks,
+                              "answer": {"family": family.name}, "base_azimuth_deg": base, "distance_m": distance}
+        if self.families.degenerate(family, facts):
             return None
-        family, slot = self.family_of(index, VIEW3D_FAMILIES)
+        answer = self._draw_question(family.name, scene, views, walks, base, slot, rng)
+        if answer is None:
+            return None
+        facts["answer"], facts["views"] = answer, [v.facts for v in views]
+        answer.update(self.families.solve(family, facts))
+        correct, distractors, ask = self._options(family.name, answer, walks, rng)
+        options, letter = place_answer(correct, distractors, slot, rng)
+        others_text = " ".join("<image>" for _ in views[1:])
+        question = (self.families.phrase("intro", rng, image="<image>", others=others_text) + " " +
+                    self.families.text(family, rng, **ask))
+        regions = self.regions_for(views, {o.id: o.name for o in scene.objects})
+        return Sample(question, options, letter, [v.image() for v in views], regions, facts, self.generator_name())
+
+    def _draw_question(self, family: str, scene: Scene, views: list[View], walks: list[int | None], base: float,
+                       slot: Slot, rng: np.random.Generator) -> View3DAnswer | None:
+        """What the question asks about. For pick_image, half the records (balanced) replace a photo other than
+        the answer by a decoy, in `views` and `walks`; None when the decoy would not stand apart."""
         n = len(views)
         if family == "pick_image":
             k = int(rng.integers(1, n))
+            replaced = None
             if balanced_index(slot, 2, "view_3d decoy"):
+                orders = [tuple(v.left_to_right()) for v in views]
                 mirrored = mirror(scene)
                 decoy_camera = views[k].camera
                 decoy = self.shoot(mirrored, orbit_camera(mirrored, base + walks[k], _elevation(decoy_camera, scene),
@@ -851,67 +989,54 @@ class View3D(SpatialTask):
                 replaced = pick(rng, [j for j in range(1, n) if j != k])
                 views[replaced] = decoy
                 walks[replaced] = None
-            else:
-                replaced = None
-            correct = f"Photo {k + 1}"
-            distractors = [f"Photo {j + 1}" for j in range(1, n) if j != k]
-            options, answer = place_answer(correct, distractors, slot, rng)
-            decoy_at = replaced  # photos are in random order already: the options list them shuffled
-            ask = {"n": n, "deg": abs(walks[k]), "side": "right" if walks[k] > 0 else "left"}
-            answer_facts = {"family": family, "image": k, "walk_deg": walks[k], "decoy_image": decoy_at}
-        elif family == "name_view":
+            return {"family": family, "image": k, "walk_deg": walks[k], "decoy_image": replaced}
+        if family == "name_view":
             k = int(rng.integers(1, n))
             others = [j for j in rng.permutation(range(1, n)).tolist() if j != k][:3]
-            correct = walk_text(walks[k]).removeprefix("after ")
-            distractors = [walk_text(walks[j]).removeprefix("after ") for j in others]
-            options, answer = place_answer(correct, distractors, slot, rng)
-            ask = {"k": k + 1}
-            answer_facts = {"family": family, "image": k, "walk_deg": walks[k], "option_images": others}
-        else:
-            passed = sorted(range(1, n), key=lambda j: walks[j] % 360)
-            label = lambda seq: ", ".join(f"photo {j + 1}" for j in seq)
-            correct = label(passed)
-            distractors = [label(p) for p in ordering_distractors(passed, rng, 3)]
-            options, answer = place_answer(correct, distractors, slot, rng)
-            ask = {"n": n}
-            answer_facts = {"family": family, "order": passed}
-        others_text = " ".join("<image>" for _ in views[1:])
-        question = (pick(rng, VIEW3D_TEMPLATES["intro"]).format(image="<image>", others=others_text) + " " +
-                    pick(rng, VIEW3D_TEMPLATES[family]).format(**ask))
-        regions, _ = self.regions_for(views, {o.id: o.name for o in scene.objects})
-        facts = {"scene": scene.to_facts(), "views": [v.facts for v in views], "walks_deg": walks,
-                 "answer": answer_facts, "base_azimuth_deg": base, "distance_m": distance}
-        return Sample(question, options, answer, [v.image() for v in views], regions, facts, self.generator_name())
+            return {"family": family, "image": k, "walk_deg": walks[k], "option_images": others}
+        return {"family": family}
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        objects = {str(o["id"]): o for o in f["scene"]["objects"]}
-        nm = lambda i: objects[str(i)]["name"]
-        ans, walks = f["answer"], f["walks_deg"]
+    @staticmethod
+    def _options(family: str, answer: View3DAnswer, walks: list[int | None], rng: np.random.Generator
+                 ) -> tuple[str, list[str], dict[str, Any]]:
+        """(correct option, distractors, the question's wording) of the solved answer. Photos are in random order
+        already: options that list them need no shuffling of their own."""
+        n = len(walks)
+        if family == "pick_image":
+            k = answer["image"]
+            return f"Photo {k + 1}", [f"Photo {j + 1}" for j in range(1, n) if j != k], {
+                "n": n, "deg": abs(answer["walk_deg"]), "side": _side(answer["walk_deg"])}
+        if family == "name_view":
+            spot = lambda walk: walk_text(walk).removeprefix("after ")
+            return spot(answer["walk_deg"]), [spot(walks[j]) for j in answer["option_images"]], {
+                "k": answer["image"] + 1}
+        label = lambda seq: ", ".join(f"photo {j + 1}" for j in seq)
+        return label(answer["order"]), [label(p) for p in ordering_distractors(answer["order"], rng, 3)], {"n": n}
+
+    @classmethod
+    def reason(cls, facts: View3DFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        phrases = cls.phrases()
+        nm = object_names(facts).__getitem__
+        ans, walks = facts["answer"], facts["walks_deg"]
         places = ["from the starting spot"] + ["from a spot to be worked out"] * (len(walks) - 1)
-        captions = self.captions(f, places)
-        first = View(Camera.from_facts(f["views"][0]["camera"]), None, f["views"][0])
-        summary = pick(rng, [
-            "Photo 1 fixes the start. Walking around to one side brings the objects on that side of photo 1 to "
-            "the front, so I look at which objects are nearest in each photo and where they stood in photo 1.",
-            "I match each photo to a spot around the group: from a spot on one side of the group, the objects "
-            "that photo 1 shows on that side are the nearest ones.",
-        ])
+        stages_captions = captions(facts, places)
+        first = View.of(facts["views"][0])
+        summary = pick(rng, phrases["summaries"])
         lines = []
         for k in range(1, len(walks)):
-            view = View(Camera.from_facts(f["views"][k]["camera"]), None, f["views"][k])
+            view = View.of(facts["views"][k])
             ids = view.left_to_right()
             nearest = [a for a in ids if all(view.nearer(a, b) for b in ids if b != a)]
             shown = sorted((int(i) for i, o in view.facts["objects"].items() if o["seen"]), key=view.x)
             text = f"Image {k + 1} shows {join_and([nm(i) for i in shown])}"  # all a viewer notices, as captions do
             if nearest:
                 a = nearest[0]
-                text += f"; {nm(a)} is nearest ({where_text(record, f['views'][k], k, a, _short(nm(a)))})"
+                text += f"; {nm(a)} is nearest ({where_text(regions, facts['views'][k], k, a, _short(nm(a)))})"
                 side = side_of_walk(walks[k]) if walks[k] is not None else None
-                if side and first.visible(a) and self._stands(first, a, side):
-                    word = {"left": "on the left", "right": "on the right", "back": "at the back"}[side]
-                    text += (f", and in image 1 it stands {word} of the group, so this photo was taken from the "
-                             f"{'far side' if side == 'back' else side + ' side'}")
+                if side and first.visible(a) and cls._stands(first, a, side):
+                    text += (f", and in image 1 it stands {phrases['sides'][side]} of the group, so this photo was "
+                             f"taken from the {'far side' if side == 'back' else side + ' side'}")
             lines.append(text + ".")
         if ans["family"] == "pick_image":
             if ans["decoy_image"]:
@@ -924,9 +1049,8 @@ class View3D(SpatialTask):
         else:
             steps = ", ".join(f"photo {j + 1}" for j in ans["order"])
             end = f"Walking to the right from the start passes the spots of {steps}, in that order"
-        names = {_short(o["name"]): o["name"] for o in objects.values()}
-        return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines),
-                         conclude(end, record.answer))
+        names = {_short(name): name for name in object_names(facts).values()}
+        return Reasoning(summary, stages_captions, grounding(regions, names), " ".join(lines), conclude(end, answer))
 
     @staticmethod
     def _stands(first: View, oid: int, side: str) -> bool:
@@ -956,56 +1080,108 @@ def mirror(scene: Scene) -> Scene:
 
 FORCED_KINDS = ("cube", "cylinder", "cone")  # they meet the ground along their whole base: its front is their base row
 FORCED_HEIGHTS = (0.5, 4.5)  # metres, one range for every kind
-FORCED_FAMILIES = ("tallest", "compare", "height")
 TALLER = 1.35  # "taller" needs this true ratio; the estimate from the pixels must show at least ESTIMATE_TALLER
 ESTIMATE_TALLER = 1.15
 SAME = 0.03  # "about the same height": true heights within 3 %, estimates within SAME_ESTIMATE
 SAME_ESTIMATE = 0.1
 ESTIMATE_ERROR = 0.1  # a reading against the person must land within 10 % of the true height
 ALIKE = 0.15  # objects that "look alike" in photo 1: pixel heights within 15 %
-SAME_HEIGHT = "they are all about the same height"
-FORCED_TEMPLATES = {
-    "intro": [
-        "{first} Photo 1 is taken at eye level. {rest} The other photos show the same objects from other spots. "
-        "{person} in the photos is {ph:.2f} m tall.",
-        "{first} In photo 1, taken standing up, {listing} appear side by side. {rest} These photos show the same "
-        "place from elsewhere; {person_l} in them is {ph:.2f} m tall.",
-    ],
-    "tallest": ["Which of {listing} is the tallest in reality?", "In real life, which is the tallest of {listing}?"],
-    "compare": ["In reality, how does {a} compare in height with {b}?",
-                "Which is taller in real life, {a} or {b}?"],
-    "height": ["About how tall is {a} in reality?", "Roughly what is the real height of {a}?"],
-}
+
+
+class ForcedAnswer(TypedDict, total=False):
+    family: str
+    tallest: int | None  # tallest: index 0-2 of the tallest object; None when all are about the same height
+    case: str  # compare: "a" taller, "b" taller, or "same"
+    value_m: float  # height: the correct option's height
+
+
+class ForcedPlan(TypedDict, total=False):
+    alike: list[int]  # which objects look alike in photo 1 (indices 0-2)
+    case: str  # same, alike, far_small; a, b, same; height
+    tallest: int
+    far_small: int  # a small object set farther away than the tallest one
+    options_m: list[float]  # height: the four option heights
+    rank: int  # height: the asked object's option
+
+
+class ForcedFacts(TypedDict):
+    scene: SceneFacts
+    views: list[ViewFacts]
+    person: dict[str, Any]  # id, name, height_m
+    heights_m: list[float]  # true heights of objects 1-3
+    check_images: list[int]  # per object, the photo where it stands level with the person
+    readings_m: list[float]  # per object, its height read against the person there
+    answer: ForcedAnswer
+    plan: ForcedPlan
+
+
+def _tall(o: Mapping[str, Any]) -> int:
+    """An object's height in pixels in a view (its box)."""
+    return o["box"][3] - o["box"][1]
+
+
+def _readings(facts: ForcedFacts) -> list[float]:
+    """Each object's height read against the person in its check photo: person x pixel height / person's."""
+    ph = facts["person"]["height_m"]
+    seen = [facts["views"][k]["objects"] for k in facts["check_images"]]
+    return [ph * _tall(objects[str(i)]) / _tall(objects["4"]) for i, objects in zip((1, 2, 3), seen)]
+
+
+def _readings_settle_tallest(facts: ForcedFacts) -> bool:
+    """The readings show what the heights are: all within SAME_ESTIMATE, or the tallest ESTIMATE_TALLER above."""
+    readings, plan = _readings(facts), facts["plan"]
+    if plan["case"] == "same":
+        return max(readings) <= (1 + SAME_ESTIMATE) * min(readings)
+    t = plan["tallest"]
+    return all(readings[t] >= ESTIMATE_TALLER * readings[i] for i in range(3) if i != t)
+
+
+def _readings_settle_compare(facts: ForcedFacts) -> bool:
+    readings = _readings(facts)
+    ratio = readings[0] / readings[1]
+    return {"same": abs(ratio - 1) <= SAME_ESTIMATE, "a": ratio >= ESTIMATE_TALLER,
+            "b": 1 / ratio >= ESTIMATE_TALLER}[facts["plan"]["case"]]
+
+
+def _tallest_object(facts: ForcedFacts) -> ForcedAnswer:
+    """The tallest by true height; None where the three were drawn alike (within 3 %)."""
+    same = facts["plan"]["case"] == "same"
+    return {"tallest": None if same else int(np.argmax(facts["heights_m"]))}
+
+
+def _taller_of_two(facts: ForcedFacts) -> ForcedAnswer:
+    a, b = facts["heights_m"][:2]
+    case = "a" if a >= TALLER * b else "b" if b >= TALLER * a else "same" if abs(a / b - 1) <= SAME else None
+    return {"case": case}
+
+
+def _nearest_height_option(facts: ForcedFacts) -> ForcedAnswer:
+    true = facts["heights_m"][0]
+    return {"value_m": min(facts["plan"]["options_m"], key=lambda v: abs(v - true))}
+
+
+def _height_text(value: float) -> str:
+    return f"about {value:.1f} m"
 
 
 class ForcedPerspective(SpatialTask):
-    """Real heights when apparent sizes mislead.
+    """forced_perspective (definition: mirdata/tasks/forced_perspective.yaml). Answer rules read the true
+    heights; constraints check that the readings against the person show them."""
 
-    Three objects (cube, cylinder or cone; heights 0.5-4.5 m whatever the kind) and a figure of a person of a
-    stated height stand on paved ground. Photo 1 is taken at eye level from where objects at different distances
-    look alike: the pairs a question turns on are within 15 % of each other in pixel height, a far big one beside
-    a near small one. For each object one photo is taken from a spot where it and the person stand at the same
-    distance from the camera (the camera faces the line between them square on, their bases on one image row),
-    so its height reads against the person's: height ≈ person × (object's pixel height / person's); that
-    reading must land within 10 % of the truth. The remaining photos (default 2) look over the whole place
-    from above. Families (each at a third of a build): `tallest` (which of the three is tallest; "they are all
-    about the same height" is right at 1 in 4: true heights within 3 %), `compare` (A taller, B taller, or
-    about the same, each at a third) and `height` (the asked object's height in metres: four options 1.3-1.7
-    times apart anywhere in 0.5-4.5 m, the asked height drawn as one of them at a balanced rank).
-    "Taller" means a true ratio of at least 1.35 and a reading of at least 1.15; in `tallest` half the records
-    place a small object farther away than the tallest one, so the tallest is not always the farthest.
-    """
-
-    name = "forced_perspective"
+    Facts = ForcedFacts
     min_views = 4
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "tallest_object": _tallest_object, "taller_of_two": _taller_of_two,
+        "nearest_height_option": _nearest_height_option}
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "readings_settle_tallest": _readings_settle_tallest, "readings_settle_compare": _readings_settle_compare}
 
-    def build_from_layout(self, index: int, rng: np.random.Generator) -> Sample | None:
-        family, slot = self.family_of(index, FORCED_FAMILIES)
+    def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
         w, h = self.size
         eye = round(float(rng.uniform(1.5, 1.8)), 2)
         pitch = math.radians(float(rng.uniform(2, 6)))
         first = Camera((0.0, 0.0, eye), (0.0, 50.0, round(eye - 50.0 * math.tan(pitch), 4)), w, h)
-        heights, plan = self._heights(family, slot, rng)
+        heights, plan = self._heights(family.name, slot, rng)
         if heights is None:
             return None
         # Distances in photo 1 from planned pixel heights: the objects of `plan["alike"]` look alike.
@@ -1080,25 +1256,31 @@ class ForcedPerspective(SpatialTask):
             camera = self._overview(scene, rng)
             overviews.append(self.shoot(scene, camera))
         names = [scene.by_id(i).name for i in (1, 2, 3)]
-        made = self._question(family, plan, heights, readings, names, rng)
-        if made is None:
-            return None
-        correct, distractors, wording, answer_facts = made
-        options, answer = place_answer(correct, distractors, slot, rng)
         rest = [*checks, *overviews]
+        # The photos in this order (each object's check photo k + 1 for object k + 1) until the question holds;
+        # then shuffled, which draws from the RNG after the options do.
+        facts: ForcedFacts = {
+            "scene": scene.to_facts(), "views": [v.facts for v in (view1, *rest)],
+            "person": {"id": 4, "name": person.name, "height_m": person_height}, "heights_m": heights,
+            "check_images": [1, 2, 3], "readings_m": [round(r, 3) for r in readings],
+            "answer": {"family": family.name}, "plan": plan,
+        }
+        if self.families.degenerate(family, facts):
+            return None
+        facts["answer"].update(self.families.solve(family, facts))
+        correct, distractors, wording = self._options(family.name, facts, names)
+        options, letter = place_answer(correct, distractors, slot, rng)
         order = rng.permutation(len(rest))
         views = [view1, *(rest[t] for t in order)]
-        check_images = [1 + int(np.flatnonzero(order == i)[0]) for i in range(3)]
+        facts["views"] = [v.facts for v in views]
+        facts["check_images"] = [1 + int(np.flatnonzero(order == i)[0]) for i in range(3)]
         listing = join_and(names)
-        intro = pick(rng, FORCED_TEMPLATES["intro"]).format(
-            first="<image>", rest=" ".join("<image>" for _ in rest), listing=listing, ph=person_height,
-            person=person.name.capitalize(), person_l=person.name)
-        question = f"{intro} {pick(rng, FORCED_TEMPLATES[family]).format(listing=listing, **wording)}"
-        regions, _ = self.regions_for(views, {o.id: o.name for o in objects})
-        facts = {"scene": scene.to_facts(), "views": [v.facts for v in views], "person": {"id": 4, "name": person.name,
-                 "height_m": person_height}, "heights_m": heights, "check_images": check_images,
-                 "readings_m": [round(r, 3) for r in readings], "answer": answer_facts, "plan": plan}
-        return Sample(question, options, answer, [v.image() for v in views], regions, facts, self.generator_name())
+        intro = self.families.phrase("intro", rng, first="<image>", rest=" ".join("<image>" for _ in rest),
+                                     listing=listing, ph=person_height, person=person.name.capitalize(),
+                                     person_l=person.name)
+        question = f"{intro} {self.families.text(family, rng, listing=listing, **wording)}"
+        regions = self.regions_for(views, {o.id: o.name for o in objects})
+        return Sample(question, options, letter, [v.image() for v in views], regions, facts, self.generator_name())
 
     @staticmethod
     def _heights(family: str, slot: Slot, rng: np.random.Generator) -> tuple[list[float] | None, dict[str, Any]]:
@@ -1136,33 +1318,22 @@ class ForcedPerspective(SpatialTask):
         heights = [options[rank], *(round(float(rng.uniform(lo, hi)), 3) for _ in range(2))]
         return heights, {"alike": [0, 1], "case": "height", "options_m": options, "rank": rank}
 
-    @staticmethod
-    def _question(family: str, plan: dict[str, Any], heights: list[float], readings: list[float], names: list[str],
-                  rng: np.random.Generator) -> tuple[str, list[str], dict[str, Any], dict[str, Any]] | None:
-        """(correct option, distractors, wording, answer facts), or None when the readings do not settle it."""
+    def _options(self, family: str, facts: ForcedFacts, names: list[str]) -> tuple[str, list[str], dict[str, str]]:
+        """(correct option, distractors, the question's wording) of the solved answer."""
+        answer = facts["answer"]
         if family == "tallest":
-            if plan["case"] == "same":
-                if max(readings) > (1 + SAME_ESTIMATE) * min(readings):
-                    return None
-                return SAME_HEIGHT, names, {}, {"family": family, "tallest": None}
-            t = plan["tallest"]
-            if any(readings[t] < ESTIMATE_TALLER * readings[i] for i in range(3) if i != t):
-                return None
-            return names[t], [n for i, n in enumerate(names) if i != t] + [SAME_HEIGHT], {}, {
-                "family": family, "tallest": t}
+            same, t = self.families.phrase("same_height"), answer["tallest"]
+            if t is None:
+                return same, names, {}
+            return names[t], [n for i, n in enumerate(names) if i != t] + [same], {}
         if family == "compare":
-            ratio = readings[0] / readings[1]
-            case = plan["case"]
-            if case == "same" and not abs(ratio - 1) <= SAME_ESTIMATE or case == "a" and ratio < ESTIMATE_TALLER \
-                    or case == "b" and 1 / ratio < ESTIMATE_TALLER:
-                return None
-            texts = {"a": f"{names[0]} is taller", "b": f"{names[1]} is taller", "same": "they are about the same height"}
-            return texts[case], [t for k, t in texts.items() if k != case], {"a": names[0], "b": names[1]}, {
-                "family": family, "case": case}
-        texts = [f"about {v:.1f} m" for v in plan["options_m"]]
-        correct = texts[plan["rank"]]
-        return correct, [t for t in texts if t != correct], {"a": names[0]}, {
-            "family": family, "value_m": plan["options_m"][plan["rank"]]}
+            texts = {case: text.format(a=names[0], b=names[1])
+                     for case, text in self.families.phrase("compare_options").items()}
+            return texts[answer["case"]], [t for case, t in texts.items() if case != answer["case"]], {
+                "a": names[0], "b": names[1]}
+        correct = _height_text(answer["value_m"])
+        return correct, [t for t in map(_height_text, facts["plan"]["options_m"]) if t != correct], {"a": names[0]}
+
 
     def _beside_person(self, scene: Scene, obj: SceneObject, person: SceneObject, rng: np.random.Generator
                        ) -> View | None:
@@ -1208,43 +1379,37 @@ class ForcedPerspective(SpatialTask):
         elevation = round(float(rng.uniform(30, 55)), 1)
         return orbit_camera(scene, azimuth, elevation, round(2.4 * spread + 6.0, 2), self.size)
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        objects = {str(o["id"]): o for o in f["scene"]["objects"]}
-        nm = lambda i: objects[str(i)]["name"]
-        person, ans = f["person"], f["answer"]
+
+    @classmethod
+    def reason(cls, facts: ForcedFacts, regions: list[Region], answer: str, config: TaskConfig,
+               rng: np.random.Generator) -> Reasoning:
+        nm = object_names(facts).__getitem__
+        person, ans = facts["person"], facts["answer"]
         ph, pl = person["height_m"], _short(person["name"])
-        places = ["at eye level"] + ["from another spot"] * (len(f["views"]) - 1)
-        captions = self.captions(f, places)
-        checks = f["check_images"]
-        summary = pick(rng, [
-            "Near things look big, so how tall the objects look in photo 1 says little about their real heights. "
-            "{person} is {ph:.2f} m tall; in photos {checks} each object stands as far from the camera as the "
-            "person does (their bases on one row), so there its height can be read against the person's.",
-            "Photo 1 is a forced-perspective view: a far object can look as big as a near one. I find, for each "
-            "object, the photo where it stands level with {person} ({ph:.2f} m), and compare their pixel heights.",
-        ]).format(person=person["name"], ph=ph,
-                  checks=join_and([str(k + 1) for k in checks]))
-        first = f["views"][0]
-        lines = ["In image 1: " + "; ".join(f"{nm(i)} {where_text(record, first, 0, i, _short(nm(i)))}"
+        places = ["at eye level"] + ["from another spot"] * (len(facts["views"]) - 1)
+        stages_captions = captions(facts, places)
+        checks = facts["check_images"]
+        summary = pick(rng, cls.phrases()["summaries"]).format(person=person["name"], ph=ph,
+                                                               checks=join_and([str(k + 1) for k in checks]))
+        first = facts["views"][0]
+        lines = ["In image 1: " + "; ".join(f"{nm(i)} {where_text(regions, first, 0, i, _short(nm(i)))}"
                                             for i in (1, 2, 3)) + "."]
-        view1 = View(Camera.from_facts(first["camera"]), None, first)
+        view1 = View.of(first)
         farther = [(a, b) for a, b in itertools.permutations((1, 2, 3), 2) if view1.nearer(b, a)]
         if farther:
             a, b = farther[0]
             lines.append(f"The base of {nm(a)} is higher in the picture than that of {nm(b)}, so it stands farther "
                          "away and is bigger than it looks next to it.")
+        estimate = dict(zip((1, 2, 3), _readings(facts)))
         for i, k in zip((1, 2, 3), checks):
-            view = f["views"][k]["objects"]
+            view = facts["views"][k]["objects"]
             o, p = view[str(i)], view["4"]
-            oh, phx = o["box"][3] - o["box"][1], p["box"][3] - p["box"][1]
-            lines.append(f"In image {k + 1}, {nm(i)} [{region_of(record, k, _short(nm(i))).id}] and the {pl} "
-                         f"[{region_of(record, k, pl).id}] have their bases at y = {o['box'][3]} and {p['box'][3]} px, "
+            oh, phx = _tall(o), _tall(p)
+            lines.append(f"In image {k + 1}, {nm(i)} [{region_of(regions, k, _short(nm(i))).id}] and the {pl} "
+                         f"[{region_of(regions, k, pl).id}] have their bases at y = {o['box'][3]} and "
+                         f"{p['box'][3]} px, "
                          f"so they stand at the same distance: {nm(i)} is {oh} px tall and the person {phx} px, "
-                         f"so {nm(i)} is about {ph:.2f} m × {oh} / {phx} ≈ {ph * oh / phx:.1f} m tall.")
-        estimate = {i: ph * (f["views"][k]["objects"][str(i)]["box"][3] - f["views"][k]["objects"][str(i)]["box"][1])
-                    / (f["views"][k]["objects"]["4"]["box"][3] - f["views"][k]["objects"]["4"]["box"][1])
-                    for i, k in zip((1, 2, 3), checks)}
+                         f"so {nm(i)} is about {ph:.2f} m × {oh} / {phx} ≈ {estimate[i]:.1f} m tall.")
         if ans["family"] == "tallest":
             if ans["tallest"] is None:
                 end = "The three readings agree closely: they are all about the same height"
@@ -1257,10 +1422,10 @@ class ForcedPerspective(SpatialTask):
                    "same": f"{nm(1).capitalize()} ({estimate[1]:.1f} m) and {nm(2)} ({estimate[2]:.1f} m) are about "
                            "the same height"}[ans["case"]]
         else:
-            end = f"{nm(1).capitalize()} is about {estimate[1]:.1f} m tall; the nearest option is {record.answer_text}"
-        names = {_short(o["name"]): o["name"] for o in objects.values()}
-        return Reasoning(summary, captions, self.grounding(record, names), " ".join(lines),
-                         conclude(end, record.answer))
+            end = (f"{nm(1).capitalize()} is about {estimate[1]:.1f} m tall; the nearest option is "
+                   f"{_height_text(ans['value_m'])}")
+        names = {_short(name): name for name in object_names(facts).values()}
+        return Reasoning(summary, stages_captions, grounding(regions, names), " ".join(lines), conclude(end, answer))
 
 
 def _too_close(a: SceneObject, b: SceneObject) -> bool:
@@ -1289,6 +1454,3 @@ def _front_extent(obj: SceneObject, direction: np.ndarray) -> float:
         corners = obj.corners()[:, :2] - np.array(obj.position)
         return float((corners @ direction).max())
     return 0.5 * obj.size[0]
-
-
-TASKS = [LocationRelationship, DepthRelationship, View3D, ForcedPerspective]
