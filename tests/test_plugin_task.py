@@ -28,6 +28,7 @@ NUM = 36
 # A shape's colour, as a viewer names it, by its hue (PIL's HSV: 0-255 around the circle).
 HUES = {"red": [(0, 12), (243, 256)], "yellow": [(25, 50)], "green": [(65, 110)], "blue": [(135, 180)]}
 KIND_WORDS = {"circles": "circle", "squares": "square", "triangles": "triangle"}
+STAGES = ("summary", "caption", "text2region", "region2region", "conclusion")
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -134,6 +135,19 @@ def test_answers_and_regions_agree_with_the_shapes_in_the_saved_pixels(built):
         assert all(f"[{reg['id']}]" in r["text2region"] for reg in r["regions"])
         assert str(expected.split()[-1]) in r["conclusion"] and r["conclusion"].endswith(f"answer is {r['answer']}.")
     assert families == {"total", "most", "difference"}
+
+
+def test_template_annotation_writes_the_same_stages_again_from_the_stored_facts(env, built, tmp_path):
+    """reason() needs only the facts and regions: annotating the built folder again gives the same stages, and
+    the stage checker finds every number and box they state backed by the facts."""
+    root = tmp_path / "again"
+    shutil.copytree(built, root)
+    done = run(env, "annotate", str(root), "--annotator", "template")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for before, after in zip(records(built), records(root)):
+        assert {s: after[s] for s in STAGES} == {s: before[s] for s in STAGES}, before["id"]
+        problems = {s: v["problems"] for s, v in after["meta"]["annotation"]["stages"].items() if v["problems"]}
+        assert not problems, (after["id"], problems)
 
 
 def test_build_help_names_the_plugin_task(env):

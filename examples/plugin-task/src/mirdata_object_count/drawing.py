@@ -69,7 +69,7 @@ def place(kinds_colours: list[tuple[str, str]], size: tuple[int, int], gap: int,
     """Boxes for the shapes, each `gap` pixels or more from the others; None when one finds no room."""
     w, h = size
     short = min(w, h)
-    lo, hi = (int(round(f * short)) for f in SIZE_RANGE)
+    lo, hi = (round(f * short) for f in SIZE_RANGE)
     shapes: list[Shape] = []
     for kind, colour in kinds_colours:
         for _ in range(tries):

@@ -79,6 +79,7 @@ class ObjectCountFacts(TypedDict):
     images: list[ImageFacts]
     counts: list[int]  # counted shapes per picture, from the masks
     pair: list[int]  # difference: the pictures compared (0-based, more first); else []
+    left_out: int  # shapes of another kind or colour in the pictures the question is about
     answer_text: str
 
 
@@ -148,8 +149,9 @@ class ObjectCount(Task):
             images.append(ImageFacts(photo=photo, scene=PHOTOS[photo], shapes=proven,
                                      count=sum(s["counted"] for s in proven)))
         subject = _subject_text(kind, colour)
+        left_out = sum(len(images[k]["shapes"]) - images[k]["count"] for k in relevant)
         facts = ObjectCountFacts(family=family.name, kind=kind, colour=colour, subject=subject, images=images,
-                                 counts=[im["count"] for im in images], pair=pair, answer_text="")
+                                 counts=[im["count"] for im in images], pair=pair, left_out=left_out, answer_text="")
         if self.families.degenerate(family, facts):
             return None
         value = self.families.solve(family, facts)
@@ -183,7 +185,7 @@ class ObjectCount(Task):
             ", ".join(map(cite, cited[k])) if cited[k] else f"none in image {k + 1}" for k in relevant) + "."
         held = [f"image {k + 1} holds " + (f"{counts[k]} ({', '.join(f'[{r.id}]' for r in cited[k])})"
                                            if counts[k] else "none") for k in relevant]
-        left_out = sum(len(facts["images"][k]["shapes"]) for k in relevant) - sum(counts[k] for k in relevant)
+        left_out = facts["left_out"]
         steps = [f"{held[0][0].upper()}{held[0][1:]}, " + ", ".join(held[1:]) + "."]
         if left_out:
             other = {(True, True): "kind or colour", (True, False): "kind", (False, True): "colour"}[
