@@ -36,7 +36,10 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def plugin_env(*paths: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, paths), str(REPO)]), "HF_HUB_OFFLINE": "1"}
+    """The environment of a `mirdata` subprocess that sees `paths` (installed plugins) before the repository; a
+    wide terminal, so that rich does not wrap a one-line message or the help's choices over several lines."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, paths), str(REPO)]), "HF_HUB_OFFLINE": "1",
+            "COLUMNS": "400"}
 
 
 @pytest.fixture(scope="module")
