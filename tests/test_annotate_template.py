@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from mirdata.annotate import annotate_dir, check_stages
 from mirdata.annotate.check import stage_texts
-from mirdata.builders.base import BuildOptions, run_build
+from mirdata.builders.base import BuildOptions, Task, run_build
 from mirdata.cli import app
 from mirdata.registry import task_names
 from mirdata.schema.tasks import STAGES
@@ -48,6 +48,18 @@ def test_every_record_of_every_task_has_five_stages_that_pass_the_checker(built)
         assert all(stages[s]["problems"] == [] for s in STAGES)
     assert summary["failing"] == 0 and summary["sources"]["conclusion"] == {"template": len(records)}
     assert validate_dir(built).ok
+
+
+def test_template_stages_are_written_without_making_any_task_or_media(built, monkeypatch):
+    """`reason` is pure: the annotator never constructs a task, so no renderer, editor or model is made."""
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"{type(self).__name__} was constructed while writing template stages")
+
+    monkeypatch.setattr(Task, "__init__", refuse)
+    as_built = {r.id: stage_texts(r) for r in MIRStore(built).read()}
+    summary = annotate_dir(built, annotator="template", show_progress=False)
+    assert summary["no_template_records"] == [] and summary["failing"] == 0
+    assert {r.id: stage_texts(r) for r in MIRStore(built).read()} == as_built
 
 
 def test_template_annotation_is_deterministic_through_the_cli(built):

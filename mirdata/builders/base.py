@@ -434,6 +434,11 @@ def run_build(options: BuildOptions, tasks: list[str], show_progress: bool = Tru
         raise MirdataError(f"--format must be jpg or png, not {options.image_format!r}")
     if options.on_error not in ("skip", "fail"):
         raise MirdataError(f"--on-error must be skip or fail, not {options.on_error!r}")
+    known = {f.name for t in tasks for f in fields(task_class(t).Config)}
+    unknown = sorted(set(options.settings) - known)
+    if unknown:
+        raise MirdataError(f"--set {', '.join(unknown)}: not a config field of {', '.join(tasks)} "
+                           f"(their fields: {', '.join(sorted(known))})")
     store = MIRStore(options.out)
     store.root.mkdir(parents=True, exist_ok=True)
     done = store.done_ids()

@@ -25,6 +25,15 @@ err_console = Console(stderr=True)
 out_console = Console()
 
 
+@app.callback()
+def report_plugin_problems() -> None:
+    """Rebuild, validate, release and train on MIR, the multi-image interleaved reasoning benchmark."""
+    from mirdata.registry import plugin_problems
+
+    for line in plugin_problems():  # one line per plugin that could not be registered; the rest still works
+        err_console.print(Text.assemble(("warning: ", "bold yellow"), redact(line)), soft_wrap=True)
+
+
 def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`app.command`, plus: a MirdataError, or an OSError of the file system (no space, read-only, a file where
     a folder should be), becomes one red line on stderr and exit code 1, no traceback; keys are redacted."""

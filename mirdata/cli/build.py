@@ -19,13 +19,14 @@ from mirdata.cli.app import (
 )
 from mirdata.errors import MirdataError
 from mirdata.executors import make_executor
+from mirdata.registry import CATEGORIES, task_names, task_specs
 from mirdata.store import MIRStore
 
-
-class Category(str, Enum):
-    sequential = "sequential"
-    spatial = "spatial"
-    analytical = "analytical"
+# The CLI's categories and tasks are the registry's: a plugin's task shows up in `mirdata build --help` (an
+# unknown one is refused in one line by resolve_tasks).
+Category = Enum("Category", {c: c for c in CATEGORIES}, type=str)
+TaskOpt = Annotated[Optional[list[str]], typer.Option(metavar="TASK", help="Build only this task (repeatable): "
+                                                                               f"{', '.join(task_names())}.")]
 
 
 class ImageFormat(str, Enum):
@@ -48,10 +49,20 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def parse_settings(items: list[str]) -> dict[str, str]:
+    settings = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise MirdataError(f"--set {item!r}: must look like NAME=VALUE")
+        settings[name.strip()] = value
+    return settings
+
+
 @command("build")
 def build(
     category: Annotated[Optional[Category], typer.Option(help="Build every task of this category.")] = None,
-    task: Annotated[Optional[list[str]], typer.Option(help="Build only this task (repeatable).")] = None,
+    task: TaskOpt = None,
     num: Annotated[int, typer.Option(min=1, help="Records per task.")] = 10,
     out: Annotated[Path, typer.Option(help="Dataset folder (MIR layout); an existing build there is resumed.")]
     = Path("mir_data"),
@@ -80,6 +91,9 @@ def build(
     model: Annotated[Optional[str], typer.Option(help="LLM annotator model: a path or a served model id.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="LLM annotator: OpenAI-compatible base URL.")] = None,
     rounds: Annotated[int, typer.Option(min=1, help="LLM annotator: drafting rounds.")] = 2,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", metavar="NAME=VALUE",
+                                                          help="A field of a task's own config (repeatable), "
+                                                               "e.g. a plugin task's option.")] = None,
 ) -> None:
     """Build MIR records with ground-truth answers and five reasoning stages into OUT."""
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -92,6 +106,7 @@ def build(
         source=source, steps_csv=steps_csv, on_error=on_error.value, renderer=renderer, views=views,
         device=device, editor=editor, editor_model=editor_model, annotator=annotator,
         annotator_options={"backend": backend, "model": model, "base_url": base_url, "rounds": rounds},
+        settings=parse_settings(settings or []),
     )
     where = make_executor(executor.value, workers, ray_address)
     with MIRStore(out).writing("build", create=True):
@@ -107,3 +122,22 @@ def build(
 
         annotate_dir(out, annotator="llm", workers=workers, executor=None if executor == ExecutorName.local else where,
                      **options.annotator_options)
+
+
+@command("tasks")
+def tasks(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's task table.")] = False,
+) -> None:
+    """List the registered tasks: built-in and from installed plugins."""
+    rows = [(s.category, name, ", ".join(s.families) or "-", s.source, s.asks) for name, s in task_specs().items()]
+    if markdown:
+        out_console.print("| category | task | question families | asks |\n|---|---|---|---|", highlight=False)
+        for cat, name, families, source, asks in rows:
+            out_console.print(f"| {cat} | `{name}` | {families} | {asks} |", highlight=False, soft_wrap=True)
+        return
+    from rich.table import Table
+
+    table = Table("category", "task", "question families", "from", "asks")
+    for row in rows:
+        table.add_row(*row)
+    out_console.print(table)
