@@ -153,9 +153,13 @@ def test_template_annotation_writes_the_same_stages_again_from_the_stored_facts(
         assert not problems, (after["id"], problems)
 
 
-def test_build_help_names_the_plugin_task(env):
+def test_build_help_and_the_task_list_name_the_plugin_task(env):
     shown = run(env, "build", "--help")
     assert shown.returncode == 0 and "object_count" in shown.stdout, shown.stdout
+    listed = run(env, "tasks")
+    row = [line for line in listed.stdout.splitlines() if "object_count" in line]
+    assert listed.returncode == 0 and len(row) == 1, listed.stdout
+    assert "analytical" in row[0] and "mirdata-object-count" in row[0] and "total, most, difference" in row[0]
 
 
 def test_release_card_lists_the_task_with_its_spec_definition(env, built, tmp_path):
