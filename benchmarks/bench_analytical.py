@@ -18,14 +18,14 @@ import numpy as np
 from mirdata.builders.base import BuildOptions, run_build
 from mirdata.generators.drawings import COLOURS, background, draw_sign, paste_sprite, sprite
 from mirdata.generators.editing import ClassicalEditor, DiffusersEditor, Edit, write_tiny_pipeline
-from mirdata.schema.tasks import CATEGORIES
+from mirdata.registry import tasks_of
 
 
 def records_per_second(num: int, workers: int, size: tuple[int, int], root: Path) -> tuple[float, int, float]:
     """Records per second, records built, and images per record of an analytical build."""
     out = root / f"w{workers}"
     run = run_build(BuildOptions(out=out, num=num, workers=workers, image_size=size),
-                    list(CATEGORIES["analytical"]), show_progress=False)
+                    list(tasks_of("analytical")), show_progress=False)
     images = sum(len(json.loads(line)["images"]) for line in (out / "records.jsonl").read_text().splitlines())
     return run["built"] / run["seconds"], run["built"], images / max(1, run["built"])
 

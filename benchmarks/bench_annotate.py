@@ -33,7 +33,7 @@ def gguf_path() -> Path:
 
 def json_end(text: str) -> int | None:
     """Where the first JSON object of `text` closes (index after its '}'), or None."""
-    from mirdata.annotate.backends import balanced_object
+    from mirdata.models.local import balanced_object
 
     start = text.find("{")
     if start < 0:
@@ -55,16 +55,16 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from mirdata.annotate import annotate_dir
-    from mirdata.annotate.backends import _load_model
     from mirdata.annotate.llm import first_prompt
     from mirdata.annotate.runner import _fallbacks
     from mirdata.builders.base import BuildOptions, run_build
+    from mirdata.models.local import _load
     from mirdata.schema.tasks import STAGES
     from mirdata.store import MIRStore
 
     model_path = gguf_path()
     start = time.perf_counter()
-    model, tok = _load_model(str(model_path), "cpu")
+    model, _, tok = _load(model_path, "float32")
     load_s = time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:

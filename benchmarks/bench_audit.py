@@ -34,7 +34,7 @@ from mirdata.audit import AuditSettings, audit_records, failure_lines
 from mirdata.audit.guessers import METHODS, answer_runs, record_folds
 from mirdata.audit.texts import HEURISTICS, TaskTexts, content_words, normalise, ordering_items, swap_distance
 from mirdata.schema.record import LETTERS, parse_options
-from mirdata.schema.tasks import ALL_TASKS, TASK_CATEGORY
+from mirdata.registry import category_of, task_names
 
 RELEASE_RECORDS = 22_257
 COLOURS = ("red", "blue", "green", "yellow", "purple", "orange", "white", "brown")
@@ -46,7 +46,7 @@ def synthetic_records(n: int, root: Path, seed: int = 0) -> list[dict]:
     image a small file of its own. The answers are random and exactly balanced per task and option count, as a
     good build makes them: nothing to find, so every guesser runs in full."""
     rng = np.random.default_rng(seed)
-    tasks = [ALL_TASKS[i % len(ALL_TASKS)] for i in range(n)]
+    tasks = [task_names()[i % len(task_names())] for i in range(n)]
     option_counts = rng.integers(2, 6, size=n)
     letters = np.zeros(n, dtype=int)
     for task, k in {(t, int(k)) for t, k in zip(tasks, option_counts)}:
@@ -55,7 +55,7 @@ def synthetic_records(n: int, root: Path, seed: int = 0) -> list[dict]:
     records = []
     for i in range(n):
         task = tasks[i]
-        rid = f"{task}-s0-{i // len(ALL_TASKS):06d}"
+        rid = f"{task}-s0-{i // len(task_names()):06d}"
         k = int(option_counts[i])
         n_images = int(rng.integers(2, 11))
         kind = i % 3
@@ -75,11 +75,11 @@ def synthetic_records(n: int, root: Path, seed: int = 0) -> list[dict]:
         for j in range(n_images):
             rel = f"images/{task}/{rid}_{j}.bin"
             images.append(rel)
-        records.append({"id": rid, "category": TASK_CATEGORY[task], "task": task, "images": images,
+        records.append({"id": rid, "category": category_of(task), "task": task, "images": images,
                         "question": "Here: " + " ".join("<image>" for _ in images) + " Which one is it?",
                         "options": [f"{LETTERS[j]}. {t}" for j, t in enumerate(texts)],
                         "answer": LETTERS[letters[i]]})
-    for task in ALL_TASKS:
+    for task in task_names():
         (root / "images" / task).mkdir(parents=True, exist_ok=True)
     for r in records:
         for rel in r["images"]:
@@ -191,7 +191,7 @@ def main() -> None:
               f"runs, {args.workers} workers, 12 tasks, image hashing included; load average {load:.1f} before, "
               f"{os.getloadavg()[0]:.1f} after); passed: {report.passed} {failure_lines(report)}")
 
-        task = ALL_TASKS[0]
+        task = task_names()[0]
         members = [r for r in records if r["task"] == task]
         texts = TaskTexts([r["question"] for r in members],
                           [[t for _, t in parse_options(r["options"])] for r in members])

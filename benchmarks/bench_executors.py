@@ -52,12 +52,12 @@ class FirstResult:
 
 def timed_build(out: Path, category: str, num: int, size: tuple[int, int], executor) -> Timing:
     from mirdata.builders.base import BuildOptions, run_build
-    from mirdata.schema.tasks import CATEGORIES
+    from mirdata.registry import tasks_of
 
     options = BuildOptions(out=out, num=num, image_size=size, workers=getattr(executor, "workers", 1))
     executor = FirstResult(executor)
     start = time.perf_counter()
-    run = run_build(options, list(CATEGORIES[category]), show_progress=False, executor=executor)
+    run = run_build(options, list(tasks_of(category)), show_progress=False, executor=executor)
     end = time.perf_counter()
     return Timing(run["built"] / (end - start), executor.first - start, (run["built"] - 1) / (end - executor.first),
                   digest(out))

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mirdata.inference.prompt import Prompt, build_prompt
-from mirdata.inference.runners import Sampling, make_runner, prompt_seed
+from mirdata.inference.prompt import build_prompt
+from mirdata.models import Prompt, Sampling, make_runner, prompt_seed
 from mirdata.schema.record import Record, format_options
 from mirdata.testing import make_tiny_vlm
 

@@ -60,12 +60,12 @@ def one_core(name: str, size: tuple[int, int], views: int, processes: int = 1) -
 
 def records_per_second(num: int, workers: int) -> tuple[float, float]:
     from mirdata.builders.base import BuildOptions, run_build
-    from mirdata.schema.tasks import CATEGORIES
+    from mirdata.registry import tasks_of
 
     with tempfile.TemporaryDirectory() as tmp:
         options = BuildOptions(out=Path(tmp) / "data", num=num, workers=workers)  # the default size and views
         start = time.perf_counter()
-        run = run_build(options, list(CATEGORIES["spatial"]), show_progress=False)
+        run = run_build(options, list(tasks_of("spatial")), show_progress=False)
         seconds = time.perf_counter() - start
         images = sum(len(json.loads(line)["images"]) for line in (Path(tmp) / "data" / "records.jsonl").open())
     return run["built"] / seconds, images / seconds, images / max(1, run["built"])

@@ -19,7 +19,7 @@ import pandera.pandas as pa
 
 from mirdata.schema import checks
 from mirdata.schema.checks import check_records, records_frame
-from mirdata.schema.tasks import ALL_TASKS, TASK_CATEGORY
+from mirdata.registry import category_of, task_names
 
 RELEASE_RECORDS = 22_257
 
@@ -30,13 +30,13 @@ def synthetic_records(n: int, seed: int = 0, fault_rate: float = 0.0) -> tuple[l
     rng = random.Random(seed)
     records, sizes = [], []
     for i in range(n):
-        task = ALL_TASKS[i % len(ALL_TASKS)]
+        task = task_names()[i % len(task_names())]
         n_images = rng.randint(2, 10)
         n_options = rng.randint(2, 5)
         answer = "ABCDE"[i % n_options]
         images = [f"images/{task}/{task}-s0-{i:06d}_{k}.jpg" for k in range(n_images)]
         record = {
-            "id": f"{task}-s0-{i:06d}", "category": TASK_CATEGORY[task], "task": task, "images": images,
+            "id": f"{task}-s0-{i:06d}", "category": category_of(task), "task": task, "images": images,
             "question": "Here are the frames: " + " ".join(f"Image {k + 1}: <image>" for k in range(n_images))
                         + ". Which object moves fastest?",
             "options": [f"{'ABCDE'[k]}. object number {k} of question {i}" for k in range(n_options)],

@@ -13,8 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from mirdata.inference.prompt import Prompt
-from mirdata.inference.runners import Runner, Sampling
+from mirdata.models import Prompt, Runner, Sampling
 
 # The chat format of SmolVLM: images sit where their {"type": "image"} parts are, turns end with <end_of_utterance>.
 CHAT_TEMPLATE = (
@@ -112,6 +111,7 @@ class ScriptedRunner(Runner):
         self.model = model
         self.calls: list[int] = []
 
-    def generate(self, prompts: list[Prompt], sampling: Sampling, seeds: list[int]) -> list[list[str]]:
+    def generate(self, prompts: list[Prompt], sampling: Sampling, seeds: list[int] | None = None) -> list[list[str]]:
         self.calls.append(len(prompts))
+        seeds = seeds if seeds is not None else [0] * len(prompts)
         return [[self.respond(p, k, seed) for k in range(sampling.n)] for p, seed in zip(prompts, seeds)]

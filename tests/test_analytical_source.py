@@ -16,7 +16,7 @@ from mirdata.builders.base import BuildOptions, run_build
 from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.schema.record import LETTERS, option_text
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 
 runner = CliRunner()
 EXPLANATIONS = [

@@ -14,7 +14,7 @@ from mirdata.builders.base import BuildOptions, Task, run_build
 from mirdata.cli import app
 from mirdata.registry import task_names
 from mirdata.schema.tasks import STAGES
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 from mirdata.store import MIRStore
 
 PER_TASK = 6

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_simple_dataset
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from conftest import write_simple_dataset
 from mirdata.audit import AuditSettings, audit_dir
 from mirdata.audit.guessers import fit_logistic
 from mirdata.audit.texts import swap_distance

@@ -26,7 +26,7 @@ from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.registry import TaskSpec, register, unregister
 from mirdata.schema.record import Region
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 
 
 class SquareTask(Task):

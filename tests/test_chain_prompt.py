@@ -11,15 +11,12 @@ from typer.testing import CliRunner
 from mirdata.cli import app
 from mirdata.curriculum import train
 from mirdata.curriculum.difficulty import DifficultySettings, rate_difficulty
-from mirdata.curriculum.stages import parse_chain, stage_example
+from mirdata.curriculum.stages import stage_example
 from mirdata.errors import MirdataError
 from mirdata.inference.predict import PredictSettings, predict
-from mirdata.inference.prompt import (
-    build_prompt,
-    hf_messages,
-    load_images,
-    rotate_options,
-)
+from mirdata.inference.prompt import build_prompt, load_images, rotate_options
+from mirdata.models import hf_messages
+from mirdata.schema.chain import parse_chain
 from mirdata.store import MIRStore
 from mirdata.testing import ScriptedRunner
 from tests.conftest import write_simple_dataset

@@ -20,10 +20,9 @@ from mirdata.curriculum.difficulty import (
     rate_difficulty,
 )
 from mirdata.errors import MirdataError
-from mirdata.inference.prompt import Prompt
-from mirdata.inference.runners import Runner, Sampling, make_runner
+from mirdata.models import Prompt, Runner, Sampling, make_runner
 from mirdata.registry import task_names
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 from mirdata.store import MIRStore
 from mirdata.testing import ScriptedRunner
 

@@ -9,16 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mirdata.errors import MirdataError
-from mirdata.generators.editing import (
-    INPAINT_DIR,
-    PIX2PIX_DIR,
-    ClassicalEditor,
-    DiffusersEditor,
-    Edit,
-    edit,
-    make_editor,
-    write_tiny_pipeline,
-)
+from mirdata.generators.editing import (INPAINT_DIR, PIX2PIX_DIR, ClassicalEditor, DiffusersEditor, Edit, edit,
+                                        make_editor, write_tiny_pipeline)
 
 W, H = 96, 64
 BACKGROUND = (40, 140, 60)

@@ -23,7 +23,7 @@ from mirdata.curriculum.difficulty import CACHE, DifficultySettings, rate_diffic
 from mirdata.executors import Step
 from mirdata.executors.local import LocalExecutor
 from mirdata.executors.ray import RayExecutor
-from mirdata.inference.runners import RunnerSpec, make_runner
+from mirdata.models import RunnerSpec, make_runner
 from mirdata.registry import CATEGORIES, tasks_of
 from mirdata.store import PARTS, MIRStore
 

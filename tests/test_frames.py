@@ -12,12 +12,7 @@ import numpy as np
 import pytest
 
 from mirdata.errors import MirdataError
-from mirdata.generators.frames import (
-    FrameSampler,
-    find_videos,
-    probe_video,
-    probe_videos,
-)
+from mirdata.generators.frames import FrameSampler, find_videos, probe_video, probe_videos
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 HTML = Path("/usr/share/doc/opencv-doc/opencv4/html")

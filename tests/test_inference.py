@@ -16,17 +16,10 @@ from typer.testing import CliRunner
 from mirdata.cli import app
 from mirdata.errors import MirdataError
 from mirdata.inference.extract import extract_answer
-from mirdata.inference.openai_runner import OpenAIRunner
 from mirdata.inference.predict import PredictSettings, predict
-from mirdata.inference.prompt import (
-    INSTRUCTION,
-    build_prompt,
-    fit_pixels,
-    hf_messages,
-    load_images,
-    rotate_options,
-)
-from mirdata.inference.runners import Sampling, make_runner, prompt_seed
+from mirdata.inference.prompt import INSTRUCTION, build_prompt, fit_pixels, load_images, rotate_options
+from mirdata.models import Sampling, hf_messages, make_runner, prompt_seed
+from mirdata.models.server import OpenAIRunner
 from mirdata.registry import task_names
 from mirdata.schema.record import Record, format_options
 from mirdata.store import MIRStore
@@ -265,19 +258,19 @@ def test_openai_runner_asks_again_when_the_server_returns_fewer_choices(server_f
 
 def test_openai_runner_retries_busy_servers_and_reports_hard_errors(server_factory) -> None:
     busy = server_factory(fail_first=2, status=503)
-    runner = OpenAIRunner("m", base_url=busy.url, retry_wait=0.0)
+    runner = OpenAIRunner("m", base_url=busy.url, backoff=0.0)
     prompt = build_prompt(_record("<image><image>?", 2, ["a", "b"]), [Image.new("RGB", (4, 4))] * 2)
     assert runner.generate([prompt], Sampling(), [0])[0][0].startswith("Your option: B")
     assert len(busy.requests) == 3
     broken = server_factory(fail_first=5, status=400)
     with pytest.raises(MirdataError, match="HTTP 400.*busy, try later"):
-        OpenAIRunner("m", base_url=broken.url, retry_wait=0.0).generate([prompt], Sampling(), [0])
+        OpenAIRunner("m", base_url=broken.url, backoff=0.0).generate([prompt], Sampling(), [0])
     assert len(broken.requests) == 1  # a bad request is not retried
     down = server_factory()
     url = down.url
     down.close()
     with pytest.raises(MirdataError, match="cannot reach the server"):
-        OpenAIRunner("m", base_url=url, retry_wait=0.0, timeout=5).generate([prompt], Sampling(), [0])
+        OpenAIRunner("m", base_url=url, backoff=0.0, timeout=5).generate([prompt], Sampling(), [0])
 
 
 # -- predict -----------------------------------------------------------------------------------------------
@@ -337,3 +330,31 @@ def test_predict_rejects_bad_settings() -> None:
         PredictSettings(top_p=0.0)
     with pytest.raises(MirdataError, match="batch-size"):
         PredictSettings(batch_size=0)
+
+
+# -- one model stack -------------------------------------------------------------------------------------------
+
+def test_one_loaded_model_serves_annotate_and_predict(tiny_runner, tiny_vlm: Path, tmp_path: Path) -> None:
+    """The same TransformersRunner drafts reasoning for `annotate` (text turns whose questions hold `<image>`
+    placeholders as text; each reply continues its JSON start) and answers image prompts for `predict`."""
+    import json as json_
+
+    from conftest import write_simple_dataset
+
+    from mirdata.annotate import annotate_dir
+    from mirdata.annotate.llm import reply_prefix
+    from mirdata.schema.tasks import STAGES
+
+    root = tmp_path / "one"
+    MIRStore(root).write(write_simple_dataset(root, per_task=1)[:1])
+    summary = annotate_dir(root, annotator="llm", backend=tiny_runner, rounds=1, max_new_tokens=4,
+                           show_progress=False)
+    assert (summary["backend"], summary["model"]) == ("transformers", tiny_vlm.name)
+    assert summary["requests"] == len(STAGES) and summary["cached"] == 0
+    replies = [json_.loads(p.read_text())["reply"] for p in (root / ".cache" / "annotate").rglob("*.json")]
+    # every reply goes on from its stage's JSON start: one reply per stage, each beginning with that start
+    assert sorted(next(s for s in STAGES if r.startswith(reply_prefix(s))) for r in replies) == sorted(STAGES)
+
+    out = tmp_path / "preds.jsonl"
+    done = predict(root, tiny_runner, out, PredictSettings(max_new_tokens=4), show_progress=False)
+    assert done["prompts"] == 1 and _lines(out)[0]["model"] == tiny_runner.model

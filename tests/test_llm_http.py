@@ -19,10 +19,11 @@ import pytest
 from conftest import write_simple_dataset
 
 from mirdata.annotate import annotate_dir, check_stages
-from mirdata.annotate.backends import BackendError, GenerationParams, OpenAIChat
+from mirdata.models import ModelError, Prompt, Sampling
+from mirdata.models.server import OpenAIRunner
 from mirdata.schema.record import Record
-from mirdata.schema.validate import validate_dir
 from mirdata.store import MIRStore
+from mirdata.validate import validate_dir
 
 API_KEY = "sk-test-8f3a61d0c2b94e7aa5c1"
 MESSAGES = [{"role": "user", "content": "Say hi as JSON."}]
@@ -105,15 +106,20 @@ def _completion(content: str) -> bytes:
     return json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).encode()
 
 
-def _client(server: ChatServer, **kw: object) -> OpenAIChat:
-    return OpenAIChat("fake-model", base_url=server.url, api_key=API_KEY, backoff=0.01, **kw)
+def _client(server: ChatServer, **kw: object) -> OpenAIRunner:
+    return OpenAIRunner("fake-model", base_url=server.url, api_key=API_KEY, backoff=0.01, **kw)
+
+
+def _ask(runner: OpenAIRunner, sampling: Sampling = Sampling()) -> str:
+    (replies,) = runner.generate([Prompt.from_messages(MESSAGES)], sampling)
+    return replies[0]
 
 
 # -- the HTTP backend ----------------------------------------------------------------------------------------
 
 def test_retries_429_500_timeout_and_malformed_json_then_succeeds():
     with ChatServer(script=("429", "500", "timeout", "malformed")) as server:
-        reply = _client(server, timeout=0.3).complete(MESSAGES, GenerationParams(max_new_tokens=7))
+        reply = _ask(_client(server, timeout=0.3), Sampling(max_new_tokens=7))
     assert reply == '{"ok": "hi"}'
     assert len(server.requests) == 5
     body = server.requests[-1]
@@ -123,14 +129,14 @@ def test_retries_429_500_timeout_and_malformed_json_then_succeeds():
 
 def test_gives_up_after_the_last_retry_and_says_why():
     with ChatServer(script=("500",) * 3) as server, \
-            pytest.raises(BackendError, match=r"no answer after 3 tries \(last: HTTP 500\)"):
-        _client(server, max_retries=2).complete(MESSAGES, GenerationParams())
+            pytest.raises(ModelError, match=r"no answer after 3 tries \(last: HTTP 500\)"):
+        _ask(_client(server, retries=2))
     assert len(server.requests) == 3
 
 
 def test_client_errors_are_not_retried_and_never_show_the_key():
-    with ChatServer(script=("401",)) as server, pytest.raises(BackendError) as err:
-        _client(server).complete(MESSAGES, GenerationParams())
+    with ChatServer(script=("401",)) as server, pytest.raises(ModelError) as err:
+        _ask(_client(server))
     assert len(server.requests) == 1
     assert "HTTP 401" in str(err.value) and "Bearer ***" in str(err.value)
     assert API_KEY not in str(err.value) and API_KEY not in repr(_client(server))
@@ -142,9 +148,10 @@ def test_concurrent_batch_returns_every_reply_at_its_position():
 
     conversations = [[{"role": "user", "content": f"question {i}"}] for i in range(12)]
     with ChatServer(answer=echo, script=("500", "429")) as server:
-        replies = dict(_client(server, workers=4).complete_batch(conversations, GenerationParams()))
+        prompts = [Prompt.from_messages(c) for c in conversations]
+        replies = dict(_client(server, concurrency=4).stream(prompts, Sampling()))
     assert sorted(replies) == list(range(12))
-    assert all(json.loads(replies[i])["echo"] == f"question {i}" for i in range(12))
+    assert all(json.loads(replies[i][0])["echo"] == f"question {i}" for i in range(12))
     assert len(server.requests) == 14
 
 
@@ -292,15 +299,18 @@ def test_build_with_the_llm_annotator_annotates_what_it_built(tmp_path):
 
 
 def test_the_backend_follows_from_the_options(tmp_path, monkeypatch):
-    from mirdata.annotate.backends import make_backend
+    from mirdata.annotate.runner import annotation_model
     from mirdata.errors import MirdataError
+
+    def make_backend(*args: object, **kw: object):
+        return annotation_model(*args, **kw).load()
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(MirdataError, match="needs --backend"):
         make_backend(None, "some-model")
     chat = make_backend(None, "served-model", base_url="http://127.0.0.1:9/v1/")
-    assert (chat.name, chat.url, chat.model_id) == ("openai", "http://127.0.0.1:9/v1/chat/completions", "served-model")
+    assert (chat.backend, chat.url, chat.name) == ("openai", "http://127.0.0.1:9/v1/chat/completions", "served-model")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://10.0.0.1:8000/v1")
     assert make_backend(None, "served-model").url == "http://10.0.0.1:8000/v1/chat/completions"
     with pytest.raises(MirdataError, match="needs --model"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from mirdata.annotate.backends import GenerationParams
 from mirdata.annotate.cache import ResponseCache, conversation_hash
 from mirdata.annotate.llm import (
     extract_json,
@@ -12,6 +11,7 @@ from mirdata.annotate.llm import (
     parse_stage_reply,
     revision_prompt,
 )
+from mirdata.models import Sampling
 from mirdata.schema.record import Record, Region
 
 
@@ -70,10 +70,10 @@ def test_prompts_carry_the_ground_truth_and_the_failures():
 
 def test_cache_key_depends_on_backend_prompt_and_params(tmp_path):
     messages = [{"role": "user", "content": "hi"}]
-    key = ResponseCache.key("openai:http://h/v1:m", messages, GenerationParams())
-    assert key == ResponseCache.key("openai:http://h/v1:m", [dict(m) for m in messages], GenerationParams())
-    assert key != ResponseCache.key("openai:http://h/v1:other", messages, GenerationParams())
-    assert key != ResponseCache.key("openai:http://h/v1:m", messages, GenerationParams(max_new_tokens=8))
+    key = ResponseCache.key("openai:http://h/v1:m", messages, Sampling())
+    assert key == ResponseCache.key("openai:http://h/v1:m", [dict(m) for m in messages], Sampling())
+    assert key != ResponseCache.key("openai:http://h/v1:other", messages, Sampling())
+    assert key != ResponseCache.key("openai:http://h/v1:m", messages, Sampling(max_new_tokens=8))
     cache = ResponseCache(tmp_path)
     assert cache.get(key) is None
     cache.put(key, "reply ✓")

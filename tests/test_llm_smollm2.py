@@ -22,7 +22,7 @@ from mirdata.annotate import annotate_dir, check_stages
 from mirdata.annotate.check import stage_texts
 from mirdata.cli import app
 from mirdata.schema.tasks import STAGES
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 from mirdata.store import MIRStore
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

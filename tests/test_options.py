@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, chisquare
 
-from mirdata.builders.options import (
-    Slot,
-    answer_position,
-    comparable_lengths,
-    number_options,
-    ordering_distractors,
-    place_answer,
-    special_is_answer,
-)
+from mirdata.builders.options import (Slot, answer_position, comparable_lengths, number_options, ordering_distractors,
+                                      place_answer, special_is_answer)
 
 
 def kendall(a: tuple, b: tuple) -> int:

@@ -20,7 +20,7 @@ from mirdata.errors import MirdataError
 from mirdata.registry import CATEGORIES, category_of, task_names
 from mirdata.release import release_dataset
 from mirdata.release.card import size_category
-from mirdata.release.dataset import ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, decode_row
+from mirdata.release.layout import ORIGINAL, ORIGINAL_JSON, STATS_FIGURE, decode_row
 from mirdata.schema.record import Record
 from mirdata.store import MIRStore
 
@@ -236,7 +236,7 @@ def test_every_stored_feature_type_is_known_to_datasets_4_0(released):
 
 
 def test_records_imported_from_the_original_release_keep_its_file_names(tmp_path):
-    from mirdata.schema.upstream import import_upstream
+    from mirdata.upstream import import_upstream
 
     examples = Path(__file__).resolve().parent.parent / "examples"
     root = tmp_path / "imported"

@@ -15,13 +15,8 @@ from typer.testing import CliRunner
 
 from mirdata.cli import app
 from mirdata.curriculum.evaluate import evaluate
-from mirdata.rl.rewards import (
-    accuracy_reward,
-    citations,
-    format_reward,
-    image_reward,
-    region_reward,
-)
+from mirdata.inference.grounding import citations
+from mirdata.rl.rewards import accuracy_reward, format_reward, image_reward, region_reward
 from mirdata.schema.record import LETTERS, Record
 from mirdata.store import MIRStore
 

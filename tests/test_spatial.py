@@ -24,7 +24,7 @@ from mirdata.generators.render.raster import RasterRenderer
 from mirdata.generators.scene import Camera, Scene, SceneObject
 from mirdata.registry import tasks_of
 from mirdata.schema.record import Record
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 
 NUM = 3
 SIZE = (256, 192)

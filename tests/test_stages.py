@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mirdata.curriculum.stages import (
-    build_curriculum,
-    check_example,
-    examples_sha256,
-    input_steps,
-    load_records,
-    parse_chain,
-    stage_example,
-    target_steps,
-)
+from mirdata.curriculum.stages import (build_curriculum, check_example, examples_sha256, input_steps, load_records,
+                                       stage_example, target_steps)
 from mirdata.curriculum.train import parse_stages
 from mirdata.errors import MirdataError
+from mirdata.schema.chain import parse_chain
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import IMAGE_TOKEN, Record
 from mirdata.store import MIRStore

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from mirdata.cli import app
 from mirdata.errors import MirdataError
-from mirdata.schema.upstream import export_upstream, import_upstream
-from mirdata.schema.validate import validate_dir
+from mirdata.upstream import export_upstream, import_upstream
+from mirdata.validate import validate_dir
 from mirdata.store import MIRStore
 from tests.conftest import write_simple_dataset
 
@@ -349,7 +349,7 @@ def test_regions_of_native_items_are_checked(tmp_path: Path) -> None:
 
 
 def test_interrupted_import_resumes_in_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mirdata.schema import upstream
+    from mirdata import upstream
 
     real_save = MIRStore.save_image
     saved: list[str] = []

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mirdata.cli import app
-from mirdata.schema.validate import validate_dir
+from mirdata.validate import validate_dir
 from tests.conftest import write_simple_dataset
 
 runner = CliRunner()

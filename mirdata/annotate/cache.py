@@ -1,7 +1,7 @@
-"""Replies of chat backends on disk, so an interrupted annotation run resumes without asking anything twice.
+"""Replies of chat models on disk, so an interrupted annotation run resumes without asking anything twice.
 
 One small JSON file per reply under DIR/.cache/annotate/<2 hex>/<key>.json, written atomically. The key hashes
-the backend's identity (kind, server or model path, model id), the whole conversation and the generation
+the model's identity (backend, server or model path, model id), the whole conversation and the generation
 parameters — never an API key.
 """
 
@@ -11,11 +11,13 @@ import hashlib
 import json
 from pathlib import Path
 
-from mirdata.annotate.backends import GenerationParams, Messages
+from mirdata.models import Sampling
 from mirdata.secrets import redact
 from mirdata.store import atomic_write, parse_json_line
 
 CACHE_DIR = Path(".cache") / "annotate"
+
+Messages = list[dict[str, str]]  # a text conversation, oldest turn first
 
 
 def conversation_hash(messages: Messages) -> str:
@@ -36,8 +38,11 @@ class ResponseCache:
         return cls(Path(root) / CACHE_DIR)
 
     @staticmethod
-    def key(identity: str, messages: Messages, params: GenerationParams) -> str:
-        payload = {"backend": identity, "messages": messages, "params": params.to_dict()}
+    def key(identity: str, messages: Messages, sampling: Sampling) -> str:
+        params = {"max_new_tokens": sampling.max_new_tokens, "temperature": sampling.temperature}
+        if sampling.one_json_object:  # only when set, so the keys of replies cached before stay valid
+            params["one_json_object"] = True
+        payload = {"backend": identity, "messages": messages, "params": params}
         return hashlib.sha256(_canonical(payload).encode()).hexdigest()
 
     def _path(self, key: str) -> Path:

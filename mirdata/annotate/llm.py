@@ -5,8 +5,8 @@ the regions and that stage's template text. The checker (mirdata.annotate.check)
 with problems goes back to the model, with its own draft and the list of problems, in the next round. A stage
 still failing after the last round keeps its template text: no draft that fails the checker enters a record.
 
-All requests of a round go to the backend as one batch (concurrent HTTP requests, or padded generation), and
-every reply is cached on disk as it arrives.
+All requests of a round go to the model (`mirdata.models`) as one call (concurrent HTTP requests, or padded
+generation in batches), and every reply is cached on disk as it arrives.
 """
 
 from __future__ import annotations
@@ -17,14 +17,10 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mirdata.annotate.backends import (
-    ChatBackend,
-    GenerationParams,
-    Messages,
-    balanced_object,
-)
-from mirdata.annotate.cache import ResponseCache, conversation_hash
+from mirdata.annotate.cache import Messages, ResponseCache, conversation_hash
 from mirdata.annotate.check import check_stages
+from mirdata.models import Prompt, Runner, Sampling
+from mirdata.models.local import balanced_object
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import STAGES
 
@@ -201,14 +197,13 @@ class StageDraft:
 
 
 class LLMAnnotator:
-    def __init__(self, backend: ChatBackend, cache: ResponseCache, rounds: int = 2,
-                 params: GenerationParams | None = None):
-        self.backend = backend
+    def __init__(self, runner: Runner, cache: ResponseCache, rounds: int = 2, sampling: Sampling | None = None):
+        self.runner = runner
         self.cache = cache
         self.rounds = rounds
         # every reply is one JSON object (SYSTEM_PROMPT): a local model stops once it has closed it
-        self.params = replace(params or GenerationParams(), one_json_object=True)
-        self.asked = 0  # requests sent to the backend
+        self.sampling = replace(sampling or Sampling(), n=1, one_json_object=True)
+        self.asked = 0  # requests sent to the model
         self.cached = 0  # replies read from the cache
 
     def draft(self, items: list[tuple[Record, dict[str, Any]]]) -> list[dict[str, StageDraft]]:
@@ -249,13 +244,13 @@ class LLMAnnotator:
 
     def ask(self, conversations: list[Messages], prefixes: list[str] | None = None) -> list[str]:
         """Replies for `conversations` (starting with `prefixes`, on a local model): from the cache where there,
-        else from the backend (cached on arrival)."""
-        keys = [ResponseCache.key(self.backend.cache_identity, c, self.params) for c in conversations]
+        else from the model (cached on arrival)."""
+        keys = [ResponseCache.key(self.runner.identity, c, self.sampling) for c in conversations]
         replies: list[str | None] = [self.cache.get(k) for k in keys]
         self.cached += sum(r is not None for r in replies)
         missing = [i for i, r in enumerate(replies) if r is None]
-        asked = [prefixes[i] for i in missing] if prefixes else None
-        for j, reply in self.backend.complete_batch([conversations[i] for i in missing], self.params, asked):
+        prompts = [Prompt.from_messages(conversations[i], prefixes[i] if prefixes else "") for i in missing]
+        for j, (reply, *_) in self.runner.stream(prompts, self.sampling):
             i = missing[j]
             self.cache.put(keys[i], reply)
             replies[i] = reply

@@ -10,20 +10,21 @@ same chunks, hence the same batches and replies.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mirdata.annotate.backends import ChatBackend, GenerationParams, make_backend
 from mirdata.annotate.cache import ResponseCache
 from mirdata.annotate.check import check_stages, stage_texts
 from mirdata.annotate.llm import LLMAnnotator
 from mirdata.annotate.template import TemplateAnnotator, TemplateUnavailable
 from mirdata.errors import MirdataError
-from mirdata.executors import Executor, Step
+from mirdata.executors import Executor
 from mirdata.executors.local import LocalExecutor
+from mirdata.models import ModelStep, Runner, RunnerSpec, Sampling
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import STAGES
@@ -32,30 +33,58 @@ from mirdata.store import MIRStore
 ANNOTATORS = ("template", "llm")
 
 
-class DraftStep(Step):
+def annotation_model(backend: str | None, model: str | None, base_url: str | None = None, api_key: str | None = None,
+                     workers: int = 1, device: str = "cpu", batch_size: int = 8, timeout: float = 60.0,
+                     retries: int = 5) -> RunnerSpec:
+    """The model the annotate options name, not loaded yet. Without --backend: a base URL given means openai, then
+    a model that is a local path means transformers, then OPENAI_BASE_URL in the environment means openai."""
+    if backend is None:
+        if base_url:
+            backend = "openai"
+        elif model and Path(model).expanduser().exists():
+            backend = "transformers"
+        elif os.environ.get("OPENAI_BASE_URL"):
+            backend = "openai"
+        else:
+            raise MirdataError("the llm annotator needs --backend openai (with --base-url or OPENAI_BASE_URL, "
+                               "and --model) or --backend transformers (with --model PATH)")
+    if backend == "openai":
+        if not model:
+            raise MirdataError("the openai backend needs --model (the model id the server serves)")
+        return RunnerSpec("openai", model, dict(base_url=base_url, api_key=api_key, concurrency=workers,
+                                                timeout=timeout, retries=retries))
+    if backend == "transformers":
+        if not model:
+            raise MirdataError("the transformers backend needs --model: a model folder or a .gguf file")
+        return RunnerSpec("transformers", model, dict(device=device, batch_size=batch_size))
+    raise MirdataError(f"--backend must be openai or transformers, not {backend!r}")
+
+
+class DraftStep(ModelStep):
     """The LLM rounds over chunks of (record, fallback stages); each chunk yields its drafts by stage and the
-    requests it sent and read from the cache. The backend is a loaded one (in this process) or `make_backend`'s
-    keywords, for every worker to load its own."""
+    requests it sent and read from the cache. The model is a loaded one (in this process) or a RunnerSpec, for
+    every worker to load its own."""
 
     name = "annotate"
 
-    def __init__(self, root: Path, backend: ChatBackend | dict[str, Any], rounds: int, params: GenerationParams):
-        self.root, self.backend, self.rounds, self.params = root, backend, rounds, params
+    def __init__(self, root: Path, runner: Runner | RunnerSpec, rounds: int, sampling: Sampling):
+        super().__init__(runner)
+        self.root, self.rounds, self.sampling = root, rounds, sampling
 
     def setup(self) -> None:
-        chat = self.backend if isinstance(self.backend, ChatBackend) else make_backend(**self.backend)
-        self.llm = LLMAnnotator(chat, ResponseCache.for_dataset(self.root), self.rounds, self.params)
+        super().setup()
+        self.llm = LLMAnnotator(self.live_runner, ResponseCache.for_dataset(self.root), self.rounds, self.sampling)
 
     def run(self, items: Sequence[list[tuple[Record, dict[str, Any]]]], rank: int = 0,
             world_size: int = 1) -> Iterator[dict[str, Any]]:
         for chunk in items:
             asked, cached = self.llm.asked, self.llm.cached
             drafts = self.llm.draft(chunk)
-            yield {"drafts": drafts, "backend": self.llm.backend.name, "model": self.llm.backend.model_id,
+            yield {"drafts": drafts, "backend": self.llm.runner.backend, "model": self.llm.runner.name,
                    "asked": self.llm.asked - asked, "cached": self.llm.cached - cached}
 
 
-def annotate_dir(root: str | Path, annotator: str = "template", backend: str | ChatBackend | None = None,
+def annotate_dir(root: str | Path, annotator: str = "template", backend: str | Runner | None = None,
                  model: str | None = None, base_url: str | None = None, rounds: int = 2, workers: int = 1,
                  api_key: str | None = None, max_new_tokens: int = 512, temperature: float = 0.0,
                  batch_size: int = 8, device: str = "cpu", timeout: float = 60.0, retries: int = 5,
@@ -65,7 +94,7 @@ def annotate_dir(root: str | Path, annotator: str = "template", backend: str | C
     annotator: "template" (each task's grounded templates) or "llm" (multi-round drafting, checked, with the
     template as the fallback). backend: "openai" (base_url, model, api_key, or OPENAI_BASE_URL / OPENAI_API_KEY;
     `workers` concurrent requests) or "transformers" (model: a folder or a .gguf file; `batch_size` prompts per
-    generate call), or a ChatBackend object. The LLM rounds run on `executor` (default: here); on one that runs
+    generate call), or a loaded `mirdata.models.Runner`. The LLM rounds run on `executor` (default: here); on one that runs
     elsewhere, each worker loads its own backend from these options.
     """
     executor = executor or LocalExecutor()
@@ -78,7 +107,7 @@ def annotate_dir(root: str | Path, annotator: str = "template", backend: str | C
                          max_new_tokens, temperature, batch_size, device, timeout, retries, show_progress, executor)
 
 
-def _annotate(store: MIRStore, annotator: str, backend: str | ChatBackend | None, model: str | None,
+def _annotate(store: MIRStore, annotator: str, backend: str | Runner | None, model: str | None,
               base_url: str | None, rounds: int, workers: int, api_key: str | None, max_new_tokens: int,
               temperature: float, batch_size: int, device: str, timeout: float, retries: int,
               show_progress: bool, executor: Executor) -> dict[str, Any]:
@@ -87,16 +116,10 @@ def _annotate(store: MIRStore, annotator: str, backend: str | ChatBackend | None
     fallbacks, no_template = _fallbacks(store.root, records)
 
     if annotator == "llm":
-        options = dict(backend=backend, model=model, base_url=base_url, api_key=api_key, workers=workers,
-                       device=device, batch_size=batch_size, timeout=timeout, retries=retries)
-        if isinstance(backend, ChatBackend):
-            chat: ChatBackend | dict[str, Any] = backend
-        elif executor.in_process:
-            chat = make_backend(**options)  # the backend first: a bad option or model fails before any work
-        else:
-            chat = options  # every worker loads its own
-        step = DraftStep(store.root, chat, rounds, GenerationParams(max_new_tokens=max_new_tokens,
-                                                                    temperature=temperature))
+        # a RunnerSpec is loaded by each worker (here too) before it drafts anything, and closed when it is done
+        chat = backend if isinstance(backend, Runner) else \
+            annotation_model(backend, model, base_url, api_key, workers, device, batch_size, timeout, retries)
+        step = DraftStep(store.root, chat, rounds, Sampling(max_new_tokens=max_new_tokens, temperature=temperature))
 
     summary: dict[str, Any] = {"annotator": annotator, "records": len(records)}
     with progress_bar(transient=not show_progress) as bar:

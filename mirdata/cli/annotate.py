@@ -9,13 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mirdata.cli.app import (
-    ExecutorName,
-    ExecutorOpt,
-    RayAddressOpt,
-    command,
-    out_console,
-)
+from mirdata.cli.app import ExecutorName, ExecutorOpt, RayAddressOpt, command, out_console
 from mirdata.executors import make_executor
 from mirdata.schema.tasks import STAGES
 

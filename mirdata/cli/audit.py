@@ -25,13 +25,7 @@ def audit(
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes (default: every core).")] = None,
 ) -> None:
     """Can DIR be answered without its images? Text-only guessers against chance, per task. Exit 1 on a failure."""
-    from mirdata.audit import (
-        AuditSettings,
-        audit_dir,
-        audit_table,
-        failure_lines,
-        plot_audit,
-    )
+    from mirdata.audit import AuditSettings, audit_dir, audit_table, failure_lines, plot_audit
 
     settings = AuditSettings(min_gap=min_gap, alpha=alpha, seed=seed, runs=runs)
     report = audit_dir(dir, tasks=task, settings=settings, workers=workers, show_progress=True)

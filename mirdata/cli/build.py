@@ -9,14 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from mirdata.builders.base import BuildOptions, resolve_tasks, run_build
-from mirdata.cli.app import (
-    ExecutorName,
-    ExecutorOpt,
-    RayAddressOpt,
-    command,
-    counted,
-    out_console,
-)
+from mirdata.cli.app import ExecutorName, ExecutorOpt, RayAddressOpt, command, counted, out_console
 from mirdata.errors import MirdataError
 from mirdata.executors import make_executor
 from mirdata.registry import CATEGORIES, task_names, task_specs

@@ -21,9 +21,7 @@ def validate(
     files: Annotated[bool, typer.Option(help="Also check that every image exists and decodes.")] = True,
 ) -> None:
     """Check DIR against the MIR schema; print every failure at once. Exit 1 when anything fails."""
-    from mirdata.schema.validate import (
-        validate_dir,  # pandas and pandera load only when validating
-    )
+    from mirdata.validate import validate_dir  # pandas and pandera load only when validating
 
     report = validate_dir(dir, check_files=files, show_progress=not json_out)
     if json_out:
@@ -81,7 +79,7 @@ def export(
     """Write DIR in another format: the original release's JSON, a curriculum stage for ms-swift/LLaMA-Factory,
     or an evaluation set for lmms-eval/VLMEvalKit."""
     if format is ExportFormat.upstream:
-        from mirdata.schema.upstream import export_upstream
+        from mirdata.upstream import export_upstream
 
         n = export_upstream(dir, out)
         out_console.print(f"wrote {counted(n, 'record')} → {out}")
@@ -133,7 +131,7 @@ def import_upstream(
                                                               "than this.")] = 64_000_000,
 ) -> None:
     """Import the original release's JSON and images into the MIR layout at OUT."""
-    from mirdata.schema.upstream import import_upstream as run_import
+    from mirdata.upstream import import_upstream as run_import
 
     n = run_import(json_path, images, out, task=task, max_entry_bytes=max_entry_mb * 1024 * 1024,
                    max_total_bytes=max_total_mb * 1024 * 1024, max_entries=max_entries,

@@ -21,7 +21,7 @@ from mirdata.cli.app import (
 from mirdata.errors import MirdataError
 from mirdata.executors import Executor, make_executor
 from mirdata.inference.judge import Judge
-from mirdata.inference.runners import Runner, RunnerSpec
+from mirdata.models import Runner, RunnerSpec
 from mirdata.store import MIRStore
 
 

@@ -10,6 +10,8 @@ from rich.table import Table
 
 from mirdata.cli.app import command, out_console
 
+
+
 # Options both trainers take, with one help text each.
 LearningRateOpt = Annotated[float, typer.Option("--learning-rate", "--lr", help="Peak learning rate.")]
 GradientAccumulationOpt = Annotated[int, typer.Option(min=1, help="Steps whose gradients add up before an update.")]
@@ -52,11 +54,7 @@ def curriculum_train(
     model's input to its output stage by stage.
 
     Multi-GPU: torchrun --nproc_per_node N -m mirdata curriculum-train …"""
-    from mirdata.curriculum.train import (
-        CurriculumTrainOptions,
-        parse_stages,
-        train_curriculum,
-    )
+    from mirdata.curriculum.train import CurriculumTrainOptions, parse_stages, train_curriculum
 
     results = train_curriculum(CurriculumTrainOptions(
         data=data, model=model, output_dir=output_dir, stages=parse_stages(stages), hard_fraction=hard_fraction,

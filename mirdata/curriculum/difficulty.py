@@ -34,19 +34,8 @@ from mirdata.errors import MirdataError
 from mirdata.executors import Executor
 from mirdata.executors.local import LocalExecutor
 from mirdata.inference.judge import Judge, read_answers
-from mirdata.inference.prompt import (
-    INSTRUCTION,
-    PROMPT_FORMATS,
-    build_prompt,
-    load_images,
-)
-from mirdata.inference.runners import (
-    ModelStep,
-    Runner,
-    RunnerSpec,
-    Sampling,
-    prompt_seed,
-)
+from mirdata.inference.prompt import INSTRUCTION, PROMPT_FORMATS, build_prompt, load_images
+from mirdata.models import ModelStep, Runner, RunnerSpec, Sampling, prompt_seed
 from mirdata.parts import PartFiles
 from mirdata.progress import progress_bar
 from mirdata.registry import task_rank

@@ -8,7 +8,7 @@ options (`mirdata predict --circular`); a question is right only if every rotati
 unanswered if any rotation is unanswered.
 
 Grounding (`grounding=True`): beside accuracy, the mean region IoU and image accuracy of the responses, scored by
-`mirdata.rl.rewards.grounding` (the rewards `rl-train` optimises) against each record's regions; the response to
+`mirdata.inference.grounding` (the region and image rewards `rl-train` optimises) against each record's regions; the response to
 the options as given (rotation 0) is scored, and records without regions are left out of those means.
 """
 
@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from mirdata.errors import MirdataError
+from mirdata.inference.grounding import Grounding
+from mirdata.inference.grounding import grounding as score_grounding
 from mirdata.inference.judge import Judge, read_answers
 from mirdata.inference.prompt import rotate_options
 from mirdata.registry import CATEGORIES, task_rank
-from mirdata.rl.rewards import Grounding
-from mirdata.rl.rewards import grounding as score_grounding
 from mirdata.schema.record import Record
 from mirdata.store import MIRStore, atomic_write, iter_jsonl
 

@@ -23,15 +23,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirdata.curriculum.stages import (
-    DEFAULT_HARD_FRACTION,
-    DEFAULT_SEED,
-    StageExample,
-    build_curriculum,
-    check_example,
-    load_records,
-    stage_level,
-)
+from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, StageExample, build_curriculum,
+                                       check_example, load_records, stage_level)
 from mirdata.errors import MirdataError
 from mirdata.store import MIRStore, atomic_write, parse_json_line
 

@@ -12,9 +12,8 @@ sample of the hard questions and move the reasoning steps from the model's input
 | 4     | hard sample | summary                                      | caption, text2region, region2region, conclusion |
 | 5     | hard sample | -                                            | the whole chain                                 |
 
-Every step is wrapped in its tag (`<summary>…</summary>` … `<conclusion>…</conclusion>`), in the input as in the
-target, so a model's answer can be split back into steps (`parse_chain`). A stage's input never holds a step of its
-target: the instruction names what to write in words, not by tag.
+Input and target are written in the reasoning-chain format of `mirdata.schema.chain`: every step in its tag, in the
+input as in the target, and the steps of the target asked for in words, so a stage's input never holds one of them.
 
 Order: records are sorted by id, then shuffled within their level with a seed derived from (level, seed), so the
 order does not depend on the order of the input file, and adding hard records does not reorder the easy ones.
@@ -25,15 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirdata.errors import MirdataError
+from mirdata.schema.chain import CHAIN, chain_prompt, tagged
 from mirdata.schema.record import IMAGE_TOKEN, Record
-from mirdata.schema.tasks import STAGES as CHAIN
 
 if TYPE_CHECKING:
     from mirdata.release.source import Source
@@ -41,15 +39,6 @@ if TYPE_CHECKING:
 STAGE_IDS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 DEFAULT_HARD_FRACTION = 0.4
 DEFAULT_SEED = 0
-
-# What each step asks for, in words: the instruction of a stage lists the steps of its target this way.
-STEP_REQUESTS = {
-    "summary": "a short summary of what the question asks",
-    "caption": "a caption for each image",
-    "text2region": "which image regions the question's words refer to",
-    "region2region": "how those regions relate across the images",
-    "conclusion": "a conclusion that states the answer letter",
-}
 
 
 def target_steps(stage: int) -> tuple[str, ...]:
@@ -91,37 +80,10 @@ class StageExample:
         return d
 
 
-def step_text(record: Record, step: str) -> str:
-    if step == "caption":
-        return "\n".join(f"Image {k + 1}: {caption}" for k, caption in enumerate(record.caption))
-    return getattr(record, step)
-
-
-def tagged(record: Record, steps: Sequence[str]) -> str:
-    return "\n".join(f"<{step}>{step_text(record, step)}</{step}>" for step in steps)
-
-
 def stage_example(record: Record, stage: int) -> StageExample:
     given, target = input_steps(stage), target_steps(stage)
-    parts = [record.question, "Options:\n" + "\n".join(record.options)]
-    if given:
-        parts.append(tagged(record, given))
-    opening = "Continue the reasoning with" if given else "Answer with"
-    parts.append(f"{opening} {_join_words([STEP_REQUESTS[s] for s in target])}.")
-    return StageExample(id=record.id, stage=stage, images=tuple(record.images), prompt="\n".join(parts),
-                        completion=tagged(record, target))
-
-
-def _join_words(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-_TAG_RE = re.compile(r"<(" + "|".join(CHAIN) + r")>(.*?)</\1>", re.S)
-
-
-def parse_chain(text: str) -> dict[str, str]:
-    """The tagged steps of a model's answer: {"summary": ..., "conclusion": ...}; the last one wins if repeated."""
-    return {m.group(1): m.group(2).strip() for m in _TAG_RE.finditer(text)}
+    return StageExample(id=record.id, stage=stage, images=tuple(record.images),
+                        prompt=chain_prompt(record, given, target), completion=tagged(record, target))
 
 
 # -- which records, in which order ---------------------------------------------------------------------------

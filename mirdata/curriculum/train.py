@@ -33,18 +33,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mirdata.curriculum.stages import (
-    DEFAULT_HARD_FRACTION,
-    DEFAULT_SEED,
-    STAGE_IDS,
-    Curriculum,
-    StageExample,
-    build_curriculum,
-    check_example,
-    examples_sha256,
-    load_records,
-    stage_level,
-)
+from mirdata.curriculum.stages import (DEFAULT_HARD_FRACTION, DEFAULT_SEED, STAGE_IDS, Curriculum, StageExample,
+                                       build_curriculum, check_example, examples_sha256, load_records, stage_level)
 from mirdata.errors import MirdataError
 from mirdata.progress import console, progress_bar
 from mirdata.schema.record import IMAGE_TOKEN

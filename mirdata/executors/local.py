@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Any
 
-from mirdata.executors import Executor, Step
+from mirdata.executors.step import Executor, Step
 
 _worker_step: Step | None = None
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mirdata.errors import MirdataError
-from mirdata.executors import Executor, Step
+from mirdata.executors.step import Executor, Step
 
 # Blocks per actor: enough that the last blocks even out the actors' loads, few enough that the per-block
 # scheduling cost stays small against the items' work.

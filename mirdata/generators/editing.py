@@ -320,11 +320,7 @@ class DiffusersEditor(Editor):
             return self._pipelines
         sources = self._sources()
         import torch
-        from diffusers import (
-            DiffusionPipeline,
-            StableDiffusionInpaintPipeline,
-            StableDiffusionInstructPix2PixPipeline,
-        )
+        from diffusers import DiffusionPipeline, StableDiffusionInpaintPipeline, StableDiffusionInstructPix2PixPipeline
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise MirdataError("--device cuda: no CUDA device is available")
@@ -452,13 +448,8 @@ def write_tiny_pipeline(folder: str | Path, kinds: Sequence[str] = (PIX2PIX_DIR,
     benchmarks) in seconds on a CPU; their output is noise, not an edit.
     """
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerAncestralDiscreteScheduler,
-        StableDiffusionInpaintPipeline,
-        StableDiffusionInstructPix2PixPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionInpaintPipeline,
+                           StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel)
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     folder = Path(folder)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from mirdata.inference.prompt import text_prompt
-from mirdata.inference.runners import Runner, Sampling, prompt_seed
+from mirdata.models import Runner, Sampling, prompt_seed
 from mirdata.schema.record import LETTERS, option_label
 
 JUDGE_TEMPLATE = """A model answered a multiple-choice question. Decide which option its response chose.

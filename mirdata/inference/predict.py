@@ -21,13 +21,7 @@ from mirdata.errors import MirdataError
 from mirdata.executors import Executor
 from mirdata.executors.local import LocalExecutor
 from mirdata.inference.prompt import PROMPT_FORMATS, build_prompt, load_images
-from mirdata.inference.runners import (
-    ModelStep,
-    Runner,
-    RunnerSpec,
-    Sampling,
-    prompt_seed,
-)
+from mirdata.models import ModelStep, Runner, RunnerSpec, Sampling, prompt_seed
 from mirdata.progress import progress_bar
 from mirdata.schema.record import Record
 from mirdata.store import MIRStore, atomic_write, iter_jsonl

@@ -1,57 +1,32 @@
 """Prompts for expert models: a record's question with each image at its <image> position, options, instruction.
 
-A `Prompt` is a list of parts, text and images in reading order, as chat content; every backend turns it into
-its own message format. Options can be rotated (CircularEval): rotation r moves option k to position k - r,
-so the correct letter moves with it.
+A `Prompt` (`mirdata.models`) is a list of parts, text and images in reading order, as chat content; every
+backend turns it into its own message format. Options can be rotated (CircularEval): rotation r moves option k to
+position k - r, so the correct letter moves with it.
 
 Two prompt formats: "mir" (the question, the options and an instruction to end with "Your option: X") for any
 chat model, and "chain" for a model trained with `mirdata curriculum-train`: exactly the input of the curriculum's
-stage 5 (question and options only; the model writes the whole tagged chain, ending in <conclusion>).
+stage 5, in the format of `mirdata.schema.chain` (question and options only; the model writes the whole tagged
+chain, ending in <conclusion>).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from mirdata.curriculum.stages import stage_example
 from mirdata.errors import MirdataError
-from mirdata.schema.record import (
-    IMAGE_TOKEN,
-    LETTERS,
-    Record,
-    format_options,
-    option_text,
-)
+from mirdata.models import Prompt
+from mirdata.schema.chain import CHAIN, chain_prompt
+from mirdata.schema.record import IMAGE_TOKEN, LETTERS, Record, format_options, option_text
 from mirdata.store import MIRStore, decode_image
 
 INSTRUCTION = ("Answer with the letter of the correct option. Think step by step if you need to, then finish your "
                "response with a last line in the form \"Your option: X\", where X is the letter.")
 PROMPT_FORMATS = ("mir", "chain")
-# The curriculum stage whose input a "chain" prompt is: question and options in, the whole chain out.
-CHAIN_STAGE = 5
-
-
-@dataclass
-class Prompt:
-    """One user turn: `parts` are str (text) and PIL images, in reading order."""
-
-    parts: list[str | Image.Image] = field(default_factory=list)
-
-    @property
-    def images(self) -> list[Image.Image]:
-        return [p for p in self.parts if isinstance(p, Image.Image)]
-
-    @property
-    def text(self) -> str:
-        """The prompt's text with an <image> marker where each image is (for logs and the judge)."""
-        return "".join(p if isinstance(p, str) else IMAGE_TOKEN for p in self.parts)
 
 
 def fit_pixels(image: Image.Image, min_pixels: int | None = None, max_pixels: int | None = None) -> Image.Image:
@@ -101,13 +76,14 @@ def build_prompt(record: Record, images: list[Image.Image], rotation: int = 0, i
                  format: str = "mir") -> Prompt:
     """The record's prompt in `format` with its options rotated by `rotation` and each image at its <image>.
 
-    "mir": the question, then the options and the instruction. "chain": the input of curriculum stage 5, built by
-    `curriculum.stages.stage_example` (the same text the trainer fed the model; `instruction` is not used)."""
+    "mir": the question, then the options and the instruction. "chain": the question and options with a request
+    for the whole chain (`schema.chain.chain_prompt`), the text the curriculum's trainer fed the model at stage 5
+    (`instruction` is not used)."""
     if format not in PROMPT_FORMATS:
         raise MirdataError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {format!r}")
     options, answer = rotate_options(record.options, record.answer, rotation)
     if format == "chain":
-        text = stage_example(dataclasses.replace(record, options=options, answer=answer), CHAIN_STAGE).prompt
+        text = chain_prompt(dataclasses.replace(record, options=options, answer=answer), given=(), asked=CHAIN)
     else:
         text = record.question.rstrip() + "\n\nOptions:\n" + "\n".join(options) + "\n\n" + instruction
     return interleave(text, images, f"record {record.id}")
@@ -131,23 +107,3 @@ def interleave(text: str, images: list[Image.Image], source: str) -> Prompt:
 
 def text_prompt(text: str) -> Prompt:
     return Prompt([text])
-
-
-def hf_messages(prompt: Prompt) -> list[dict]:
-    """Chat messages for a transformers processor's chat template: images are {"type": "image"} parts."""
-    content = [{"type": "text", "text": p} if isinstance(p, str) else {"type": "image"} for p in prompt.parts]
-    return [{"role": "user", "content": content}]
-
-
-def data_url(image: Image.Image) -> str:
-    """A PNG data URL (lossless: charts and small text survive)."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def openai_messages(prompt: Prompt) -> list[dict]:
-    """Chat messages in the OpenAI format (also vLLM's): images are base64 data URLs at their positions."""
-    content = [{"type": "text", "text": p} if isinstance(p, str)
-               else {"type": "image_url", "image_url": {"url": data_url(p)}} for p in prompt.parts]
-    return [{"role": "user", "content": content}]

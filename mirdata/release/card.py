@@ -15,14 +15,13 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 import mirdata
 from mirdata.registry import CATEGORIES, task_specs, tasks_of
+from mirdata.release.layout import (AUDIT_JSON, DEFAULT_CONFIG, DEFAULT_REPO_ID, ORIGINAL, ORIGINAL_JSON, SPLITS,
+                                    STATS_FIGURE, STATS_JSON, ReleaseSummary, config_data_files)
 from mirdata.schema.record import Record
 from mirdata.store import MIRStore
 
 if TYPE_CHECKING:
     from mirdata.audit import AuditReport
-    from mirdata.release.dataset import ReleaseSummary
-
-DEFAULT_REPO_ID = "ShellyCoder/MIRBench"
 
 CITATION = """\
 @article{du2025mir,
@@ -72,8 +71,6 @@ def size_category(n: int) -> str:
 
 
 def card_data(summary: ReleaseSummary, license: str) -> DatasetCardData:
-    from mirdata.release.dataset import DEFAULT_CONFIG, config_data_files
-
     configs = []
     for name, splits in config_data_files(summary.counts).items():
         entry: dict[str, Any] = {"config_name": name}
@@ -106,15 +103,6 @@ def write_card(folder: Path, store: MIRStore, records: list[Record], summary: Re
 
 def render_body(store: MIRStore, records: list[Record], summary: ReleaseSummary, stats: dict[str, Any],
                 repo_id: str, audit: AuditReport | None = None) -> str:
-    from mirdata.release.dataset import (
-        AUDIT_JSON,
-        DEFAULT_CONFIG,
-        ORIGINAL,
-        ORIGINAL_JSON,
-        STATS_FIGURE,
-        STATS_JSON,
-    )
-
     info = store.build_info()
     images = [len(r.images) for r in records]
     parts = [
@@ -185,8 +173,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _counts_table(summary: ReleaseSummary) -> str:
-    from mirdata.release.dataset import SPLITS
-
     def row(label: str, keep: Any) -> list[Any]:
         by_split = [sum(n for (c, t, s), n in summary.counts.items() if keep(c, t) and s == split)
                     for split in SPLITS]
@@ -253,8 +239,6 @@ def _audit_text(audit: AuditReport, json_path: str) -> str:
 
 
 def _configs_text(summary: ReleaseSummary) -> str:
-    from mirdata.release.dataset import DEFAULT_CONFIG
-
     tasks = [c for c in summary.configs if c != DEFAULT_CONFIG and c not in CATEGORIES]
     cats = [c for c in summary.configs if c in CATEGORIES]
     return (f"Configs: `{DEFAULT_CONFIG}` (the default: every record), one per category "

@@ -18,7 +18,7 @@ Before anything is written, `mirdata audit` runs on the folder: a folder where a
 text alone (or fails another audit check) is refused unless `allow_audit_failures` is given, and the card then
 names the failing tasks. The audit's report goes to assets/audit.json and its table into the card.
 
-`meta` is stored as a JSON string (`decode_row` turns it back into an object), not as `datasets`' `Json` type:
+`meta` is stored as a JSON string (`layout.decode_row` turns it back into an object), not as `datasets`' `Json` type:
 `datasets` before 4.7 cannot read a `Json` feature, and some trainers pin older versions.
 
 Next to the data: the dataset card (README.md, see card.py), its statistics figure, and the original
@@ -39,7 +39,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,22 +51,16 @@ from PIL import UnidentifiedImageError
 
 from mirdata.errors import MirdataError
 from mirdata.progress import progress_bar
-from mirdata.registry import CATEGORIES, category_of, task_names
+from mirdata.release.layout import (AUDIT_JSON, DATA, ORIGINAL, ORIGINAL_JSON, SPLITS, STATS_FIGURE, STATS_JSON,
+                                    ReleaseSummary, config_data_files)
+from mirdata.registry import task_names
 from mirdata.schema.record import Record
-from mirdata.schema.validate import validate_dir
 from mirdata.store import PARTS, MIRStore
+from mirdata.validate import validate_dir
 
 if TYPE_CHECKING:
     from mirdata.audit import AuditReport
 
-SPLITS = ("easy", "hard")
-DEFAULT_CONFIG = "all"
-DATA = "data"
-ORIGINAL = "original"
-ORIGINAL_JSON = "all_data_rel.json"
-STATS_FIGURE = "assets/statistics.png"
-STATS_JSON = "assets/statistics.json"
-AUDIT_JSON = "assets/audit.json"
 # DIR's working folders: caches of annotation and difficulty runs, records of an unfinished build.
 WORK_DIRS = (".cache", PARTS)
 
@@ -97,7 +91,7 @@ FEATURES = Features({
     "regions": List(REGION),
     "difficulty": Value("string"),
     "pass_rate": Value("float64"),
-    "meta": Value("string"),  # JSON text: readable by every datasets 4.x (see decode_row)
+    "meta": Value("string"),  # JSON text: readable by every datasets 4.x (see layout.decode_row)
 })
 EMBEDDED_COLUMNS = {"images"}
 
@@ -114,45 +108,6 @@ class Shard:
     @property
     def path(self) -> str:
         return f"{DATA}/{self.category}/{self.task}/{self.split}-{self.number:05d}-of-{self.of:05d}.parquet"
-
-
-@dataclass
-class ReleaseSummary:
-    out: Path
-    counts: dict[tuple[str, str, str], int]  # (category, task, split) -> records
-    images: int
-    shards: list[str]
-    configs: list[str]
-    seconds: float = 0.0
-    original: bool = True
-    audit_failures: list[str] = field(default_factory=list)  # tasks released despite failing the audit
-
-    @property
-    def records(self) -> int:
-        return sum(self.counts.values())
-
-
-def config_data_files(counts: dict[tuple[str, str, str], int]) -> dict[str, dict[str, list[str]]]:
-    """{config: {split: [glob per task]}} for `all`, each category and each task. One glob per task, in the task
-    order, so that a config reads its records in the order of the source; a config lists only splits it has."""
-    configs: dict[str, dict[str, list[str]]] = {}
-
-    def add(name: str, keep: Any) -> None:
-        splits = {}
-        for split in SPLITS:
-            globs = [f"{DATA}/{cat}/{task}/{split}-*.parquet" for task in task_names()
-                     if keep(cat := category_of(task), task) and counts.get((cat, task, split))]
-            if globs:
-                splits[split] = globs
-        if splits:
-            configs[name] = splits
-
-    add(DEFAULT_CONFIG, lambda c, t: True)
-    for cat in CATEGORIES:
-        add(cat, lambda c, t, cat=cat: c == cat)
-    for task in task_names():
-        add(task, lambda c, t, task=task: t == task)
-    return configs
 
 
 # -- reading and checking the source -------------------------------------------------------------------------
@@ -274,17 +229,6 @@ def _writer_options(schema: pa.Schema) -> dict[str, Any]:
             "use_content_defined_chunking": CDC_OPTIONS, "write_page_index": True}
 
 
-def decode_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as loaded from a release, with `meta` (JSON text in the parquet) decoded back into an object."""
-    meta = row.get("meta")
-    if not isinstance(meta, str):
-        return row
-    try:
-        return {**row, "meta": json.loads(meta)}
-    except json.JSONDecodeError as e:
-        raise MirdataError(f"record {row.get('id')!r}: its meta is not valid JSON ({e.msg})") from None
-
-
 def _batches(items: list[Record], size: int) -> Iterator[list[Record]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -330,7 +274,7 @@ def original_image_name(record: Record, name: str) -> str:
 
 def _write_original(store: MIRStore, records: list[Record], out: Path, on_record: Callable[[], Any]) -> None:
     """all_data_rel.json, and each image under the name that file gives it (see `original_image_name`)."""
-    from mirdata.schema.upstream import export_upstream
+    from mirdata.upstream import export_upstream
 
     folder = out / ORIGINAL
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mirdata.errors import MirdataError
+from mirdata.release.layout import SPLITS, decode_row
 from mirdata.schema.record import is_dataset_relpath
 
-SPLITS = ("easy", "hard")
 COLUMNS = ("id", "category", "task", "images", "question", "options", "answer", "summary", "caption", "text2region",
            "region2region", "conclusion", "difficulty")
 
@@ -58,8 +58,6 @@ class Source:
 
     def _release_rows(self, with_images: bool) -> Iterator[dict[str, Any]]:
         import datasets
-
-        from mirdata.release.dataset import decode_row
 
         try:
             loaded = datasets.load_dataset(str(self.path))

@@ -29,26 +29,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mirdata.curriculum.stages import (
-    StageExample,
-    check_example,
-    examples_sha256,
-    load_records,
-    stage_example,
-)
-from mirdata.curriculum.train import (
-    CHECKPOINTS,
-    MANIFEST,
-    TRAINER_STATE,
-    ModelTrainingOptions,
-    _check_lengths,
-    _collator,
-    _load,
-    _load_model,
-    load_image,
-    read_manifest,
-    trainer_arguments,
-)
+from mirdata.curriculum.stages import StageExample, check_example, examples_sha256, load_records, stage_example
+from mirdata.curriculum.train import (CHECKPOINTS, MANIFEST, TRAINER_STATE, ModelTrainingOptions,
+                                      _check_lengths, _collator, _load, _load_model,
+                                      load_image, read_manifest, trainer_arguments)
 from mirdata.curriculum.train import _dataset as _sft_dataset
 from mirdata.errors import MirdataError
 from mirdata.progress import console
@@ -227,7 +211,8 @@ def _dataset(examples: list[StageExample], records: list[Record], image_root: Pa
     row is read (shrunk as in curriculum-train), and the columns the rewards read."""
     import datasets
 
-    from mirdata.inference.prompt import hf_messages, interleave
+    from mirdata.inference.prompt import interleave
+    from mirdata.models import hf_messages
 
     # image parts stay empty in the prompt: TRL fills them, in order, from the row's "images"
     rows = [{"id": ex.id,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mirdata.errors import MirdataError
-from mirdata.inference.prompt import Prompt, openai_messages
-from mirdata.inference.runners import Runner, Sampling
+from mirdata.models.base import Prompt, Runner, Sampling, prompt_seed
+from mirdata.models.messages import openai_messages
 
 
 class VLLMRunner(Runner):
@@ -29,9 +29,10 @@ class VLLMRunner(Runner):
         self._params = SamplingParams
         self.llm = LLM(model=model, dtype=dtype, limit_mm_per_prompt={"image": max_images})
 
-    def generate(self, prompts: list[Prompt], sampling: Sampling, seeds: list[int]) -> list[list[str]]:
+    def generate(self, prompts: list[Prompt], sampling: Sampling, seeds: list[int] | None = None) -> list[list[str]]:
         if not prompts:
             return []
+        seeds = seeds if seeds is not None else [prompt_seed(0, p.text) for p in prompts]
         n = 1 if sampling.greedy else sampling.n
         params = [self._params(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
                                max_tokens=sampling.max_new_tokens, seed=seed) for seed in seeds]
