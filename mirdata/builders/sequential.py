@@ -42,7 +42,13 @@ from mirdata.builders.base import (
     join_and,
     pick,
 )
-from mirdata.builders.families import QuestionFamilies, spec_of
+from mirdata.builders.families import (
+    AnswerRule,
+    Constraint,
+    Family,
+    QuestionFamilies,
+    spec_of,
+)
 from mirdata.builders.options import (
     Slot,
     ordering_distractors,
@@ -236,6 +242,48 @@ class SequentialTask(Task):
         if self.config.steps_csv is not None and self.config.source is None:
             raise MirdataError("--steps-csv needs --source (the folder of the annotated videos)")
 
+    def answer(self, family: Family, facts: Any, rng: np.random.Generator) -> tuple[str, list[str]] | None:
+        """The answer (kept in the facts) and the wrong options, or None when the facts break one of the family's
+        constraints (the draw is refused)."""
+        if self.families.degenerate(family, facts):
+            return None
+        correct = facts["answer_text"] = self.families.solve(family, facts)
+        return correct, self._distractors(family.name, facts, correct, rng)
+
+    @staticmethod
+    def _distractors(family: str, facts: Any, correct: str, rng: np.random.Generator) -> list[str]:
+        """The wrong options of a question of `family`, drawn by `rng`."""
+        raise NotImplementedError
+
+    def from_clip(self, slot: Slot, rng: np.random.Generator, label: str) -> tuple | None:
+        """For the tasks asked over a procedural clip's tracked shapes: the family (balanced, hashed by `label`),
+        the facts `_draw` makes, the answer and wrong options, the frames and the tracked shapes' regions; None
+        when the draw is refused."""
+        family = self.families.choose(slot, label)
+        drawn = self._draw(slot, family.name, rng)
+        if drawn is None:
+            return None
+        facts, scene = drawn
+        answered = self.answer(family, facts, rng)
+        if answered is None:
+            return None
+        images, facts["frame_indices"] = _frames_at(scene, facts["times_s"], self.size)
+        regions = _track_regions([*facts["objects"], *facts.get("posts", [])], self.size)
+        return family, facts, answered, images, regions
+
+    def _draw(self, slot: Slot, family: str, rng: np.random.Generator) -> tuple[Any, MotionScene] | None:
+        """A clip task's facts and its scene, or None when this draw is refused."""
+        raise NotImplementedError
+
+    def question(self, family: Family, rng: np.random.Generator, intros: list[str], images: list[dict[str, Any]],
+                 **fields: Any) -> str:
+        """The question: an intro drawn from `intros`, a line per image (one labelling for all, filled with that
+        image's `images` fields) and one of the family's texts, each filled with `fields`."""
+        line = pick(rng, self.families.phrase("image_lines"))
+        lines = [line.format(**image) for image in images]
+        intro = pick(rng, intros).format(**fields)
+        return "\n".join([intro, *lines, self.families.text(family, rng, **fields)])
+
     @classmethod
     def phrases(cls) -> QuestionFamilies:
         """The task's families and phrase tables, for `reason` (a classmethod, with no spec of its own)."""
@@ -295,14 +343,21 @@ def _boxes_give_the_nominal_ratio(f: SpeedFacts) -> bool:
     return abs(speed[fast] / speed[slow] / f["nominal_ratio"] - 1) <= RATIO_BAND + 0.03
 
 
-class SpeedFacts(TypedDict, total=False):
+class ClipFacts(TypedDict, total=False):
+    """The facts every question over a procedural clip's tracked shapes keeps."""
+
     source: str
     variant: str  # the question family
     difficulty: str
     fps: int
-    times_s: list[float]
+    times_s: list[float]  # when each shown frame was taken
     image_size: list[int]
-    objects: list[dict[str, Any]]  # per shape: its track, the frames it is measured in, its measured speed
+    objects: list[dict[str, Any]]  # per shape: its name and track (a box and region per frame), and what it did
+    answer_text: str
+    frame_indices: list[int]
+
+
+class SpeedFacts(ClipFacts, total=False):
     posts: list[dict[str, Any]]
     camera_shift_px: list[float]  # since frame 1, read off the post
     ranking: list[str]  # fastest first, by the measured speeds
@@ -313,44 +368,32 @@ class SpeedFacts(TypedDict, total=False):
     ratio_pair: list[str]  # ratio: the faster and the slower shape
     ratio: float  # ratio: as measured from the boxes
     nominal_ratio: float
-    answer_text: str
-    frame_indices: list[int]
 
 
 class SpeedComparison(SequentialTask):
     """How fast shapes move over the ground, from timed frames (defined in mirdata/tasks/speed_comparison.yaml)."""
 
     Facts = SpeedFacts
-    answer_rules: ClassVar[dict[str, Any]] = {
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
         "fastest": lambda f: f["ranking"][0],
         "slowest": lambda f: f["ranking"][-1],
         "ranking": lambda f: ", ".join(f["ranking"]),
         "nominal_ratio": lambda f: _ratio_text(f["nominal_ratio"]),
     }
-    constraints: ClassVar[dict[str, Any]] = {
+    constraints: ClassVar[dict[str, Constraint]] = {
         "boxes_give_the_true_ranking": _boxes_give_the_true_ranking,
         "boxes_give_the_nominal_ratio": _boxes_give_the_nominal_ratio,
     }
 
     def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
-        family = self.families.choose(slot, "speed question")
-        drawn = self._draw(slot, family.name, rng)
-        if drawn is None:
-            return None
-        facts, scene = drawn
-        if self.families.degenerate(family, facts):
-            return None  # the boxes would give another answer than the true speeds
-        correct = facts["answer_text"] = self.families.solve(family, facts)
-        distractors = self._distractors(family.name, facts, correct, rng)
-        times = facts["times_s"]
-        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
-        regions = _track_regions([*facts["objects"], *facts["posts"]], self.size)
-        options, answer = place_answer(correct, distractors, slot, rng)
-        line = pick(rng, self.families.phrase("frame_lines"))
-        lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
-        intro = pick(rng, self.families.phrase("intros")["pan" if facts["camera"]["pans"] else "still"])
-        fields = dict(zip(("fast", "slow"), facts.get("ratio_pair", ())))
-        question = "\n".join([intro, *lines, self.families.text(family, rng, **fields)])
+        made = self.from_clip(slot, rng, "speed question")
+        if made is None:
+            return None  # among others: the boxes would give another answer than the true speeds
+        family, facts, answered, images, regions = made
+        options, answer = place_answer(*answered, slot, rng)
+        intros = self.families.phrase("intros")["pan" if facts["camera"]["pans"] else "still"]
+        lines = [{"n": j + 1, "t": _seconds(t)} for j, t in enumerate(facts["times_s"])]
+        question = self.question(family, rng, intros, lines, **dict(zip(("fast", "slow"), facts.get("ratio_pair", ()))))
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR)
 
@@ -585,20 +628,11 @@ def _listed_movers(f: MotionFacts) -> list[str]:
     return [x for x in f["listed"] if x in f["movers"]]
 
 
-class MotionFacts(TypedDict, total=False):
-    source: str
-    variant: str  # the question family
-    difficulty: str
-    fps: int
-    times_s: list[float]
-    image_size: list[int]
-    objects: list[dict[str, Any]]  # per shape: its track and, for a mover, its interval, shift and direction
+class MotionFacts(ClipFacts, total=False):
     movers: list[str]
     min_move_px: float | None
     listed: list[str]  # which_moved: the shapes the options list
     target: str  # which_interval, direction: the shape the question names
-    answer_text: str
-    frame_indices: list[int]
 
 
 class MotionDetection(SequentialTask):
@@ -606,35 +640,25 @@ class MotionDetection(SequentialTask):
     mirdata/tasks/motion_detection.yaml)."""
 
     Facts = MotionFacts
-    answer_rules: ClassVar[dict[str, Any]] = {
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
         "listed_mover": lambda f: next(iter(_listed_movers(f)), NONE_MOVES),
         "target_interval": lambda f: (_interval_text(_mover(f, f["target"])["interval"])
                                       if _mover(f, f["target"])["moves"] else NEVER_MOVES),
         "target_direction": lambda f: _mover(f, f["target"])["direction"],
     }
-    constraints: ClassVar[dict[str, Any]] = {
+    constraints: ClassVar[dict[str, Constraint]] = {
         "at_most_one_listed_mover": lambda f: len(_listed_movers(f)) <= 1,
         "target_moves": lambda f: _mover(f, f["target"])["moves"],
     }
 
     def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
-        family = self.families.choose(slot, "motion question")
-        drawn = self._draw(slot, family.name, rng)
-        if drawn is None:
+        made = self.from_clip(slot, rng, "motion question")
+        if made is None:
             return None
-        facts, scene = drawn
-        if self.families.degenerate(family, facts):
-            return None
-        correct = facts["answer_text"] = self.families.solve(family, facts)
-        distractors = self._distractors(family.name, facts, correct, rng)
-        times = facts["times_s"]
-        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
-        regions = _track_regions(facts["objects"], self.size)
-        options, answer = place_answer(correct, distractors, slot, rng)
-        line = pick(rng, self.families.phrase("frame_lines"))
-        lines = [line.format(n=j + 1) for j in range(len(times))]
-        intro = pick(rng, self.families.phrase("intros"))
-        question = "\n".join([intro, *lines, self.families.text(family, rng, target=facts.get("target"))])
+        family, facts, answered, images, regions = made
+        options, answer = place_answer(*answered, slot, rng)
+        question = self.question(family, rng, self.families.phrase("intros"),
+                                 [{"n": j + 1} for j in range(len(images))], target=facts.get("target"))
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR)
 
@@ -846,13 +870,13 @@ class CookingProcess(SequentialTask):
 
     Facts = CookingFacts
     uses_source = True
-    answer_rules: ClassVar[dict[str, Any]] = {
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
         "chronological_order": lambda f: _order_text(f["chronological_images"]),
         "next_image": lambda f: f"image {f['next_image']}",
         "step_between": lambda f: f["steps"][_state_of(f, f["ref_image"])]["text"],
         "step_shown": lambda f: f["images"][f["ref_image"] - 1]["step_text"],
     }
-    constraints: ClassVar[dict[str, Any]] = {
+    constraints: ClassVar[dict[str, Constraint]] = {
         "consecutive_states": lambda f: _state_of(f, f["next_image"]) == _state_of(f, f["ref_image"]) + 1,
     }
 
@@ -886,18 +910,16 @@ class CookingProcess(SequentialTask):
         if drawn is None:
             return None
         family, facts, images, regions = drawn
-        if self.families.degenerate(family, facts):
+        facts["variant"] = family.name
+        answered = self.answer(family, facts, rng)
+        if answered is None:
             return None
-        facts["variant"] = family
-        correct = facts["answer_text"] = self.families.solve(family, facts)
-        distractors = self._distractors(family, facts, correct, rng)
-        options, answer = place_answer(correct, distractors, slot, rng)
-        line = pick(rng, self.families.phrase("image_lines"))
-        lines = [line.format(n=j + 1) for j in range(len(images))]
+        options, answer = place_answer(*answered, slot, rng)
         procedural = facts["source"] == "procedural"
-        fields = {"recipe": facts.get("recipe"), "ref": facts.get("ref_image"), "nxt": facts.get("next_image")}
-        intro = pick(rng, self.families.phrase("intros")["procedural" if procedural else "steps"]).format(**fields)
-        question = "\n".join([intro, *lines, self.families.text(family, rng, **fields)])
+        question = self.question(family, rng,
+                                 self.families.phrase("intros")["procedural" if procedural else "steps"],
+                                 [{"n": j + 1} for j in range(len(images))], recipe=facts.get("recipe"),
+                                 ref=facts.get("ref_image"), nxt=facts.get("next_image"))
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR if procedural else REAL_GENERATOR)
 
@@ -942,7 +964,7 @@ class CookingProcess(SequentialTask):
             facts.update(ref_image=ref, next_image=nxt, chronological_images=self._chronological(shown))
         else:
             self._ask_about_order(family, facts, shown, rng)
-        return family, facts, images, regions
+        return self.families[family], facts, images, regions
 
     def _from_annotated(self, slot: Slot, rng: np.random.Generator) -> tuple | None:
         """One annotated video, a frame from each of up to six of its steps, in a random order."""
@@ -975,7 +997,7 @@ class CookingProcess(SequentialTask):
             facts["ref_image"] = int(rng.integers(k)) + 1
         else:
             self._ask_about_order(family, facts, shown, rng)
-        return family, facts, images, regions
+        return self.families[family], facts, images, regions
 
     def _ask_about_order(self, family: str, facts: CookingFacts, shown: list[int], rng: np.random.Generator) -> None:
         """The facts an "order" or "next" question rests on, for images whose chronological ranks are `shown`."""
@@ -1125,7 +1147,7 @@ class ImagePuzzle(SequentialTask):
 
     Facts = PuzzleFacts
     uses_source = True
-    answer_rules: ClassVar[dict[str, Any]] = {
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
         "arrangement": lambda f: _arrangement_text(f["grid"]),
         "corner_piece": lambda f: f"piece {f['corner_piece']}",
         "right_neighbour": lambda f: f"piece {f['right_piece']}",
@@ -1139,16 +1161,14 @@ class ImagePuzzle(SequentialTask):
         family = self.families.choose(slot, "puzzle question")
         self._ask(family.name, facts, rng)
         facts["variant"] = family.name
-        correct = facts["answer_text"] = self.families.solve(family, facts)
-        distractors = self._distractors(family.name, facts, correct, rng)
-        options, answer = place_answer(correct, distractors, slot, rng)
-        line = pick(rng, self.families.phrase("image_lines"))
-        lines = [line.format(n=j + 1) for j in range(len(images))]
+        answered = self.answer(family, facts, rng)
+        if answered is None:
+            return None
+        options, answer = place_answer(*answered, slot, rng)
         rows, cols = facts["rows"], facts["cols"]
-        fields = {"n": rows * cols, "rows": rows, "cols": cols, "corner": facts.get("corner"),
-                  "ref": facts.get("ref_piece")}
-        question = "\n".join([self.families.phrase("intros", rng, **fields), *lines,
-                              self.families.text(family, rng, **fields)])
+        question = self.question(family, rng, self.families.phrase("intros"),
+                                 [{"n": j + 1} for j in range(len(images))], n=rows * cols, rows=rows, cols=cols,
+                                 corner=facts.get("corner"), ref=facts.get("ref_piece"))
         return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
                       facts=facts, generator=GENERATOR if facts["source"] == "procedural" else REAL_GENERATOR)
 
