@@ -226,6 +226,9 @@ class SequentialConfig(TaskConfig):
 
 
 class SequentialTask(Task):
+    """What the sequential tasks share: their config, the `--source` videos, and the way from facts to an
+    answer, its wrong options and the question."""
+
     Config: ClassVar[type[TaskConfig]] = SequentialConfig
     uses_source: ClassVar[bool] = False  # builds from --source videos when given
 
@@ -255,26 +258,6 @@ class SequentialTask(Task):
         """The wrong options of a question of `family`, drawn by `rng`."""
         raise NotImplementedError
 
-    def from_clip(self, slot: Slot, rng: np.random.Generator, label: str) -> tuple | None:
-        """For the tasks asked over a procedural clip's tracked shapes: the family (balanced, hashed by `label`),
-        the facts `_draw` makes, the answer and wrong options, the frames and the tracked shapes' regions; None
-        when the draw is refused."""
-        family = self.families.choose(slot, label)
-        drawn = self._draw(slot, family.name, rng)
-        if drawn is None:
-            return None
-        facts, scene = drawn
-        answered = self.answer(family, facts, rng)
-        if answered is None:
-            return None
-        images, facts["frame_indices"] = _frames_at(scene, facts["times_s"], self.size)
-        regions = _track_regions([*facts["objects"], *facts.get("posts", [])], self.size)
-        return family, facts, answered, images, regions
-
-    def _draw(self, slot: Slot, family: str, rng: np.random.Generator) -> tuple[Any, MotionScene] | None:
-        """A clip task's facts and its scene, or None when this draw is refused."""
-        raise NotImplementedError
-
     def question(self, family: Family, rng: np.random.Generator, intros: list[str], images: list[dict[str, Any]],
                  **fields: Any) -> str:
         """The question: an intro drawn from `intros`, a line per image (one labelling for all, filled with that
@@ -288,6 +271,29 @@ class SequentialTask(Task):
     def phrases(cls) -> QuestionFamilies:
         """The task's families and phrase tables, for `reason` (a classmethod, with no spec of its own)."""
         return cls.question_families(spec_of(cls))
+
+
+class ClipTask(SequentialTask):
+    """A task asked over the tracked shapes of one procedural clip."""
+
+    def from_clip(self, slot: Slot, rng: np.random.Generator, label: str) -> tuple | None:
+        """The family (balanced, hashed by `label`), the facts `_draw` makes, the answer and wrong options, the
+        frames and the tracked shapes' regions; None when the draw is refused."""
+        family = self.families.choose(slot, label)
+        drawn = self._draw(slot, family.name, rng)
+        if drawn is None:
+            return None
+        facts, scene = drawn
+        answered = self.answer(family, facts, rng)
+        if answered is None:
+            return None
+        images, facts["frame_indices"] = _frames_at(scene, facts["times_s"], self.size)
+        regions = _track_regions([*facts["objects"], *facts.get("posts", [])], self.size)
+        return family, facts, answered, images, regions
+
+    def _draw(self, slot: Slot, family: str, rng: np.random.Generator) -> tuple[Any, MotionScene] | None:
+        """The facts and the scene, or None when this draw is refused."""
+        raise NotImplementedError
 
 
 # speed_comparison ------------------------------------------------------------------------------------------------
@@ -370,7 +376,7 @@ class SpeedFacts(ClipFacts, total=False):
     nominal_ratio: float
 
 
-class SpeedComparison(SequentialTask):
+class SpeedComparison(ClipTask):
     """How fast shapes move over the ground, from timed frames (defined in mirdata/tasks/speed_comparison.yaml)."""
 
     Facts = SpeedFacts
@@ -635,7 +641,7 @@ class MotionFacts(ClipFacts, total=False):
     target: str  # which_interval, direction: the shape the question names
 
 
-class MotionDetection(SequentialTask):
+class MotionDetection(ClipTask):
     """What moves, when and where to, in frames from a still camera (defined in
     mirdata/tasks/motion_detection.yaml)."""
 
