@@ -553,24 +553,25 @@ class SpeedComparison(ClipTask):
         pans = f["camera"]["pans"]
         summary = phrases.phrase("summaries", rng, camera=phrases.phrase("camera")["pan" if pans else "still"],
                                  k=len(times))
+        says = phrases.phrase("captions")
         captions = []
         for j in range(len(times)):
             parts = []
             for o in objects:
                 p = o["track"][j]
                 if p["box"] and p["visible"] >= MIN_VISIBLE:
-                    parts.append(f"the {o['name']} {_where(*_box_center(p['box']), size)}")
+                    parts.append(says["shape"].format(name=o["name"], where=_where(*_box_center(p["box"]), size)))
                 elif p["box"]:
-                    parts.append(f"the {o['name']} partly hidden behind the pillar")
+                    parts.append(says["partly_hidden"].format(name=o["name"]))
                 elif p["visible"] > 0:
-                    parts.append(f"the {o['name']} almost entirely hidden behind the pillar")
+                    parts.append(says["almost_hidden"].format(name=o["name"]))
             hidden = [o["name"] for o in objects if o["track"][j]["visible"] == 0]
-            text = f"Frame {j + 1}: " + (join_and(parts) if parts else "no shape is clearly visible")
-            text += f"; a striped post {_where(*_box_center(f['posts'][0]['track'][j]['box']), size)}"
+            text = says["frame"].format(n=j + 1, shapes=join_and(parts) if parts else says["no_shape"])
+            text += says["post"].format(where=_where(*_box_center(f["posts"][0]["track"][j]["box"]), size))
             if f["occluders"]:
-                text += "; a grey pillar stands in front of the scene"
+                text += says["pillar"]
             if hidden:
-                text += f"; the {join_and(hidden)} cannot be seen"
+                text += says["unseen"].format(names=join_and(hidden))
             captions.append(text + ".")
         t2r = []
         for o in [*objects, *f["posts"]]:
@@ -782,15 +783,17 @@ class MotionDetection(ClipTask):
         regions = _by_id(regions)
         times = f["times_s"]
         summary = phrases.phrase("summaries", rng, k=len(times))
-        first = [f"the {o['name']} {_where(*_box_center(o['track'][0]['box']), size)}" for o in f["objects"]]
-        captions = [f"Frame 1 shows {join_and(first)}."]
+        says = phrases.phrase("captions")
+        first = [says["shape"].format(name=o["name"], where=_where(*_box_center(o["track"][0]["box"]), size))
+                 for o in f["objects"]]
+        captions = [says["first"].format(shapes=join_and(first))]
         for j in range(1, len(times)):
             moved = [o for o in f["objects"] if o["moves"] and o["interval"] == j - 1]
             if moved:
-                now = [f"the {o['name']} has moved {o['direction']}" for o in moved]
-                captions.append(f"Frame {j + 1}: as frame {j}, except that {join_and(now)}.")
+                now = [says["move"].format(name=o["name"], direction=o["direction"]) for o in moved]
+                captions.append(says["moved"].format(n=j + 1, before=j, moves=join_and(now)))
             else:
-                captions.append(f"Frame {j + 1}: every shape is where it was in frame {j}.")
+                captions.append(says["still"].format(n=j + 1, before=j))
         t2r = [f"'the {o['name']}' → " + "; ".join(cite(regions[p["region"]]) for p in o["track"] if p["region"])
                for o in f["objects"]]
         r2r = []
@@ -830,16 +833,18 @@ COOK_IMAGES = 6
 MIN_ANNOTATED_STEPS = 4
 
 
-def _counter_text(state: dict[str, Any]) -> str:
-    """What a frame of the counter shows, in words."""
-    board = [f"{'a sliced' if sliced else 'a whole'} {name}" for name, sliced in state["board"]]
-    bowl = [f"sliced {name}" if sliced else name for name, sliced in state["bowl"]] + list(state["liquids"])
-    parts = [f"the board holds {join_and(board)}" if board else "the board is empty",
-             f"the bowl holds {join_and(bowl)}" if bowl else "the bowl is empty"]
+def _counter_text(state: dict[str, Any], says: dict[str, str]) -> str:
+    """What a frame of the counter shows, in the words of the phrase table `says`."""
+    board = [says["sliced_on_board" if sliced else "whole_on_board"].format(name=name)
+             for name, sliced in state["board"]]
+    bowl = [says["sliced_in_bowl"].format(name=name) if sliced else name for name, sliced in state["bowl"]]
+    bowl += list(state["liquids"])
+    parts = [says["board"].format(items=join_and(board)) if board else says["board_empty"],
+             says["bowl"].format(items=join_and(bowl)) if bowl else says["bowl_empty"]]
     if state["mixed"]:
-        parts.append("everything in the bowl is mixed")
+        parts.append(says["mixed"])
     if state["cooking"]:
-        parts.append("the contents are browned and steaming")
+        parts.append(says["cooking"])
     return "; ".join(parts)
 
 
@@ -1045,14 +1050,15 @@ class CookingProcess(SequentialTask):
         procedural = f["source"] == "procedural"
         how = phrases.phrase("how")["procedural" if procedural else "steps"]
         summary = phrases.phrase("summaries", rng, how=how, k=len(metas))
+        says = phrases.phrase("captions")
         captions, t2r = [], []
         for m in metas:
             n = m["image"] + 1
             if procedural:
-                captions.append(f"Image {n}: {_counter_text(m['shows'])}.")
+                captions.append(says["procedural"].format(n=n, counter=_counter_text(m["shows"], says)))
                 t2r.append(f"'{m['focus']}' → {cite(regions[m['region']])}")
             else:
-                captions.append(f"Image {n}: a frame of {f['video']} taken during the step '{m['step_text']}'.")
+                captions.append(says["annotated"].format(n=n, video=f["video"], step=m["step_text"]))
                 t2r.append(f"'the scene of image {n}' → {cite(regions[m['region']])}")
         by_time = sorted(metas, key=lambda m: m["rank"])
         chain = " → ".join(f"[{m['region']}]" for m in by_time)
@@ -1322,16 +1328,17 @@ class ImagePuzzle(SequentialTask):
         procedural = f["source"] == "procedural"
         clue = phrases.phrase("clues")["procedural" if procedural else "video"]
         summary = phrases.phrase("summaries", rng, n=rows * cols, rows=rows, cols=cols, clue=clue)
+        says = phrases.phrase("captions")
         captions, t2r = [], []
         for m in f["images"]:
             n = m["image"] + 1
             shapes = [p["name"] for p in m["parts"] if p["name"] != "the whole piece"]
-            if procedural:
-                what = f"parts of the {join_and(shapes)}" if shapes else "only backdrop"
-                captions.append(f"Piece {n}: {what}; {m['tone']}.")  # where the horizon falls is not a fact
+            if procedural:  # where the horizon falls is not a fact
+                what = says["parts"].format(shapes=join_and(shapes)) if shapes else says["backdrop"]
+                captions.append(says["procedural"].format(n=n, what=what, tone=m["tone"]))
             else:
                 box = regions[m["parts"][-1]["region"]].box
-                captions.append(f"Piece {n}: a {box[2]:g}×{box[3]:g} px crop of the frame, {m['tone']}.")
+                captions.append(says["video"].format(n=n, width=box[2], height=box[3], tone=m["tone"]))
             for p in m["parts"]:
                 phrase = f"part of the {p['name']}" if p["name"] != "the whole piece" else f"piece {n}"
                 t2r.append(f"'{phrase}' → {cite(regions[p['region']])}")
