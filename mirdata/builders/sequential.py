@@ -579,26 +579,21 @@ class SpeedComparison(ClipTask):
             t2r.append(f"'the {o['name']}' → " + "; ".join(cites))
         post = f["posts"][0]["track"]
         xs = [_box_center(p["box"])[0] for p in post]
-        r2r = []
-        if pans:
-            r2r.append(f"The striped post's box centre is at x = {', '.join(f'{x:g}' for x in xs)} in frames 1 to "
-                       f"{len(xs)} ([{post[0]['region']}] → [{post[-1]['region']}]): it stands still, so the camera "
-                       f"shifts by {f['camera_shift_px'][-1]:g} px (positive: to the right) from frame 1 to frame "
-                       f"{len(xs)}.")
-        else:
-            r2r.append(f"The striped post stays at x = {xs[0]:g} in every frame ([{post[0]['region']}] → "
-                       f"[{post[-1]['region']}]): the camera is still.")
+        links = phrases.phrase("links")
+        r2r = [links["post_pans" if pans else "post_still"].format(
+            xs=", ".join(f"{x:g}" for x in xs), x=xs[0], k=len(xs), first=post[0]["region"], last=post[-1]["region"],
+            shift=f["camera_shift_px"][-1])]
         for o in objects:
             a, b = (o["track"][k] for k in o["measured_from"])
             (ax, ay), (bx, by) = o["centers"]
-            cam = f" plus the camera's {o['camera_px']:g} px" if pans else ""
-            r2r.append(f"[{a['region']}] → [{b['region']}]: the {o['name']}'s box centre goes from ({ax:g}, {ay:g}) "
-                       f"in frame {a['image'] + 1} to ({bx:g}, {by:g}) in frame {b['image'] + 1}{cam}: "
-                       f"{o['distance_px']:g} px over the ground in {_seconds(o['elapsed_s'])}, about "
-                       f"{o['speed_px_s']:g} px/s.")
+            r2r.append(links["shape"].format(
+                a=a["region"], b=b["region"], name=o["name"], ax=ax, ay=ay, bx=bx, by=by, fa=a["image"] + 1,
+                fb=b["image"] + 1, camera=links["camera"].format(px=o["camera_px"]) if pans else "",
+                distance=o["distance_px"], elapsed=_seconds(o["elapsed_s"]), speed=o["speed_px_s"]))
         ranked = f["ranking"]
         speed_of = {o["name"]: o["speed_px_s"] for o in objects}
-        r2r.append("From fastest to slowest: " + " > ".join(f"{n} ({speed_of[n]:g} px/s)" for n in ranked) + ".")
+        r2r.append(links["ranking"].format(
+            ranking=" > ".join(links["ranked"].format(name=n, speed=speed_of[n]) for n in ranked)))
         fields = {"fastest": ranked[0], "slowest": ranked[-1], "fastest_speed": speed_of[ranked[0]],
                   "slowest_speed": speed_of[ranked[-1]], "order": ", ".join(ranked), "answer": f["answer_text"]}
         if "ratio_pair" in f:
@@ -796,23 +791,21 @@ class MotionDetection(ClipTask):
                 captions.append(says["still"].format(n=j + 1, before=j))
         t2r = [f"'the {o['name']}' → " + "; ".join(cite(regions[p["region"]]) for p in o["track"] if p["region"])
                for o in f["objects"]]
+        links = phrases.phrase("links")
         r2r = []
         for o in f["objects"]:
             track = o["track"]
             if not o["moves"]:
-                box = ", ".join(f"{v:g}" for v in track[0]["box"])
-                r2r.append(f"[{track[0]['region']}] … [{track[-1]['region']}]: the {o['name']} keeps the box "
-                           f"[{box}] in every frame, so it does not move.")
+                r2r.append(links["still"].format(first=track[0]["region"], last=track[-1]["region"], name=o["name"],
+                                                 box=", ".join(f"{v:g}" for v in track[0]["box"])))
                 continue
             j = o["interval"]
             pa, pb = track[j], track[j + 1]
             (ax, ay), (bx, by) = _box_center(pa["box"]), _box_center(pb["box"])
             dx, dy = o["shift_px"]
-            r2r.append(f"[{pa['region']}] → [{pb['region']}]: the {o['name']}'s box centre goes from "
-                       f"({ax:g}, {ay:g}) in frame {j + 1} to ({bx:g}, {by:g}) in frame {j + 2}, a shift of "
-                       f"{dx:g} px horizontally and {dy:g} px vertically ({o['distance_px']:g} px), i.e. "
-                       f"{o['direction']}; in every other "
-                       "pair of consecutive frames its box stays the same.")
+            r2r.append(links["moved"].format(a=pa["region"], b=pb["region"], name=o["name"], ax=ax, ay=ay, bx=bx,
+                                             by=by, fa=j + 1, fb=j + 2, dx=dx, dy=dy, distance=o["distance_px"],
+                                             direction=o["direction"]))
         family = f["variant"]
         fields = {"target": f.get("target"), "answer": f["answer_text"]}
         conclusion = family
@@ -1062,15 +1055,15 @@ class CookingProcess(SequentialTask):
                 t2r.append(f"'the scene of image {n}' → {cite(regions[m['region']])}")
         by_time = sorted(metas, key=lambda m: m["rank"])
         chain = " → ".join(f"[{m['region']}]" for m in by_time)
-        r2r = [f"In time order: {chain}."]
+        links = phrases.phrase("links")
+        r2r = [links["time_order"].format(chain=chain)]
         for a, b in itertools.pairwise(by_time):
+            ends = {"a": a["region"], "b": b["region"]}
             if procedural:
                 new = join_and([f"'{s['text']}'" for s in f["steps"][a["state"]: b["state"]]])
-                r2r.append(f"[{a['region']}] → [{b['region']}]: image {b['image'] + 1} keeps everything of image "
-                           f"{a['image'] + 1} and shows the result of {new}.")
+                r2r.append(links["procedural"].format(**ends, before=a["image"] + 1, after=b["image"] + 1, steps=new))
             else:
-                r2r.append(f"[{a['region']}] → [{b['region']}]: '{a['step_text']}' comes before "
-                           f"'{b['step_text']}'.")
+                r2r.append(links["annotated"].format(**ends, before=a["step_text"], after=b["step_text"]))
         fields = {**f, "answer": f["answer_text"]}
         if "chronological_images" in f:
             fields["order"] = _order_text(f["chronological_images"])
@@ -1342,21 +1335,21 @@ class ImagePuzzle(SequentialTask):
             for p in m["parts"]:
                 phrase = f"part of the {p['name']}" if p["name"] != "the whole piece" else f"piece {n}"
                 t2r.append(f"'{phrase}' → {cite(regions[p['region']])}")
+        links = phrases.phrase("links")
         r2r = []
         for s in f["seams"]:
             a, b = s["pieces"]
-            rel = "to the right of" if s["side"] == "right" else "below"
             shared = ""
             if procedural:
                 pa = {p["name"]: p["region"] for p in f["images"][a - 1]["parts"]}
                 pb = {p["name"]: p["region"] for p in f["images"][b - 1]["parts"]}
                 common = [name for name in pa if name in pb]
                 if common:
-                    shared = "; " + ", ".join(f"the {name} continues from [{pa[name]}] into [{pb[name]}]"
+                    shared = "; " + ", ".join(links["continues"].format(name=name, a=pa[name], b=pb[name])
                                               for name in common)
-            r2r.append(f"Piece {b} goes {rel} piece {a}: the pixels across that edge differ by "
-                       f"{s['difference']:g} grey levels on average{shared}.")
-        r2r.append("Restored grid: " + _arrangement_text(grid) + ".")
+            r2r.append(links["seam"].format(piece=b, side=links[s["side"]], other=a, difference=s["difference"],
+                                            shared=shared))
+        r2r.append(links["grid"].format(grid=_arrangement_text(grid)))
         why = phrases.phrase("conclusions")[f["variant"]].format(**f, arrangement=_arrangement_text(grid))
         return _stages(summary, captions, t2r, r2r, why, answer)
 
