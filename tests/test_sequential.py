@@ -5,6 +5,7 @@ among them."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from mirdata.builders.base import task_class
 from mirdata.builders.options import Slot, answer_position
 from mirdata.cli import app
 from mirdata.generators.video import (
@@ -27,6 +29,7 @@ from mirdata.generators.video import (
     ProcessScene,
     open_clip,
 )
+from mirdata.registry import task_spec
 from mirdata.schema.record import LETTERS, option_text
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -115,6 +118,38 @@ def test_same_seed_same_bytes_letters_frames_and_families(procedural: Path, tmp_
     per_record = [{hashlib.sha256((procedural / p).read_bytes()).hexdigest() for p in r["images"]}
                   for r in records(procedural)]
     assert sum(map(len, per_record)) == len(set().union(*per_record))
+
+
+def test_the_spec_families_answer_from_stored_facts_and_reject_shortcut_draws(procedural: Path) -> None:
+    """Each task's question families come from its spec file: the family named in a stored record's facts
+    answers it from those facts alone (as read back from JSON), and its constraints reject facts where the
+    boxes would tell a viewer something else."""
+    seen = set()
+    for r in records(procedural):
+        spec = task_spec(r["task"])
+        families = task_class(r["task"]).question_families(spec)
+        f = copy.deepcopy(r["meta"]["facts"])
+        family = f[spec.family_key]
+        assert family in spec.families and spec.families[family].texts
+        assert families.degenerate(family, f) is None
+        assert families.solve(family, f) == answer_text(r)
+        if r["task"] == "speed_comparison" and family != "ratio":
+            f["ranking"] = f["ranking"][::-1]  # boxes that put the slowest shape first
+            assert families.degenerate(family, f) == "boxes_give_the_true_ranking"
+            seen.add("ranking")
+        elif r["task"] == "speed_comparison":
+            fast, slow = f["ratio_pair"]
+            for o in f["objects"]:
+                if o["name"] == fast:  # boxes that put the pair between two options
+                    o["speed_px_s"] = next(x["speed_px_s"] for x in f["objects"] if x["name"] == slow) * (
+                        f["nominal_ratio"] + 0.5)
+            assert families.degenerate(family, f) == "boxes_give_the_nominal_ratio"
+            seen.add("ratio")
+        elif r["task"] == "motion_detection" and family == "which_moved":
+            f["movers"] = list(f["listed"])  # every listed shape moves: no single answer
+            assert families.degenerate(family, f) == "at_most_one_listed_mover"
+            seen.add("which_moved")
+    assert seen == {"ranking", "ratio", "which_moved"}
 
 
 def numbers_in(value: object) -> set[float]:

@@ -8,9 +8,13 @@ file or a folder), `image_puzzle` cuts real frames, and `cooking_process` uses r
 annotations (`--steps-csv`); `speed_comparison` and `motion_detection` need object positions, which an
 unannotated video does not give, so they stay procedural.
 
-Each task's docstring defines it: what is asked, the thresholds, and why a viewer can answer it (the original
-release's thresholds are not public; these are reasoned choices). All option lists come from the option engine
-(mirdata.builders.options): orderings against random permutations, "none" options right at their share.
+Each task's spec (mirdata/tasks/<task>.yaml) defines it: what is asked, the thresholds, and why a viewer can
+answer it (the original release's thresholds are not public; these are reasoned choices), with its question
+families and phrasings. A task's `sample` draws the facts (`_draw`; for these tasks that means rendering the clip
+and measuring the shapes' visible pixels in it, since the facts are what a viewer measures), solves the answer
+through its family's rule, and makes the options and question; `reason` writes the stages from the facts alone.
+All option lists come from the option engine (mirdata.builders.options): orderings against random permutations,
+"none" options right at their share.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -29,15 +33,24 @@ from PIL import Image, ImageOps
 from mirdata.builders.base import (
     BuildOptions,
     Reasoning,
+    Regions,
     Sample,
     Task,
+    TaskConfig,
     cite,
     conclude,
     join_and,
     pick,
-    regions_by_id,
+)
+from mirdata.builders.families import (
+    AnswerRule,
+    Constraint,
+    Family,
+    QuestionFamilies,
+    spec_of,
 )
 from mirdata.builders.options import (
+    Slot,
     ordering_distractors,
     pick_balanced,
     place_answer,
@@ -58,7 +71,8 @@ from mirdata.generators.video import (
     random_looks,
     to_image,
 )
-from mirdata.schema.record import Record, Region
+from mirdata.registry import TaskSpec
+from mirdata.schema.record import Region
 
 FPS = 10
 GENERATOR = "mirdata.generators.video (PyAV H.264) + mirdata.generators.frames (decord)"
@@ -95,24 +109,6 @@ def _order_text(order: list[int]) -> str:
     return ", ".join(f"image {k}" for k in order)
 
 
-class _Regions:
-    """Regions of one record, ids r0, r1, ... in the order they are added."""
-
-    def __init__(self, size_of: dict[int, tuple[int, int]] | tuple[int, int]):
-        self.items: list[Region] = []
-        self._size_of = size_of
-
-    def add(self, image: int, box: tuple[float, ...] | list[float], label: str) -> str | None:
-        w, h = self._size_of[image] if isinstance(self._size_of, dict) else self._size_of
-        x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
-        x1, y1 = min(w, int(math.ceil(box[2]))), min(h, int(math.ceil(box[3])))
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return None
-        rid = f"r{len(self.items)}"
-        self.items.append(Region(id=rid, image=image, box=[x0, y0, x1, y1], label=label))
-        return rid
-
-
 def _frames_at(scene: MotionScene | ProcessScene, times: list[float],
                size: tuple[int, int]) -> tuple[list[Image.Image], list[int]]:
     """The frames of `scene`'s clip shown at `times` (encoded, then sampled with decord), and their indices."""
@@ -121,13 +117,17 @@ def _frames_at(scene: MotionScene | ProcessScene, times: list[float],
     return [to_image(f, size) for f in frames.images], frames.indices
 
 
-def _track_regions(objects: list[dict[str, Any]], size: tuple[int, int]) -> _Regions:
+def _track_regions(objects: list[dict[str, Any]], size: tuple[int, int]) -> Regions:
     """A region for each tracked object in each frame where it has a box; its id goes into the track."""
-    regions = _Regions(size)
+    regions = Regions()
     for o in objects:
         for p in o["track"]:
-            p["region"] = regions.add(p["image"], p["box"], o["name"]) if p["box"] else None
+            p["region"] = regions.add_pixels(p["image"], p["box"], o["name"], size) if p["box"] else None
     return regions
+
+
+def _by_id(regions: list[Region]) -> dict[str, Region]:
+    return {r.id: r for r in regions}
 
 
 def _stages(summary: str, captions: list[str], t2r: list[str], r2r: list[str], why: str, answer: str) -> Reasoning:
@@ -146,10 +146,10 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> Image.Image:
 _PROBED: dict[tuple[str, int, int], VideoInfo | str] = {}  # per process: (path, size, mtime) -> info or reason
 
 
-def usable_videos(task: Task) -> list[VideoInfo]:
+def usable_videos(task: SequentialTask) -> list[VideoInfo]:
     """The videos of `--source` that decode, in path order; the others go to `task.skipped` (or, with
     `--on-error fail`, the first one stops the build). Probed once per process."""
-    paths = find_videos(task.options.source)
+    paths = find_videos(task.config.source)
     keys = {}
     for p in paths:
         st = p.stat()
@@ -162,13 +162,13 @@ def usable_videos(task: Task) -> list[VideoInfo]:
     for p in paths:
         result = _PROBED[keys[str(p)]]
         if isinstance(result, str):
-            if task.options.on_error == "fail":
+            if task.config.on_error == "fail":
                 raise MirdataError(f"{p}: {result}")
             task.skipped.append({"file": str(p), "reason": result})
         else:
             usable.append(result)
     if not usable:
-        raise MirdataError(f"{task.options.source}: none of its {len(paths)} video file(s) can be decoded")
+        raise MirdataError(f"{task.config.source}: none of its {len(paths)} video file(s) can be decoded")
     return usable
 
 
@@ -217,53 +217,87 @@ def read_steps_csv(path: Path, videos: list[VideoInfo], source: Path) -> dict[st
 
 # -- the tasks ---------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class SequentialConfig(TaskConfig):
+    """The build options the sequential tasks read."""
+
+    source: Path | None = None  # real videos instead of the procedural default
+    steps_csv: Path | None = None  # step annotations (video, start_s, end_s, step) for cooking_process
+
+
 class SequentialTask(Task):
-    category: ClassVar[str] = "sequential"
+    """What the sequential tasks share: their config, the `--source` videos, and the way from facts to an
+    answer, its wrong options and the question."""
+
+    Config: ClassVar[type[TaskConfig]] = SequentialConfig
     uses_source: ClassVar[bool] = False  # builds from --source videos when given
 
-    def __init__(self, options: BuildOptions):
-        super().__init__(options)
-        self.size = tuple(options.image_size)
+    def __init__(self, spec: TaskSpec, options: BuildOptions):
+        super().__init__(spec, options)
+        self.size = tuple(self.config.image_size)
         self.videos: list[VideoInfo] = []
-        if options.steps_csv is not None and options.source is None:
-            raise MirdataError("--steps-csv needs --source (the folder of the annotated videos)")
-        if self.uses_source and options.source is not None:
+        self._check_config()
+        if self.uses_source and self.config.source is not None:
             self.videos = usable_videos(self)
+
+    def _check_config(self) -> None:
+        """Refuse options that do not go together, before any video is read."""
+        if self.config.steps_csv is not None and self.config.source is None:
+            raise MirdataError("--steps-csv needs --source (the folder of the annotated videos)")
+
+    def answer(self, family: Family, facts: Any, rng: np.random.Generator) -> tuple[str, list[str]] | None:
+        """The answer (kept in the facts) and the wrong options, or None when the facts break one of the family's
+        constraints (the draw is refused)."""
+        if self.families.degenerate(family, facts):
+            return None
+        correct = facts["answer_text"] = self.families.solve(family, facts)
+        return correct, self._distractors(family.name, facts, correct, rng)
+
+    @staticmethod
+    def _distractors(family: str, facts: Any, correct: str, rng: np.random.Generator) -> list[str]:
+        """The wrong options of a question of `family`, drawn by `rng`."""
+        raise NotImplementedError
+
+    def question(self, family: Family, rng: np.random.Generator, intros: list[str], images: list[dict[str, Any]],
+                 **fields: Any) -> str:
+        """The question: an intro drawn from `intros`, a line per image (one labelling for all, filled with that
+        image's `images` fields) and one of the family's texts, each filled with `fields`."""
+        line = pick(rng, self.families.phrase("image_lines"))
+        lines = [line.format(**image) for image in images]
+        intro = pick(rng, intros).format(**fields)
+        return "\n".join([intro, *lines, self.families.text(family, rng, **fields)])
+
+    @classmethod
+    def phrases(cls) -> QuestionFamilies:
+        """The task's families and phrase tables, for `reason` (a classmethod, with no spec of its own)."""
+        return cls.question_families(spec_of(cls))
+
+
+class ClipTask(SequentialTask):
+    """A task asked over the tracked shapes of one procedural clip."""
+
+    def from_clip(self, slot: Slot, rng: np.random.Generator, label: str) -> tuple | None:
+        """The family (balanced, hashed by `label`), the facts `_draw` makes, the answer and wrong options, the
+        frames and the tracked shapes' regions; None when the draw is refused."""
+        family = self.families.choose(slot, label)
+        drawn = self._draw(slot, family.name, rng)
+        if drawn is None:
+            return None
+        facts, scene = drawn
+        answered = self.answer(family, facts, rng)
+        if answered is None:
+            return None
+        images, facts["frame_indices"] = _frames_at(scene, facts["times_s"], self.size)
+        regions = _track_regions([*facts["objects"], *facts.get("posts", [])], self.size)
+        return family, facts, answered, images, regions
+
+    def _draw(self, slot: Slot, family: str, rng: np.random.Generator) -> tuple[Any, MotionScene] | None:
+        """The facts and the scene, or None when this draw is refused."""
+        raise NotImplementedError
 
 
 # speed_comparison ------------------------------------------------------------------------------------------------
 
-SPEED_INTROS = {
-    "still": ["A fixed camera filmed shapes moving past striped posts planted in the ground; here are frames of it.",
-              "These frames come from one video of shapes moving in front of striped posts; the camera stays still."],
-    "pan": [("These frames come from one video of shapes moving in front of striped posts. The camera pans "
-             "sideways while it films; the posts stand still in the ground."),
-            ("A camera that pans sideways filmed shapes moving past striped posts (the posts do not move); "
-             "here are frames of it.")],
-}
-SPEED_FRAME_LINES = ["Frame {n}, taken at {t}: <image>", "At t = {t}: <image>",
-                     "Image {n} ({t} into the clip): <image>"]
-SPEED_QUESTIONS = {
-    "fastest": ["Which shape moves fastest relative to the ground?",
-                "Relative to the ground, which shape travels at the highest speed?"],
-    "slowest": ["Which shape moves slowest relative to the ground?",
-                "Relative to the ground, which shape covers the least distance per second?"],
-    "ranking": ["Rank the shapes from fastest to slowest, relative to the ground.",
-                "Which list orders the shapes from the fastest to the slowest (speeds relative to the ground)?"],
-    "ratio": [("Relative to the ground, about how many times as fast as the {slow} does the {fast} move? "
-               "Pick the nearest option."),
-              ("The {fast} and the {slow} both move. Roughly how many times the {slow}'s speed (relative to the "
-               "ground) is the {fast}'s speed? Pick the nearest option.")],
-}
-SPEED_SUMMARIES = [
-    ("The task is to compare how fast the shapes move over the ground. I find every shape in each frame, take "
-     "how far its box moves between the first and the last frame in which it is fully visible, {pan}, and "
-     "divide by the time between those frames."),
-    ("To compare speeds I track each shape's box across the {k} frames, measure its displacement ({pan}) and "
-     "divide by the elapsed time given with the frames."),
-]
-SPEED_PAN = {True: "adding the camera's own shift, read off a striped post that stands still",
-             False: "the posts keep their place, so the camera is still and frame positions are ground positions"}
 # The speed ratio between neighbours in the ranking, by difficulty: what a viewer must tell apart.
 SPEED_MARGINS = {"easy": (1.6, 2.0), "medium": (1.38, 1.6), "hard": (1.22, 1.38)}
 # Nominal ratios; the true one lies within RATIO_BAND of its nominal. One digit apart in their texts, so no
@@ -278,13 +312,13 @@ def _box_center(box: list[int] | tuple[int, ...]) -> tuple[float, float]:
     return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
 
 
-def _speed_values(rng: np.random.Generator, n: int, variant: str, difficulty: str, width: int, span: float,
+def _speed_values(rng: np.random.Generator, n: int, family: str, difficulty: str, width: int, span: float,
                   ratio: float) -> list[float] | None:
     """`n` ground speeds (px/s), fastest first. Neighbours differ by the difficulty's margin; for "ratio" the
     first two are `ratio` apart (within RATIO_BAND) and the others anywhere between. None when the fastest
     would leave the frame over the shown span."""
     low = MIN_DISPLACEMENT * width / span
-    if variant == "ratio":
+    if family == "ratio":
         slow = low * rng.uniform(1.0, 2.0)
         fast = slow * ratio * rng.uniform(1 - RATIO_BAND, 1 + RATIO_BAND)
         others = [float(v) for v in rng.uniform(low, fast, n - 2)]
@@ -297,27 +331,81 @@ def _speed_values(rng: np.random.Generator, n: int, variant: str, difficulty: st
     return speeds if speeds[0] * span <= 0.62 * width else None
 
 
-class SpeedComparison(SequentialTask):
-    """Which shape moves fastest / slowest over the ground, the ranking of all, or about how many times as fast
-    one shape is as another.
+def _ratio_text(ratio: float) -> str:
+    return f"about {ratio:g} times as fast"
 
-    Five to seven frames of one clip, each with the time it was taken, show three to five shapes moving at
-    constant ground speeds in front of black-and-white striped posts. Neighbours in the ranking differ by a
-    drawn margin (easy 1.6-2x, medium 1.38-1.6x, hard 1.22-1.38x: `difficulty` and `margin` in the facts); a
-    ratio question's pair is within 5 % of one of 1.5, 2.5, 3.5, 4.5 (options 29 % or more apart). The camera is
-    still, or pans sideways and the question says so; the posts stand still, so a viewer adds the post's shift
-    to a shape's shift. A viewer measures each shape's box in the first and last frames that show it whole
-    (a grey pillar may hide it in others): every shape is fully in view in at least three frames, a post is in
-    view in every frame, and the record is emitted only when the speeds measured that way from the boxes give
-    the same answer as the true speeds.
-    """
 
-    name = "speed_comparison"
+def _boxes_give_the_true_ranking(f: SpeedFacts) -> bool:
+    """The ranking measured from the boxes is the ranking of the true speeds (listed fastest first, so a tie
+    that rounding makes keeps the true order)."""
+    true = f["true_speeds_px_s"]
+    return f["ranking"] == sorted(true, key=lambda name: -true[name])
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        w, h = self.size
-        slot = self.slot(index)
-        variant = pick_balanced(slot, list(SPEED_QUESTIONS), "speed question")
+
+def _boxes_give_the_nominal_ratio(f: SpeedFacts) -> bool:
+    """The ratio measured from the boxes is clearly nearest its option."""
+    fast, slow = f["ratio_pair"]
+    speed = {o["name"]: o["speed_px_s"] for o in f["objects"]}
+    return abs(speed[fast] / speed[slow] / f["nominal_ratio"] - 1) <= RATIO_BAND + 0.03
+
+
+class ClipFacts(TypedDict, total=False):
+    """The facts every question over a procedural clip's tracked shapes keeps."""
+
+    source: str
+    variant: str  # the question family
+    difficulty: str
+    fps: int
+    times_s: list[float]  # when each shown frame was taken
+    image_size: list[int]
+    objects: list[dict[str, Any]]  # per shape: its name and track (a box and region per frame), and what it did
+    answer_text: str
+    frame_indices: list[int]
+
+
+class SpeedFacts(ClipFacts, total=False):
+    posts: list[dict[str, Any]]
+    camera_shift_px: list[float]  # since frame 1, read off the post
+    ranking: list[str]  # fastest first, by the measured speeds
+    true_speeds_px_s: dict[str, float]
+    camera: dict[str, Any]
+    occluders: list[dict[str, Any]]
+    margin: float
+    ratio_pair: list[str]  # ratio: the faster and the slower shape
+    ratio: float  # ratio: as measured from the boxes
+    nominal_ratio: float
+
+
+class SpeedComparison(ClipTask):
+    """How fast shapes move over the ground, from timed frames (defined in mirdata/tasks/speed_comparison.yaml)."""
+
+    Facts = SpeedFacts
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "fastest": lambda f: f["ranking"][0],
+        "slowest": lambda f: f["ranking"][-1],
+        "ranking": lambda f: ", ".join(f["ranking"]),
+        "nominal_ratio": lambda f: _ratio_text(f["nominal_ratio"]),
+    }
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "boxes_give_the_true_ranking": _boxes_give_the_true_ranking,
+        "boxes_give_the_nominal_ratio": _boxes_give_the_nominal_ratio,
+    }
+
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        made = self.from_clip(slot, rng, "speed question")
+        if made is None:
+            return None  # among others: the boxes would give another answer than the true speeds
+        family, facts, answered, images, regions = made
+        options, answer = place_answer(*answered, slot, rng)
+        intros = self.families.phrase("intros")["pan" if facts["camera"]["pans"] else "still"]
+        lines = [{"n": j + 1, "t": _seconds(t)} for j, t in enumerate(facts["times_s"])]
+        question = self.question(family, rng, intros, lines, **dict(zip(("fast", "slow"), facts.get("ratio_pair", ()))))
+        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
+                      facts=facts, generator=GENERATOR)
+
+    def _draw(self, slot: Slot, family: str, rng: np.random.Generator) -> tuple[SpeedFacts, MotionScene] | None:
+        """The scene and its facts: the speeds drawn, then each shape measured from its visible pixels."""
+        w = self.size[0]
         difficulty = pick_balanced(slot, list(SPEED_MARGINS), "speed difficulty")
         ratio = float(pick_balanced(slot, RATIOS, "speed ratio"))
         n = int(rng.integers(3, 5 if difficulty == "easy" else 6))
@@ -326,7 +414,7 @@ class SpeedComparison(SequentialTask):
         first = round(float(rng.uniform(0, 2.8 - (k_images - 1) * gap)), 1)
         times = [round(first + j * gap, 1) for j in range(k_images)]
         span = times[-1] - times[0]
-        speeds = _speed_values(rng, n, variant, difficulty, w, span, ratio)
+        speeds = _speed_values(rng, n, family, difficulty, w, span, ratio)
         if speeds is None:
             return None
         scene = self._scene(rng, speeds, times)
@@ -337,53 +425,35 @@ class SpeedComparison(SequentialTask):
             return None
         objects, posts, shifts = measured
         names = [t.name for t in scene.things]  # things[k] has speeds[k]: names[0] is the fastest
-        true = dict(zip(names, speeds))
         by_speed = sorted(objects, key=lambda o: -o["speed_px_s"])
-        if [o["name"] for o in by_speed] != sorted(names, key=lambda n_: -true[n_]) and variant != "ratio":
-            return None  # the boxes would give another ranking
-        facts: dict[str, Any] = {
-            "source": "procedural", "variant": variant, "difficulty": difficulty, "fps": FPS, "times_s": times,
+        facts: SpeedFacts = {
+            "source": "procedural", "variant": family, "difficulty": difficulty, "fps": FPS, "times_s": times,
             "image_size": list(self.size), "objects": objects, "posts": posts, "camera_shift_px": shifts,
             "ranking": [o["name"] for o in by_speed],
-            "true_speeds_px_s": {k: round(v, 1) for k, v in true.items()},
+            "true_speeds_px_s": {k: round(v, 1) for k, v in zip(names, speeds)},
             "camera": {"pans": scene.camera.points[0] != scene.camera.points[-1],
                        "velocity_px_s": round((scene.camera.points[-1][0] - scene.camera.points[0][0])
                                              / scene.duration, 1)},
             "occluders": [{"label": o.label, "x": [round(o.box[0], 1), round(o.box[2], 1)]} for o in scene.occluders],
         }
-        fmt: dict[str, str] = {}
-        ranked = facts["ranking"]
-        if variant in ("fastest", "slowest"):
-            speeds_sorted = [o["speed_px_s"] for o in by_speed]
-            facts["margin"] = round(min(a / b for a, b in itertools.pairwise(speeds_sorted)), 2)
-            correct = ranked[0] if variant == "fastest" else ranked[-1]
-            distractors = [x for x in ranked if x != correct]
-        elif variant == "ranking":
-            speeds_sorted = [o["speed_px_s"] for o in by_speed]
-            facts["margin"] = round(min(a / b for a, b in itertools.pairwise(speeds_sorted)), 2)
-            correct = ", ".join(ranked)
-            distractors = [", ".join(p) for p in ordering_distractors(ranked, rng, min(3, math.factorial(n) - 1))]
-        else:
+        if family == "ratio":
             fast, slow = names[0], names[1]
             by_name = {o["name"]: o for o in objects}
             measured_ratio = by_name[fast]["speed_px_s"] / by_name[slow]["speed_px_s"]
-            if abs(measured_ratio / ratio - 1) > RATIO_BAND + 0.03:
-                return None  # the boxes would not put the ratio clearly nearest its option
             facts.update(ratio_pair=[fast, slow], ratio=round(measured_ratio, 2), nominal_ratio=ratio,
                          margin=round(min(abs(measured_ratio - r) for r in RATIOS if r != ratio) / ratio, 2))
-            correct = f"about {ratio:g} times as fast"
-            distractors = [f"about {r:g} times as fast" for r in RATIOS if r != ratio]
-            fmt = {"fast": fast, "slow": slow}
-        facts["answer_text"] = correct
-        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
-        regions = _track_regions([*objects, *posts], self.size)
-        options, answer = place_answer(correct, distractors, slot, rng)
-        line = pick(rng, SPEED_FRAME_LINES)  # one labelling per question: 'Frame 1 … Image 3' would read oddly
-        lines = [line.format(n=j + 1, t=_seconds(t)) for j, t in enumerate(times)]
-        intro = pick(rng, SPEED_INTROS["pan" if facts["camera"]["pans"] else "still"])
-        question = "\n".join([intro, *lines, pick(rng, SPEED_QUESTIONS[variant]).format(**fmt)])
-        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
-                      facts=facts, generator=GENERATOR)
+        else:
+            facts["margin"] = round(min(a["speed_px_s"] / b["speed_px_s"] for a, b in itertools.pairwise(by_speed)), 2)
+        return facts, scene
+
+    @staticmethod
+    def _distractors(family: str, facts: SpeedFacts, correct: str, rng: np.random.Generator) -> list[str]:
+        ranked = facts["ranking"]
+        if family in ("fastest", "slowest"):
+            return [x for x in ranked if x != correct]
+        if family == "ranking":
+            return [", ".join(p) for p in ordering_distractors(ranked, rng, min(3, math.factorial(len(ranked)) - 1))]
+        return [_ratio_text(r) for r in RATIOS if r != facts["nominal_ratio"]]
 
     def _scene(self, rng: np.random.Generator, speeds: list[float], times: list[float]) -> MotionScene | None:
         """Shapes at `speeds` (px/s over the ground), one per horizontal band, fully in view at every shown
@@ -473,31 +543,35 @@ class SpeedComparison(SequentialTask):
                             "elapsed_s": elapsed, "speed_px_s": round(dist / elapsed, 1)})
         return objects, posts, shifts
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @classmethod
+    def reason(cls, facts: SpeedFacts, regions: list[Region], answer: str, config: SequentialConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, size, phrases = facts, config.image_size, cls.phrases()
+        regions = _by_id(regions)
         objects = f["objects"]
         times = f["times_s"]
         pans = f["camera"]["pans"]
-        summary = pick(rng, SPEED_SUMMARIES).format(pan=SPEED_PAN[pans], k=len(times))
+        summary = phrases.phrase("summaries", rng, camera=phrases.phrase("camera")["pan" if pans else "still"],
+                                 k=len(times))
+        says = phrases.phrase("captions")
         captions = []
         for j in range(len(times)):
             parts = []
             for o in objects:
                 p = o["track"][j]
                 if p["box"] and p["visible"] >= MIN_VISIBLE:
-                    parts.append(f"the {o['name']} {_where(*_box_center(p['box']), self.size)}")
+                    parts.append(says["shape"].format(name=o["name"], where=_where(*_box_center(p["box"]), size)))
                 elif p["box"]:
-                    parts.append(f"the {o['name']} partly hidden behind the pillar")
+                    parts.append(says["partly_hidden"].format(name=o["name"]))
                 elif p["visible"] > 0:
-                    parts.append(f"the {o['name']} almost entirely hidden behind the pillar")
+                    parts.append(says["almost_hidden"].format(name=o["name"]))
             hidden = [o["name"] for o in objects if o["track"][j]["visible"] == 0]
-            text = f"Frame {j + 1}: " + (join_and(parts) if parts else "no shape is clearly visible")
-            text += f"; a striped post {_where(*_box_center(f['posts'][0]['track'][j]['box']), self.size)}"
+            text = says["frame"].format(n=j + 1, shapes=join_and(parts) if parts else says["no_shape"])
+            text += says["post"].format(where=_where(*_box_center(f["posts"][0]["track"][j]["box"]), size))
             if f["occluders"]:
-                text += "; a grey pillar stands in front of the scene"
+                text += says["pillar"]
             if hidden:
-                text += f"; the {join_and(hidden)} cannot be seen"
+                text += says["unseen"].format(names=join_and(hidden))
             captions.append(text + ".")
         t2r = []
         for o in [*objects, *f["posts"]]:
@@ -505,56 +579,32 @@ class SpeedComparison(SequentialTask):
             t2r.append(f"'the {o['name']}' → " + "; ".join(cites))
         post = f["posts"][0]["track"]
         xs = [_box_center(p["box"])[0] for p in post]
-        r2r = []
-        if pans:
-            r2r.append(f"The striped post's box centre is at x = {', '.join(f'{x:g}' for x in xs)} in frames 1 to "
-                       f"{len(xs)} ([{post[0]['region']}] → [{post[-1]['region']}]): it stands still, so the camera "
-                       f"shifts by {f['camera_shift_px'][-1]:g} px (positive: to the right) from frame 1 to frame "
-                       f"{len(xs)}.")
-        else:
-            r2r.append(f"The striped post stays at x = {xs[0]:g} in every frame ([{post[0]['region']}] → "
-                       f"[{post[-1]['region']}]): the camera is still.")
+        links = phrases.phrase("links")
+        r2r = [links["post_pans" if pans else "post_still"].format(
+            xs=", ".join(f"{x:g}" for x in xs), x=xs[0], k=len(xs), first=post[0]["region"], last=post[-1]["region"],
+            shift=f["camera_shift_px"][-1])]
         for o in objects:
             a, b = (o["track"][k] for k in o["measured_from"])
             (ax, ay), (bx, by) = o["centers"]
-            cam = f" plus the camera's {o['camera_px']:g} px" if pans else ""
-            r2r.append(f"[{a['region']}] → [{b['region']}]: the {o['name']}'s box centre goes from ({ax:g}, {ay:g}) "
-                       f"in frame {a['image'] + 1} to ({bx:g}, {by:g}) in frame {b['image'] + 1}{cam}: "
-                       f"{o['distance_px']:g} px over the ground in {_seconds(o['elapsed_s'])}, about "
-                       f"{o['speed_px_s']:g} px/s.")
+            r2r.append(links["shape"].format(
+                a=a["region"], b=b["region"], name=o["name"], ax=ax, ay=ay, bx=bx, by=by, fa=a["image"] + 1,
+                fb=b["image"] + 1, camera=links["camera"].format(px=o["camera_px"]) if pans else "",
+                distance=o["distance_px"], elapsed=_seconds(o["elapsed_s"]), speed=o["speed_px_s"]))
         ranked = f["ranking"]
         speed_of = {o["name"]: o["speed_px_s"] for o in objects}
-        r2r.append("From fastest to slowest: " + " > ".join(f"{n} ({speed_of[n]:g} px/s)" for n in ranked) + ".")
-        variant = f["variant"]
-        if variant == "fastest":
-            why = f"The {ranked[0]} covers the most ground per second ({speed_of[ranked[0]]:g} px/s)"
-        elif variant == "slowest":
-            why = f"The {ranked[-1]} covers the least ground per second ({speed_of[ranked[-1]]:g} px/s)"
-        elif variant == "ranking":
-            why = f"The speeds put the shapes in the order {', '.join(ranked)}"
-        else:
+        r2r.append(links["ranking"].format(
+            ranking=" > ".join(links["ranked"].format(name=n, speed=speed_of[n]) for n in ranked)))
+        fields = {"fastest": ranked[0], "slowest": ranked[-1], "fastest_speed": speed_of[ranked[0]],
+                  "slowest_speed": speed_of[ranked[-1]], "order": ", ".join(ranked), "answer": f["answer_text"]}
+        if "ratio_pair" in f:
             fast, slow = f["ratio_pair"]
-            why = (f"The {fast} moves at {speed_of[fast]:g} px/s and the {slow} at {speed_of[slow]:g} px/s, a "
-                   f"ratio of {f['ratio']:g}, nearest to {f['answer_text']}")
-        return _stages(summary, captions, t2r, r2r, why, record.answer)
+            fields.update(fast=fast, slow=slow, fast_speed=speed_of[fast], slow_speed=speed_of[slow], ratio=f["ratio"])
+        why = phrases.phrase("conclusions")[f["variant"]].format(**fields)
+        return _stages(summary, captions, t2r, r2r, why, answer)
 
 
 # motion_detection -------------------------------------------------------------------------------------------------
 
-MOTION_INTROS = [
-    "A fixed camera filmed a few shapes; these frames come from that video, in the order they were taken.",
-    "The frames below were taken, in order, from one clip by a camera that does not move.",
-    "Here are frames from a short video of shapes on the ground, in time order (the camera stays still).",
-]
-MOTION_FRAME_LINES = ["Frame {n}: <image>", "Image {n}: <image>", "Frame {n} of the clip: <image>"]
-MOTION_QUESTIONS = {
-    "which_moved": ["Which of these shapes changes position at some point in the frames?",
-                    "One shape, or none, of those listed moves during the clip. Which?"],
-    "which_interval": ["Between which two consecutive frames does the {target} move?",
-                       "When does the {target} change position?"],
-    "direction": ["In which direction does the {target} move?",
-                  "Between its two positions, which way does the {target} go?"],
-}
 NONE_MOVES = "none of these moves"
 NEVER_MOVES = "it never moves"
 MOTION_SUMMARIES = [
@@ -572,30 +622,58 @@ def _interval_text(j: int) -> str:
     return f"between frame {j + 1} and frame {j + 2}"
 
 
-class MotionDetection(SequentialTask):
-    """Which listed shape moves (or none of them), between which two frames a named shape moves (or never),
-    and in which of eight compass directions a mover goes.
+def _mover(f: MotionFacts, name: str) -> dict[str, Any]:
+    return next(o for o in f["objects"] if o["name"] == name)
 
-    Five to seven frames in time order from a still camera show four to six shapes; one to three of them each
-    make one straight move between two consecutive frames, and stand still otherwise. The move is drawn by
-    difficulty (easy 12-20 %, medium 7-12 %, hard 4-7 % of the shorter image side; `difficulty` and
-    `min_move_px` in the facts), the other shapes do not move a pixel, and no two shapes overlap, so a viewer
-    comparing the shapes' positions frame by frame settles every question. "None of these moves" and "it never
-    moves" are right at their fair share of 1/4.
-    """
 
-    name = "motion_detection"
+def _listed_movers(f: MotionFacts) -> list[str]:
+    return [x for x in f["listed"] if x in f["movers"]]
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        w, h = self.size
-        slot = self.slot(index)
-        variant = pick_balanced(slot, list(MOTION_QUESTIONS), "motion question")
+
+class MotionFacts(ClipFacts, total=False):
+    movers: list[str]
+    min_move_px: float | None
+    listed: list[str]  # which_moved: the shapes the options list
+    target: str  # which_interval, direction: the shape the question names
+
+
+class MotionDetection(ClipTask):
+    """What moves, when and where to, in frames from a still camera (defined in
+    mirdata/tasks/motion_detection.yaml)."""
+
+    Facts = MotionFacts
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "listed_mover": lambda f: next(iter(_listed_movers(f)), NONE_MOVES),
+        "target_interval": lambda f: (_interval_text(_mover(f, f["target"])["interval"])
+                                      if _mover(f, f["target"])["moves"] else NEVER_MOVES),
+        "target_direction": lambda f: _mover(f, f["target"])["direction"],
+    }
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "at_most_one_listed_mover": lambda f: len(_listed_movers(f)) <= 1,
+        "target_moves": lambda f: _mover(f, f["target"])["moves"],
+    }
+
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        made = self.from_clip(slot, rng, "motion question")
+        if made is None:
+            return None
+        family, facts, answered, images, regions = made
+        options, answer = place_answer(*answered, slot, rng)
+        question = self.question(family, rng, self.families.phrase("intros"),
+                                 [{"n": j + 1} for j in range(len(images))], target=facts.get("target"))
+        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
+                      facts=facts, generator=GENERATOR)
+
+    def _draw(self, slot: Slot, family: str, rng: np.random.Generator) -> tuple[MotionFacts, MotionScene] | None:
+        """The scene and its facts: the shapes, who moves when and where to, and the shapes the question
+        names (none of them moves where "none" is the answer)."""
+        h = self.size[1]
         difficulty = pick_balanced(slot, list(MOTION_MOVES), "motion difficulty")
-        special = special_is_answer(slot, 4, "motion none") and variant != "direction"
+        special = special_is_answer(slot, 4, "motion none") and family != "direction"
         k_images = int(rng.integers(5, 8))
         times = [round(0.1 + 0.5 * j, 1) for j in range(k_images)]
         n = int(rng.integers(4, 7))
-        most = n - (3 if variant == "which_moved" and special else 2)
+        most = n - (3 if family == "which_moved" and special else 2)
         movers = int(rng.integers(0 if special else 1, min(3, most) + 1))
         radius = float(rng.uniform(0.045, 0.06) * h)
         layout = self._layout(rng, n, movers, radius, difficulty, k_images)
@@ -622,48 +700,35 @@ class MotionDetection(SequentialTask):
                 o.update(interval=j, shift_px=[bx - ax, by - ay], distance_px=round(math.hypot(bx - ax, by - ay), 1),
                          direction=DIRECTIONS[heading])
             objects.append(o)
-        facts: dict[str, Any] = {
-            "source": "procedural", "variant": variant, "difficulty": difficulty, "fps": FPS, "times_s": times,
+        facts: MotionFacts = {
+            "source": "procedural", "variant": family, "difficulty": difficulty, "fps": FPS, "times_s": times,
             "image_size": list(self.size), "objects": objects, "movers": [o["name"] for o in objects if o["moves"]],
             "min_move_px": min((o["distance_px"] for o in objects if o["moves"]), default=None),
         }
-        fmt: dict[str, str] = {}
-        moving = [o for o in objects if o["moves"]]
+        moving = [o["name"] for o in objects if o["moves"]]
         still = [o["name"] for o in objects if not o["moves"]]
-        if variant == "which_moved":
-            listed = ([still[i] for i in rng.permutation(len(still))[:3]] if special else
-                      [pick(rng, moving)["name"], *[still[i] for i in rng.permutation(len(still))[:2]]])
-            facts["listed"] = listed
-            correct = NONE_MOVES if special else listed[0]
-            distractors = [x for x in [*listed, NONE_MOVES] if x != correct]
-        elif variant == "which_interval":
-            target = pick(rng, still) if special else pick(rng, moving)["name"]
-            fmt["target"] = facts["target"] = target
-            spans = list(range(k_images - 1))
-            if special:
+        if family == "which_moved":
+            facts["listed"] = ([still[i] for i in rng.permutation(len(still))[:3]] if special else
+                               [pick(rng, moving), *[still[i] for i in rng.permutation(len(still))[:2]]])
+        else:
+            facts["target"] = pick(rng, still) if special else pick(rng, moving)
+        return facts, scene
+
+    @staticmethod
+    def _distractors(family: str, facts: MotionFacts, correct: str, rng: np.random.Generator) -> list[str]:
+        if family == "which_moved":
+            return [x for x in [*facts["listed"], NONE_MOVES] if x != correct]
+        if family == "which_interval":
+            spans = list(range(len(facts["times_s"]) - 1))
+            if correct == NEVER_MOVES:
                 offered = [spans[i] for i in rng.permutation(len(spans))[:3]]
-                correct = NEVER_MOVES
             else:
-                j = next(o["interval"] for o in moving if o["name"] == target)
+                j = _mover(facts, facts["target"])["interval"]
                 others = [s for s in spans if s != j]
                 offered = [j, *[others[i] for i in rng.permutation(len(others))[:2]]]
-                correct = _interval_text(j)
-            distractors = [x for x in [*map(_interval_text, offered), NEVER_MOVES] if x != correct]
-        else:
-            mover = pick(rng, moving)
-            fmt["target"] = facts["target"] = mover["name"]
-            correct = mover["direction"]
-            others = [d for d in DIRECTIONS if d != correct]
-            distractors = [others[i] for i in rng.permutation(len(others))[:3]]
-        facts["answer_text"] = correct
-        images, facts["frame_indices"] = _frames_at(scene, times, self.size)
-        regions = _track_regions(objects, self.size)
-        options, answer = place_answer(correct, distractors, slot, rng)
-        line = pick(rng, MOTION_FRAME_LINES)
-        lines = [line.format(n=j + 1) for j in range(k_images)]
-        question = "\n".join([pick(rng, MOTION_INTROS), *lines, pick(rng, MOTION_QUESTIONS[variant]).format(**fmt)])
-        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
-                      facts=facts, generator=GENERATOR)
+            return [x for x in [*map(_interval_text, offered), NEVER_MOVES] if x != correct]
+        others = [d for d in DIRECTIONS if d != correct]
+        return [others[i] for i in rng.permutation(len(others))[:3]]
 
     def _layout(self, rng: np.random.Generator, n: int, movers: int, radius: float, difficulty: str,
                 k_images: int) -> tuple[list[tuple[float, float]], dict[int, tuple]] | None:
@@ -706,143 +771,170 @@ class MotionDetection(SequentialTask):
             moves[k] = (end, int(rng.integers(k_images - 1)), heading)
         return starts, moves
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @classmethod
+    def reason(cls, facts: MotionFacts, regions: list[Region], answer: str, config: SequentialConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, size, phrases = facts, config.image_size, cls.phrases()
+        regions = _by_id(regions)
         times = f["times_s"]
-        summary = pick(rng, MOTION_SUMMARIES).format(k=len(times))
-        first = [f"the {o['name']} {_where(*_box_center(o['track'][0]['box']), self.size)}" for o in f["objects"]]
-        captions = [f"Frame 1 shows {join_and(first)}."]
+        summary = phrases.phrase("summaries", rng, k=len(times))
+        says = phrases.phrase("captions")
+        first = [says["shape"].format(name=o["name"], where=_where(*_box_center(o["track"][0]["box"]), size))
+                 for o in f["objects"]]
+        captions = [says["first"].format(shapes=join_and(first))]
         for j in range(1, len(times)):
             moved = [o for o in f["objects"] if o["moves"] and o["interval"] == j - 1]
             if moved:
-                now = [f"the {o['name']} has moved {o['direction']}" for o in moved]
-                captions.append(f"Frame {j + 1}: as frame {j}, except that {join_and(now)}.")
+                now = [says["move"].format(name=o["name"], direction=o["direction"]) for o in moved]
+                captions.append(says["moved"].format(n=j + 1, before=j, moves=join_and(now)))
             else:
-                captions.append(f"Frame {j + 1}: every shape is where it was in frame {j}.")
+                captions.append(says["still"].format(n=j + 1, before=j))
         t2r = [f"'the {o['name']}' → " + "; ".join(cite(regions[p["region"]]) for p in o["track"] if p["region"])
                for o in f["objects"]]
+        links = phrases.phrase("links")
         r2r = []
         for o in f["objects"]:
             track = o["track"]
             if not o["moves"]:
-                box = ", ".join(f"{v:g}" for v in track[0]["box"])
-                r2r.append(f"[{track[0]['region']}] … [{track[-1]['region']}]: the {o['name']} keeps the box "
-                           f"[{box}] in every frame, so it does not move.")
+                r2r.append(links["still"].format(first=track[0]["region"], last=track[-1]["region"], name=o["name"],
+                                                 box=", ".join(f"{v:g}" for v in track[0]["box"])))
                 continue
             j = o["interval"]
             pa, pb = track[j], track[j + 1]
             (ax, ay), (bx, by) = _box_center(pa["box"]), _box_center(pb["box"])
             dx, dy = o["shift_px"]
-            r2r.append(f"[{pa['region']}] → [{pb['region']}]: the {o['name']}'s box centre goes from "
-                       f"({ax:g}, {ay:g}) in frame {j + 1} to ({bx:g}, {by:g}) in frame {j + 2}, a shift of "
-                       f"{dx:g} px horizontally and {dy:g} px vertically ({o['distance_px']:g} px), i.e. "
-                       f"{o['direction']}; in every other "
-                       "pair of consecutive frames its box stays the same.")
-        variant = f["variant"]
-        answer = f["answer_text"]
-        if variant == "which_moved":
-            moved = [x for x in f["listed"] if x in f["movers"]]
-            why = (f"Of the {join_and(f['listed'])}, only the {moved[0]} changes position" if moved else
-                   f"The {join_and(f['listed'])} all keep their boxes in every frame")
-        elif variant == "which_interval":
-            why = (f"The {f['target']} keeps its box in every frame, so it never moves" if answer == NEVER_MOVES else
-                   f"The {f['target']} changes position only {answer}")
-        else:
-            why = f"The {f['target']} moves {answer}"
-        return _stages(summary, captions, t2r, r2r, why, record.answer)
+            r2r.append(links["moved"].format(a=pa["region"], b=pb["region"], name=o["name"], ax=ax, ay=ay, bx=bx,
+                                             by=by, fa=j + 1, fb=j + 2, dx=dx, dy=dy, distance=o["distance_px"],
+                                             direction=o["direction"]))
+        family = f["variant"]
+        fields = {"target": f.get("target"), "answer": f["answer_text"]}
+        conclusion = family
+        if family == "which_moved":
+            moved = _listed_movers(f)
+            fields.update(listed=join_and(f["listed"]), mover=moved[0] if moved else None)
+            conclusion += "" if moved else "_none"
+        elif family == "which_interval" and f["answer_text"] == NEVER_MOVES:
+            conclusion += "_never"
+        why = phrases.phrase("conclusions")[conclusion].format(**fields)
+        return _stages(summary, captions, t2r, r2r, why, answer)
 
 
 # cooking_process -------------------------------------------------------------------------------------------------
 
-COOK_INTROS = {
-    "procedural": ["These frames show someone making {recipe}, in a random order.",
-                   "Frames from a video of a {recipe} being prepared, shuffled:",
-                   "A {recipe} is prepared on a kitchen counter; here are frames of it, not in the order filmed."],
-    "steps": ["These frames come from a video of a process with several steps, in a random order.",
-              "Frames from an instructional video, shuffled:"],
-}
-COOK_IMAGE_LINES = ["Image {n}: <image>", "Frame {n}: <image>"]
-COOK_QUESTIONS = {
-    "order": ["Which order of the images follows the process from first to last?",
-              "Put the images in the order in which they happened."],
-    "next": ["Which image shows the moment right after image {ref}?",
-             "Which image comes directly after image {ref} in time?"],
-    "between": ["Which step was done between the moments of image {ref} and image {nxt}?",
-                "What happened between image {ref} and image {nxt}?"],
-    "which_step": ["Which step does image {ref} show?", "What is being done in image {ref}?"],
-}
-COOK_SUMMARIES = [
-    "The images are out of order and I need to recover the sequence. {how}",
-    "The task is to reconstruct the timeline of the {k} images. {how}",
-]
 STEP_SECONDS = 0.6
 COOK_IMAGES = 6
 MIN_ANNOTATED_STEPS = 4
 
 
-def _counter_text(state: dict[str, Any]) -> str:
-    """What a frame of the counter shows, in words."""
-    board = [f"{'a sliced' if sliced else 'a whole'} {name}" for name, sliced in state["board"]]
-    bowl = [f"sliced {name}" if sliced else name for name, sliced in state["bowl"]] + list(state["liquids"])
-    parts = [f"the board holds {join_and(board)}" if board else "the board is empty",
-             f"the bowl holds {join_and(bowl)}" if bowl else "the bowl is empty"]
+def _counter_text(state: dict[str, Any], says: dict[str, str]) -> str:
+    """What a frame of the counter shows, in the words of the phrase table `says`."""
+    board = [says["sliced_on_board" if sliced else "whole_on_board"].format(name=name)
+             for name, sliced in state["board"]]
+    bowl = [says["sliced_in_bowl"].format(name=name) if sliced else name for name, sliced in state["bowl"]]
+    bowl += list(state["liquids"])
+    parts = [says["board"].format(items=join_and(board)) if board else says["board_empty"],
+             says["bowl"].format(items=join_and(bowl)) if bowl else says["bowl_empty"]]
     if state["mixed"]:
-        parts.append("everything in the bowl is mixed")
+        parts.append(says["mixed"])
     if state["cooking"]:
-        parts.append("the contents are browned and steaming")
+        parts.append(says["cooking"])
     return "; ".join(parts)
 
 
+# The families each source asks: "between" needs the states between two frames, "which_step" the annotations.
+PROCEDURAL_FAMILIES = ["order", "next", "between"]
+ANNOTATED_FAMILIES = ["order", "next", "which_step"]
+
+
+def _state_of(f: CookingFacts, image: int) -> int:
+    """The recipe state (steps done) that image `image` (1-based) shows."""
+    return f["images"][image - 1]["state"]
+
+
+class CookingFacts(TypedDict, total=False):
+    source: str  # "procedural" or "annotated video"
+    recipe: str
+    scene_seed: int
+    video: str
+    steps: list[dict[str, Any]]
+    margin: int  # procedural: the fewest steps between two shown frames
+    images: list[dict[str, Any]]  # per image: its place in time, its state or step, its region
+    step_seconds: float
+    fps: int
+    frame_indices: list[int]
+    ref_image: int
+    next_image: int
+    chronological_images: list[int]
+    variant: str  # the question family
+    answer_text: str
+
+
 class CookingProcess(SequentialTask):
-    """The order of shuffled frames of a process, which frame comes right after a given one, and which step was
-    done between two given frames (or, on annotated real video, which step a frame shows).
+    """The time order of shuffled frames of a process (defined in mirdata/tasks/cooking_process.yaml)."""
 
-    Procedural (the default): six frames of a recipe on a kitchen counter seen from above, each taken between
-    two steps, so each shows a different state; every step leaves a visible change that is never undone (an item
-    sliced, moved into the bowl, liquid poured, all mixed, all browned and steaming), so the state in a frame
-    fixes its place in time (`margin` in the facts: the fewest steps between two shown frames). Any order can be
-    right, the given one included; wrong orders are random permutations, and wrong steps come from the same
-    recipe. With `--source`, the frames must come with step annotations (`--steps-csv`, at least four distinct
-    steps per video), one frame per annotated step; an unannotated video is refused, since nothing shows that
-    its frames' order is visible.
-    """
-
-    name = "cooking_process"
+    Facts = CookingFacts
     uses_source = True
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "chronological_order": lambda f: _order_text(f["chronological_images"]),
+        "next_image": lambda f: f"image {f['next_image']}",
+        "step_between": lambda f: f["steps"][_state_of(f, f["ref_image"])]["text"],
+        "step_shown": lambda f: f["images"][f["ref_image"] - 1]["step_text"],
+    }
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "consecutive_states": lambda f: _state_of(f, f["next_image"]) == _state_of(f, f["ref_image"]) + 1,
+    }
 
-    def __init__(self, options: BuildOptions):
-        if options.source is not None and options.steps_csv is None:
-            raise MirdataError(f"{options.source}: cooking_process from real video needs --steps-csv (columns "
-                               "video,start_s,end_s,step): the order of unannotated frames is not shown by them")
-        super().__init__(options)
+    def __init__(self, spec: TaskSpec, options: BuildOptions):
+        super().__init__(spec, options)
         self.steps: dict[str, list[AnnotatedStep]] = {}
         if self.videos:
-            by_video = read_steps_csv(Path(options.steps_csv), self.videos, Path(options.source))
+            source, steps_csv = self.config.source, self.config.steps_csv
+            by_video = read_steps_csv(Path(steps_csv), self.videos, Path(source))
             for info in self.videos:
                 usable = [s for s in by_video.get(info.path, []) if (s.start + s.end) / 2 < info.duration]
                 texts = [s.text.casefold() for s in usable]
                 if len(usable) >= MIN_ANNOTATED_STEPS and len(set(texts)) == len(texts):
                     self.steps[info.path] = usable
                 elif info.path in by_video:
-                    self.skipped.append({"file": info.path, "reason": f"{options.steps_csv} gives it "
+                    self.skipped.append({"file": info.path, "reason": f"{steps_csv} gives it "
                                          f"{len(set(texts))} distinct steps within its length; "
                                          f"{MIN_ANNOTATED_STEPS} are needed"})
             if not self.steps:
-                raise MirdataError(f"{options.steps_csv}: no video of {options.source} has {MIN_ANNOTATED_STEPS} "
+                raise MirdataError(f"{steps_csv}: no video of {source} has {MIN_ANNOTATED_STEPS} "
                                    "or more distinct steps within its length")
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        return self._from_annotated(index, rng) if self.steps else self._procedural(index, rng)
+    def _check_config(self) -> None:
+        if self.config.source is not None and self.config.steps_csv is None:
+            raise MirdataError(f"{self.config.source}: cooking_process from real video needs --steps-csv (columns "
+                               "video,start_s,end_s,step): the order of unannotated frames is not shown by them")
+        super()._check_config()
 
-    def _procedural(self, index: int, rng: np.random.Generator) -> Sample | None:
-        slot = self.slot(index)
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        drawn = self._from_annotated(slot, rng) if self.steps else self._procedural(slot, rng)
+        if drawn is None:
+            return None
+        family, facts, images, regions = drawn
+        facts["variant"] = family.name
+        answered = self.answer(family, facts, rng)
+        if answered is None:
+            return None
+        options, answer = place_answer(*answered, slot, rng)
+        procedural = facts["source"] == "procedural"
+        question = self.question(family, rng,
+                                 self.families.phrase("intros")["procedural" if procedural else "steps"],
+                                 [{"n": j + 1} for j in range(len(images))], recipe=facts.get("recipe"),
+                                 ref=facts.get("ref_image"), nxt=facts.get("next_image"))
+        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
+                      facts=facts, generator=GENERATOR if procedural else REAL_GENERATOR)
+
+    def _procedural(self, slot: Slot, rng: np.random.Generator) -> tuple | None:
+        """A recipe's clip, six of its states in a random order, their frames and what each shows."""
         recipe = pick(rng, sorted(RECIPES))
         scene_seed = int(rng.integers(1 << 31))
         scene = ProcessScene.make(recipe, RECIPES[recipe], STEP_SECONDS, self.size, FPS, scene_seed)
-        variant = pick_balanced(slot, ["order", "next", "between"], "cooking question")
+        family = pick_balanced(slot, PROCEDURAL_FAMILIES, "cooking question")
         n_states = len(scene.steps) + 1  # before the first step, and after each one
-        if variant == "between":
+        if family == "between":
             k = int(pick_balanced(slot, list(range(len(scene.steps))), "cooking step"))
             rest = [s for s in range(n_states) if s not in (k, k + 1)]
             chosen = sorted([k, k + 1, *rng.choice(rest, size=COOK_IMAGES - 2, replace=False).tolist()])
@@ -851,7 +943,7 @@ class CookingProcess(SequentialTask):
         # state s: after s steps; its frame is taken once step s's change is complete, before step s+1 starts
         times = [0.0 if s == 0 else round(scene.steps[s - 1].start + STEP_SECONDS * 0.85, 1) for s in chosen]
         shown = rng.permutation(len(chosen)).tolist()  # image j shows chosen[shown[j]]; any order, identity too
-        regions = _Regions(self.size)
+        regions = Regions()
         images_meta = []
         for j, rank in enumerate(shown):
             state, t = chosen[rank], times[rank]
@@ -860,29 +952,26 @@ class CookingProcess(SequentialTask):
             else:
                 step = scene.steps[state - 1]
                 box, label = scene.focus_box(step, t), self._focus_label(step)
-            rid = regions.add(j, box, label)
+            rid = regions.add_pixels(j, box, label, self.size)
             if rid is None:
                 return None  # what the last step acted on is not in view: nothing to ground the answer on
             images_meta.append({"image": j, "rank": rank, "state": state, "focus": label,
                                 "box": regions.items[-1].box, "region": rid, "shows": scene.state(t)})
         images, frame_indices = _frames_at(scene, [times[r] for r in shown], self.size)
         steps = [{"index": k, "action": s.action, "thing": s.thing, "text": s.text} for k, s in enumerate(scene.steps)]
-        facts: dict[str, Any] = {"source": "procedural", "recipe": recipe, "scene_seed": scene_seed, "steps": steps,
-                                 "margin": min(b - a for a, b in itertools.pairwise(chosen)),  # fewest steps apart
-                                 "images": images_meta, "step_seconds": STEP_SECONDS, "fps": FPS,
-                                 "frame_indices": frame_indices}
-        if variant == "between":
+        facts: CookingFacts = {"source": "procedural", "recipe": recipe, "scene_seed": scene_seed, "steps": steps,
+                               "margin": min(b - a for a, b in itertools.pairwise(chosen)),  # fewest steps apart
+                               "images": images_meta, "step_seconds": STEP_SECONDS, "fps": FPS,
+                               "frame_indices": frame_indices}
+        if family == "between":
             ref, nxt = (next(m["image"] + 1 for m in images_meta if m["state"] == s) for s in (k, k + 1))
-            middle = scene.steps[k].text
-            others = [s.text for s in scene.steps if s.text != middle]
-            distractors = [others[i] for i in rng.permutation(len(others))[:3]]
             facts.update(ref_image=ref, next_image=nxt, chronological_images=self._chronological(shown))
-            return self._sample(index, rng, "procedural", variant, images, regions, facts, middle, distractors,
-                                {"recipe": recipe, "ref": str(ref), "nxt": str(nxt)}, GENERATOR)
-        return self._ordering(index, rng, "procedural", variant, images, regions, facts, shown, {"recipe": recipe},
-                              GENERATOR)
+        else:
+            self._ask_about_order(family, facts, shown, rng)
+        return self.families[family], facts, images, regions
 
-    def _from_annotated(self, index: int, rng: np.random.Generator) -> Sample | None:
+    def _from_annotated(self, slot: Slot, rng: np.random.Generator) -> tuple | None:
+        """One annotated video, a frame from each of up to six of its steps, in a random order."""
         path = pick(rng, sorted(self.steps))
         info = next(v for v in self.videos if v.path == path)
         steps = self.steps[path]
@@ -893,29 +982,44 @@ class CookingProcess(SequentialTask):
         with FrameSampler(info.path, info) as sampler:
             frames = sampler.read(sampler.at_times([times[i] for i in shown]))
         if not _distinct_frames(frames.images):
-            return None
+            return None  # a frozen or black stretch: checked on the pixels, before any facts are kept
         images = [_fit(f, self.size) for f in frames.images]
-        regions = _Regions(self.size)
+        regions = Regions()
         images_meta = []
         for j, rank in enumerate(shown):
             s = steps[chosen[rank]]
             images_meta.append({"image": j, "rank": rank, "step": chosen[rank], "step_text": s.text,
                                 "time_s": round(frames.times[j], 2), "frame": frames.indices[j],
-                                "region": regions.add(j, (0, 0, *self.size), f"the scene of image {j + 1}")})
-        facts = {"source": "annotated video", "video": Path(path).name, "images": images_meta,
-                 "steps": [{"index": i, "text": s.text, "start_s": s.start, "end_s": s.end}
-                           for i, s in enumerate(steps)],
-                 "frame_indices": frames.indices}
-        variant = pick_balanced(self.slot(index), ["order", "next", "which_step"], "cooking question")
-        if variant == "which_step":
-            ref = int(rng.integers(k))
-            correct = images_meta[ref]["step_text"]
-            others = [s.text for s in steps if s.text != correct]
-            distractors = [others[i] for i in rng.permutation(len(others))[:3]]
-            facts["ref_image"] = ref + 1
-            return self._sample(index, rng, "steps", variant, images, regions, facts, correct, distractors,
-                                {"ref": str(ref + 1)}, REAL_GENERATOR)
-        return self._ordering(index, rng, "steps", variant, images, regions, facts, shown, {}, REAL_GENERATOR)
+                                "region": regions.add_pixels(j, (0, 0, *self.size), f"the scene of image {j + 1}",
+                                                             self.size)})
+        facts: CookingFacts = {"source": "annotated video", "video": Path(path).name, "images": images_meta,
+                               "steps": [{"index": i, "text": s.text, "start_s": s.start, "end_s": s.end}
+                                         for i, s in enumerate(steps)],
+                               "frame_indices": frames.indices}
+        family = pick_balanced(slot, ANNOTATED_FAMILIES, "cooking question")
+        if family == "which_step":
+            facts["ref_image"] = int(rng.integers(k)) + 1
+        else:
+            self._ask_about_order(family, facts, shown, rng)
+        return self.families[family], facts, images, regions
+
+    def _ask_about_order(self, family: str, facts: CookingFacts, shown: list[int], rng: np.random.Generator) -> None:
+        """The facts an "order" or "next" question rests on, for images whose chronological ranks are `shown`."""
+        chronological = facts["chronological_images"] = self._chronological(shown)
+        if family == "next":
+            pos = int(rng.integers(len(shown) - 1))
+            facts["ref_image"], facts["next_image"] = chronological[pos], chronological[pos + 1]
+
+    @staticmethod
+    def _distractors(family: str, facts: CookingFacts, correct: str, rng: np.random.Generator) -> list[str]:
+        if family == "order":
+            return [_order_text(list(p)) for p in ordering_distractors(facts["chronological_images"], rng, 3)]
+        if family == "next":
+            taken = (facts["ref_image"], facts["next_image"])
+            others = [k for k in range(1, len(facts["images"]) + 1) if k not in taken]
+            return [f"image {others[i]}" for i in rng.permutation(len(others))[:3]]
+        others = [s["text"] for s in facts["steps"] if s["text"] != correct]  # wrong steps of the same recipe
+        return [others[i] for i in rng.permutation(len(others))[:3]]
 
     @staticmethod
     def _chronological(shown: list[int]) -> list[int]:
@@ -930,78 +1034,41 @@ class CookingProcess(SequentialTask):
             return f"the {step.thing} in the bowl"
         return "the bowl's contents"
 
-    def _ordering(self, index: int, rng: np.random.Generator, intro: str, variant: str, images: list[Image.Image],
-                  regions: _Regions, facts: dict[str, Any], shown: list[int], fmt: dict[str, str],
-                  generator: str) -> Sample:
-        """An "order" or "next" question over images whose chronological ranks are `shown`."""
-        chronological = self._chronological(shown)
-        facts["chronological_images"] = chronological
-        if variant == "order":
-            correct = _order_text(chronological)
-            distractors = [_order_text(list(p)) for p in ordering_distractors(chronological, rng, 3)]
-        else:
-            pos = int(rng.integers(len(shown) - 1))
-            ref, nxt = chronological[pos], chronological[pos + 1]
-            facts["ref_image"], facts["next_image"] = ref, nxt
-            fmt = {**fmt, "ref": str(ref)}
-            correct = f"image {nxt}"
-            others = [k for k in range(1, len(shown) + 1) if k not in (ref, nxt)]
-            distractors = [f"image {others[i]}" for i in rng.permutation(len(others))[:3]]
-        return self._sample(index, rng, intro, variant, images, regions, facts, correct, distractors, fmt, generator)
-
-    def _sample(self, index: int, rng: np.random.Generator, intro: str, variant: str, images: list[Image.Image],
-                regions: _Regions, facts: dict[str, Any], correct: str, distractors: list[str],
-                fmt: dict[str, str], generator: str) -> Sample:
-        facts["variant"], facts["answer_text"] = variant, correct
-        options, answer = place_answer(correct, distractors, self.slot(index), rng)
-        line = pick(rng, COOK_IMAGE_LINES)
-        lines = [line.format(n=j + 1) for j in range(len(images))]
-        question = "\n".join([pick(rng, COOK_INTROS[intro]).format(**fmt), *lines,
-                              pick(rng, COOK_QUESTIONS[variant]).format(**fmt)])
-        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
-                      facts=facts, generator=generator)
-
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @classmethod
+    def reason(cls, facts: CookingFacts, regions: list[Region], answer: str, config: SequentialConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, phrases = facts, cls.phrases()
+        regions = _by_id(regions)
         metas = f["images"]
         procedural = f["source"] == "procedural"
-        how = ("Each step of the recipe leaves a change that stays (an item sliced, moved into the bowl, liquid "
-               "poured, everything mixed, then browned), so what is already done in a frame tells when it was "
-               "taken." if procedural else
-               "Each frame belongs to one annotated step of the video, and the steps follow one another in a fixed "
-               "order.")
-        summary = pick(rng, COOK_SUMMARIES).format(how=how, k=len(metas))
+        how = phrases.phrase("how")["procedural" if procedural else "steps"]
+        summary = phrases.phrase("summaries", rng, how=how, k=len(metas))
+        says = phrases.phrase("captions")
         captions, t2r = [], []
         for m in metas:
             n = m["image"] + 1
             if procedural:
-                captions.append(f"Image {n}: {_counter_text(m['shows'])}.")
+                captions.append(says["procedural"].format(n=n, counter=_counter_text(m["shows"], says)))
                 t2r.append(f"'{m['focus']}' → {cite(regions[m['region']])}")
             else:
-                captions.append(f"Image {n}: a frame of {f['video']} taken during the step '{m['step_text']}'.")
+                captions.append(says["annotated"].format(n=n, video=f["video"], step=m["step_text"]))
                 t2r.append(f"'the scene of image {n}' → {cite(regions[m['region']])}")
         by_time = sorted(metas, key=lambda m: m["rank"])
         chain = " → ".join(f"[{m['region']}]" for m in by_time)
-        r2r = [f"In time order: {chain}."]
+        links = phrases.phrase("links")
+        r2r = [links["time_order"].format(chain=chain)]
         for a, b in itertools.pairwise(by_time):
+            ends = {"a": a["region"], "b": b["region"]}
             if procedural:
                 new = join_and([f"'{s['text']}'" for s in f["steps"][a["state"]: b["state"]]])
-                r2r.append(f"[{a['region']}] → [{b['region']}]: image {b['image'] + 1} keeps everything of image "
-                           f"{a['image'] + 1} and shows the result of {new}.")
+                r2r.append(links["procedural"].format(**ends, before=a["image"] + 1, after=b["image"] + 1, steps=new))
             else:
-                r2r.append(f"[{a['region']}] → [{b['region']}]: '{a['step_text']}' comes before "
-                           f"'{b['step_text']}'.")
-        variant = f["variant"]
-        if variant == "order":
-            why = f"From first to last the images are {_order_text(f['chronological_images'])}"
-        elif variant == "next":
-            why = f"Image {f['next_image']} is the one right after image {f['ref_image']}"
-        elif variant == "between":
-            why = f"Going from image {f['ref_image']} to image {f['next_image']} the step '{f['answer_text']}' was done"
-        else:
-            why = f"Image {f['ref_image']} is taken during the step '{f['answer_text']}'"
-        return _stages(summary, captions, t2r, r2r, why, record.answer)
+                r2r.append(links["annotated"].format(**ends, before=a["step_text"], after=b["step_text"]))
+        fields = {**f, "answer": f["answer_text"]}
+        if "chronological_images" in f:
+            fields["order"] = _order_text(f["chronological_images"])
+        why = phrases.phrase("conclusions")[f["variant"]].format(**fields)
+        return _stages(summary, captions, t2r, r2r, why, answer)
 
 
 def _distinct_frames(images: np.ndarray, threshold: float = 2.0) -> bool:
@@ -1012,24 +1079,6 @@ def _distinct_frames(images: np.ndarray, threshold: float = 2.0) -> bool:
 
 # image_puzzle ----------------------------------------------------------------------------------------------------
 
-PUZZLE_INTROS = [
-    "One picture was cut into {n} pieces ({rows} rows × {cols} columns) and the pieces were shuffled:",
-    ("The following {n} images are the pieces of a single video frame cut into a {rows} × {cols} grid, in a "
-     "random order:"),
-    "A frame of a video was cut along a {rows} × {cols} grid; its {n} pieces are shown in some order:",
-]
-PUZZLE_IMAGE_LINES = ["Piece {n}: <image>", "Image {n}: <image>"]
-PUZZLE_QUESTIONS = {
-    "arrangement": [
-        "Which arrangement restores the picture (rows listed from top to bottom, pieces from left to right)?",
-        "How must the pieces be placed to rebuild the frame (top row first, each row from left to right)?",
-    ],
-    "corner": ["Which piece belongs in the {corner} corner?", "Which image is the {corner} corner of the picture?",
-               "In the restored picture, which piece is at the {corner} corner?"],
-    "neighbour": ["Which piece goes directly to the right of piece {ref}?",
-                  "In the restored picture, which piece sits immediately right of piece {ref}?",
-                  "Which piece continues piece {ref} on its right side?"],
-}
 GRIDS = [(2, 3), (3, 2), (3, 3)]  # a 2x2 grid leaves too few different questions
 CORNERS = {"top-left": (0, 0), "top-right": (0, -1), "bottom-left": (-1, 0), "bottom-right": (-1, -1)}
 SEAM_MARGIN = 3.0  # grey levels: how much worse the cuts must look when any two pieces trade places
@@ -1077,26 +1126,62 @@ def _arrangement_text(grid: list[list[int]]) -> str:
     return "; ".join(f"row {r + 1}: " + ", ".join(str(k) for k in row) for r, row in enumerate(grid))
 
 
+class PuzzleFacts(TypedDict, total=False):
+    source: str  # "procedural" or "video"
+    video: str
+    time_s: float
+    frame: int
+    rows: int
+    cols: int
+    grid: list[list[int]]  # the restored picture: the piece (image number) in each cell
+    margin: float  # the least extra break across the cuts that exchanging two pieces makes
+    images: list[dict[str, Any]]  # per piece: its cell, its named parts and their regions, its tone
+    seams: list[dict[str, Any]]
+    cell_edges_x: list[int]
+    cell_edges_y: list[int]
+    corner: str
+    corner_piece: int
+    ref_piece: int
+    right_piece: int
+    variant: str  # the question family
+    answer_text: str
+
+
 class ImagePuzzle(SequentialTask):
-    """Which arrangement of shuffled pieces restores a frame, which piece is a given corner, and which piece
-    continues a given one on its right.
+    """Shuffled pieces of one frame put back together (defined in mirdata/tasks/image_puzzle.yaml)."""
 
-    A frame (procedural: shapes, some overlapping, over sky and ground; or a real video's frame with
-    `--source`) is cut along a 2×3, 3×2 or 3×3 grid and its pieces are shown in a uniformly random order
-    (the given order can be right). A frame is used only when every piece has texture and no two pieces look
-    alike, and when exchanging any two pieces breaks the picture across the cuts by at least 3 grey levels more
-    (the least such increase is `margin` in the facts), so the content across the cuts settles the arrangement;
-    wrong arrangements are random permutations. The shape parts named in a piece come from the shape's visible
-    pixels there (a shape on top hides the one below).
-    """
-
-    name = "image_puzzle"
+    Facts = PuzzleFacts
     uses_source = True
+    answer_rules: ClassVar[dict[str, AnswerRule]] = {
+        "arrangement": lambda f: _arrangement_text(f["grid"]),
+        "corner_piece": lambda f: f"piece {f['corner_piece']}",
+        "right_neighbour": lambda f: f"piece {f['right_piece']}",
+    }
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        slot = self.slot(index)
+    def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
+        cut = self._cut(slot, rng)
+        if cut is None:
+            return None
+        facts, images, regions = cut
+        family = self.families.choose(slot, "puzzle question")
+        self._ask(family.name, facts, rng)
+        facts["variant"] = family.name
+        answered = self.answer(family, facts, rng)
+        if answered is None:
+            return None
+        options, answer = place_answer(*answered, slot, rng)
+        rows, cols = facts["rows"], facts["cols"]
+        question = self.question(family, rng, self.families.phrase("intros"),
+                                 [{"n": j + 1} for j in range(len(images))], n=rows * cols, rows=rows, cols=cols,
+                                 corner=facts.get("corner"), ref=facts.get("ref_piece"))
+        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
+                      facts=facts, generator=GENERATOR if facts["source"] == "procedural" else REAL_GENERATOR)
+
+    def _cut(self, slot: Slot, rng: np.random.Generator) -> tuple[PuzzleFacts, list[Image.Image], Regions] | None:
+        """A frame cut into shuffled pieces, and its facts, measured on the pieces: each piece's visible shape
+        parts, tone and seams. None when the pieces' content would not settle the arrangement."""
         rows, cols = pick(rng, GRIDS)
-        made = self._real_frame(index, rng) if self.videos else self._procedural_frame(rng)
+        made = self._real_frame(slot.index, rng) if self.videos else self._procedural_frame(rng)
         if made is None:
             return None
         frame, masks, origin = made
@@ -1106,17 +1191,19 @@ class ImagePuzzle(SequentialTask):
         ys = [round(r * h / rows) for r in range(rows + 1)]
         cells = [(r, c) for r in range(rows) for c in range(cols)]
         pieces = [np.asarray(frame.crop((xs[c], ys[r], xs[c + 1], ys[r + 1])), dtype=np.float32) for r, c in cells]
+        # Checked on the pixels, before the facts are drawn: a flat or look-alike piece, or two pieces that could
+        # trade places without a visible break across the cuts, would leave the arrangement open.
         if min(p.std() for p in pieces) < 6 or not _distinct_frames(np.stack(
                 [np.asarray(Image.fromarray(p.astype(np.uint8)).resize((48, 48))) for p in pieces]), 6.0):
-            return None  # flat or look-alike pieces: the arrangement would not be determined by the content
+            return None
         margin = _swap_margin(pieces, rows, cols)
         if margin < SEAM_MARGIN:
-            return None  # two pieces could trade places without a visible break across the cuts
+            return None
         n = len(cells)
         shown = rng.permutation(n).tolist()  # image j shows cell shown[j]; any order, the identity too
         sizes = {j: (xs[cells[shown[j]][1] + 1] - xs[cells[shown[j]][1]], ys[cells[shown[j]][0] + 1] -
                      ys[cells[shown[j]][0]]) for j in range(n)}
-        regions = _Regions(sizes)
+        regions = Regions()
         images, images_meta = [], []
         for j, cell in enumerate(shown):
             r, c = cells[cell]
@@ -1127,12 +1214,13 @@ class ImagePuzzle(SequentialTask):
                 part = mask[y0:y1, x0:x1]
                 box = mask_box(part)
                 if box is not None and int(part.sum()) >= MIN_PART_PIXELS:
-                    rid = regions.add(j, box, f"part of the {name}")
+                    rid = regions.add_pixels(j, box, f"part of the {name}", sizes[j])
                     if rid:
                         parts.append({"name": name, "region": rid, "box": regions.items[-1].box,
                                       "pixels": int(part.sum())})
             if not procedural:
-                parts.append({"name": "the whole piece", "region": regions.add(j, (0, 0, *sizes[j]), f"piece {j + 1}"),
+                parts.append({"name": "the whole piece",
+                              "region": regions.add_pixels(j, (0, 0, *sizes[j]), f"piece {j + 1}", sizes[j]),
                               "box": [0, 0, *sizes[j]]})
             images_meta.append({"image": j, "row": r + 1, "col": c + 1, "parts": parts,
                                 "tone": _tone(pieces[cell])})
@@ -1141,40 +1229,33 @@ class ImagePuzzle(SequentialTask):
             r, c = cells[cell]
             grid[r][c] = j + 1
         seams = self._seams(pieces, rows, cols, grid, shown)
-        facts: dict[str, Any] = {**origin, "rows": rows, "cols": cols, "grid": grid, "margin": round(margin, 1),
-                                 "images": images_meta, "seams": seams, "cell_edges_x": xs, "cell_edges_y": ys}
-        variant = pick_balanced(slot, list(PUZZLE_QUESTIONS), "puzzle question")
-        fmt = {"n": str(n), "rows": str(rows), "cols": str(cols)}
-        if variant == "arrangement":
-            flat = [k for row in grid for k in row]
-            correct = _arrangement_text(grid)
-            distractors = [_arrangement_text([list(p[r * cols:(r + 1) * cols]) for r in range(rows)])
-                           for p in ordering_distractors(flat, rng, 3)]
-        elif variant == "corner":
+        facts: PuzzleFacts = {**origin, "rows": rows, "cols": cols, "grid": grid, "margin": round(margin, 1),
+                              "images": images_meta, "seams": seams, "cell_edges_x": xs, "cell_edges_y": ys}
+        return facts, images, regions
+
+    @staticmethod
+    def _ask(family: str, facts: PuzzleFacts, rng: np.random.Generator) -> None:
+        """The cell a corner or neighbour question names, drawn."""
+        grid = facts["grid"]
+        if family == "corner":
             corner = pick(rng, list(CORNERS))
             r, c = CORNERS[corner]
-            piece = grid[r][c]
-            facts["corner"], facts["corner_piece"] = corner, piece
-            fmt["corner"] = corner
-            correct = f"piece {piece}"
-            others = [k for k in range(1, n + 1) if k != piece]
-            distractors = [f"piece {others[i]}" for i in rng.permutation(len(others))[:3]]
-        else:
-            r, c = int(rng.integers(rows)), int(rng.integers(cols - 1))
-            ref, right = grid[r][c], grid[r][c + 1]
-            facts["ref_piece"], facts["right_piece"] = ref, right
-            fmt["ref"] = str(ref)
-            correct = f"piece {right}"
-            others = [k for k in range(1, n + 1) if k not in (ref, right)]
-            distractors = [f"piece {others[i]}" for i in rng.permutation(len(others))[:3]]
-        facts["variant"], facts["answer_text"] = variant, correct
-        options, answer = place_answer(correct, distractors, slot, rng)
-        line = pick(rng, PUZZLE_IMAGE_LINES)
-        lines = [line.format(n=j + 1) for j in range(n)]
-        question = "\n".join([pick(rng, PUZZLE_INTROS).format(**fmt), *lines,
-                              pick(rng, PUZZLE_QUESTIONS[variant]).format(**fmt)])
-        return Sample(question=question, options=options, answer=answer, images=images, regions=regions.items,
-                      facts=facts, generator=GENERATOR if procedural else REAL_GENERATOR)
+            facts["corner"], facts["corner_piece"] = corner, grid[r][c]
+        elif family == "neighbour":
+            r, c = int(rng.integers(facts["rows"])), int(rng.integers(facts["cols"] - 1))
+            facts["ref_piece"], facts["right_piece"] = grid[r][c], grid[r][c + 1]
+
+    @staticmethod
+    def _distractors(family: str, facts: PuzzleFacts, correct: str, rng: np.random.Generator) -> list[str]:
+        grid, cols = facts["grid"], facts["cols"]
+        n = facts["rows"] * cols
+        if family == "arrangement":
+            flat = [k for row in grid for k in row]
+            return [_arrangement_text([list(p[r * cols:(r + 1) * cols]) for r in range(facts["rows"])])
+                    for p in ordering_distractors(flat, rng, 3)]
+        taken = (facts["corner_piece"],) if family == "corner" else (facts["ref_piece"], facts["right_piece"])
+        others = [k for k in range(1, n + 1) if k not in taken]
+        return [f"piece {others[i]}" for i in rng.permutation(len(others))[:3]]
 
     def _procedural_frame(self, rng: np.random.Generator) -> tuple[Image.Image, dict[str, np.ndarray], dict]:
         """A frame of shapes drifting over sky and ground (later shapes on top of earlier ones where they
@@ -1200,7 +1281,7 @@ class ImagePuzzle(SequentialTask):
         flat frame may move on by a stride of 7919 frames."""
         candidates = [(v, k) for v, info in enumerate(self.videos) for k in
                       range(int(0.05 * info.frames), max(int(0.05 * info.frames) + 1, int(0.95 * info.frames)))]
-        deal = np.random.default_rng([zlib.crc32(b"puzzle frames"), self.options.seed]).permutation(len(candidates))
+        deal = np.random.default_rng([zlib.crc32(b"puzzle frames"), self.config.seed]).permutation(len(candidates))
         v, k = candidates[int(deal[(index + 7919 * int(rng.integers(4))) % len(candidates)])]
         info = self.videos[v]
         with FrameSampler(info.path, info) as sampler:
@@ -1231,53 +1312,46 @@ class ImagePuzzle(SequentialTask):
                                   "difference": round(float(np.abs(a[-1, :] - b[0, :]).mean()), 1)})
         return seams
 
-    def reason(self, record: Record, rng: np.random.Generator) -> Reasoning:
-        f = record.meta["facts"]
-        regions = regions_by_id(record)
+    @classmethod
+    def reason(cls, facts: PuzzleFacts, regions: list[Region], answer: str, config: SequentialConfig,
+               rng: np.random.Generator) -> Reasoning:
+        f, phrases = facts, cls.phrases()
+        regions = _by_id(regions)
         rows, cols, grid = f["rows"], f["cols"], f["grid"]
         procedural = f["source"] == "procedural"
-        clue = ("shapes cut by the piece edges must line up again, and the sky belongs at the top" if procedural
-                else "the picture must continue smoothly across every edge between neighbouring pieces")
-        summary = pick(rng, [
-            "The {n} pieces form a {rows} × {cols} grid. To place them I use what runs across their edges: {clue}.",
-            "I need to put {n} shuffled pieces back into a {rows} × {cols} frame; {clue}.",
-        ]).format(n=rows * cols, rows=rows, cols=cols, clue=clue)
+        clue = phrases.phrase("clues")["procedural" if procedural else "video"]
+        summary = phrases.phrase("summaries", rng, n=rows * cols, rows=rows, cols=cols, clue=clue)
+        says = phrases.phrase("captions")
         captions, t2r = [], []
         for m in f["images"]:
             n = m["image"] + 1
             shapes = [p["name"] for p in m["parts"] if p["name"] != "the whole piece"]
-            if procedural:
-                what = f"parts of the {join_and(shapes)}" if shapes else "only backdrop"
-                captions.append(f"Piece {n}: {what}; {m['tone']}.")  # where the horizon falls is not a fact
+            if procedural:  # where the horizon falls is not a fact
+                what = says["parts"].format(shapes=join_and(shapes)) if shapes else says["backdrop"]
+                captions.append(says["procedural"].format(n=n, what=what, tone=m["tone"]))
             else:
                 box = regions[m["parts"][-1]["region"]].box
-                captions.append(f"Piece {n}: a {box[2]:g}×{box[3]:g} px crop of the frame, {m['tone']}.")
+                captions.append(says["video"].format(n=n, width=box[2], height=box[3], tone=m["tone"]))
             for p in m["parts"]:
                 phrase = f"part of the {p['name']}" if p["name"] != "the whole piece" else f"piece {n}"
                 t2r.append(f"'{phrase}' → {cite(regions[p['region']])}")
+        links = phrases.phrase("links")
         r2r = []
         for s in f["seams"]:
             a, b = s["pieces"]
-            rel = "to the right of" if s["side"] == "right" else "below"
             shared = ""
             if procedural:
                 pa = {p["name"]: p["region"] for p in f["images"][a - 1]["parts"]}
                 pb = {p["name"]: p["region"] for p in f["images"][b - 1]["parts"]}
                 common = [name for name in pa if name in pb]
                 if common:
-                    shared = "; " + ", ".join(f"the {name} continues from [{pa[name]}] into [{pb[name]}]"
+                    shared = "; " + ", ".join(links["continues"].format(name=name, a=pa[name], b=pb[name])
                                               for name in common)
-            r2r.append(f"Piece {b} goes {rel} piece {a}: the pixels across that edge differ by "
-                       f"{s['difference']:g} grey levels on average{shared}.")
-        r2r.append("Restored grid: " + _arrangement_text(grid) + ".")
-        variant = f["variant"]
-        if variant == "arrangement":
-            why = f"The pieces fit together as {_arrangement_text(grid)}"
-        elif variant == "corner":
-            why = f"Piece {f['corner_piece']} sits in the {f['corner']} corner of the restored grid"
-        else:
-            why = f"In the restored grid piece {f['right_piece']} is immediately right of piece {f['ref_piece']}"
-        return _stages(summary, captions, t2r, r2r, why, record.answer)
+            r2r.append(links["seam"].format(piece=b, side=links[s["side"]], other=a, difference=s["difference"],
+                                            shared=shared))
+        r2r.append(links["grid"].format(grid=_arrangement_text(grid)))
+        why = phrases.phrase("conclusions")[f["variant"]].format(**f, arrangement=_arrangement_text(grid))
+        return _stages(summary, captions, t2r, r2r, why, answer)
 
 
 TONES = {"red": (200, 60, 50), "orange": (220, 140, 50), "yellow": (220, 200, 70), "green": (70, 150, 70),
@@ -1296,6 +1370,3 @@ def _tone(piece: np.ndarray) -> str:
     level = float(piece.mean())
     light = "dark" if level < 80 else "bright" if level > 180 else "mid-tone"
     return f"{light}, mostly {' and '.join(top) if top else 'mixed colours'}"
-
-
-TASKS = [SpeedComparison, MotionDetection, CookingProcess, ImagePuzzle]
