@@ -168,15 +168,12 @@ def _fallbacks(root: Path, records: list[Record]) -> tuple[list[tuple[dict[str, 
     text when its task has no template for it (listed in the second value with the reason)."""
     templates = TemplateAnnotator(root)
     out, no_template = [], []
-    try:
-        for record in records:
-            try:
-                out.append((templates.stages(record), "template"))
-            except TemplateUnavailable as e:
-                out.append((stage_texts(record), "existing"))
-                no_template.append({"id": record.id, "reason": str(e)})
-    finally:
-        templates.close()
+    for record in records:
+        try:
+            out.append((templates.stages(record), "template"))
+        except TemplateUnavailable as e:
+            out.append((stage_texts(record), "existing"))
+            no_template.append({"id": record.id, "reason": str(e)})
     return out, no_template
 
 

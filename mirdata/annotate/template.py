@@ -12,17 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from mirdata.builders.base import (
-    BuildOptions,
-    Reasoning,
-    Task,
-    TaskConfig,
-    _legacy,
-    make_task,
-    record_rng,
-    task_class,
-    write_reasoning,
-)
+from mirdata.builders.base import BuildOptions, Reasoning, Task, TaskConfig, record_rng, task_class, write_reasoning
 from mirdata.errors import MirdataError
 from mirdata.schema.record import Record
 from mirdata.schema.tasks import STAGES
@@ -36,12 +26,12 @@ class TemplateUnavailable(Exception):
 
 
 class TemplateAnnotator:
-    """Template stages for records of any task; task objects are made once and closed by `close()`."""
+    """Template stages for records of any task. No task is set up: each task's `reason` is a classmethod."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self.builds = MIRStore(root).build_info().get("builds") or []
-        self._tasks: dict[str, tuple[type[Task] | Task, TaskConfig]] = {}
+        self._tasks: dict[str, tuple[type[Task], TaskConfig]] = {}
 
     def stages(self, record: Record) -> dict[str, Any]:
         """The five template stages of `record` by name, or TemplateUnavailable saying why there are none."""
@@ -57,16 +47,12 @@ class TemplateAnnotator:
                                       f"({type(e).__name__}: {e})") from e
         return reasoning_stages(reasoning)
 
-    def _task(self, name: str) -> tuple[type[Task] | Task, TaskConfig]:
+    def _task(self, name: str) -> tuple[type[Task], TaskConfig]:
         """The task's class (nothing is set up) and the config of the build that made its records."""
         if name not in self._tasks:
             try:
-                cls, options = task_class(name), self.build_options(name)
-                if _legacy(cls):  # TRANSITION
-                    made = make_task(name, options)
-                    self._tasks[name] = (made, made.config)
-                else:
-                    self._tasks[name] = (cls, cls.Config.from_options(options))
+                cls = task_class(name)
+                self._tasks[name] = (cls, cls.Config.from_options(self.build_options(name)))
             except (ImportError, AttributeError, KeyError, TypeError, MirdataError) as e:
                 raise TemplateUnavailable(f"no builder for task {name!r} ({e})") from e
         return self._tasks[name]
@@ -82,12 +68,6 @@ class TemplateAnnotator:
             values["image_size"] = tuple(values["image_size"])
         values["out"] = self.root  # the folder may have moved since it was built
         return BuildOptions(**values)
-
-    def close(self) -> None:
-        for task, _ in self._tasks.values():
-            if isinstance(task, Task):  # TRANSITION
-                task.close()
-        self._tasks.clear()
 
 
 def reasoning_stages(reasoning: Reasoning) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -35,15 +36,8 @@ from mirdata.errors import MirdataError
 from mirdata.executors import Executor, Step
 from mirdata.executors.local import LocalExecutor
 from mirdata.progress import progress_bar
-from mirdata.registry import (
-    CATEGORIES,
-    TaskSpec,
-    category_of,
-    task_names,
-    task_rank,
-    task_spec,
-    tasks_of,
-)
+from mirdata.registry import (CATEGORIES, TaskSpec, category_of, task_names, task_rank, task_spec, task_specs,
+                              tasks_of)
 from mirdata.schema.checks import stated_letters
 from mirdata.schema.record import Record, Region
 from mirdata.store import IMAGES, MIRStore
@@ -138,7 +132,7 @@ def _setting(name: str, text: str, kind: Any) -> Any:
         raise MirdataError(f"--set {name}={text}: {e}") from None
 
 
-class Task:
+class Task(ABC):
     """One registered task (see the module docstring for the contract). Subclasses implement `sample` and
     `reason`; the name, category and question families come from the task's spec."""
 
@@ -147,14 +141,11 @@ class Task:
     answer_rules: ClassVar[dict[str, AnswerRule]] = {}
     constraints: ClassVar[dict[str, Constraint]] = {}
 
-    def __init__(self, spec: TaskSpec, options: BuildOptions | None = None):
-        if not isinstance(spec, TaskSpec):  # TRANSITION: legacy Task(options)
-            spec, options = self.spec, spec
+    def __init__(self, spec: TaskSpec, options: BuildOptions):
         self.spec = spec
         self.options = options
         self.config = self.Config.from_options(options)
-        if spec.families:  # TRANSITION: legacy tasks keep a `families` attribute of their own
-            self.families = self.question_families(spec)
+        self.families = self.question_families(spec)
         # Source files a task could not use: {"file": ..., "reason": ...}; they go into build.json.
         self.skipped: list[dict[str, str]] = []
 
@@ -167,21 +158,27 @@ class Task:
         return self.spec.category
 
     @classmethod
+    def registered_spec(cls) -> TaskSpec:
+        """The spec this class is registered under: how a classmethod such as `reason` reaches its phrases."""
+        path = f"{cls.__module__}:{cls.__qualname__}"
+        found = [s for s in task_specs().values() if s.builder is cls or s.builder == path]
+        if len(found) != 1:
+            raise MirdataError(f"{path} is the builder of {len(found)} registered tasks, not of one")
+        return found[0]
+
+    @classmethod
     def question_families(cls, spec: TaskSpec) -> QuestionFamilies:
         return QuestionFamilies(spec, cls.answer_rules, cls.constraints)
 
+    @abstractmethod
     def sample(self, slot: Slot, rng: np.random.Generator) -> Sample | None:
         """Make the sample at `slot`, or None when this draw cannot be proven right (the runner draws again)."""
-        return self.build(slot.index, rng)  # tasks not yet on the slot contract
-
-    def build(self, index: int, rng: np.random.Generator) -> Sample | None:
-        raise NotImplementedError(f"{type(self).__name__} implements neither sample nor build")
 
     @classmethod
+    @abstractmethod
     def reason(cls, facts: Any, regions: list[Region], answer: str, config: TaskConfig,
                rng: np.random.Generator) -> Reasoning:
         """The five reasoning stages, written from the facts, the regions and the answer letter alone."""
-        raise NotImplementedError(f"{cls.__name__} has no reason()")
 
     def slot(self, index: int) -> Slot:
         """The record at `index` of this build, as the option engine keys its balanced choices."""
@@ -263,28 +260,13 @@ def task_class(task: str) -> type[Task]:
 
 
 def make_task(task: str, options: BuildOptions) -> Task:
-    cls = task_class(task)
-    if _legacy(cls):  # TRANSITION: removed once every category is on the contract
-        made = cls.__new__(cls)
-        made.spec = task_spec(task)
-        cls.__init__(made, options)
-        made.config = made.Config.from_options(options)
-        return made
-    return cls(task_spec(task), options)
+    """The registered task, set up to build with `options`."""
+    return task_class(task)(task_spec(task), options)
 
 
-def _legacy(cls: type) -> bool:  # TRANSITION
-    import inspect
-    return "record" in inspect.signature(cls.reason).parameters
-
-
-def write_reasoning(task: Task | type[Task], record: Record, config: TaskConfig,
-                    rng: np.random.Generator) -> Reasoning:
-    """The stages of a record, from its facts, regions and answer (no media or model is made)."""
-    cls = task if isinstance(task, type) else type(task)
-    if _legacy(cls):  # TRANSITION
-        return (task if not isinstance(task, type) else None).reason(record, rng)
-    return cls.reason(record.meta["facts"], record.regions, record.answer, config, rng)
+def write_reasoning(task: type[Task], record: Record, config: TaskConfig, rng: np.random.Generator) -> Reasoning:
+    """The stages of a record, from its facts, regions and answer (no task is set up, no media or model made)."""
+    return task.reason(record.meta["facts"], record.regions, record.answer, config, rng)
 
 
 def resolve_tasks(category: str | None, tasks: list[str] | None) -> list[str]:
@@ -350,7 +332,7 @@ def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | No
             "annotation": {"annotator": "template"},
         },
     )
-    stages = write_reasoning(task, record, task.config, record_rng(task.name, opts.seed, index, attempt, purpose=1))
+    stages = write_reasoning(type(task), record, task.config, record_rng(task.name, opts.seed, index, attempt, purpose=1))
     record.summary, record.caption = stages.summary, stages.caption
     record.text2region, record.region2region, record.conclusion = (
         stages.text2region, stages.region2region, stages.conclusion)

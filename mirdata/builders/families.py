@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from mirdata.builders.options import Slot, pick_balanced
-from mirdata.errors import MirdataError
-from mirdata.registry import Family, TaskSpec, task_specs
+from mirdata.registry import Family, TaskSpec
 
 AnswerRule = Callable[[Any], Any]  # facts -> the answer (the correct option's text, or what it is made from)
 Constraint = Callable[[Any], bool]  # facts -> True when the draw is fine, False when it is degenerate
@@ -81,13 +80,3 @@ def pick_text(rng: np.random.Generator, variants: Any) -> str:
     if isinstance(variants, str):
         return variants
     return variants[int(rng.integers(len(variants)))]
-
-
-def spec_of(task_class: type) -> TaskSpec:
-    """The registered spec whose builder is `task_class`: how a classmethod such as `reason`, which has no spec of
-    its own, reaches its task's phrases."""
-    path = f"{task_class.__module__}:{task_class.__qualname__}"
-    found = [s for s in task_specs().values() if s.builder is task_class or s.builder == path]
-    if len(found) != 1:
-        raise MirdataError(f"{path} is the builder of {len(found)} registered tasks, not of one")
-    return found[0]

@@ -47,7 +47,6 @@ from mirdata.builders.families import (
     Constraint,
     Family,
     QuestionFamilies,
-    spec_of,
 )
 from mirdata.builders.options import (
     Slot,
@@ -270,7 +269,7 @@ class SequentialTask(Task):
     @classmethod
     def phrases(cls) -> QuestionFamilies:
         """The task's families and phrase tables, for `reason` (a classmethod, with no spec of its own)."""
-        return cls.question_families(spec_of(cls))
+        return cls.question_families(cls.registered_spec())
 
 
 class ClipTask(SequentialTask):

@@ -38,7 +38,6 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, ClassVar, TypedDict
 
 import numpy as np
@@ -83,7 +82,7 @@ from mirdata.generators.scene import (
     sample_light,
     view_facts,
 )
-from mirdata.registry import Family, TaskSpec, task_specs
+from mirdata.registry import Family, TaskSpec
 from mirdata.schema.record import Region
 
 LAYOUT_TRIES = 4  # layouts drawn per attempt before the runner is asked for a fresh RNG
@@ -314,7 +313,7 @@ class SpatialTask(Task):
     @classmethod
     def phrases(cls) -> Mapping[str, Any]:
         """The phrase tables of the task's spec, for reason(): a classmethod, it has no spec of its own."""
-        return _spec_of(cls).phrases
+        return cls.registered_spec().phrases
 
     def shoot(self, scene: Scene, camera: Camera) -> View:
         result = self.renderer.render(scene, camera)
@@ -362,16 +361,6 @@ class SpatialTask(Task):
 
     def generator_name(self) -> str:
         return f"scene/{self.renderer.name}"
-
-
-@cache
-def _spec_of(cls: type) -> TaskSpec:
-    """The registered spec whose builder is `cls`."""
-    path = f"{cls.__module__}:{cls.__qualname__}"
-    spec = next((s for s in task_specs().values() if s.builder in (path, cls)), None)
-    if spec is None:
-        raise MirdataError(f"{path} is the builder of no registered task")
-    return spec
 
 
 # -- reasoning helpers: they read the facts and the regions only ---------------------------------------------

@@ -29,7 +29,6 @@ from scipy import ndimage
 from mirdata.builders.base import Reasoning, Regions, Sample, Task, TaskConfig, cite, conclude, join_and, pick
 from mirdata.builders.options import Slot, number_options, place_answer
 from mirdata.errors import MirdataError
-from mirdata.registry import task_spec
 from mirdata.schema.record import IMAGE_TOKEN, Region
 
 from mirdata_object_count.drawing import COLOURS, KINDS, PHOTOS, SIZE_RANGE, Shape, background, draw_picture, place
@@ -170,7 +169,7 @@ class ObjectCount(Task):
     @classmethod
     def reason(cls, facts: ObjectCountFacts, regions: list[Region], answer: str, config: TaskConfig,
                rng: np.random.Generator) -> Reasoning:
-        phrases = task_spec(NAME).phrases
+        phrases = cls.registered_spec().phrases
         family, subject, counts, pair = facts["family"], facts["subject"], facts["counts"], facts["pair"]
         n = len(facts["images"])
         a, b = (pair[0] + 1, pair[1] + 1) if pair else (None, None)
