@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pytest
@@ -78,6 +79,18 @@ def test_a_record_depends_only_on_task_seed_and_index(square_module) -> None:
 def test_refused_draws_are_redrawn_and_recorded(square_module) -> None:
     attempts = [make_record(square(BuildOptions()), i)[0].meta["attempt"] for i in range(40)]
     assert any(a > 0 for a in attempts)  # a tie happens in 1 of 8 draws
+
+
+class Levels(TypedDict):
+    levels: list[int]
+
+
+def test_facts_must_match_the_task_s_facts_type(square_module, monkeypatch) -> None:
+    monkeypatch.setattr(SquareTask, "Facts", Levels)
+    assert len(make_record(square(BuildOptions()), 0)[0].meta["facts"]["levels"]) == 2
+    monkeypatch.setattr(SquareTask, "Facts", TypedDict("Other", {"grey": int}))
+    with pytest.raises(ValueError, match=r"facts do not match Other: missing \['grey'\], undeclared \['levels'\]"):
+        make_record(square(BuildOptions()), 0)
 
 
 def test_answer_letters_are_spread_evenly() -> None:

@@ -311,6 +311,7 @@ def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | No
             break
     else:
         return None
+    check_facts(task.Facts, sample.facts, task.name)
     rid = record_id(task.name, opts.seed, index)
     paths = [f"{IMAGES}/{task.name}/{rid}_{k}.{opts.image_format}" for k in range(len(sample.images))]
     record = Record(
@@ -337,6 +338,19 @@ def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | No
     record.text2region, record.region2region, record.conclusion = (
         stages.text2region, stages.region2region, stages.conclusion)
     return record, sample.images
+
+
+def check_facts(facts_type: type, facts: dict[str, Any], task: str) -> None:
+    """A sample's facts hold every key its task's `Facts` TypedDict requires and no key it does not declare (a
+    builder bug, not a bad draw)."""
+    declared = getattr(facts_type, "__annotations__", None)
+    if facts_type is dict or declared is None:
+        return
+    declared = set(get_type_hints(facts_type))
+    missing = sorted(getattr(facts_type, "__required_keys__", frozenset()) - facts.keys())
+    unknown = sorted(facts.keys() - declared)
+    if missing or unknown:
+        raise ValueError(f"{task}: facts do not match {facts_type.__name__}: missing {missing}, undeclared {unknown}")
 
 
 def store_record(store: MIRStore, task: Task, index: int) -> str | None:
