@@ -1,9 +1,10 @@
 """The grounded template annotator: each task's own `reason()` re-run on a stored record.
 
 A task's `reason` is a pure function of the record's facts, regions and answer and the task's config
-(mirdata.builders.base), so replaying it makes no renderer, editor or model. A record's reasoning RNG is `record_rng(task, seed, index, attempt, purpose=1)`, seeded from
-its meta, and each task gets the options of the build that made it (from build.json: the image size, for one,
-shapes some texts), so the text is the one the build wrote, and the same on every run.
+(mirdata.builders.base), so replaying it makes no renderer, editor or model. A record's reasoning RNG is
+`record_rng(task, seed, index, attempt, purpose=1)`, seeded from its meta, and each task's config comes from the
+options of the build that made it (build.json: the image size, for one, shapes some texts), so the text is the one
+the build wrote, and the same on every run.
 """
 
 from __future__ import annotations

@@ -32,43 +32,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mirdata.builders.base import (
-    BuildOptions,
-    Reasoning,
-    Regions,
-    Sample,
-    Task,
-    TaskConfig,
-    cite,
-    conclude,
-    join_and,
-    pick,
-)
-from mirdata.builders.options import (
-    Slot,
-    comparable_lengths,
-    distinct_distractors,
-    number_options,
-    ordering_distractors,
-    pick_balanced,
-    place_answer,
-    special_is_answer,
-)
+from mirdata.builders.base import (BuildOptions, Reasoning, Regions, Sample, Task, TaskConfig, cite, conclude, join_and,
+                                   pick)
+from mirdata.builders.options import (Slot, comparable_lengths, distinct_distractors, number_options,
+                                      ordering_distractors, pick_balanced, place_answer, special_is_answer)
 from mirdata.errors import MirdataError
 from mirdata.generators.charts import SCATTER_X, SCATTER_Y, ChartSpec, render_chart
-from mirdata.generators.drawings import (
-    SCALE_SCENES,
-    SCALE_SHAPES,
-    ScaleItem,
-    Sprite,
-    background,
-    balance_angle,
-    draw_balance_scale,
-    draw_sign,
-    mask_box,
-    paste_sprite,
-    sprite,
-)
+from mirdata.generators.drawings import (SCALE_SCENES, SCALE_SHAPES, ScaleItem, Sprite, background, balance_angle,
+                                         draw_balance_scale, draw_sign, mask_box, paste_sprite, sprite)
 from mirdata.generators.editing import EDITORS, Edit, Editor, make_editor
 from mirdata.registry import Family, TaskSpec, task_spec
 from mirdata.schema.checks import stated_letters

@@ -333,7 +333,8 @@ def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | No
             "annotation": {"annotator": "template"},
         },
     )
-    stages = write_reasoning(type(task), record, task.config, record_rng(task.name, opts.seed, index, attempt, purpose=1))
+    rng = record_rng(task.name, opts.seed, index, attempt, purpose=1)
+    stages = write_reasoning(type(task), record, task.config, rng)
     record.summary, record.caption = stages.summary, stages.caption
     record.text2region, record.region2region, record.conclusion = (
         stages.text2region, stages.region2region, stages.conclusion)

@@ -30,46 +30,14 @@ from typing import Any, ClassVar, TypedDict
 import numpy as np
 from PIL import Image, ImageOps
 
-from mirdata.builders.base import (
-    BuildOptions,
-    Reasoning,
-    Regions,
-    Sample,
-    Task,
-    TaskConfig,
-    cite,
-    conclude,
-    join_and,
-    pick,
-)
-from mirdata.builders.families import (
-    AnswerRule,
-    Constraint,
-    Family,
-    QuestionFamilies,
-)
-from mirdata.builders.options import (
-    Slot,
-    ordering_distractors,
-    pick_balanced,
-    place_answer,
-    special_is_answer,
-)
+from mirdata.builders.base import (BuildOptions, Reasoning, Regions, Sample, Task, TaskConfig, cite, conclude, join_and,
+                                   pick)
+from mirdata.builders.families import AnswerRule, Constraint, Family, QuestionFamilies
+from mirdata.builders.options import Slot, ordering_distractors, pick_balanced, place_answer, special_is_answer
 from mirdata.errors import MirdataError
 from mirdata.generators.frames import FrameSampler, VideoInfo, find_videos, probe_videos
-from mirdata.generators.video import (
-    RECIPES,
-    MotionScene,
-    Occluder,
-    Post,
-    ProcessScene,
-    Thing,
-    Trajectory,
-    mask_box,
-    open_clip,
-    random_looks,
-    to_image,
-)
+from mirdata.generators.video import (RECIPES, MotionScene, Occluder, Post, ProcessScene, Thing, Trajectory, mask_box,
+                                      open_clip, random_looks, to_image)
 from mirdata.registry import TaskSpec
 from mirdata.schema.record import Region
 

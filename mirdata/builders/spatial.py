@@ -43,45 +43,14 @@ from typing import Any, ClassVar, TypedDict
 import numpy as np
 from PIL import Image
 
-from mirdata.builders.base import (
-    BuildOptions,
-    Reasoning,
-    Regions,
-    Sample,
-    Task,
-    TaskConfig,
-    cite,
-    conclude,
-    join_and,
-    pick,
-)
+from mirdata.builders.base import (BuildOptions, Reasoning, Regions, Sample, Task, TaskConfig, cite, conclude, join_and,
+                                   pick)
 from mirdata.builders.families import AnswerRule, Constraint
-from mirdata.builders.options import (
-    Slot,
-    balanced_index,
-    ordering_distractors,
-    place_answer,
-    special_is_answer,
-)
+from mirdata.builders.options import Slot, balanced_index, ordering_distractors, place_answer, special_is_answer
 from mirdata.errors import MirdataError
-from mirdata.generators.render import (
-    Renderer,
-    RenderResult,
-    check_renderer_name,
-    create_renderer,
-)
-from mirdata.generators.scene import (
-    PRIMITIVES,
-    Camera,
-    Scene,
-    SceneObject,
-    orbit_camera,
-    sample_backdrop,
-    sample_identities,
-    sample_layout,
-    sample_light,
-    view_facts,
-)
+from mirdata.generators.render import Renderer, RenderResult, check_renderer_name, create_renderer
+from mirdata.generators.scene import (PRIMITIVES, Camera, Scene, SceneObject, orbit_camera, sample_backdrop,
+                                      sample_identities, sample_layout, sample_light, view_facts)
 from mirdata.registry import Family, TaskSpec
 from mirdata.schema.record import Region
 
