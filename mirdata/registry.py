@@ -48,7 +48,7 @@ class Family:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A registered task. `builder`, `config` and `facts` are "module:attribute" paths (or the objects)."""
+    """A registered task. `builder` is a "module:attribute" path (or the class itself)."""
 
     name: str
     category: str
@@ -102,9 +102,9 @@ class TaskSpec:
                   "asks": " ".join(str(data["asks"]).split()), "definition": " ".join(str(data["definition"]).split())}
         return cls(**values)
 
-    def load(self, what: str = "builder") -> Any:
-        """The object `builder` (or another "module:attribute" field) names, imported now."""
-        target = getattr(self, what)
+    def load_builder(self) -> Any:
+        """The object `builder` names ("module:attribute"), imported now."""
+        target = self.builder
         if not isinstance(target, str):
             return target
         module, _, attribute = target.partition(":")
@@ -113,7 +113,7 @@ class TaskSpec:
             for part in attribute.split(".") if attribute else ():
                 obj = getattr(obj, part)
         except (ImportError, AttributeError) as e:
-            raise MirdataError(f"task {self.name!r}: cannot load its {what} {target!r} ({type(e).__name__}: {e})") \
+            raise MirdataError(f"task {self.name!r}: cannot load its builder {target!r} ({type(e).__name__}: {e})") \
                 from None
         return obj
 
@@ -227,8 +227,3 @@ def task_id(name: str) -> str | None:
         if key == spec.name or key in spec.aliases:
             return spec.name
     return None
-
-
-def category_id(name: str) -> str | None:
-    key = normalize_name(name)
-    return key if key in CATEGORIES else None

@@ -24,14 +24,14 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, get_type_hints, is_typeddict
 
 import numpy as np
 from PIL import Image
 
 import mirdata
 from mirdata.builders.families import AnswerRule, Constraint, QuestionFamilies
-from mirdata.builders.options import Slot
+from mirdata.builders.options import Slot, pick  # noqa: F401  (pick: the builders draw with it)
 from mirdata.errors import MirdataError
 from mirdata.executors import Executor, Step
 from mirdata.executors.local import LocalExecutor
@@ -228,11 +228,6 @@ def conclude(body: str, letter: str) -> str:
     return text
 
 
-def pick(rng: np.random.Generator, items: list[Any] | tuple[Any, ...]) -> Any:
-    """One of `items`, drawn by `rng`."""
-    return items[int(rng.integers(len(items)))]
-
-
 def join_and(items: list[str]) -> str:
     """['a', 'b', 'c'] -> 'a, b and c'."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
@@ -253,7 +248,7 @@ def regions_by_id(record: Record) -> dict[str, Region]:
 def task_class(task: str) -> type[Task]:
     """The Task subclass that implements a registered task."""
     spec = task_spec(task)
-    cls = spec.load("builder")
+    cls = spec.load_builder()
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise MirdataError(f"task {task!r}: its builder {spec.builder!r} is not a mirdata Task subclass")
     return cls
@@ -344,12 +339,10 @@ def make_record(task: Task, index: int) -> tuple[Record, list[Image.Image]] | No
 def check_facts(facts_type: type, facts: dict[str, Any], task: str) -> None:
     """A sample's facts hold every key its task's `Facts` TypedDict requires and no key it does not declare (a
     builder bug, not a bad draw)."""
-    declared = getattr(facts_type, "__annotations__", None)
-    if facts_type is dict or declared is None:
+    if not is_typeddict(facts_type):
         return
-    declared = set(get_type_hints(facts_type))
-    missing = sorted(getattr(facts_type, "__required_keys__", frozenset()) - facts.keys())
-    unknown = sorted(facts.keys() - declared)
+    missing = sorted(facts_type.__required_keys__ - facts.keys())
+    unknown = sorted(facts.keys() - facts_type.__required_keys__ - facts_type.__optional_keys__)
     if missing or unknown:
         raise ValueError(f"{task}: facts do not match {facts_type.__name__}: missing {missing}, undeclared {unknown}")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mirdata.builders.options import Slot, pick_balanced
+from mirdata.builders.options import Slot, pick, pick_balanced
 from mirdata.registry import Family, TaskSpec
 
 AnswerRule = Callable[[Any], Any]  # facts -> the answer (the correct option's text, or what it is made from)
@@ -37,8 +37,8 @@ class QuestionFamilies:
     def names(self) -> tuple[str, ...]:
         return tuple(self.spec.families)
 
-    def __getitem__(self, name: str) -> Family:
-        return self.spec.families[name]
+    def __getitem__(self, family: Family | str) -> Family:
+        return family if isinstance(family, Family) else self.spec.families[family]
 
     def choose(self, slot: Slot, label: str | None = None) -> Family:
         """The family of the record at `slot`: every run of len(families) records asks each family once, in an
@@ -54,18 +54,16 @@ class QuestionFamilies:
     def degenerate(self, family: Family | str, facts: Any, among: Collection[str] | None = None) -> str | None:
         """The first constraint of `family` that these facts break (the draw must be redrawn), or None.
         `among`: check only those of its constraints (a task whose draw is checked at several points)."""
-        family = self[family] if isinstance(family, str) else family
+        family = self[family]
         return next((c for c in family.constraints
                      if (among is None or c in among) and not self.constraints[c](facts)), None)
 
     def solve(self, family: Family | str, facts: Any) -> Any:
-        family = self[family] if isinstance(family, str) else family
-        return self.rules[family.answer](facts)
+        return self.rules[self[family].answer](facts)
 
     def text(self, family: Family | str, rng: np.random.Generator, **fields: Any) -> str:
         """One of the family's question texts, drawn by `rng`, with `fields` filled in."""
-        family = self[family] if isinstance(family, str) else family
-        return pick_text(rng, family.texts).format(**fields)
+        return pick_text(rng, self[family].texts).format(**fields)
 
     def phrase(self, key: str, rng: np.random.Generator | None = None, **fields: Any) -> Any:
         """The spec's phrase table `key`: with an RNG, one of its variants drawn and filled with `fields`."""
@@ -77,6 +75,4 @@ class QuestionFamilies:
 
 def pick_text(rng: np.random.Generator, variants: Any) -> str:
     """One of `variants` (a list of texts, or a single text), drawn by `rng` exactly as `pick` draws."""
-    if isinstance(variants, str):
-        return variants
-    return variants[int(rng.integers(len(variants)))]
+    return variants if isinstance(variants, str) else pick(rng, variants)

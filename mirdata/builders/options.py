@@ -31,6 +31,11 @@ from mirdata.schema.record import LETTERS, format_options
 T = TypeVar("T")
 
 
+def pick(rng: np.random.Generator, items: Sequence[T]) -> T:
+    """One of `items`, drawn by `rng`."""
+    return items[int(rng.integers(len(items)))]
+
+
 @dataclass(frozen=True)
 class Slot:
     """Where a record sits in a build: what balanced choices are keyed on (never the record's own RNG)."""
