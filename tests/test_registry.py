@@ -147,6 +147,9 @@ def test_set_fills_a_task_s_own_typed_config(tmp_path: Path) -> None:
         result = CliRunner().invoke(app, ["build", "--task", "lighter_grey", "--set", "colour=red",
                                           "--out", str(tmp_path / "e")])
         assert result.exit_code == 1 and "--set colour: not a config field of lighter_grey" in result.output
+        result = CliRunner().invoke(app, ["build", "--task", "lighter_grey", "--set", "seed=3",
+                                          "--out", str(tmp_path / "e")])
+        assert result.exit_code == 1 and "--set seed: it is a build option; use --seed" in result.output
     finally:
         unregister(spec.name)
     assert "lighter_grey" not in task_names()

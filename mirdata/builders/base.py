@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 import time
-from abc import ABC, abstractmethod
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, get_type_hints, is_typeddict
+from types import UnionType
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 import numpy as np
 from PIL import Image
@@ -110,6 +111,8 @@ class TaskConfig:
         hints = get_type_hints(cls)
         values = {}
         for f in fields(cls):
+            if f.name in options.settings and hasattr(options, f.name):
+                raise MirdataError(f"--set {f.name}: it is a build option; use --{f.name.replace('_', '-')}")
             if f.name in options.settings:
                 values[f.name] = _setting(f.name, options.settings[f.name], hints[f.name])
             elif hasattr(options, f.name):
@@ -120,14 +123,16 @@ class TaskConfig:
 def _setting(name: str, text: str, kind: Any) -> Any:
     """`--set NAME=TEXT` as the config field's type (bool, int, float, str, Path, or optional ones)."""
     text = str(text)
-    kinds = [k for k in getattr(kind, "__args__", (kind,)) if k is not type(None)]
-    kind = kinds[0] if kinds else str
+    if get_origin(kind) in (Union, UnionType):  # an optional field: its one other type
+        kind = next(k for k in get_args(kind) if k is not type(None))
+    if kind not in (bool, int, float, str, Path):
+        raise MirdataError(f"--set {name}: a field of type {kind} cannot be set from the command line")
     try:
         if kind is bool:
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError("not true or false")
             return text.lower() in ("true", "1", "yes")
-        return kind(text) if kind in (int, float, str, Path) else text
+        return kind(text)
     except ValueError as e:
         raise MirdataError(f"--set {name}={text}: {e}") from None
 
