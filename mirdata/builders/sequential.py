@@ -23,6 +23,7 @@ import csv
 import itertools
 import math
 import zlib
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypedDict
@@ -221,9 +222,9 @@ class SequentialTask(Task):
         return correct, self._distractors(family.name, facts, correct, rng)
 
     @staticmethod
+    @abstractmethod
     def _distractors(family: str, facts: Any, correct: str, rng: np.random.Generator) -> list[str]:
         """The wrong options of a question of `family`, drawn by `rng`."""
-        raise NotImplementedError
 
     def question(self, family: Family, rng: np.random.Generator, intros: list[str], images: list[dict[str, Any]],
                  **fields: Any) -> str:
@@ -258,9 +259,9 @@ class ClipTask(SequentialTask):
         regions = _track_regions([*facts["objects"], *facts.get("posts", [])], self.size)
         return family, facts, answered, images, regions
 
+    @abstractmethod
     def _draw(self, slot: Slot, family: str, rng: np.random.Generator) -> tuple[Any, MotionScene] | None:
         """The facts and the scene, or None when this draw is refused."""
-        raise NotImplementedError
 
 
 # speed_comparison ------------------------------------------------------------------------------------------------

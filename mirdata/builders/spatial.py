@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypedDict
@@ -274,10 +275,10 @@ class SpatialTask(Task):
                 return sample
         return None
 
+    @abstractmethod
     def from_layout(self, family: Family, slot: Slot, rng: np.random.Generator) -> Sample | None:
         """One sample of `family` from one freshly drawn scene, or None when that scene cannot give a provable
         question. The facts are measured on renders, so drawing them calls the renderer."""
-        raise NotImplementedError
 
     @classmethod
     def phrases(cls) -> Mapping[str, Any]:
